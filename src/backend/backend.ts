@@ -1,0 +1,99 @@
+// The back end: one per process (Electron's main process, the web server, a CLI command).
+// It owns the store and the job queue, validates every request against the contract and runs
+// its handler. Transports (IPC, WebSocket, CLI) only carry `dispatch` and events.
+import { z } from 'zod'
+import {
+  ApiError,
+  contract,
+  type ApiEvent,
+  type BackendName,
+  type Method,
+  type Output,
+  type Reply,
+} from '../shared/api.js'
+import { initBackend } from '../engine/backend.js'
+import { JobQueue, type WorkerFactory } from '../jobs/queue.js'
+import { Store } from '../store/store.js'
+import type { BackendContext } from './context.js'
+import { handlers } from './handlers/index.js'
+
+export interface BackendOptions {
+  storeDir: string
+  nativeBinding?: string
+  workerFactory?: WorkerFactory
+  backend?: BackendName
+  electronVersion?: string | null
+  /** Start queued runs left from an earlier session (the app does; one-shot CLI commands do not). */
+  restoreQueue?: boolean
+}
+
+export class Backend {
+  readonly ctx: BackendContext
+  private readonly listeners = new Set<(e: ApiEvent) => void>()
+
+  private constructor(ctx: Omit<BackendContext, 'queue'>, opts: BackendOptions) {
+    const queue = new JobQueue(
+      ctx.store,
+      {
+        progress: (data) => this.emit({ event: 'job.progress', data }),
+        runChanged: (data) => this.emit({ event: 'run.changed', data }),
+      },
+      { workerFactory: opts.workerFactory, nativeBinding: opts.nativeBinding, backend: opts.backend },
+    )
+    this.ctx = { ...ctx, queue }
+  }
+
+  static async create(opts: BackendOptions): Promise<Backend> {
+    const compute = await initBackend(opts.backend)
+    const store = new Store({ dir: opts.storeDir, nativeBinding: opts.nativeBinding })
+    store.markInterrupted()
+    const backend = new Backend({ store, compute, electronVersion: opts.electronVersion ?? null }, opts)
+    if (opts.restoreQueue) backend.ctx.queue.restoreQueued()
+    return backend
+  }
+
+  subscribe(listener: (e: ApiEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private emit(e: ApiEvent): void {
+    for (const l of this.listeners) l(e)
+  }
+
+  /** Validates and runs one request; never throws, so every transport answers something. */
+  async dispatch(method: string, input: unknown): Promise<Reply<unknown>> {
+    try {
+      return { ok: true, value: await this.call(method, input) }
+    } catch (err) {
+      if (err instanceof ApiError) return { ok: false, error: err.toBody() }
+      return { ok: false, error: { code: 'internal', message: err instanceof Error ? err.message : String(err) } }
+    }
+  }
+
+  /** Like dispatch, but throws ApiError; for in-process callers such as the CLI. */
+  async call<M extends Method>(method: M | string, input: unknown): Promise<Output<M>> {
+    if (!Object.hasOwn(contract, method)) {
+      throw new ApiError('bad_request', `Unknown method "${method}".`)
+    }
+    const m = method as M
+    const parsed = contract[m].input.safeParse(input ?? {})
+    if (!parsed.success) throw new ApiError('bad_request', describeIssues(m, parsed.error))
+    const handler = handlers[m] as (ctx: BackendContext, input: unknown) => Output<M> | Promise<Output<M>>
+    return await handler(this.ctx, parsed.data)
+  }
+
+  async close(): Promise<void> {
+    await this.ctx.queue.shutdown()
+    this.ctx.store.close()
+  }
+}
+
+/** "runs.get: id: expected number, received string" — one line a person can act on. */
+export function describeIssues(method: string, error: z.ZodError): string {
+  const parts = error.issues.map((i) => {
+    const where = i.path.length ? i.path.join('.') : 'input'
+    return `${where}: ${i.message}`
+  })
+  return `Invalid request to ${method}: ${parts.join('; ')}`
+}

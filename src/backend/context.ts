@@ -1,0 +1,12 @@
+// What every handler receives: the store, the job queue and facts about this process.
+import type { BackendReport } from '../engine/backend.js'
+import type { JobQueue } from '../jobs/queue.js'
+import type { Store } from '../store/store.js'
+
+export interface BackendContext {
+  store: Store
+  queue: JobQueue
+  compute: BackendReport
+  /** Electron's version when the back end runs inside Electron's main process. */
+  electronVersion: string | null
+}

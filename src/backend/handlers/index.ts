@@ -1,0 +1,19 @@
+// One handler per method of the contract; TypeScript checks that none is missing.
+import type { Method, Output, ParsedInput } from '../../shared/api.js'
+import type { BackendContext } from '../context.js'
+import { doctor } from './app.js'
+import { cancel, resume, startBenchBackend } from './jobs.js'
+import { getRun, listRuns } from './runs.js'
+
+export type Handlers = {
+  [M in Method]: (ctx: BackendContext, input: ParsedInput<M>) => Output<M> | Promise<Output<M>>
+}
+
+export const handlers: Handlers = {
+  'app.doctor': (ctx) => doctor(ctx),
+  'runs.list': listRuns,
+  'runs.get': getRun,
+  'jobs.benchBackend': startBenchBackend,
+  'jobs.cancel': cancel,
+  'jobs.resume': resume,
+}

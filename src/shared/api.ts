@@ -1,0 +1,159 @@
+// The one API contract. Electron IPC (src/preload + src/main), the web-mode WebSocket
+// (src/server) and the CLI (src/cli) all speak exactly these methods and events; the back end
+// validates every input against these schemas before any handler runs (src/backend/dispatch.ts).
+import { z } from 'zod'
+
+export const RunId = z.number().int().positive()
+
+export const RunKind = z.enum(['bench-backend'])
+export type RunKind = z.infer<typeof RunKind>
+
+export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
+export type RunStatus = z.infer<typeof RunStatus>
+
+export const Run = z.object({
+  id: RunId,
+  kind: RunKind,
+  status: RunStatus,
+  config: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  error: z.string().nullable(),
+})
+export type Run = z.infer<typeof Run>
+
+export const Metric = z.object({ step: z.number().int(), name: z.string(), value: z.number() })
+export type Metric = z.infer<typeof Metric>
+
+export const Checkpoint = z.object({
+  step: z.number().int(),
+  path: z.string(),
+  sha256: z.string(),
+  createdAt: z.string(),
+})
+export type Checkpoint = z.infer<typeof Checkpoint>
+
+export const LogLine = z.object({ at: z.string(), level: z.enum(['info', 'warn', 'error']), message: z.string() })
+export type LogLine = z.infer<typeof LogLine>
+
+export const RunDetail = z.object({
+  run: Run,
+  metrics: z.array(Metric),
+  checkpoints: z.array(Checkpoint),
+  log: z.array(LogLine),
+})
+export type RunDetail = z.infer<typeof RunDetail>
+
+export const BackendName = z.enum(['tensorflow', 'wasm', 'cpu'])
+export type BackendName = z.infer<typeof BackendName>
+
+/** What `mxd doctor` prints and the status bar shows. */
+export const DoctorReport = z.object({
+  app: z.string(),
+  version: z.string(),
+  node: z.string(),
+  electron: z.string().nullable(),
+  backend: BackendName,
+  /** Why each better backend was not used, e.g. "tfjs-node-gpu not installed". */
+  backendNotes: z.array(z.string()),
+  tfjsVersion: z.string(),
+  store: z.string(),
+  database: z.string(),
+  schemaVersion: z.number().int(),
+  electronBinary: z.object({ present: z.boolean(), path: z.string().nullable(), note: z.string() }),
+  platform: z.string(),
+  cpus: z.number().int(),
+})
+export type DoctorReport = z.infer<typeof DoctorReport>
+
+/** Matrix sizes are capped so a typo cannot ask for a 40 GB product. */
+export const BenchBackendConfig = z.strictObject({
+  sizes: z.array(z.number().int().min(8).max(4096)).min(1).max(16).default([128, 256, 512, 1024]),
+  repeats: z.number().int().min(1).max(1000).default(5),
+})
+export type BenchBackendConfig = z.infer<typeof BenchBackendConfig>
+
+export const JobProgress = z.object({
+  runId: RunId,
+  kind: RunKind,
+  /** 0..1 */
+  fraction: z.number(),
+  /** What the job counts (tokens, items, matmuls…) and how fast. */
+  unit: z.string(),
+  done: z.number(),
+  total: z.number(),
+  perSecond: z.number(),
+  etaSeconds: z.number().nullable(),
+  message: z.string(),
+  metrics: z.record(z.string(), z.number()),
+})
+export type JobProgress = z.infer<typeof JobProgress>
+
+const Empty = z.strictObject({})
+const ByRun = z.strictObject({ id: RunId })
+
+/**
+ * Every method: its input schema (strict: unknown fields are refused) and its output schema.
+ * Add a capability by adding a line here and a handler in src/backend/handlers.
+ */
+export const contract = {
+  'app.doctor': { input: Empty, output: DoctorReport },
+  'runs.list': {
+    input: z.strictObject({
+      limit: z.number().int().min(1).max(10_000).default(500),
+      kind: RunKind.optional(),
+    }),
+    output: z.array(Run),
+  },
+  'runs.get': { input: ByRun, output: RunDetail },
+  'jobs.benchBackend': { input: BenchBackendConfig, output: z.object({ runId: RunId }) },
+  'jobs.cancel': { input: ByRun, output: z.object({ status: RunStatus }) },
+  'jobs.resume': { input: ByRun, output: z.object({ runId: RunId }) },
+} as const
+
+export type Contract = typeof contract
+export type Method = keyof Contract
+export const methods = Object.keys(contract) as Method[]
+export type Input<M extends Method> = z.input<Contract[M]['input']>
+export type ParsedInput<M extends Method> = z.output<Contract[M]['input']>
+export type Output<M extends Method> = z.output<Contract[M]['output']>
+
+/** Events the back end pushes to every client. */
+export const eventSchemas = {
+  'job.progress': JobProgress,
+  'run.changed': Run,
+} as const
+export type EventName = keyof typeof eventSchemas
+export type EventPayload<E extends EventName> = z.output<(typeof eventSchemas)[E]>
+export type ApiEvent = { [E in EventName]: { event: E; data: EventPayload<E> } }[EventName]
+
+export const ErrorCode = z.enum(['bad_request', 'not_found', 'conflict', 'unauthorized', 'internal'])
+export type ErrorCode = z.infer<typeof ErrorCode>
+
+/** The failure every transport carries back, so the UI and CLI can show one clear message. */
+export interface ApiErrorBody {
+  code: ErrorCode
+  message: string
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+  toBody(): ApiErrorBody {
+    return { code: this.code, message: this.message }
+  }
+}
+
+export type Reply<T> = { ok: true; value: T } | { ok: false; error: ApiErrorBody }
+
+/** What a client (renderer, CLI, tests) holds: the same shape over IPC and over WebSocket. */
+export interface MxdClient {
+  call<M extends Method>(method: M, input: Input<M>): Promise<Output<M>>
+  subscribe(listener: (event: ApiEvent) => void): () => void
+}

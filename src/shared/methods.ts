@@ -1,0 +1,12 @@
+// The method names alone, for the sandboxed preload, which must not bundle zod.
+// test/unit/contract.test.ts checks this list equals Object.keys(contract).
+export const methodNames = [
+  'app.doctor',
+  'runs.list',
+  'runs.get',
+  'jobs.benchBackend',
+  'jobs.cancel',
+  'jobs.resume',
+] as const
+export const IPC_CALL_PREFIX = 'mxd:'
+export const IPC_EVENT_CHANNEL = 'mxd:event'

@@ -1,0 +1,69 @@
+// Schema migrations, keyed on PRAGMA user_version. Migration i takes the schema from version i
+// to i+1 and runs in one transaction with the version bump, so a crash mid-migration leaves the
+// file at the old version, never half-migrated. Append only: never edit a shipped migration.
+export const migrations: readonly string[] = [
+  // 0 → 1: the foundation tables.
+  `
+  CREATE TABLE models (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    architecture TEXT NOT NULL,
+    info TEXT NOT NULL DEFAULT '{}',
+    added_at TEXT NOT NULL
+  );
+  CREATE TABLE datasets (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    info TEXT NOT NULL DEFAULT '{}',
+    added_at TEXT NOT NULL
+  );
+  CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued','running','succeeded','failed','cancelled','interrupted')),
+    config TEXT NOT NULL,
+    model_id INTEGER REFERENCES models(id) ON DELETE SET NULL,
+    dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    error TEXT,
+    -- The process that runs it; at start-up a "running" run whose owner is gone is interrupted.
+    owner_pid INTEGER
+  );
+  CREATE INDEX runs_status ON runs(status);
+  CREATE TABLE metrics (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (run_id, name, step)
+  ) WITHOUT ROWID;
+  CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX checkpoints_run ON checkpoints(run_id, step);
+  CREATE TABLE run_log (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('info','warn','error')),
+    message TEXT NOT NULL
+  );
+  CREATE INDEX run_log_run ON run_log(run_id, id);
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
+]
+
+export const SCHEMA_VERSION = migrations.length

@@ -1,0 +1,227 @@
+// The store: one SQLite file (WAL, foreign keys, busy timeout) plus a folder of files for
+// tensors and checkpoints. Every process and worker thread opens its own connection.
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Checkpoint, LogLine, Metric, Run, RunKind, RunStatus } from '../shared/api.js'
+import { migrations, SCHEMA_VERSION } from './migrations.js'
+
+export const DB_FILE = 'mxd.sqlite'
+
+/** `--store DIR`, else $MXD_HOME, else ~/.mxd-studio (Electron passes its userData folder). */
+export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.MXD_HOME && env.MXD_HOME.length > 0 ? env.MXD_HOME : join(homedir(), '.mxd-studio'))
+}
+
+export interface OpenStoreOptions {
+  dir: string
+  /** Path to a better_sqlite3.node built for this runtime (Electron keeps its own build). */
+  nativeBinding?: string
+  readonly?: boolean
+}
+
+interface RunRow {
+  id: number
+  kind: string
+  status: string
+  config: string
+  created_at: string
+  started_at: string | null
+  finished_at: string | null
+  error: string | null
+}
+
+const now = (): string => new Date().toISOString()
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function toRun(row: RunRow): Run {
+  return {
+    id: row.id,
+    kind: row.kind as RunKind,
+    status: row.status as RunStatus,
+    config: JSON.parse(row.config) as Record<string, unknown>,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    error: row.error,
+  }
+}
+
+/** Brings a database to the newest schema; each step is one transaction with its version bump. */
+export function migrate(db: Database.Database, upTo: number = SCHEMA_VERSION): number {
+  let version = db.pragma('user_version', { simple: true }) as number
+  if (version > SCHEMA_VERSION) {
+    throw new Error(
+      `The store ${db.name} has schema version ${version}, newer than this app's ${SCHEMA_VERSION}: update MxD Studio, or open another store with --store DIR.`,
+    )
+  }
+  while (version < upTo) {
+    const sql = migrations[version]!
+    const next = version + 1
+    db.transaction(() => {
+      db.exec(sql)
+      db.pragma(`user_version = ${next}`)
+    })()
+    version = next
+  }
+  return version
+}
+
+export class Store {
+  readonly db: Database.Database
+  readonly dir: string
+  readonly path: string
+
+  constructor(opts: OpenStoreOptions) {
+    this.dir = resolve(opts.dir)
+    mkdirSync(this.dir, { recursive: true })
+    this.path = join(this.dir, DB_FILE)
+    try {
+      this.db = new Database(this.path, {
+        readonly: opts.readonly ?? false,
+        ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}),
+      })
+    } catch (err) {
+      throw new Error(`Could not open the store database ${this.path}: ${(err as Error).message}`)
+    }
+    this.db.pragma('busy_timeout = 5000')
+    this.db.pragma('foreign_keys = ON')
+    if (!opts.readonly) {
+      this.db.pragma('journal_mode = WAL')
+      this.db.pragma('synchronous = NORMAL')
+      migrate(this.db)
+    }
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number
+  }
+
+  close(): void {
+    this.db.close()
+  }
+
+  /** A folder for one run's files (checkpoints, exported layers). */
+  runDir(runId: number): string {
+    const dir = join(this.dir, 'runs', String(runId))
+    mkdirSync(dir, { recursive: true })
+    return dir
+  }
+
+  // ---- runs ---------------------------------------------------------------------------------
+
+  createRun(kind: RunKind, config: Record<string, unknown>, status: RunStatus = 'queued'): Run {
+    const info = this.db
+      .prepare('INSERT INTO runs (kind, status, config, created_at) VALUES (?, ?, ?, ?)')
+      .run(kind, status, JSON.stringify(config), now())
+    return this.getRun(Number(info.lastInsertRowid))!
+  }
+
+  getRun(id: number): Run | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined
+    return row ? toRun(row) : undefined
+  }
+
+  listRuns(opts: { limit?: number; kind?: RunKind; status?: RunStatus } = {}): Run[] {
+    const where: string[] = []
+    const args: unknown[] = []
+    if (opts.kind) {
+      where.push('kind = ?')
+      args.push(opts.kind)
+    }
+    if (opts.status) {
+      where.push('status = ?')
+      args.push(opts.status)
+    }
+    const sql = `SELECT * FROM runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`
+    return (this.db.prepare(sql).all(...args, opts.limit ?? 500) as RunRow[]).map(toRun)
+  }
+
+  /** Moves a run to `status`, stamping start/finish times; returns the updated run. */
+  setRunStatus(id: number, status: RunStatus, error: string | null = null): Run {
+    const t = now()
+    const startedAt = status === 'running' ? t : null
+    const finished = ['succeeded', 'failed', 'cancelled', 'interrupted'].includes(status) ? t : null
+    this.db
+      .prepare(
+        `UPDATE runs SET status = ?, error = ?,
+           started_at = COALESCE(?, started_at),
+           finished_at = CASE WHEN ? IS NULL THEN NULL ELSE ? END
+         WHERE id = ?`,
+      )
+      .run(status, error, startedAt, finished, finished, id)
+    const run = this.getRun(id)
+    if (!run) throw new Error(`run ${id} does not exist`)
+    return run
+  }
+
+  /** Records which process runs a job, so another process on the same store leaves it alone. */
+  claimRun(id: number, pid: number = process.pid): void {
+    this.db.prepare('UPDATE runs SET owner_pid = ? WHERE id = ?').run(pid, id)
+  }
+
+  /**
+   * At start-up: runs left "running" by a process that no longer exists become "interrupted"
+   * (resumable). Runs owned by a live process (another window, a CLI job) are left alone.
+   */
+  markInterrupted(): Run[] {
+    const rows = this.db.prepare("SELECT id, owner_pid FROM runs WHERE status = 'running'").all() as {
+      id: number
+      owner_pid: number | null
+    }[]
+    const stale = rows.filter((r) => r.owner_pid === null || r.owner_pid === process.pid || !processAlive(r.owner_pid))
+    for (const run of stale) {
+      this.setRunStatus(run.id, 'interrupted', 'The app stopped while this run was going; resume it to continue from its last checkpoint.')
+      this.log(run.id, 'warn', 'Marked interrupted at start-up: the process running it had stopped.')
+    }
+    return stale.map((r) => this.getRun(r.id)!)
+  }
+
+  // ---- metrics, checkpoints, log ----------------------------------------------------------
+
+  addMetrics(runId: number, step: number, values: Record<string, number>): void {
+    const stmt = this.db.prepare('INSERT OR REPLACE INTO metrics (run_id, step, name, value) VALUES (?, ?, ?, ?)')
+    this.db.transaction(() => {
+      for (const [name, value] of Object.entries(values)) stmt.run(runId, step, name, value)
+    })()
+  }
+
+  getMetrics(runId: number): Metric[] {
+    return this.db
+      .prepare('SELECT step, name, value FROM metrics WHERE run_id = ? ORDER BY name, step')
+      .all(runId) as Metric[]
+  }
+
+  addCheckpoint(runId: number, step: number, path: string, sha256: string): void {
+    this.db
+      .prepare('INSERT INTO checkpoints (run_id, step, path, sha256, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(runId, step, path, sha256, now())
+  }
+
+  getCheckpoints(runId: number): Checkpoint[] {
+    return this.db
+      .prepare('SELECT step, path, sha256, created_at AS createdAt FROM checkpoints WHERE run_id = ? ORDER BY step, id')
+      .all(runId) as Checkpoint[]
+  }
+
+  latestCheckpoint(runId: number): Checkpoint | undefined {
+    return this.getCheckpoints(runId).at(-1)
+  }
+
+  log(runId: number, level: LogLine['level'], message: string): void {
+    this.db.prepare('INSERT INTO run_log (run_id, at, level, message) VALUES (?, ?, ?, ?)').run(runId, now(), level, message)
+  }
+
+  getLog(runId: number): LogLine[] {
+    return this.db.prepare('SELECT at, level, message FROM run_log WHERE run_id = ? ORDER BY id').all(runId) as LogLine[]
+  }
+}
