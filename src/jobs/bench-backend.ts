@@ -22,6 +22,7 @@ export async function benchBackend(ctx: JobContext<BenchBackendConfig>): Promise
   let doneFlops = sizes.filter((n) => completed.has(n)).reduce((acc, n) => acc + repeats * flopsOf(n), 0)
   const total = sizes.length * repeats
   let done = completed.size * repeats
+  const doneAtStart = done
   const started = performance.now()
   const flopsAtStart = doneFlops
   const report = (message: string, metrics: Record<string, number> = {}): void => {
@@ -31,7 +32,7 @@ export async function benchBackend(ctx: JobContext<BenchBackendConfig>): Promise
       unit: 'matmuls',
       done,
       total,
-      perSecond: secs > 0 ? (done - completed.size * repeats) / secs : 0,
+      perSecond: secs > 0 ? (done - doneAtStart) / secs : 0,
       etaSeconds: flopRate > 0 ? (totalFlops - doneFlops) / flopRate : null,
       message,
       metrics,

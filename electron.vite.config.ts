@@ -1,0 +1,28 @@
+import { resolve } from 'node:path'
+import vue from '@vitejs/plugin-vue'
+import { defineConfig } from 'electron-vite'
+
+export default defineConfig({
+  main: {
+    build: {
+      rollupOptions: {
+        // The job worker is its own entry: worker threads load it as a separate file.
+        input: { index: resolve('src/main/index.ts'), worker: resolve('src/jobs/worker.ts') },
+      },
+    },
+  },
+  preload: {
+    build: {
+      rollupOptions: {
+        input: { index: resolve('src/preload/index.ts') },
+        // Sandboxed preloads must be CommonJS.
+        output: { format: 'cjs', entryFileNames: '[name].cjs' },
+      },
+    },
+  },
+  renderer: {
+    root: resolve('src/renderer'),
+    plugins: [vue()],
+    build: { rollupOptions: { input: resolve('src/renderer/index.html') } },
+  },
+})

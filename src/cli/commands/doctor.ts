@@ -1,0 +1,27 @@
+import type { Command } from '../command.js'
+
+export const doctor: Command = {
+  name: 'doctor',
+  summary: 'Shows versions, the compute backend in use (and why not a better one), the store and its schema, and whether Electron can start.',
+  usage: 'mxd doctor [--json]',
+  options: {},
+  async run(ctx) {
+    const backend = await ctx.backend()
+    const r = await backend.call('app.doctor', {})
+    if (ctx.json) {
+      ctx.printJson(r)
+      return 0
+    }
+    ctx.print(
+      [
+        `${r.app} ${r.version} on Node ${r.node}${r.electron ? `, Electron ${r.electron}` : ''} (${r.platform}, ${r.cpus} cores)`,
+        `compute backend: ${r.backend} (tfjs ${r.tfjsVersion})`,
+        ...r.backendNotes.map((n) => `  not used: ${n}`),
+        `store: ${r.store}`,
+        `database: ${r.database} (schema version ${r.schemaVersion})`,
+        `electron binary: ${r.electronBinary.present ? r.electronBinary.path : 'missing'} — ${r.electronBinary.note}`,
+      ].join('\n'),
+    )
+    return 0
+  },
+}

@@ -1,0 +1,47 @@
+// `mxd`: the command-line face of MxD Studio, on the same store and API as the app.
+import { ApiError } from '../shared/api.js'
+import { runCommand, sharedUsage, UsageError, type Command, type CommandIO } from './command.js'
+import { benchBackend } from './commands/bench-backend.js'
+import { doctor } from './commands/doctor.js'
+import { runs } from './commands/runs.js'
+import { web } from './commands/web.js'
+
+export const commands: Command[] = [doctor, runs, benchBackend, web]
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length))
+  return [
+    'Usage: mxd <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    sharedUsage,
+    '',
+    'Run "mxd <command> --help" for a command\'s own options.',
+  ].join('\n')
+}
+
+export async function main(argv: string[], io: CommandIO = { out: process.stdout, err: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out.write(usage() + '\n')
+    return name ? 0 : 2
+  }
+  const cmd = commands.find((c) => c.name === name)
+  if (!cmd) {
+    io.err.write(`mxd: unknown command "${name}"\n\n${usage()}\n`)
+    return 2
+  }
+  try {
+    return await runCommand(cmd, rest, io)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err.write(`mxd ${cmd.name}: ${err.message}\nusage: ${cmd.usage}\n`)
+      return 2
+    }
+    const message = err instanceof ApiError || err instanceof Error ? err.message : String(err)
+    io.err.write(`mxd ${cmd.name}: ${message}\n`)
+    return 1
+  }
+}

@@ -1,0 +1,51 @@
+// The renderer's one way to reach the back end: the Electron preload bridge when it exists
+// (window.mxd), otherwise the web-mode WebSocket with the per-launch token from the URL.
+import { ApiError, type ApiEvent, type Input, type Method, type MxdClient, type Output, type Reply } from '../../../shared/api'
+import { TOKEN_PARAM, WS_PATH } from '../../../shared/wire'
+import { connectWs } from '../../../shared/ws-client'
+
+interface PreloadBridge {
+  onEvent(listener: (event: unknown) => void): () => void
+  [method: string]: unknown
+}
+
+declare global {
+  interface Window {
+    mxd?: PreloadBridge
+  }
+}
+
+function bridgeClient(bridge: PreloadBridge): MxdClient {
+  return {
+    async call<M extends Method>(method: M, input: Input<M>): Promise<Output<M>> {
+      const fn = bridge[method] as (input: unknown) => Promise<Reply<unknown>>
+      const reply = await fn(input)
+      if (!reply.ok) throw new ApiError(reply.error.code, reply.error.message)
+      return reply.value as Output<M>
+    },
+    subscribe: (listener) => bridge.onEvent((e) => listener(e as ApiEvent)),
+  }
+}
+
+/** The token arrives once in the page URL; keep it for reloads and drop it from the address bar. */
+function webSocketUrl(): string {
+  const params = new URLSearchParams(location.search)
+  let token = params.get(TOKEN_PARAM)
+  if (token) sessionStorage.setItem('mxd-token', token)
+  else token = sessionStorage.getItem('mxd-token')
+  if (!token) throw new Error('This page needs the per-launch token: open the URL that `mxd web` printed.')
+  if (params.has(TOKEN_PARAM)) {
+    params.delete(TOKEN_PARAM)
+    const rest = params.toString()
+    history.replaceState(history.state, '', location.pathname + (rest ? `?${rest}` : '') + location.hash)
+  }
+  return `ws://${location.host}${WS_PATH}?${TOKEN_PARAM}=${encodeURIComponent(token)}`
+}
+
+export type Transport = 'electron' | 'web'
+
+export async function connect(): Promise<{ client: MxdClient; transport: Transport; onClose(l: () => void): void }> {
+  if (window.mxd) return { client: bridgeClient(window.mxd), transport: 'electron', onClose: () => undefined }
+  const ws = await connectWs(webSocketUrl())
+  return { client: ws, transport: 'web', onClose: (l) => ws.onClose(l) }
+}

@@ -1,0 +1,139 @@
+// Web mode: the same back end as Electron's main process, serving the built renderer and
+// carrying the API over a WebSocket. Bound to 127.0.0.1 only, with a per-launch token that
+// every page load and every socket must carry (the page gets it once, from the URL).
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { Backend } from '../backend/backend.js'
+import { TOKEN_PARAM, WS_PATH, type WireMessage, type WireRequest } from '../shared/wire.js'
+import { serveStatic } from './static.js'
+
+export const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:*; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+
+const COOKIE = 'mxd_token'
+/** A request larger than this is refused before parsing (no API input is anywhere near it). */
+const MAX_MESSAGE_BYTES = 1 << 20
+
+export interface WebServerOptions {
+  backend: Backend
+  rendererDir: string
+  port?: number
+  token?: string
+}
+
+export interface WebServer {
+  url: string
+  port: number
+  token: string
+  server: Server
+  close(): Promise<void>
+}
+
+function sameToken(a: string | null | undefined, b: string): boolean {
+  if (!a) return false
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+function cookieToken(req: IncomingMessage): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [k, v] = part.trim().split('=')
+    if (k === COOKIE) return v
+  }
+  return undefined
+}
+
+export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
+  const token = opts.token ?? randomBytes(24).toString('base64url')
+  let port = 0
+  // Only our own origin may talk to us: this blocks DNS rebinding (a foreign Host header) and
+  // other sites' pages opening a socket to 127.0.0.1 (a foreign Origin header).
+  const allowedHost = (): string => `127.0.0.1:${port}`
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', `http://${allowedHost()}`)
+    if (req.headers.host !== allowedHost()) {
+      res.writeHead(421, { 'content-type': 'text/plain' }).end('Misdirected request.')
+      return
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'content-type': 'text/plain' }).end('Method not allowed.')
+      return
+    }
+    const given = url.searchParams.get(TOKEN_PARAM) ?? cookieToken(req)
+    if (!sameToken(given, token)) {
+      res
+        .writeHead(401, { 'content-type': 'text/plain' })
+        .end('MxD Studio: this address needs the per-launch token. Open the URL printed when the app started.')
+      return
+    }
+    serveStatic(opts.rendererDir, url.pathname, res, {
+      'content-security-policy': CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cache-control': 'no-store',
+      'set-cookie': `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+    })
+  })
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES })
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', `http://${allowedHost()}`)
+    const origin = req.headers.origin
+    const ok =
+      url.pathname === WS_PATH &&
+      req.headers.host === allowedHost() &&
+      (origin === undefined || origin === `http://${allowedHost()}`) &&
+      sameToken(url.searchParams.get(TOKEN_PARAM) ?? cookieToken(req), token)
+    if (!ok) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n\r\nA valid per-launch token is required.\n')
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, opts.backend))
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve())
+  })
+  port = (server.address() as AddressInfo).port
+  return {
+    url: `http://${allowedHost()}/?${TOKEN_PARAM}=${token}`,
+    port,
+    token,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate()
+        wss.close()
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}
+
+function attach(ws: WebSocket, backend: Backend): void {
+  const send = (msg: WireMessage): void => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg))
+  }
+  const unsubscribe = backend.subscribe((event) => send({ type: 'event', event }))
+  ws.on('close', unsubscribe)
+  ws.on('message', async (raw) => {
+    let req: WireRequest
+    try {
+      req = JSON.parse(raw.toString()) as WireRequest
+    } catch {
+      send({ type: 'reply', id: -1, reply: { ok: false, error: { code: 'bad_request', message: 'The message is not valid JSON.' } } })
+      return
+    }
+    const id = typeof req?.id === 'number' ? req.id : -1
+    if (typeof req?.method !== 'string') {
+      send({ type: 'reply', id, reply: { ok: false, error: { code: 'bad_request', message: 'A request needs "id", "method" and "input".' } } })
+      return
+    }
+    send({ type: 'reply', id, reply: await backend.dispatch(req.method, req.input) })
+  })
+}

@@ -1,0 +1,67 @@
+// The web-mode client: the renderer uses it with the browser's WebSocket, tests and tools with
+// the `ws` package. It is the same MxdClient the Electron preload bridge gives.
+import { ApiError, type ApiEvent, type Input, type Method, type MxdClient, type Output } from './api.js'
+import type { WireMessage, WireRequest } from './wire.js'
+
+/** The part of the WebSocket API both the browser's and the `ws` package's sockets have. */
+interface SocketLike {
+  readyState: number
+  send(data: string): void
+  close(): void
+  addEventListener(type: 'open' | 'close' | 'error', listener: () => void): void
+  addEventListener(type: 'message', listener: (e: { data: unknown }) => void): void
+}
+type SocketCtor = new (url: string) => SocketLike
+
+export interface WsClient extends MxdClient {
+  close(): void
+  /** Called when the connection drops (the back end stopped). */
+  onClose(listener: () => void): void
+}
+
+export function connectWs(url: string, Socket: SocketCtor = globalThis.WebSocket as unknown as SocketCtor): Promise<WsClient> {
+  const ws = new Socket(url)
+  let nextId = 1
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  const listeners = new Set<(e: ApiEvent) => void>()
+  const closeListeners: (() => void)[] = []
+
+  ws.addEventListener('message', (e) => {
+    const msg = JSON.parse(String(e.data)) as WireMessage
+    if (msg.type === 'event') {
+      for (const l of listeners) l(msg.event)
+      return
+    }
+    const p = pending.get(msg.id)
+    if (!p) return
+    pending.delete(msg.id)
+    if (msg.reply.ok) p.resolve(msg.reply.value)
+    else p.reject(new ApiError(msg.reply.error.code, msg.reply.error.message))
+  })
+  ws.addEventListener('close', () => {
+    for (const p of pending.values()) p.reject(new ApiError('internal', 'The connection to the MxD Studio back end was closed.'))
+    pending.clear()
+    for (const l of closeListeners) l()
+  })
+
+  const client: WsClient = {
+    call<M extends Method>(method: M, input: Input<M>): Promise<Output<M>> {
+      const id = nextId++
+      const req: WireRequest = { id, method, input }
+      return new Promise<Output<M>>((resolve, reject) => {
+        pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+        ws.send(JSON.stringify(req))
+      })
+    },
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    close: () => ws.close(),
+    onClose: (l) => closeListeners.push(l),
+  }
+  return new Promise((resolve, reject) => {
+    ws.addEventListener('open', () => resolve(client))
+    ws.addEventListener('error', () => reject(new Error(`Could not connect to ${url.replace(/token=[^&]+/, 'token=…')}`)))
+  })
+}
