@@ -18,7 +18,12 @@ export function writeFileAtomic(path: string, chunks: Uint8Array | readonly Uint
   const parts = chunks instanceof Uint8Array ? [chunks] : chunks
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
   const hash = createHash('sha256')
-  const fd = openSync(tmp, 'w', 0o644)
+  let fd: number
+  try {
+    fd = openSync(tmp, 'w', 0o644)
+  } catch (err) {
+    throw withDiskHint(err, path)
+  }
   try {
     for (const part of parts) {
       let off = 0

@@ -1,0 +1,61 @@
+// The CLI as a user runs it: a real process on a real store.
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { mxdBin, repoRoot, tempStore } from '../helpers/web-process.js'
+
+const exec = promisify(execFile)
+
+async function mxd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [mxdBin, ...args], { cwd: repoRoot, env: { ...process.env, ...env } })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+describe('mxd', () => {
+  it('doctor --json reports backend, store, schema version and the Electron binary', async () => {
+    const store = tempStore()
+    const r = await mxd(['doctor', '--json'], { MXD_HOME: store })
+    expect(r.code).toBe(0)
+    const report = JSON.parse(r.stdout) as Record<string, unknown>
+    expect(report).toMatchObject({ backend: 'wasm', store, schemaVersion: 1 })
+    expect(report.electronBinary).toMatchObject({ present: expect.any(Boolean) })
+    expect(report.backendNotes).toContainEqual(expect.stringMatching(/tfjs-node-gpu/))
+  })
+
+  it('--store overrides $MXD_HOME; --backend cpu is honoured', async () => {
+    const store = tempStore()
+    const r = await mxd(['doctor', '--json', '--store', store, '--backend', 'cpu'], { MXD_HOME: '/nonexistent-should-not-be-used' })
+    expect(JSON.parse(r.stdout)).toMatchObject({ store, backend: 'cpu' })
+  })
+
+  it('bench-backend --json streams progress lines and ends with the run and GFLOP/s per size', async () => {
+    const store = tempStore()
+    const r = await mxd(['bench-backend', '--sizes', '32,64', '--repeats', '2', '--json', '--store', store])
+    expect(r.code).toBe(0)
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines.slice(0, -1).every((l) => 'progress' in l)).toBe(true)
+    const last = lines.at(-1) as { run: { id: number; status: string }; gflops: Record<string, number> }
+    expect(last.run.status).toBe('succeeded')
+    expect(Object.keys(last.gflops)).toEqual(['32', '64'])
+    const runs = await mxd(['runs', '--json', '--store', store])
+    expect(JSON.parse(runs.stdout)).toMatchObject([{ id: last.run.id, kind: 'bench-backend', status: 'succeeded' }])
+  })
+
+  it('bad usage exits 2 with the usage line, and nothing is stored', async () => {
+    const store = tempStore()
+    const r = await mxd(['bench-backend', '--sizes', 'big', '--store', store])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--sizes takes whole numbers/)
+    const out = await mxd(['bench-backend', '--sizes', '999999', '--store', store])
+    expect(out.code).not.toBe(0)
+    expect(out.stderr).toMatch(/sizes/)
+    expect(JSON.parse((await mxd(['runs', '--json', '--store', store])).stdout)).toEqual([])
+    expect((await mxd(['frobnicate'])).code).toBe(2)
+    expect((await mxd(['doctor', '--bogus'])).stderr).toMatch(/Unknown option '--bogus'/)
+  })
+})

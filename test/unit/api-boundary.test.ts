@@ -1,0 +1,143 @@
+// Bad input at the API boundary is refused with a clear message and changes nothing.
+import { mkdtempSync } from 'node:fs'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { Backend } from '../../src/backend/backend.js'
+import { startWebServer, type WebServer } from '../../src/server/web-server.js'
+import { resolveInside } from '../../src/server/static.js'
+import { contract } from '../../src/shared/api.js'
+import { methodNames } from '../../src/shared/methods.js'
+import { connectWs } from '../../src/shared/ws-client.js'
+
+let backend: Backend
+let server: WebServer
+const rendererDir = mkdtempSync(join(tmpdir(), 'mxd-renderer-'))
+
+beforeAll(async () => {
+  const { writeFileSync } = await import('node:fs')
+  writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><title>MxD</title>')
+  backend = await Backend.create({ storeDir: mkdtempSync(join(tmpdir(), 'mxd-api-')) })
+  server = await startWebServer({ backend, rendererDir })
+})
+afterAll(async () => {
+  await server.close()
+  await backend.close()
+})
+
+const runCount = (): number => backend.ctx.store.listRuns({ limit: 10_000 }).length
+
+function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path, headers: { host: `127.0.0.1:${server.port}`, ...headers } }, (res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => (body += d.toString()))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+function wsRejected(url: string, headers: Record<string, string> = {}): Promise<boolean> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers })
+    ws.on('open', () => {
+      ws.close()
+      resolve(false)
+    })
+    ws.on('error', () => resolve(true))
+    ws.on('unexpected-response', () => resolve(true))
+  })
+}
+
+describe('the contract', () => {
+  it('lists the same methods for the preload as the schemas define', () => {
+    expect([...methodNames].sort()).toEqual(Object.keys(contract).sort())
+  })
+})
+
+describe('dispatch refuses bad input and changes nothing', () => {
+  const cases: [string, string, unknown, RegExp][] = [
+    ['unknown method', 'runs.delete', {}, /Unknown method "runs.delete"/],
+    ['wrong type', 'runs.get', { id: 'seven' }, /id: .*expected number/i],
+    ['unknown field', 'jobs.benchBackend', { sizes: [64], repeats: 1, shell: 'rm -rf /' }, /Unrecognized key.*shell/i],
+    ['out of range', 'jobs.benchBackend', { sizes: [1_000_000] }, /sizes\.0/],
+    ['negative id', 'jobs.cancel', { id: -1 }, /id/],
+    ['not an object', 'runs.list', 'everything', /expected object/i],
+    ['prototype pollution', 'runs.list', JSON.parse('{"__proto__": {"admin": true}}'), /Unrecognized key|__proto__/],
+  ]
+  for (const [name, method, input, message] of cases) {
+    it(name, async () => {
+      const before = runCount()
+      const reply = await backend.dispatch(method, input)
+      expect(reply.ok).toBe(false)
+      if (!reply.ok) {
+        expect(reply.error.code).toBe('bad_request')
+        expect(reply.error.message).toMatch(message)
+      }
+      expect(runCount()).toBe(before)
+    })
+  }
+
+  it('a missing run is not_found; a finished run cannot be cancelled', async () => {
+    const missing = await backend.dispatch('runs.get', { id: 999_999 })
+    expect(missing).toEqual({ ok: false, error: { code: 'not_found', message: 'There is no run 999999.' } })
+    const run = backend.ctx.store.createRun('bench-backend', { sizes: [8], repeats: 1 }, 'succeeded')
+    const reply = await backend.dispatch('jobs.cancel', { id: run.id })
+    expect(reply.ok).toBe(false)
+    if (!reply.ok) expect(reply.error.message).toMatch(/succeeded; only a queued or running run/)
+    expect(backend.ctx.store.getRun(run.id)?.status).toBe('succeeded')
+  })
+})
+
+describe('web mode', () => {
+  it('listens on 127.0.0.1 only', () => {
+    const addr = server.server.address()
+    expect(typeof addr === 'object' && addr?.address).toBe('127.0.0.1')
+  })
+
+  it('serves the page only with the token, and sets a strict CSP', async () => {
+    expect((await get('/')).status).toBe(401)
+    expect((await get('/?token=wrong')).status).toBe(401)
+    const ok = await get(`/?token=${server.token}`)
+    expect(ok.status).toBe(200)
+    expect(ok.body).toContain('<title>MxD</title>')
+  })
+
+  it('refuses a foreign Host header (DNS rebinding)', async () => {
+    expect((await get(`/?token=${server.token}`, { host: 'evil.example:80' })).status).toBe(421)
+  })
+
+  it('refuses paths outside the app', async () => {
+    // Encoded slashes survive URL parsing and would climb out of the folder: refused.
+    expect((await get(`/..%2f..%2f..%2fetc%2fpasswd?token=${server.token}`)).status).toBe(403)
+    // Dot segments are folded by the URL parser first, so this stays inside: the app's page.
+    const folded = await get(`/%2e%2e/%2e%2e/etc/passwd?token=${server.token}`)
+    expect(folded.body).not.toMatch(/root:/)
+    expect(resolveInside('/srv/app', '/../etc/passwd')).toBeNull()
+    expect(resolveInside('/srv/app', '/..%2f..%2fetc/passwd')).toBeNull()
+    expect(resolveInside('/srv/app', '/assets/a.js')).toBe('/srv/app/assets/a.js')
+  })
+
+  it('refuses a socket without the right token or from another origin', async () => {
+    const base = `ws://127.0.0.1:${server.port}/api`
+    expect(await wsRejected(base)).toBe(true)
+    expect(await wsRejected(`${base}?token=nope`)).toBe(true)
+    expect(await wsRejected(`${base}?token=${server.token}`, { origin: 'http://evil.example' })).toBe(true)
+    expect(await wsRejected(`${base}?token=${server.token}`)).toBe(false)
+  })
+
+  it('carries the same validation over the socket', async () => {
+    const client = await connectWs(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, WebSocket as never)
+    const before = runCount()
+    await expect(client.call('runs.get', { id: 'x' } as never)).rejects.toThrow(/Invalid request to runs.get/)
+    await expect(client.call('jobs.benchBackend', { sizes: [64], bogus: 1 } as never)).rejects.toThrow(/bogus/)
+    expect(runCount()).toBe(before)
+    const doctor = await client.call('app.doctor', {})
+    expect(doctor.backend).toBe('wasm')
+    client.close()
+  })
+})
