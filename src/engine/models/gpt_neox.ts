@@ -1,0 +1,101 @@
+// GPT-NeoX (Hugging Face GPTNeoXForCausalLM: the Pythia suite):
+//   x = embed_in[ids]                                  no position embedding: rotary instead
+//   parallel (use_parallel_residual, Pythia's default):
+//         x = x + attn(ln1(x)) + mlp(ln2(x))           both branches read the same stream
+//   sequential: x = x + attn(ln1(x)); x = x + mlp(ln2(x))
+//   attn: rotary on the first rotary_pct of each head's channels (Pythia: 25%)
+//   mlp(x) = gelu(x W_in + b_in) W_out + b_out          exact (erf) GELU, hidden_act "gelu"
+//   logits = final_layer_norm(x) embed_outᵀ            separate (untied) unembedding
+import { tf } from '../backend.js'
+import { hookNames } from '../hooks.js'
+import { ModelLoadError } from '../model-folder.js'
+import { gelu, geluNew, layerNorm, linear, ropeInverseFrequencies, type Linear } from './layers.js'
+import type { DecoderBlock, DecoderSpec } from './model.js'
+import {
+  configBoolean,
+  configNumber,
+  configString,
+  configTokenIds,
+  requireDefault,
+  WeightLoader,
+  type WeightSource,
+} from './weights.js'
+
+const ACTIVATIONS = { gelu, gelu_new: geluNew } as const
+
+export function loadGptNeox(config: Record<string, unknown>, source: WeightSource): DecoderSpec {
+  requireDefault(config, 'rope_scaling', null)
+  const d = configNumber(config, 'hidden_size')
+  const nHeads = configNumber(config, 'num_attention_heads')
+  const headDim = d / nHeads
+  const dMlp = configNumber(config, 'intermediate_size')
+  const vocab = configNumber(config, 'vocab_size')
+  const nLayers = configNumber(config, 'num_hidden_layers')
+  const eps = configNumber(config, 'layer_norm_eps', 1e-5)
+  const rotaryDims = Math.floor(headDim * configNumber(config, 'rotary_pct', 0.25))
+  const parallelResidual = configBoolean(config, 'use_parallel_residual', true)
+  const actName = configString(config, 'hidden_act', 'gelu')
+  if (!(actName in ACTIVATIONS)) throw new ModelLoadError(`GPT-NeoX hidden_act "${actName}" is not supported (gelu, gelu_new)`)
+  const act = ACTIVATIONS[actName as keyof typeof ACTIVATIONS]
+
+  const weights = new WeightLoader(source, 'gpt_neox.')
+  const norm = (prefix: string) => layerNorm(weights.vector(`${prefix}.weight`, d), weights.vector(`${prefix}.bias`, d), eps)
+  const embedIn = weights.matrix('embed_in.weight', vocab, d)
+
+  const blocks: DecoderBlock[] = []
+  for (let l = 0; l < nLayers; l++) {
+    const p = `layers.${l}`
+    const dense4h = weights.torchLinear(`${p}.mlp.dense_h_to_4h`, d, dMlp)
+    const dense4hToH = weights.torchLinear(`${p}.mlp.dense_4h_to_h`, dMlp, d)
+    blocks.push({
+      ln1: norm(`${p}.input_layernorm`),
+      attn: { qkv: fusedQkv(weights, `${p}.attention.query_key_value`, nHeads, headDim), out: weights.torchLinear(`${p}.attention.dense`, d, d) },
+      ln2: norm(`${p}.post_attention_layernorm`),
+      mlp: (x, post) => linear(post(act(linear(x, dense4h))), dense4hToH),
+    })
+  }
+  const lnFinal = norm('final_layer_norm')
+  const unembed = weights.torchLinear('embed_out', d, vocab)
+
+  return {
+    architecture: 'gpt_neox',
+    config,
+    dims: {
+      nLayers,
+      dModel: d,
+      nHeads,
+      nKvHeads: nHeads,
+      headDim,
+      dMlp,
+      vocabSize: vocab,
+      maxPositions: configNumber(config, 'max_position_embeddings'),
+      bosId: configTokenIds(config, 'bos_token_id')[0] ?? null,
+      eosIds: configTokenIds(config, 'eos_token_id'),
+    },
+    parallelResidual,
+    hasPosEmbed: false,
+    embed: (ids, _positions, hook) => hook(hookNames.embed, tf.gather(embedIn, ids)),
+    rotaryInvFreq: ropeInverseFrequencies(configNumber(config, 'rotary_emb_base', 10000), rotaryDims),
+    blocks,
+    lnFinal,
+    unembed,
+    tensors: weights.tensors,
+  }
+}
+
+/**
+ * NeoX fuses q, k and v per head: output rows are [head 0: q k v][head 1: q k v]…, whereas
+ * attention() wants [q of all heads | k of all heads | v of all heads] as [in, out]. Reorder once.
+ */
+function fusedQkv(weights: WeightLoader, prefix: string, nHeads: number, headDim: number): Linear {
+  const d = nHeads * headDim
+  const w = weights.transform(weights.matrix(`${prefix}.weight`, 3 * d, d), (t) =>
+    tf.transpose(tf.reshape(tf.transpose(tf.reshape(t, [nHeads, 3, headDim, d]), [1, 0, 2, 3]), [3 * d, d])),
+  ) as tf.Tensor2D
+  const b = weights.has(`${prefix}.bias`)
+    ? (weights.transform(weights.vector(`${prefix}.bias`, 3 * d), (t) =>
+        tf.reshape(tf.transpose(tf.reshape(t, [nHeads, 3, headDim]), [1, 0, 2]), [3 * d]),
+      ) as tf.Tensor1D)
+    : null
+  return { w, b }
+}

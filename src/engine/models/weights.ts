@@ -1,0 +1,132 @@
+// Turning a model folder's tensors and config.json into tfjs tensors and numbers, with errors
+// that name the file, the field and what was expected, since the folder comes from the user.
+import { tf } from '../backend.js'
+import { ModelLoadError } from '../model-folder.js'
+import type { Linear } from './layers.js'
+
+/** The part of model-folder's WeightStore the loaders use. */
+export interface WeightSource {
+  has(name: string): boolean
+  info(name: string): { shape: number[] }
+  readFloat32(name: string): Float32Array
+}
+
+/**
+ * Reads named weights into tensors, checking shapes, and remembers every tensor it made so the
+ * model can free them all. `prefix` is tried first and then dropped, since checkpoints differ
+ * ("transformer.h.0…" from save_pretrained, "h.0…" in the original GPT-2 upload).
+ */
+export class WeightLoader {
+  readonly tensors: tf.Tensor[] = []
+
+  constructor(
+    private readonly source: WeightSource,
+    private readonly prefix = '',
+  ) {}
+
+  has(name: string): boolean {
+    return this.resolve(name) !== null
+  }
+
+  /** The tensor as stored, checked against `shape`. */
+  read(name: string, shape: number[]): tf.Tensor {
+    const full = this.resolve(name)
+    if (full === null) throw new ModelLoadError(`weight "${this.prefix}${name}" is missing from the model files`)
+    const stored = this.source.info(full).shape
+    if (stored.length !== shape.length || stored.some((d, i) => d !== shape[i])) {
+      throw new ModelLoadError(
+        `weight "${full}" has shape [${stored.join(', ')}] but config.json implies [${shape.join(', ')}]`,
+      )
+    }
+    return this.derive(() => tf.tensor(this.source.readFloat32(full), shape))
+  }
+
+  vector(name: string, size: number): tf.Tensor1D {
+    return this.read(name, [size]) as tf.Tensor1D
+  }
+
+  matrix(name: string, rows: number, cols: number): tf.Tensor2D {
+    return this.read(name, [rows, cols]) as tf.Tensor2D
+  }
+
+  /** A torch nn.Linear (weight [out, in], optional bias) as [in, out], the layout matMul wants. */
+  torchLinear(prefix: string, inDim: number, outDim: number): Linear {
+    const w = this.transform(this.matrix(`${prefix}.weight`, outDim, inDim), (t) => tf.transpose(t) as tf.Tensor2D)
+    const b = this.has(`${prefix}.bias`) ? this.vector(`${prefix}.bias`, outDim) : null
+    return { w, b }
+  }
+
+  /** A new tensor computed from loaded ones (e.g. a transposed copy), freed with the rest. */
+  derive<T extends tf.Tensor>(f: () => T): T {
+    const out = tf.tidy(f)
+    this.tensors.push(out)
+    return out
+  }
+
+  /** Replaces a loaded tensor by a re-laid-out copy, freeing the original at once. */
+  transform<T extends tf.Tensor>(t: tf.Tensor, f: (t: tf.Tensor) => T): T {
+    const out = this.derive(() => f(t))
+    this.free([t])
+    return out
+  }
+
+  /** Disposes loaded tensors that a derived one replaced. */
+  free(tensors: tf.Tensor[]): void {
+    for (const t of tensors) {
+      const index = this.tensors.indexOf(t)
+      if (index >= 0) this.tensors.splice(index, 1)
+      t.dispose()
+    }
+  }
+
+  private resolve(name: string): string | null {
+    if (this.source.has(this.prefix + name)) return this.prefix + name
+    return this.source.has(name) ? name : null
+  }
+}
+
+// -------------------------------------------------------------------------------- config.json
+
+export function configNumber(config: Record<string, unknown>, key: string, fallback?: number): number {
+  const value = config[key]
+  if (value === undefined || value === null) {
+    if (fallback !== undefined) return fallback
+    throw new ModelLoadError(`config.json has no "${key}"`)
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new ModelLoadError(`config.json "${key}" should be a number, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+export function configBoolean(config: Record<string, unknown>, key: string, fallback: boolean): boolean {
+  const value = config[key]
+  if (value === undefined || value === null) return fallback
+  if (typeof value !== 'boolean') {
+    throw new ModelLoadError(`config.json "${key}" should be true or false, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+export function configString(config: Record<string, unknown>, key: string, fallback: string): string {
+  const value = config[key]
+  if (value === undefined || value === null) return fallback
+  if (typeof value !== 'string') throw new ModelLoadError(`config.json "${key}" should be a string, got ${JSON.stringify(value)}`)
+  return value
+}
+
+/** Special token ids: a number, a list (Llama 3 has several EOS ids) or absent. */
+export function configTokenIds(config: Record<string, unknown>, key: string): number[] {
+  const value = config[key]
+  if (typeof value === 'number') return [value]
+  if (Array.isArray(value) && value.every((v) => typeof v === 'number')) return value as number[]
+  return []
+}
+
+/** Rejects a config option whose non-default value this engine does not implement. */
+export function requireDefault(config: Record<string, unknown>, key: string, expected: unknown): void {
+  const value = config[key]
+  if (value !== undefined && value !== null && value !== expected) {
+    throw new ModelLoadError(`config.json "${key}" = ${JSON.stringify(value)} is not supported (only ${JSON.stringify(expected)})`)
+  }
+}
