@@ -1,0 +1,76 @@
+import { createRouter, createWebHashHistory, type RouteRecordRaw } from 'vue-router'
+import RunsView from './views/RunsView.vue'
+import RunDetailView from './views/RunDetailView.vue'
+import BenchmarkView from './views/BenchmarkView.vue'
+import ComingView from './views/ComingView.vue'
+
+const routes: RouteRecordRaw[] = [
+  { path: '/', redirect: '/runs' },
+  {
+    path: '/models',
+    component: ComingView,
+    meta: { title: 'Models' },
+    props: {
+      title: 'Models',
+      summary: 'Find and inspect the language models on this machine.',
+      points: [
+        'List the Hugging Face models in your local cache and folders (safetensors, GPT-2, NeoX and Llama families).',
+        'Inspect each model’s layers: shapes, dtypes and parameter counts, and which MLPs can be converted.',
+        'A playground: type a prompt, see the tokens and the generated text from the original model.',
+      ],
+    },
+  },
+  {
+    path: '/convert',
+    component: ComingView,
+    meta: { title: 'Convert' },
+    props: {
+      title: 'Convert',
+      summary: 'Turn a dense MLP layer into a Mixture of Decoders.',
+      points: [
+        'Pick a model and an MLP layer, choose the number of experts and the sparsity.',
+        'Train the Mixture of Decoders to reproduce the layer’s output on your text, with live loss curves.',
+        'Compare accuracy against the original and keep the layer’s checkpoints, resumable at any step.',
+      ],
+    },
+  },
+  { path: '/runs', component: RunsView, meta: { title: 'Runs' } },
+  { path: '/runs/:id(\\d+)', component: RunDetailView, meta: { title: 'Run' }, props: (r) => ({ id: Number(r.params.id) }) },
+  { path: '/benchmark', component: BenchmarkView, meta: { title: 'Benchmark' } },
+  {
+    path: '/features',
+    component: ComingView,
+    meta: { title: 'Features' },
+    props: {
+      title: 'Features',
+      summary: 'See what each expert of a converted layer does.',
+      points: [
+        'Browse the experts: the tokens and contexts that activate each one most.',
+        'Search experts by example text and label them.',
+        'Steer generation: turn an expert up or down and watch the output change.',
+      ],
+    },
+  },
+  {
+    path: '/privacy',
+    component: ComingView,
+    meta: { title: 'Privacy' },
+    props: {
+      title: 'Privacy',
+      summary: 'Certify that a model knows nothing about protected instances.',
+      points: [
+        'Mark instances (people, records, documents) as protected.',
+        'Edit the experts responsible so the model’s prediction on them is maximally uncertain.',
+        'Issue a certificate with the measured uncertainty and the accuracy kept on everything else.',
+      ],
+    },
+  },
+  { path: '/:rest(.*)*', redirect: '/runs' },
+]
+
+export const router = createRouter({ history: createWebHashHistory(), routes })
+
+router.afterEach((to) => {
+  const title = typeof to.meta.title === 'string' ? to.meta.title : ''
+  document.title = title ? `${title} — MxD Studio` : 'MxD Studio'
+})

@@ -1,0 +1,212 @@
+// The app shell end to end: real `mxd web` on a temp store, the built renderer in Debian's
+// Chromium. Starts the backend benchmark from the UI, watches its live progress, finds it in
+// the Runs list and checks its detail page (metrics, chart), the theme toggle and the
+// token errors. Screenshots of each step land in test-results/screenshots/.
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from '../helpers/chromium.js'
+import { repoRoot, startWebProcess, type WebProcess } from '../helpers/web-process.js'
+
+const SHOTS = join(repoRoot, 'test-results/screenshots')
+// Big enough that the wasm backend (≈16–25 GFLOP/s here) takes a few seconds: ≈85 GFLOP.
+const SIZES = [512, 768, 1024, 1536]
+const REPEATS = 8
+
+let web: WebProcess
+let browser: Browser
+let context: BrowserContext
+let page: Page
+const pageErrors: string[] = []
+let runId = 0
+
+async function shot(name: string, p: Page = page): Promise<void> {
+  await p.screenshot({ path: join(SHOTS, `${name}.png`) })
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true })
+  web = await startWebProcess()
+  browser = await launchChromium()
+  context = await browser.newContext({ viewport: { width: 1280, height: 820 }, colorScheme: 'light' })
+  page = await context.newPage()
+  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`)
+  })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await web?.stop()
+})
+
+describe('app shell in web mode', () => {
+  it('opens with the token: sidebar, Runs page, status bar', async () => {
+    await page.goto(web.url)
+    await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor()
+    const nav = page.getByRole('navigation', { name: 'Main' })
+    for (const name of ['Models', 'Convert', 'Runs', 'Benchmark', 'Features', 'Privacy']) {
+      await expect(nav.getByRole('link', { name: new RegExp(name) }).count()).resolves.toBe(1)
+    }
+    // The token is dropped from the address bar once read.
+    expect(page.url()).not.toContain('token=')
+    const status = page.getByRole('contentinfo', { name: 'Status bar' })
+    await status.getByText(/Backend: (wasm|cpu|tensorflow)/).waitFor()
+    await expect(page.getByTestId('status-transport').textContent()).resolves.toBe('Web')
+    await status.getByText(web.store).waitFor()
+    await page.getByText('No runs yet.').waitFor()
+    await shot('01-runs-empty')
+  })
+
+  it('shows what a coming page will do', async () => {
+    await page.getByRole('link', { name: /Convert/ }).click()
+    await page.getByRole('heading', { name: 'Convert', level: 1 }).waitFor()
+    await page.getByText('Mixture of Decoders').first().waitFor()
+    await shot('02-convert-coming')
+  })
+
+  it('validates the benchmark form before asking the back end', async () => {
+    await page.getByRole('link', { name: /Benchmark/ }).first().click()
+    await page.getByRole('heading', { name: 'Benchmark backend' }).waitFor()
+    await expect(page.getByTestId('bench-sizes').inputValue()).resolves.toBe('128, 256, 512, 1024')
+    await expect(page.getByTestId('bench-repeats').inputValue()).resolves.toBe('5')
+    await page.getByTestId('bench-sizes').fill('64, abc')
+    await page.getByTestId('bench-repeats').fill('0')
+    await page.getByTestId('bench-start').click()
+    await page.getByText('“abc” is not a whole number.').waitFor()
+    await page.getByText('Repeats go from 1 to 1000.').waitFor()
+    await expect(page.getByTestId('bench-sizes').getAttribute('aria-invalid')).resolves.toBe('true')
+    await page.getByTestId('bench-sizes').fill('64, 5000')
+    await page.getByText('5000 is out of range').waitFor()
+    await shot('03-benchmark-invalid')
+    // Nothing was started.
+    const client = await web.client()
+    await expect(client.call('runs.list', {})).resolves.toEqual([])
+    client.close()
+  })
+
+  it('starts the benchmark from the UI and shows live progress in the status bar', async () => {
+    await page.getByTestId('bench-sizes').fill(SIZES.join(', '))
+    await page.getByTestId('bench-repeats').fill(String(REPEATS))
+    await page.getByText(/Total work: .*GFLOP/).waitFor()
+    await shot('04-benchmark-form')
+    await page.getByTestId('bench-start').click()
+    await page.waitForURL(/#\/runs\/\d+$/)
+    runId = Number(/#\/runs\/(\d+)$/.exec(page.url())![1])
+    expect(runId).toBeGreaterThan(0)
+
+    const bar = page.getByTestId('status-job').getByRole('progressbar')
+    const seen: number[] = []
+    let midShot = false
+    const deadline = Date.now() + 120_000
+    while (Date.now() < deadline) {
+      const status = await page.getByTestId('run-status').getAttribute('data-status')
+      if (status === 'succeeded' || status === 'failed' || status === 'cancelled') break
+      if ((await bar.count()) > 0) {
+        const v = await bar.getAttribute('aria-valuenow')
+        if (v !== null && Number(v) !== seen.at(-1)) seen.push(Number(v))
+        if (!midShot && Number(v) >= 20) {
+          midShot = true
+          await shot('05-run-detail-running')
+        }
+      }
+      await page.waitForTimeout(40)
+    }
+    // At least two increases observed while it ran, and never going backwards.
+    expect(seen.length, `progress values seen: ${seen.join(', ')}`).toBeGreaterThanOrEqual(3)
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThan(seen[i - 1]!)
+    await expect(page.getByTestId('run-status').getAttribute('data-status')).resolves.toBe('succeeded')
+  })
+
+  it('lists the run as succeeded in the Runs table', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Runs/ }).click()
+    const row = page.locator(`tr[data-run-id="${runId}"]`)
+    await row.waitFor()
+    await row.locator('[data-status="succeeded"]').waitFor()
+    await expect(row.textContent()).resolves.toContain('Backend benchmark')
+    // The status bar's job is gone once the run ended.
+    await page.getByText('No job running').waitFor()
+    await shot('06-runs-list')
+  })
+
+  it('opens the run detail from the keyboard and shows the GFLOP/s per size and a chart', async () => {
+    await page.locator(`tr[data-run-id="${runId}"]`).focus()
+    await page.keyboard.press('Enter')
+    await page.waitForURL(new RegExp(`#/runs/${runId}$`))
+    const table = page.getByTestId('metrics-table')
+    await table.waitFor()
+    await expect(table.locator('thead').textContent()).resolves.toContain('GFLOP/s')
+    const steps = await table.locator('tbody tr td:first-child').allTextContents()
+    expect(steps.map(Number)).toEqual(SIZES)
+    const gflops = (await table.locator('td[data-metric="gflops"]').allTextContents()).map((t) => Number(t.replace(/,/g, '')))
+    expect(gflops).toHaveLength(SIZES.length)
+    for (const g of gflops) expect(g).toBeGreaterThan(0)
+
+    const chart = page.locator('[data-metric="gflops"].chart-card svg[role="img"]')
+    await chart.waitFor()
+    const d = await chart.locator('g.series path').getAttribute('d')
+    expect(d).toMatch(/^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+){3}$/)
+    await expect(chart.locator('g.series circle').count()).resolves.toBe(SIZES.length)
+    const ticks = await chart.locator('g.axis text').allTextContents()
+    for (const s of SIZES) expect(ticks).toContain(s.toLocaleString('en-US'))
+    await page.getByRole('heading', { name: 'Checkpoints' }).waitFor()
+    await page.getByRole('list', { name: 'Run log' }).getByText('GFLOP/s').first().waitFor()
+
+    // Hover shows the value under the pointer.
+    const box = (await chart.boundingBox())!
+    await page.mouse.move(box.x + box.width - 30, box.y + box.height / 2)
+    await page.locator('.chart-card[data-metric="gflops"] .tooltip').getByText(/Matrix size n: 1,536/).waitFor()
+    await shot('07-run-detail')
+    await page.getByRole('heading', { name: 'Metrics' }).scrollIntoViewIfNeeded()
+    await page.locator('.content').evaluate((el) => el.scrollTo(0, el.scrollHeight))
+    await shot('08-run-detail-bottom')
+  })
+
+  it('toggles the dark theme, which changes the CSS variables and is remembered', async () => {
+    const bg = (): Promise<string> => page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--bg').trim())
+    const before = await bg()
+    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('light')
+    await page.getByTestId('theme-toggle').click()
+    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('dark')
+    const after = await bg()
+    expect(after).not.toBe(before)
+    await page.locator('.content').evaluate((el) => el.scrollTo(0, 0))
+    await shot('09-run-detail-dark')
+    await page.reload()
+    await page.getByTestId('metrics-table').waitFor()
+    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('dark')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Runs/ }).click()
+    await page.locator(`tr[data-run-id="${runId}"]`).waitFor()
+    await shot('10-runs-dark')
+    await page.getByTestId('theme-toggle').click()
+    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('light')
+  })
+
+  it('a page without the token gets the 401 message', async () => {
+    const fresh = await browser.newContext()
+    const p = await fresh.newPage()
+    const res = await p.goto(`http://127.0.0.1:${web.port}/`)
+    expect(res?.status()).toBe(401)
+    await expect(p.textContent('body')).resolves.toContain('needs the per-launch token')
+    await shot('11-no-token-401', p)
+    await fresh.close()
+  })
+
+  it('shows a full-page error with the fix when the app cannot connect', async () => {
+    // Same browser profile (the page itself is allowed by the cookie) but a new tab without the
+    // token in its URL or session storage: the app explains how to get in.
+    const p = await context.newPage()
+    await p.goto(`http://127.0.0.1:${web.port}/#/runs`)
+    await p.getByRole('heading', { name: 'Cannot reach the MxD Studio back end' }).waitFor()
+    await p.getByText('per-launch token').first().waitFor()
+    await p.getByRole('button', { name: 'Try again' }).waitFor()
+    await shot('12-connect-error', p)
+    await p.close()
+  })
+
+  it('raised no page errors', () => {
+    expect(pageErrors).toEqual([])
+  })
+})
