@@ -69,7 +69,9 @@ export interface ModelFolder {
 
 export function openModelFolder(dir: string): ModelFolder {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new ModelLoadError(`Model folder ${dir} does not exist or is not a folder: choose the folder that holds config.json and the .safetensors weights.`)
+    throw new ModelLoadError(
+      `Model folder ${dir} does not exist or is not a folder: choose the folder that holds config.json and the .safetensors weights.`,
+    )
   }
   const config = readConfig(dir)
   const architecture = architectureOf(dir, config)
@@ -130,7 +132,9 @@ function configInt(dir: string, config: Record<string, unknown>, ...keys: string
     const value = config[key]
     if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value
   }
-  throw new ModelLoadError(`${join(dir, 'config.json')} lacks a positive integer "${keys[0]}": re-download config.json from the model page.`)
+  throw new ModelLoadError(
+    `${join(dir, 'config.json')} lacks a positive integer "${keys[0]}": re-download config.json from the model page.`,
+  )
 }
 
 // --------------------------------------------------------------------------------- weights
@@ -151,7 +155,9 @@ function openWeights(dir: string): { store: WeightStore; files: string[] } {
 function noSafetensors(dir: string): ModelLoadError {
   const pickles = listDir(dir).filter((f) => PICKLE_EXTENSIONS.some((ext) => f.endsWith(ext)))
   if (pickles.length === 0) {
-    return new ModelLoadError(`${dir} has no model.safetensors or model.safetensors.index.json: download the model's .safetensors weights into this folder.`)
+    return new ModelLoadError(
+      `${dir} has no model.safetensors or model.safetensors.index.json: download the model's .safetensors weights into this folder.`,
+    )
   }
   const quoted = JSON.stringify(dir)
   return new ModelLoadError(
@@ -174,13 +180,17 @@ function openShardedWeights(dir: string, indexPath: string): { store: WeightStor
       if (shard === undefined) {
         const file = join(dir, fileName)
         if (!existsSync(file)) {
-          throw new ModelLoadError(`${indexPath} names the shard ${fileName}, which is missing from ${dir}: download the missing shard (the download was probably interrupted).`)
+          throw new ModelLoadError(
+            `${indexPath} names the shard ${fileName}, which is missing from ${dir}: download the missing shard (the download was probably interrupted).`,
+          )
         }
         shard = openShard(file)
         shards.set(fileName, shard)
       }
       if (!shard.tensors.has(tensor)) {
-        throw new ModelLoadError(`${indexPath} says tensor "${tensor}" is in ${fileName}, but that shard does not contain it: re-download the model's index and shards from the same revision.`)
+        throw new ModelLoadError(
+          `${indexPath} says tensor "${tensor}" is in ${fileName}, but that shard does not contain it: re-download the model's index and shards from the same revision.`,
+        )
       }
       byName.set(tensor, shard)
     }
@@ -199,7 +209,9 @@ function readWeightMap(indexPath: string): Record<string, string> {
   const entries = typeof weightMap === 'object' && weightMap !== null ? Object.entries(weightMap) : null
   const safe = (f: unknown): f is string => typeof f === 'string' && f !== '' && !isAbsolute(f) && !normalize(f).startsWith('..')
   if (entries === null || entries.length === 0 || !entries.every(([, file]) => safe(file))) {
-    throw new ModelLoadError(`${indexPath} has no valid "weight_map" (tensor name → shard file in this folder): re-download model.safetensors.index.json.`)
+    throw new ModelLoadError(
+      `${indexPath} has no valid "weight_map" (tensor name → shard file in this folder): re-download model.safetensors.index.json.`,
+    )
   }
   return Object.fromEntries(entries) as Record<string, string>
 }

@@ -359,11 +359,7 @@ export interface WritableTensor {
  * implementation: `__metadata__` first, tensors sorted by name and packed in that order, compact
  * JSON header padded with spaces to a multiple of 8 bytes. F16/BF16 round to nearest even.
  */
-export function writeSafetensors(
-  path: string,
-  tensors: Record<string, WritableTensor>,
-  metadata?: Record<string, string>,
-): string {
+export function writeSafetensors(path: string, tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): string {
   const names = Object.keys(tensors).sort()
   const header: Record<string, unknown> = {}
   if (metadata !== undefined && Object.keys(metadata).length > 0) header.__metadata__ = metadata

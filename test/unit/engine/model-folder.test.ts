@@ -52,7 +52,9 @@ describe('openModelFolder on good folders', () => {
         hasTokenizer: true,
       })
       // wte + wpe + 2 × (ln_1, c_attn, c_proj, ln_2, c_fc, mlp c_proj) + ln_f
-      expect(folder.info.parameters).toBe(300 * 32 + 64 * 32 + 2 * (64 + 32 * 96 + 96 + 32 * 32 + 32 + 64 + 32 * 128 + 128 + 128 * 32 + 32) + 64)
+      expect(folder.info.parameters).toBe(
+        300 * 32 + 64 * 32 + 2 * (64 + 32 * 96 + 96 + 32 * 32 + 32 + 64 + 32 * 128 + 128 + 128 * 32 + 32) + 64,
+      )
       expect(folder.info.memoryBytes).toBe(4 * folder.info.parameters + 256 * 1024 * 1024)
       expect(folder.info.sizeOnDisk).toBe(readFileSync(join(MODELS, 'gpt2-tiny-f32/model.safetensors')).length)
       expect(folder.tokenizerFiles?.tokenizerJson).toMatch(/tokenizer\.json$/)
@@ -67,7 +69,14 @@ describe('openModelFolder on good folders', () => {
 
   it('GPT-NeoX in float16 and Llama (grouped-query attention) in bfloat16', () => {
     expect(inspectModelFolder(join(MODELS, 'neox-tiny-f16'))).toMatchObject({ architecture: 'gpt_neox', dtype: 'F16', mlpWidth: 128 })
-    expect(inspectModelFolder(join(MODELS, 'llama-tiny-bf16'))).toMatchObject({ architecture: 'llama', dtype: 'BF16', heads: 4, kvHeads: 2, mlpWidth: 88, hasTokenizer: false })
+    expect(inspectModelFolder(join(MODELS, 'llama-tiny-bf16'))).toMatchObject({
+      architecture: 'llama',
+      dtype: 'BF16',
+      heads: 4,
+      kvHeads: 2,
+      mlpWidth: 88,
+      hasTokenizer: false,
+    })
   })
 
   it('sharded weights read through the index, the same tensors as the single-file model', () => {
@@ -76,7 +85,10 @@ describe('openModelFolder on good folders', () => {
     try {
       expect(sharded.weights.names().sort()).toEqual(single.weights.names().sort())
       const files = new Set(sharded.weights.names().map((n) => sharded.weights.info(n).file))
-      expect([...files].map((f) => f.split('/').pop()).sort()).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'])
+      expect([...files].map((f) => f.split('/').pop()).sort()).toEqual([
+        'model-00001-of-00002.safetensors',
+        'model-00002-of-00002.safetensors',
+      ])
       expect(sharded.info.parameters).toBe(single.info.parameters)
       expect(sharded.weights.has('model.norm.weight')).toBe(true)
       expect(() => sharded.weights.readFloat32('nope')).toThrow(/no tensor named "nope"/)
@@ -152,7 +164,10 @@ describe('openModelFolder refuses bad folders with a message that names the file
     const index = JSON.parse(readFileSync(indexPath, 'utf8'))
     index.weight_map['model.layers.9.mlp.up_proj.weight'] = 'model-00001-of-00002.safetensors'
     writeFileSync(indexPath, JSON.stringify(index))
-    expectLoadError(dir, /tensor "model\.layers\.9\.mlp\.up_proj\.weight" is in model-00001-of-00002\.safetensors, but that shard does not contain it/)
+    expectLoadError(
+      dir,
+      /tensor "model\.layers\.9\.mlp\.up_proj\.weight" is in model-00001-of-00002\.safetensors, but that shard does not contain it/,
+    )
   })
 
   it('a shard index pointing outside the folder', () => {

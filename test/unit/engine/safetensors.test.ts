@@ -91,7 +91,7 @@ describe('writeSafetensors', () => {
     const written = readFileSync(path)
     expect(written.equals(readFileSync(join(FIXTURES, 'writer_reference.safetensors')))).toBe(true)
     expect(hash).toBe(sha256(written))
-    expect((written.readBigUInt64LE(0) % 8n) === 0n).toBe(true)
+    expect(written.readBigUInt64LE(0) % 8n === 0n).toBe(true)
   })
 
   it('round-trips F32 and I32 exactly and F16/BF16 to the nearest representable value', () => {
@@ -114,7 +114,9 @@ describe('writeSafetensors', () => {
 
   it('refuses data that does not match its shape or dtype', () => {
     const path = join(tmp, 'bad-write.safetensors')
-    expect(() => writeSafetensors(path, { a: { dtype: 'F32', shape: [2, 2], data: new Float32Array(3) } })).toThrow(/shape \[2, 2\] but 3 values/)
+    expect(() => writeSafetensors(path, { a: { dtype: 'F32', shape: [2, 2], data: new Float32Array(3) } })).toThrow(
+      /shape \[2, 2\] but 3 values/,
+    )
     expect(() => writeSafetensors(path, { a: { dtype: 'I32', shape: [1], data: new Float32Array(1) } })).toThrow(SafetensorsError)
   })
 })
@@ -122,7 +124,8 @@ describe('writeSafetensors', () => {
 describe('bad files get a clear SafetensorsError naming the file and the fix', () => {
   const good = readFileSync(join(FIXTURES, 'f32.safetensors'))
   const goodHeaderLength = Number(good.readBigUInt64LE(0))
-  const goodHeader = JSON.parse(good.subarray(8, 8 + goodHeaderLength).toString()) as Record<string, any>
+  type Header = Record<string, { dtype?: string; shape?: number[]; data_offsets?: number[]; [key: string]: unknown }>
+  const goodHeader = JSON.parse(good.subarray(8, 8 + goodHeaderLength).toString()) as Header
   const goodData = good.subarray(8 + goodHeaderLength)
 
   function withHeader(headerText: string, data: Uint8Array = goodData): Buffer {
@@ -130,7 +133,7 @@ describe('bad files get a clear SafetensorsError naming the file and the fix', (
     len.writeBigUInt64LE(BigInt(Buffer.byteLength(headerText)))
     return Buffer.concat([len, Buffer.from(headerText), data])
   }
-  function withEdit(edit: (h: Record<string, any>) => void): Buffer {
+  function withEdit(edit: (h: Header) => void): Buffer {
     const header = structuredClone(goodHeader)
     edit(header)
     return withHeader(JSON.stringify(header))
@@ -143,14 +146,34 @@ describe('bad files get a clear SafetensorsError naming the file and the fix', (
 
   const cases: [string, Uint8Array, RegExp][] = [
     ['file shorter than 8 bytes', good.subarray(0, 5), /model\.safetensors is truncated: it has 5 bytes/],
-    ['truncated inside the header', good.subarray(0, 40), /is truncated or not a safetensors file: header says \d+ bytes but the file has 40; re-download/],
-    ['header length past the end', Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), good.subarray(8)]), /header says 9223372036854775807 bytes/],
-    ['truncated inside the data', good.subarray(0, good.length - 10), /is truncated or corrupt: tensor "weight" has data_offsets \[\d+, \d+\] past the end/],
-    ['out-of-range offsets', withEdit((h) => (h.scalar.data_offsets = [10_000, 10_004])), /tensor "scalar" has data_offsets \[10000, 10004\] past the end/],
-    ['overlapping offsets', withEdit((h) => (h.scalar.data_offsets = [4, 8])), /is corrupt: tensors "\w+" and "\w+" overlap/],
-    ['shape × dtype size mismatch', withEdit((h) => (h.weight.shape = [3, 5])), /shape \[3, 5\] of F32 needs 60 bytes but data_offsets \[\d+, \d+\] hold 48/],
-    ['unknown dtype', withEdit((h) => (h.weight.dtype = 'Q4_K')), /unknown dtype "Q4_K" \(known: F64, F32, F16, BF16/],
-    ['negative shape', withEdit((h) => (h.weight.shape = [-3, -4])), /shape \[-3,-4\] is not a list of non-negative integers/],
+    [
+      'truncated inside the header',
+      good.subarray(0, 40),
+      /is truncated or not a safetensors file: header says \d+ bytes but the file has 40; re-download/,
+    ],
+    [
+      'header length past the end',
+      Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), good.subarray(8)]),
+      /header says 9223372036854775807 bytes/,
+    ],
+    [
+      'truncated inside the data',
+      good.subarray(0, good.length - 10),
+      /is truncated or corrupt: tensor "weight" has data_offsets \[\d+, \d+\] past the end/,
+    ],
+    [
+      'out-of-range offsets',
+      withEdit((h) => (h.scalar!.data_offsets = [10_000, 10_004])),
+      /tensor "scalar" has data_offsets \[10000, 10004\] past the end/,
+    ],
+    ['overlapping offsets', withEdit((h) => (h.scalar!.data_offsets = [4, 8])), /is corrupt: tensors "\w+" and "\w+" overlap/],
+    [
+      'shape × dtype size mismatch',
+      withEdit((h) => (h.weight!.shape = [3, 5])),
+      /shape \[3, 5\] of F32 needs 60 bytes but data_offsets \[\d+, \d+\] hold 48/,
+    ],
+    ['unknown dtype', withEdit((h) => (h.weight!.dtype = 'Q4_K')), /unknown dtype "Q4_K" \(known: F64, F32, F16, BF16/],
+    ['negative shape', withEdit((h) => (h.weight!.shape = [-3, -4])), /shape \[-3,-4\] is not a list of non-negative integers/],
     ['metadata not a string map', withEdit((h) => (h.__metadata__ = { n: 3 })), /"__metadata__" entry that is not a map of strings/],
     ['invalid header JSON', withHeader('{"weight": {"dtype": "F32",'), /has a header that is not valid JSON/],
     ['header that is not an object', withHeader('[1, 2, 3]'), /not a JSON object/],
