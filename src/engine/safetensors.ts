@@ -133,18 +133,14 @@ export class SafetensorsFile {
     this.fd = null
   }
 
-  /** The tensor's bytes in a fresh (hence aligned) buffer, via positioned reads. */
+  /**
+   * The tensor's bytes in a fresh (hence aligned) buffer, via positioned reads. Typed arrays over
+   * it use the host's byte order, little-endian like the format on every platform Electron runs on.
+   */
   private readRaw(info: TensorInfo): ArrayBuffer {
     if (this.fd === null) throw new SafetensorsError(this.path, `was closed before "${info.name}" was read`)
     const bytes = new Uint8Array(info.end - info.begin)
-    let done = 0
-    while (done < bytes.length) {
-      const n = readSync(this.fd, bytes, done, Math.min(READ_CHUNK, bytes.length - done), info.begin + done)
-      if (n === 0) {
-        throw new SafetensorsError(this.path, `is truncated: it ended while reading tensor "${info.name}"; ${FIX_FILE}`)
-      }
-      done += n
-    }
+    readFully(this.path, this.fd, bytes, info.begin, `tensor "${info.name}"`)
     return bytes.buffer
   }
 
@@ -168,6 +164,16 @@ export class SafetensorsFile {
   }
 }
 
+/** Fills `bytes` from `position` on; the file shrinking under us reads as truncation. */
+function readFully(path: string, fd: number, bytes: Uint8Array, position: number, what: string): void {
+  let done = 0
+  while (done < bytes.length) {
+    const n = readSync(fd, bytes, done, Math.min(READ_CHUNK, bytes.length - done), position + done)
+    if (n === 0) throw new SafetensorsError(path, `is truncated: it ended while reading ${what}; ${FIX_FILE}`)
+    done += n
+  }
+}
+
 // ------------------------------------------------------------------------ header validation
 
 function readHeader(path: string, fd: number): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
@@ -176,7 +182,7 @@ function readHeader(path: string, fd: number): { tensors: Map<string, TensorInfo
     throw new SafetensorsError(path, `is truncated: it has ${fileSize} bytes, fewer than the 8-byte header length; ${FIX_FILE}`)
   }
   const lengthBytes = Buffer.alloc(8)
-  readSync(fd, lengthBytes, 0, 8, 0)
+  readFully(path, fd, lengthBytes, 0, 'the header length')
   const headerLength = lengthBytes.readBigUInt64LE(0)
   if (headerLength > BigInt(fileSize - 8)) {
     throw new SafetensorsError(
@@ -188,7 +194,7 @@ function readHeader(path: string, fd: number): { tensors: Map<string, TensorInfo
     throw new SafetensorsError(path, `has a ${headerLength}-byte header, over the ${MAX_HEADER_BYTES}-byte limit; ${FIX_FILE}`)
   }
   const headerBytes = Buffer.alloc(Number(headerLength))
-  readSync(fd, headerBytes, 0, headerBytes.length, 8)
+  readFully(path, fd, headerBytes, 8, 'the header')
   const dataStart = 8 + headerBytes.length
   return parseHeader(path, headerBytes, dataStart, fileSize - dataStart)
 }
