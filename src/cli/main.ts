@@ -3,10 +3,13 @@ import { ApiError } from '../shared/api.js'
 import { runCommand, sharedUsage, UsageError, type Command, type CommandIO } from './command.js'
 import { benchBackend } from './commands/bench-backend.js'
 import { doctor } from './commands/doctor.js'
+import { forward } from './commands/forward.js'
+import { inspect } from './commands/inspect.js'
 import { runs } from './commands/runs.js'
+import { tokenize } from './commands/tokenize.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, web]
+export const commands: Command[] = [doctor, runs, benchBackend, web, inspect, tokenize, forward]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))
