@@ -4,12 +4,13 @@ import { runCommand, sharedUsage, UsageError, type Command, type CommandIO } fro
 import { benchBackend } from './commands/bench-backend.js'
 import { doctor } from './commands/doctor.js'
 import { forward } from './commands/forward.js'
+import { generate } from './commands/generate.js'
 import { inspect } from './commands/inspect.js'
 import { runs } from './commands/runs.js'
 import { tokenize } from './commands/tokenize.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, web, inspect, tokenize, forward]
+export const commands: Command[] = [doctor, runs, benchBackend, web, inspect, tokenize, forward, generate]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

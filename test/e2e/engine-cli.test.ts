@@ -101,3 +101,53 @@ describe('mxd engine commands', () => {
     expect(notModel.stderr).toMatch(/config\.json/)
   })
 })
+
+/** A byte-level BPE tokenizer with no merges: one token per byte, ids 0–255 (fits a tiny vocab). */
+function byteTokenizerJson(): object {
+  const printable = [...Array(94).keys()].map((i) => i + 33).concat([...Array(12).keys()].map((i) => i + 161), [...Array(82).keys()].map((i) => i + 174))
+  const byteToChar = new Map<number, string>()
+  let extra = 0
+  for (let b = 0; b < 256; b++) byteToChar.set(b, String.fromCharCode(printable.includes(b) ? b : 256 + extra++))
+  const vocab = Object.fromEntries([...byteToChar.entries()].map(([b, ch]) => [ch, b]))
+  return {
+    version: '1.0',
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges: [] },
+  }
+}
+
+describe('mxd generate', () => {
+  it('streams tokens, and greedy decoding equals re-running the full sequence each step', async () => {
+    const { cpSync, mkdtempSync, writeFileSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(join(tmpdir(), 'mxd-gen-'))
+    cpSync(join(fixtures, 'gpt2-tiny-f32/config.json'), join(dir, 'config.json'))
+    cpSync(join(fixtures, 'gpt2-tiny-f32/model.safetensors'), join(dir, 'model.safetensors'))
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(byteTokenizerJson()))
+    const r = await mxd(['generate', '--model', dir, '--prompt', 'Hi', '--max-tokens', '6', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const final = lines.at(-1) as { promptIds: number[]; ids: number[]; stopReason: string }
+    const streamed = lines.slice(0, -1).map((l) => (l.token as { id: number }).id)
+    expect(streamed).toEqual(final.ids)
+    expect(final.promptIds).toEqual([72, 105]) // "H", "i" as bytes
+    // Independent path: full forward passes (no KV cache) through `mxd forward`, argmax each step.
+    const seq = [...final.promptIds]
+    for (const id of final.ids) {
+      const f = await mxd(['forward', '--model', dir, '--ids', seq.join(','), '--json'])
+      const last = (JSON.parse(f.stdout) as { logits: number[][] }).logits.at(-1)!
+      expect(last.indexOf(Math.max(...last))).toBe(id)
+      seq.push(id)
+    }
+    // Sampling: the same seed gives the same text.
+    const s1 = await mxd(['generate', '--model', dir, '--prompt', 'Hi', '--max-tokens', '8', '--temperature', '1.5', '--seed', '7', '--json'])
+    const s2 = await mxd(['generate', '--model', dir, '--prompt', 'Hi', '--max-tokens', '8', '--temperature', '1.5', '--seed', '7', '--json'])
+    expect(s1.stdout.trim().split('\n').at(-1)).toBe(s2.stdout.trim().split('\n').at(-1))
+    const plain = await mxd(['generate', '--model', dir, '--prompt', 'Hi', '--max-tokens', '3'])
+    expect(plain.stdout.startsWith('Hi')).toBe(true)
+  })
+})
