@@ -11,15 +11,7 @@ import { hookNames } from '../hooks.js'
 import { ModelLoadError } from '../model-folder.js'
 import { gelu, geluNew, layerNorm, linear, ropeInverseFrequencies, type Linear } from './layers.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
-import {
-  configBoolean,
-  configNumber,
-  configString,
-  configTokenIds,
-  requireDefault,
-  WeightLoader,
-  type WeightSource,
-} from './weights.js'
+import { configBoolean, configNumber, configString, configTokenIds, requireDefault, WeightLoader, type WeightSource } from './weights.js'
 
 const ACTIVATIONS = { gelu, gelu_new: geluNew } as const
 
@@ -49,7 +41,10 @@ export function loadGptNeox(config: Record<string, unknown>, source: WeightSourc
     const dense4hToH = weights.torchLinear(`${p}.mlp.dense_4h_to_h`, dMlp, d)
     blocks.push({
       ln1: norm(`${p}.input_layernorm`),
-      attn: { qkv: fusedQkv(weights, `${p}.attention.query_key_value`, nHeads, headDim), out: weights.torchLinear(`${p}.attention.dense`, d, d) },
+      attn: {
+        qkv: fusedQkv(weights, `${p}.attention.query_key_value`, nHeads, headDim),
+        out: weights.torchLinear(`${p}.attention.dense`, d, d),
+      },
       ln2: norm(`${p}.post_attention_layernorm`),
       mlp: (x, post) => linear(post(act(linear(x, dense4h))), dense4hToH),
     })

@@ -181,9 +181,7 @@ export class KVCache {
   /** Appends one layer's new keys/values; returns the full ones. Survives the caller's tf.tidy. */
   extend(layer: number, keysT: tf.Tensor4D, values: tf.Tensor4D): LayerKV {
     const old = this.layers[layer]
-    const next = old
-      ? { keysT: tf.concat([old.keysT, keysT], 3), values: tf.concat([old.values, values], 2) }
-      : { keysT, values }
+    const next = old ? { keysT: tf.concat([old.keysT, keysT], 3), values: tf.concat([old.values, values], 2) } : { keysT, values }
     tf.keep(next.keysT)
     tf.keep(next.values)
     if (old) tf.dispose([old.keysT, old.values])

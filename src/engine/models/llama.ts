@@ -9,15 +9,7 @@ import { hookNames } from '../hooks.js'
 import { ModelLoadError } from '../model-folder.js'
 import { linear, llama3InverseFrequencies, rmsNorm, ropeInverseFrequencies, silu, type Linear } from './layers.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
-import {
-  configBoolean,
-  configNumber,
-  configString,
-  configTokenIds,
-  requireDefault,
-  WeightLoader,
-  type WeightSource,
-} from './weights.js'
+import { configBoolean, configNumber, configString, configTokenIds, requireDefault, WeightLoader, type WeightSource } from './weights.js'
 
 export function loadLlama(config: Record<string, unknown>, source: WeightSource): DecoderSpec {
   requireDefault(config, 'hidden_act', 'silu')
@@ -94,7 +86,12 @@ function fuseQkv(weights: WeightLoader, prefix: string, d: number, qDim: number,
     weights.torchLinear(`${prefix}.v_proj`, d, kvDim),
   ]
   const biases = parts.flatMap((l) => (l.b ? [l.b] : []))
-  const w = weights.derive(() => tf.concat(parts.map((l) => l.w), 1))
+  const w = weights.derive(() =>
+    tf.concat(
+      parts.map((l) => l.w),
+      1,
+    ),
+  )
   const b = biases.length === 3 ? weights.derive(() => tf.concat(biases, 0)) : null
   weights.free([...parts.map((l) => l.w), ...biases])
   return { w, b }

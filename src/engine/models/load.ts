@@ -55,7 +55,9 @@ function readSpec(dirOrFolder: string | ModelFolder): DecoderSpec {
   try {
     const loader = LOADERS[folder.architecture]
     if (!loader) {
-      throw new ModelLoadError(`Architecture "${folder.architecture}" is not supported: MxD Studio runs ${SUPPORTED_MODEL_TYPES.join(', ')}.`)
+      throw new ModelLoadError(
+        `Architecture "${folder.architecture}" is not supported: MxD Studio runs ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
+      )
     }
     return loader(folder.config, folder.weights)
   } catch (err) {

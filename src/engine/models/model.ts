@@ -223,7 +223,8 @@ export class Decoder implements LanguageModel {
     const time = ids[0]?.length ?? 0
     if (ids.length === 0 || time === 0) throw new Error('forward() needs at least one sequence of at least one token')
     ids.forEach((row, b) => {
-      if (row.length !== time) throw new Error(`sequence ${b} has ${row.length} tokens, sequence 0 has ${time}: pad them to one length and pass an attentionMask`)
+      if (row.length !== time)
+        throw new Error(`sequence ${b} has ${row.length} tokens, sequence 0 has ${time}: pad them to one length and pass an attentionMask`)
       for (const id of row) {
         if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
           throw new Error(`token id ${id} in sequence ${b} is outside this model's vocabulary (0…${vocabSize - 1})`)

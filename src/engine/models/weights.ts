@@ -34,9 +34,7 @@ export class WeightLoader {
     if (full === null) throw new ModelLoadError(`weight "${this.prefix}${name}" is missing from the model files`)
     const stored = this.source.info(full).shape
     if (stored.length !== shape.length || stored.some((d, i) => d !== shape[i])) {
-      throw new ModelLoadError(
-        `weight "${full}" has shape [${stored.join(', ')}] but config.json implies [${shape.join(', ')}]`,
-      )
+      throw new ModelLoadError(`weight "${full}" has shape [${stored.join(', ')}] but config.json implies [${shape.join(', ')}]`)
     }
     return this.derive(() => tf.tensor(this.source.readFloat32(full), shape))
   }

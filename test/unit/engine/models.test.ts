@@ -102,10 +102,17 @@ describe.each(['gpt2-tiny-f32', 'neox-tiny-f32', 'neox-tiny-sequential-f32', 'll
 
   it('left padding gives the unpadded logits at real positions', () => {
     const [alone] = logitsOf(model, [seq])
-    const [, padded] = logitsOf(model, [[1, 2, ...seq.slice(0, 4), 3, 4, 5], [...pad, ...seq]], [
-      [1, 1, 1, 1, 1, 1, 1, 1, 1],
-      [0, 0, 0, 1, 1, 1, 1, 1, 1],
-    ])
+    const [, padded] = logitsOf(
+      model,
+      [
+        [1, 2, ...seq.slice(0, 4), 3, 4, 5],
+        [...pad, ...seq],
+      ],
+      [
+        [1, 1, 1, 1, 1, 1, 1, 1, 1],
+        [0, 0, 0, 1, 1, 1, 1, 1, 1],
+      ],
+    )
     expect(maxAbsDiff(padded!.slice(3), alone!)).toBeLessThan(1e-4)
   })
 
@@ -118,7 +125,14 @@ describe.each(['gpt2-tiny-f32', 'neox-tiny-f32', 'neox-tiny-sequential-f32', 'll
   it('a padded row leaves the other rows of the batch unchanged', () => {
     const other = [9, 8, 7, 6, 5, 4]
     const [alone] = logitsOf(model, [other])
-    const [batched] = logitsOf(model, [other, [0, 0, ...seq.slice(0, 4)]], [[1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1]])
+    const [batched] = logitsOf(
+      model,
+      [other, [0, 0, ...seq.slice(0, 4)]],
+      [
+        [1, 1, 1, 1, 1, 1],
+        [0, 0, 1, 1, 1, 1],
+      ],
+    )
     expect(maxAbsDiff(batched!, alone!)).toBeLessThan(1e-4)
   })
 })
