@@ -7,6 +7,12 @@ export const methodNames = [
   'jobs.benchBackend',
   'jobs.cancel',
   'jobs.resume',
+  'models.list',
+  'models.add',
+  'models.remove',
+  'models.inspect',
+  'playground.generate',
+  'playground.stop',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

@@ -3,6 +3,8 @@ import type { Method, Output, ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
 import { cancel, resume, startBenchBackend } from './jobs.js'
+import { addModel, inspectModel, listModels, removeModel } from './models.js'
+import { startGeneration, stopGeneration } from './playground.js'
 import { getRun, listRuns } from './runs.js'
 
 export type Handlers = {
@@ -16,4 +18,10 @@ export const handlers: Handlers = {
   'jobs.benchBackend': startBenchBackend,
   'jobs.cancel': cancel,
   'jobs.resume': resume,
+  'models.list': (ctx) => listModels(ctx),
+  'models.add': addModel,
+  'models.remove': removeModel,
+  'models.inspect': inspectModel,
+  'playground.generate': startGeneration,
+  'playground.stop': stopGeneration,
 }

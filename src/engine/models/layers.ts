@@ -42,12 +42,17 @@ export function rmsNorm(w: tf.Tensor1D, eps: number): Norm {
 
 // ------------------------------------------------------------------------------- activations
 
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI)
+// 0.5·(1 + tanh(u)) = sigmoid(2u): the same function with one cheap kernel instead of pow and
+// tanh, which are ~8× slower on the wasm backend.
+const GELU_C1 = 2 * Math.sqrt(2 / Math.PI)
+const GELU_C3 = GELU_C1 * 0.044715
 
-/** GPT-2's "gelu_new": the tanh approximation of GELU, which its weights were trained with. */
+/**
+ * GPT-2's "gelu_new", the tanh approximation its weights were trained with:
+ * 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), computed as x·sigmoid(x·(c1 + c3·x²)).
+ */
 export function geluNew(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI)
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1))
+  return tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_C3), GELU_C1))))
 }
 
 /** Exact GELU, x · Φ(x) with the error function (GPT-NeoX's "gelu"). */
