@@ -6,8 +6,12 @@ export default defineConfig({
   main: {
     build: {
       rollupOptions: {
-        // The job worker is its own entry: worker threads load it as a separate file.
-        input: { index: resolve('src/main/index.ts'), worker: resolve('src/jobs/worker.ts') },
+        // Each worker is its own entry: worker threads load them as separate files (src/jobs/spawn.ts).
+        input: {
+          index: resolve('src/main/index.ts'),
+          worker: resolve('src/jobs/worker.ts'),
+          'engine-worker': resolve('src/jobs/engine-worker.ts'),
+        },
       },
     },
   },

@@ -12,10 +12,14 @@ import {
   type Reply,
 } from '../shared/api.js'
 import { initBackend } from '../engine/backend.js'
-import { JobQueue, type WorkerFactory } from '../jobs/queue.js'
+import { JobQueue } from '../jobs/queue.js'
+import type { WorkerFactory } from '../jobs/spawn.js'
 import { Store } from '../store/store.js'
 import type { BackendContext } from './context.js'
 import { handlers } from './handlers/index.js'
+import { EngineService } from './engine-service.js'
+import { resourcesDir } from './paths.js'
+import { join } from 'node:path'
 
 export interface BackendOptions {
   storeDir: string
@@ -25,13 +29,15 @@ export interface BackendOptions {
   electronVersion?: string | null
   /** Start queued runs left from an earlier session (the app does; one-shot CLI commands do not). */
   restoreQueue?: boolean
+  /** Where shipped models live (default: resources/models of the checkout). */
+  bundledModelsDir?: string
 }
 
 export class Backend {
   readonly ctx: BackendContext
   private readonly listeners = new Set<(e: ApiEvent) => void>()
 
-  private constructor(ctx: Omit<BackendContext, 'queue'>, opts: BackendOptions) {
+  private constructor(ctx: Omit<BackendContext, 'queue' | 'engine'>, opts: BackendOptions) {
     const queue = new JobQueue(
       ctx.store,
       {
@@ -40,14 +46,19 @@ export class Backend {
       },
       { workerFactory: opts.workerFactory, nativeBinding: opts.nativeBinding, backend: opts.backend },
     )
-    this.ctx = { ...ctx, queue }
+    const engine = new EngineService((data) => this.emit({ event: 'playground.event', data }), {
+      workerFactory: opts.workerFactory,
+      backend: opts.backend,
+    })
+    this.ctx = { ...ctx, queue, engine }
   }
 
   static async create(opts: BackendOptions): Promise<Backend> {
     const compute = await initBackend(opts.backend)
     const store = new Store({ dir: opts.storeDir, nativeBinding: opts.nativeBinding })
     store.markInterrupted()
-    const backend = new Backend({ store, compute, electronVersion: opts.electronVersion ?? null }, opts)
+    const bundledModelsDir = opts.bundledModelsDir ?? join(resourcesDir, 'models')
+    const backend = new Backend({ store, compute, electronVersion: opts.electronVersion ?? null, bundledModelsDir }, opts)
     if (opts.restoreQueue) backend.ctx.queue.restoreQueued()
     return backend
   }
@@ -85,6 +96,7 @@ export class Backend {
 
   async close(): Promise<void> {
     await this.ctx.queue.shutdown()
+    await this.ctx.engine.close()
     this.ctx.store.close()
   }
 }

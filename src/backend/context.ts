@@ -2,6 +2,7 @@
 import type { BackendReport } from '../engine/backend.js'
 import type { JobQueue } from '../jobs/queue.js'
 import type { Store } from '../store/store.js'
+import type { EngineService } from './engine-service.js'
 
 export interface BackendContext {
   store: Store
@@ -9,4 +10,8 @@ export interface BackendContext {
   compute: BackendReport
   /** Electron's version when the back end runs inside Electron's main process. */
   electronVersion: string | null
+  /** Interactive model work (the Playground) in the engine worker. */
+  engine: EngineService
+  /** Models shipped with the app (resources/models). */
+  bundledModelsDir: string | undefined
 }

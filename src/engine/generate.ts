@@ -35,6 +35,8 @@ export interface GenerateOptions extends SamplingOptions {
   /** Hooks / MLP replacements applied at every step (e.g. steering). */
   forward?: Pick<ForwardOptions, 'hooks' | 'mlpReplacements'>
   signal?: AbortSignal
+  /** Report the model's n most likely next tokens (softmax of the raw logits) with each token. */
+  topPredictions?: number
 }
 
 export interface GeneratedToken {
@@ -43,6 +45,8 @@ export interface GeneratedToken {
   index: number
   /** The text this token adds (may be '' while a multi-byte character is incomplete), or null without a tokenizer. */
   text: string | null
+  /** The model's most likely next tokens at this step, when topPredictions was asked for. */
+  top?: { id: number; prob: number }[]
 }
 
 export type StopReason = 'eos' | 'max_tokens' | 'context_full' | 'aborted'
@@ -78,9 +82,10 @@ export async function* generateTokens(
         stopReason = 'aborted'
         break
       }
+      const top = opts.topPredictions ? topProbabilities(logits, opts.topPredictions) : undefined
       const id = sampler.pick(logits)
       ids.push(id)
-      yield { id, index: ids.length - 1, text: text ? text.add(id) : null }
+      yield { id, index: ids.length - 1, text: text ? text.add(id) : null, ...(top ? { top } : {}) }
       if (stopIds.has(id)) {
         stopReason = 'eos'
         break
@@ -122,6 +127,24 @@ function nextLogits(model: LanguageModel, ids: number[], cache: KVCache, opts: G
 }
 
 // ------------------------------------------------------------------------------------ sampling
+
+/** The n most likely tokens under softmax(logits), most likely first. */
+export function topProbabilities(logits: Float32Array, n: number): { id: number; prob: number }[] {
+  let max = -Infinity
+  for (const v of logits) if (v > max) max = v
+  let sum = 0
+  for (const v of logits) sum += Math.exp(v - max)
+  const best: { id: number; prob: number }[] = []
+  for (let id = 0; id < logits.length; id++) {
+    const prob = Math.exp(logits[id]! - max) / sum
+    if (best.length < n || prob > best[best.length - 1]!.prob) {
+      best.push({ id, prob })
+      best.sort((a, b) => b.prob - a.prob)
+      if (best.length > n) best.pop()
+    }
+  }
+  return best
+}
 
 /** mulberry32: a tiny, well-mixed 32-bit PRNG; uniform in [0, 1). */
 export function createRng(seed: number): () => number {

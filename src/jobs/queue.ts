@@ -1,25 +1,11 @@
 // The job queue of one back-end process: runs queued runs one at a time (compute jobs share
 // the same cores, so running two would only slow both), each in its own worker thread, and
 // turns the worker's messages into run status changes and events for every client.
-import { Worker } from 'node:worker_threads'
-import { fileURLToPath } from 'node:url'
+import type { Worker } from 'node:worker_threads'
 import type { JobProgress, Run } from '../shared/api.js'
 import type { Store } from '../store/store.js'
 import type { WorkerData, WorkerMessage } from './job.js'
-
-export type WorkerFactory = (data: WorkerData) => Worker
-
-/** Workers from TypeScript source, through tsx (CLI, web mode, tests). */
-export const sourceWorkerFactory: WorkerFactory = (data) =>
-  new Worker(fileURLToPath(new URL('./worker-source.mjs', import.meta.url)), {
-    workerData: { ...data, entry: new URL('./worker.ts', import.meta.url).href },
-  })
-
-/** Workers from a bundled script (the Electron build's out/main/worker.js). */
-export const scriptWorkerFactory =
-  (script: string): WorkerFactory =>
-  (data) =>
-    new Worker(script, { workerData: data })
+import { sourceWorkerFactory, type WorkerFactory } from './spawn.js'
 
 export interface QueueEvents {
   progress(p: JobProgress): void
@@ -113,13 +99,14 @@ export class JobQueue {
     const cancelFlag = new Int32Array(new SharedArrayBuffer(4))
     this.store.claimRun(runId)
     this.changed(this.store.setRunStatus(runId, 'running'))
-    const worker = (this.opts.workerFactory ?? sourceWorkerFactory)({
+    const data: WorkerData = {
       runId,
       storeDir: this.store.dir,
       nativeBinding: this.opts.nativeBinding,
       backend: this.opts.backend,
       cancelFlag: cancelFlag.buffer as SharedArrayBuffer,
-    })
+    }
+    const worker = (this.opts.workerFactory ?? sourceWorkerFactory)('job', data)
     const active: Active = { runId, worker, cancelFlag, settled: false }
     this.active = active
     const settle = (status: 'succeeded' | 'cancelled' | 'failed', error: string | null): void => {

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Backend } from '../backend/backend.js'
 import { parseBackendName } from '../engine/backend.js'
-import { scriptWorkerFactory } from '../jobs/queue.js'
+import { bundledWorkerFactory } from '../jobs/spawn.js'
 import { IPC_CALL_PREFIX, IPC_EVENT_CHANNEL, methodNames } from '../shared/methods.js'
 import { electronSqliteBinding } from './native.js'
 import { windowOptions } from './window-options.js'
@@ -22,7 +22,7 @@ async function start(): Promise<void> {
   const backend = await Backend.create({
     storeDir: storeDirFromArgs(),
     nativeBinding: electronSqliteBinding(app.getAppPath()),
-    workerFactory: scriptWorkerFactory(join(here, 'worker.js')),
+    workerFactory: bundledWorkerFactory(here),
     backend: parseBackendName(backendArg > 0 ? process.argv[backendArg + 1] : undefined),
     electronVersion: process.versions.electron ?? null,
     restoreQueue: true,

@@ -2,6 +2,7 @@
 // (src/server) and the CLI (src/cli) all speak exactly these methods and events; the back end
 // validates every input against these schemas before any handler runs (src/backend/dispatch.ts).
 import { z } from 'zod'
+import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent } from './models.js'
 
 export const RunId = z.number().int().positive()
 
@@ -90,6 +91,48 @@ export const JobProgress = z.object({
 })
 export type JobProgress = z.infer<typeof JobProgress>
 
+export const DatasetFormat = z.enum(['txt', 'jsonl', 'parquet'])
+export type DatasetFormat = z.infer<typeof DatasetFormat>
+
+/** A line (or parquet row) a reader could not use: counted, never silently dropped. */
+export const MalformedLine = z.object({
+  file: z.string(),
+  line: z.number().int(),
+  unit: z.enum(['line', 'row']),
+  reason: z.string(),
+})
+export type MalformedLine = z.infer<typeof MalformedLine>
+
+/** A registered text dataset: a file or a folder of files of one format (src/data). */
+export const Dataset = z.object({
+  id: z.number().int().positive(),
+  path: z.string(),
+  name: z.string(),
+  /** sha256 of the file (as sha256sum prints it), or of a folder's sha256sum-style listing. */
+  sha256: z.string(),
+  format: DatasetFormat,
+  /** Text to tokenize, or pre-tokenized "input_ids". */
+  kind: z.enum(['text', 'tokens']),
+  textField: z.string().nullable(),
+  files: z.number().int(),
+  bytes: z.number(),
+  documents: z.number().int(),
+  characters: z.number().int(),
+  /** Token ids of a pre-tokenized dataset; null for text. */
+  tokens: z.number().int().nullable(),
+  heldOutFraction: z.number(),
+  heldOutDocuments: z.number().int(),
+  /** Every unusable line is counted; the first few are kept as examples. */
+  malformed: z.object({ count: z.number().int(), examples: z.array(MalformedLine) }),
+  addedAt: z.string(),
+  updatedAt: z.string(),
+  /** The hash before the latest re-registration, when the content had changed; else null. */
+  previousSha256: z.string().nullable(),
+  /** Whether the files still match what was registered (size and modification time). */
+  status: z.enum(['ok', 'changed', 'missing']),
+})
+export type Dataset = z.infer<typeof Dataset>
+
 const Empty = z.strictObject({})
 const ByRun = z.strictObject({ id: RunId })
 
@@ -110,6 +153,12 @@ export const contract = {
   'jobs.benchBackend': { input: BenchBackendConfig, output: z.object({ runId: RunId }) },
   'jobs.cancel': { input: ByRun, output: z.object({ status: RunStatus }) },
   'jobs.resume': { input: ByRun, output: z.object({ runId: RunId }) },
+  'models.list': { input: Empty, output: z.array(ModelEntry) },
+  'models.add': { input: z.strictObject({ path: z.string().min(1).max(4096) }), output: ModelEntry },
+  'models.remove': { input: z.strictObject({ id: ModelId }), output: z.object({ removed: z.boolean() }) },
+  'models.inspect': { input: z.strictObject({ id: ModelId }), output: ModelDescription },
+  'playground.generate': { input: GenerateRequest, output: z.object({ generationId: GenerationId }) },
+  'playground.stop': { input: z.strictObject({ generationId: GenerationId }), output: z.object({ stopped: z.boolean() }) },
 } as const
 
 export type Contract = typeof contract
@@ -123,6 +172,7 @@ export type Output<M extends Method> = z.output<Contract[M]['output']>
 export const eventSchemas = {
   'job.progress': JobProgress,
   'run.changed': Run,
+  'playground.event': PlaygroundEvent,
 } as const
 export type EventName = keyof typeof eventSchemas
 export type EventPayload<E extends EventName> = z.output<(typeof eventSchemas)[E]>

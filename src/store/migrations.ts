@@ -9,6 +9,8 @@ export const migrations: readonly string[] = [
     path TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     architecture TEXT NOT NULL,
+    -- Where it was found: added by the user, the Hugging Face cache, or shipped with the app.
+    source TEXT NOT NULL DEFAULT 'added' CHECK (source IN ('added', 'hf-cache', 'bundled')),
     info TEXT NOT NULL DEFAULT '{}',
     added_at TEXT NOT NULL
   );

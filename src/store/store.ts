@@ -32,6 +32,18 @@ interface RunRow {
   error: string | null
 }
 
+export type ModelSource = 'added' | 'hf-cache' | 'bundled'
+
+export interface ModelRow {
+  id: number
+  path: string
+  name: string
+  architecture: string
+  source: ModelSource
+  info: string
+  added_at: string
+}
+
 const now = (): string => new Date().toISOString()
 
 function processAlive(pid: number): boolean {
@@ -184,6 +196,31 @@ export class Store {
       this.log(run.id, 'warn', 'Marked interrupted at start-up: the process running it had stopped.')
     }
     return stale.map((r) => this.getRun(r.id)!)
+  }
+
+  // ---- models ------------------------------------------------------------------------------
+
+  /** Registers a model folder, or refreshes its facts when the path is known already. */
+  upsertModel(m: { path: string; name: string; architecture: string; source: ModelSource; info: unknown }): ModelRow {
+    this.db
+      .prepare(
+        `INSERT INTO models (path, name, architecture, source, info, added_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(path) DO UPDATE SET name = excluded.name, architecture = excluded.architecture, info = excluded.info`,
+      )
+      .run(m.path, m.name, m.architecture, m.source, JSON.stringify(m.info), now())
+    return this.db.prepare('SELECT * FROM models WHERE path = ?').get(m.path) as ModelRow
+  }
+
+  listModels(): ModelRow[] {
+    return this.db.prepare('SELECT * FROM models ORDER BY source, name, id').all() as ModelRow[]
+  }
+
+  getModel(id: number): ModelRow | undefined {
+    return this.db.prepare('SELECT * FROM models WHERE id = ?').get(id) as ModelRow | undefined
+  }
+
+  removeModel(id: number): boolean {
+    return this.db.prepare('DELETE FROM models WHERE id = ?').run(id).changes > 0
   }
 
   // ---- metrics, checkpoints, log ----------------------------------------------------------

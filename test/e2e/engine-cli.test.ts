@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { getEncoding } from 'js-tiktoken'
 import { describe, expect, it } from 'vitest'
 import { SafetensorsFile } from '../../src/engine/safetensors.js'
+import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
 import { mxdBin, repoRoot } from '../helpers/web-process.js'
 
 const exec = promisify(execFile)
@@ -102,32 +103,9 @@ describe('mxd engine commands', () => {
   })
 })
 
-/** A byte-level BPE tokenizer with no merges: one token per byte, ids 0–255 (fits a tiny vocab). */
-function byteTokenizerJson(): object {
-  const printable = [...Array(94).keys()].map((i) => i + 33).concat([...Array(12).keys()].map((i) => i + 161), [...Array(82).keys()].map((i) => i + 174))
-  const byteToChar = new Map<number, string>()
-  let extra = 0
-  for (let b = 0; b < 256; b++) byteToChar.set(b, String.fromCharCode(printable.includes(b) ? b : 256 + extra++))
-  const vocab = Object.fromEntries([...byteToChar.entries()].map(([b, ch]) => [ch, b]))
-  return {
-    version: '1.0',
-    added_tokens: [],
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges: [] },
-  }
-}
-
 describe('mxd generate', () => {
   it('streams tokens, and greedy decoding equals re-running the full sequence each step', async () => {
-    const { cpSync, mkdtempSync, writeFileSync } = await import('node:fs')
-    const { tmpdir } = await import('node:os')
-    const dir = mkdtempSync(join(tmpdir(), 'mxd-gen-'))
-    cpSync(join(fixtures, 'gpt2-tiny-f32/config.json'), join(dir, 'config.json'))
-    cpSync(join(fixtures, 'gpt2-tiny-f32/model.safetensors'), join(dir, 'model.safetensors'))
-    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(byteTokenizerJson()))
+    const dir = tinyModelWithByteTokenizer()
     const r = await mxd(['generate', '--model', dir, '--prompt', 'Hi', '--max-tokens', '6', '--json'])
     expect(r.code, r.stderr).toBe(0)
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)

@@ -1,0 +1,85 @@
+// The back end's side of the engine worker: starts it on first use, gives each generation an
+// id, and turns the worker's messages into `playground.event` events for every client.
+import type { Worker } from 'node:worker_threads'
+import type { EngineRequest, EngineResponse } from '../jobs/engine-protocol.js'
+import { sourceWorkerFactory, type WorkerFactory } from '../jobs/spawn.js'
+import type { GenerateRequest, PlaygroundEvent } from '../shared/models.js'
+
+export class EngineService {
+  private worker: Worker | undefined
+  private nextId = 1
+  private readonly live = new Set<string>()
+
+  constructor(
+    private readonly emit: (e: PlaygroundEvent) => void,
+    private readonly opts: { workerFactory?: WorkerFactory; backend?: string } = {},
+  ) {}
+
+  generate(dir: string, req: GenerateRequest): string {
+    const generationId = `g${this.nextId++}`
+    this.live.add(generationId)
+    this.post({
+      type: 'generate',
+      id: generationId,
+      dir,
+      prompt: req.prompt,
+      topPredictions: req.topPredictions,
+      options: {
+        maxNewTokens: req.maxTokens,
+        temperature: req.temperature,
+        topK: req.topK,
+        topP: req.topP,
+        frequencyPenalty: req.frequencyPenalty,
+        seed: req.seed,
+      },
+    })
+    return generationId
+  }
+
+  stop(generationId: string): boolean {
+    if (!this.live.has(generationId)) return false
+    this.post({ type: 'stop', id: generationId })
+    return true
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.terminate()
+    this.worker = undefined
+  }
+
+  private post(req: EngineRequest): void {
+    this.ensureWorker().postMessage(req)
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker
+    const worker = (this.opts.workerFactory ?? sourceWorkerFactory)('engine', { backend: this.opts.backend })
+    worker.on('message', (msg: EngineResponse) => this.onMessage(msg))
+    worker.on('error', (err) => this.failAll(`The engine worker crashed: ${err.message}`))
+    worker.on('exit', () => {
+      if (this.worker === worker) this.worker = undefined
+      this.failAll('The engine worker stopped.')
+    })
+    this.worker = worker
+    return worker
+  }
+
+  private onMessage(msg: EngineResponse): void {
+    if (msg.type === 'ready') return
+    const generationId = msg.id
+    if (msg.type === 'prompt') this.emit({ type: 'prompt', generationId, ids: msg.ids, tokens: msg.tokens })
+    else if (msg.type === 'token') this.emit({ type: 'token', generationId, ...msg.token })
+    else {
+      this.live.delete(generationId)
+      if (msg.type === 'done') {
+        const r = msg.result
+        this.emit({ type: 'done', generationId, stopReason: r.stopReason, text: r.text, seed: r.seed })
+      } else this.emit({ type: 'error', generationId, message: msg.message })
+    }
+  }
+
+  private failAll(message: string): void {
+    for (const generationId of this.live) this.emit({ type: 'error', generationId, message })
+    this.live.clear()
+  }
+}

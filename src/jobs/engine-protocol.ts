@@ -1,0 +1,27 @@
+// Messages between the back end and the engine worker.
+import type { GenerationResult, SamplingOptions } from '../engine/generate.js'
+
+export interface TopPrediction {
+  id: number
+  prob: number
+  text: string
+}
+
+export type EngineRequest =
+  | {
+      type: 'generate'
+      id: string
+      dir: string
+      prompt: string
+      options: SamplingOptions & { maxNewTokens: number }
+      /** How many of the most likely next tokens to report at each step. */
+      topPredictions: number
+    }
+  | { type: 'stop'; id: string }
+
+export type EngineResponse =
+  | { type: 'ready' }
+  | { type: 'prompt'; id: string; ids: number[]; tokens: string[] }
+  | { type: 'token'; id: string; token: { id: number; index: number; text: string | null; top: TopPrediction[] } }
+  | { type: 'done'; id: string; result: GenerationResult }
+  | { type: 'error'; id: string; message: string }

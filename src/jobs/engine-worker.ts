@@ -1,0 +1,61 @@
+// The engine worker: interactive model work (the Playground) off the main thread, with models
+// kept loaded between requests (load.ts shares weights per folder). One request at a time per
+// id; a "stop" message ends a generation at its next token.
+import { parentPort } from 'node:worker_threads'
+import { initBackend, parseBackendName } from '../engine/backend.js'
+import { generateTokens } from '../engine/generate.js'
+import { loadLanguageModel } from '../engine/models/load.js'
+import type { LanguageModel } from '../engine/models/model.js'
+import { TextTokenizer } from '../engine/tokenizer.js'
+import type { EngineRequest, EngineResponse } from './engine-protocol.js'
+import { workerData } from 'node:worker_threads'
+
+const port = parentPort!
+const send = (msg: EngineResponse): void => port.postMessage(msg)
+const running = new Map<string, AbortController>()
+const models = new Map<string, { model: LanguageModel; tokenizer: TextTokenizer | null }>()
+
+async function modelFor(dir: string): Promise<{ model: LanguageModel; tokenizer: TextTokenizer | null }> {
+  let entry = models.get(dir)
+  if (!entry) {
+    entry = { model: await loadLanguageModel(dir), tokenizer: TextTokenizer.fromFolder(dir) }
+    models.set(dir, entry)
+  }
+  return entry
+}
+
+async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Promise<void> {
+  const abort = new AbortController()
+  running.set(req.id, abort)
+  try {
+    const { model, tokenizer } = await modelFor(req.dir)
+    if (!tokenizer) throw new Error(`${req.dir} has no tokenizer.json, so the Playground cannot read a text prompt.`)
+    const promptIds = tokenizer.encode(req.prompt)
+    if (promptIds.length === 0) throw new Error('The prompt is empty and this tokenizer adds no BOS token: type something first.')
+    if (promptIds.length >= model.dims.maxPositions) {
+      throw new Error(`The prompt is ${promptIds.length} tokens; this model reads at most ${model.dims.maxPositions}.`)
+    }
+    send({ type: 'prompt', id: req.id, ids: promptIds, tokens: tokenizer.tokenStrings(promptIds) })
+    const stream = generateTokens(model, promptIds, { ...req.options, tokenizer, signal: abort.signal, topPredictions: req.topPredictions })
+    for (;;) {
+      const step = await stream.next()
+      if (step.done) {
+        send({ type: 'done', id: req.id, result: step.value })
+        return
+      }
+      const top = (step.value.top ?? []).map((t) => ({ ...t, text: tokenizer.decode([t.id]) }))
+      send({ type: 'token', id: req.id, token: { ...step.value, top } })
+    }
+  } catch (err) {
+    send({ type: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) })
+  } finally {
+    running.delete(req.id)
+  }
+}
+
+await initBackend(parseBackendName((workerData as { backend?: string } | null)?.backend))
+port.on('message', (req: EngineRequest) => {
+  if (req.type === 'generate') void generate(req)
+  else if (req.type === 'stop') running.get(req.id)?.abort()
+})
+send({ type: 'ready' })
