@@ -50,7 +50,10 @@ export interface ForwardOptions {
   mlpReplacements?: Record<number, MlpModule>
   /** Run blocks 0..L only and return the cache without logits. Not combinable with kvCache. */
   stopAfterLayer?: number
-  /** Continue from (and extend) cached keys/values: ids are then only the new tokens. */
+  /**
+   * Continue from (and extend) cached keys/values: ids are then only the new tokens, and
+   * attn.hook_pattern is [batch, head, new, cached + new]. A forward that throws leaves the cache unusable.
+   */
   kvCache?: KVCache
   /** Compute logits for the final position only ([batch, 1, vocab]), as generation needs. */
   lastPositionOnly?: boolean

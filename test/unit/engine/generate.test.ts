@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
-import { createRng, generate, generateTokens, Sampler, type GeneratedToken } from '../../../src/engine/generate.js'
+import { createRng, generate, generateTokens, Sampler, topProbabilities, type GeneratedToken } from '../../../src/engine/generate.js'
 import { loadLanguageModel } from '../../../src/engine/models/load.js'
 import { KVCache, type LanguageModel } from '../../../src/engine/models/model.js'
 import { TextTokenizer } from '../../../src/engine/tokenizer.js'
@@ -190,6 +190,14 @@ describe('Sampler', () => {
 
   it('top-k restricts sampling to the k best', () => {
     for (let seed = 0; seed < 200; seed++) expect([1, 3]).toContain(new Sampler({ temperature: 10, topK: 2 }, seed).pick(logits))
+  })
+
+  it('topProbabilities lists the n most likely tokens under softmax, best first', () => {
+    const z = Array.from(logits).reduce((a, l) => a + Math.exp(l), 0)
+    const top = topProbabilities(logits, 3)
+    expect(top.map((t) => t.id)).toEqual([1, 3, 2])
+    expect(top[0]!.prob).toBeCloseTo(Math.exp(3) / z, 6)
+    expect(top[2]!.prob).toBeCloseTo(Math.exp(2) / z, 6)
   })
 
   it('the PRNG is reproducible and roughly uniform', () => {
