@@ -38,6 +38,8 @@ export default tseslint.config(
       },
     },
     rules: {
+      // TypeScript itself checks undefined names (with the right lib per tsconfig), better than ESLint can.
+      'no-undef': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'vue/multi-word-component-names': 'off',
       'vue/max-attributes-per-line': 'off',
