@@ -192,13 +192,32 @@ describe('app shell in web mode', () => {
     await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('light')
   })
 
+  it('cancels a running run and resumes it from the Runs table', async () => {
+    const client = await web.client()
+    const { runId: id } = await client.call('jobs.benchBackend', { sizes: [1024, 1536, 2048], repeats: 40 })
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Runs/ }).click()
+    const row = page.locator(`tr[data-run-id="${id}"]`)
+    await row.locator('[data-status="running"]').waitFor()
+    await row.getByRole('progressbar').waitFor()
+    await row.getByRole('button', { name: 'Cancel' }).click()
+    await row.locator('[data-status="cancelled"]').waitFor()
+    await shot('11-runs-cancelled')
+    await row.getByRole('button', { name: 'Resume' }).click()
+    await row.locator('[data-status="running"], [data-status="queued"]').first().waitFor()
+    await expect(row.getByRole('button', { name: 'Resume' }).count()).resolves.toBe(0)
+    // Do not leave it running for the rest of the file.
+    await client.call('jobs.cancel', { id })
+    await row.locator('[data-status="cancelled"]').waitFor()
+    client.close()
+  })
+
   it('a page without the token gets the 401 message', async () => {
     const fresh = await browser.newContext()
     const p = await fresh.newPage()
     const res = await p.goto(`http://127.0.0.1:${web.port}/`)
     expect(res?.status()).toBe(401)
     await expect(p.textContent('body')).resolves.toContain('needs the per-launch token')
-    await shot('11-no-token-401', p)
+    await shot('12-no-token-401', p)
     await fresh.close()
   })
 
@@ -210,7 +229,7 @@ describe('app shell in web mode', () => {
     await p.getByRole('heading', { name: 'Cannot reach the MxD Studio back end' }).waitFor()
     await p.getByText('per-launch token').first().waitFor()
     await p.getByRole('button', { name: 'Try again' }).waitFor()
-    await shot('12-connect-error', p)
+    await shot('13-connect-error', p)
     await p.close()
   })
 
