@@ -1,0 +1,424 @@
+// Multilinear mixture of experts (μMoE; Oldfield et al., NeurIPS 2024, arXiv 2402.12550).
+// N experts W_n ∈ R^{(I+1)×O} form a 3-way weight tensor 𝓦 ∈ R^{N×(I+1)×O} that is never built:
+// it is kept factorized and the mixture y = Σ_n a_n W_nᵀ z̃ = 𝓦 ×₁ a ×₂ z̃ is contracted factor by
+// factor.
+//
+//   a  = entmax15(Norm(Gᵀx))          soft, dense gate (no TopK); Norm has no affine; G = 0 at init
+//   z̃  = [z; 1]                       the bias is folded in as an extra input row (I+1)
+//   CP:  y = U3 ((U1ᵀa) ∗ (U2ᵀz̃))     W[n,i,o] = Σ_r U1[n,r] U2[i,r] U3[o,r]
+//   TR:  A = G1 ×₂ a (r1×r2), B = G2 ×₂ z̃ (r2×r3), y_o = Σ_ijk A[i,j] B[j,k] G3[k,o,i]
+//                                     W[n,i,o] = trace(G1[:,n,:] G2[:,i,:] G3[:,o,:])
+//
+// Storage layouts are chosen so every product is a plain row-major matMul (on wasm a matMul with
+// transposeA/B is ~10× slower), i.e. factors are stored as permutations of the paper's:
+//   CP: U1 [N, R], U2 [I+1, R] (as the paper), U3t [R, O] (= U3ᵀ)
+//   TR: G1 [N, r1, r2], G2 [I+1, r2, r3], G3 [r1, r3, O]  (paper: r1×N×r2, r2×(I+1)×r3, r3×O×r1)
+// Inputs are rows: x [..., I] is folded to [rows, I] and the output unfolded back.
+import { tf } from '../backend.js'
+import './autodiff.js'
+import { gelu, geluNew } from '../models/layers.js'
+import { entmax15 } from './entmax.js'
+
+// ------------------------------------------------------------------------------------ helpers
+
+/**
+ * a @ b for rank-2 or batched rank-3 tensors whose gradient also uses plain matMuls: tfjs's own
+ * matMul gradient calls matMul with transposeA/B, the slow path on wasm, so transpose explicitly.
+ */
+const mm = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc]
+  save([a, b])
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor, tf.Tensor]
+      // d(a b) = da b + a db  ⇒  grad_a = dy bᵀ,  grad_b = aᵀ dy  (last two axes transposed)
+      return [tf.matMul(dy as tf.Tensor2D, swapLast(sb)), tf.matMul(swapLast(sa), dy as tf.Tensor2D)]
+    },
+  }
+}) as <T extends tf.Tensor2D | tf.Tensor3D>(a: T, b: T) => T
+
+function swapLast(t: tf.Tensor): tf.Tensor2D {
+  return tf.transpose(t, t.rank === 3 ? [0, 2, 1] : [1, 0]) as tf.Tensor2D
+}
+
+/** z̃ = [z; 1]: appends a column of ones so the last input row of each expert acts as its bias. */
+function foldBias(z: tf.Tensor2D): tf.Tensor2D {
+  return tf.concat([z, tf.ones([z.shape[0], 1])], 1)
+}
+
+/** Seeded initialisers (seed undefined = nondeterministic), returning trainable variables. */
+function uniformVar(shape: number[], fanIn: number, seed?: number): tf.Variable {
+  // U(±sqrt(1/fan_in)), torch's nn.Linear-style bound, as the official code.
+  const bound = Math.sqrt(1 / fanIn)
+  return tf.variable(tf.tidy(() => tf.randomUniform(shape, -bound, bound, 'float32', seed)))
+}
+
+function normalVar(shape: number[], mean: number, std: number, seed?: number): tf.Variable {
+  return tf.variable(tf.tidy(() => tf.randomNormal(shape, mean, std, 'float32', seed)))
+}
+
+const nextSeed = (seed: number | undefined, k: number): number | undefined => (seed === undefined ? undefined : seed + k)
+
+// ---------------------------------------------------------------------------------------- gate
+
+export type GateNorm = 'layernorm' | 'batchnorm'
+
+export interface GateOptions {
+  inputDim: number
+  nExperts: number
+  /** LayerNorm over the experts (GPT-2) or BatchNorm over rows (MLP-Mixer); neither has affine. */
+  norm: GateNorm
+  eps?: number
+  /** BatchNorm running-statistics momentum (torch convention: new = (1−m)·old + m·batch). */
+  momentum?: number
+}
+
+/** a = entmax15(Norm(Gᵀx)). One gate may drive several μMoE layers (the GPT-2 MLP block). */
+export class MuMoEGate {
+  readonly inputDim: number
+  readonly nExperts: number
+  readonly norm: GateNorm
+  readonly eps: number
+  readonly momentum: number
+  /** G [I, N], zero at init, so every token starts with the uniform gate a = 1/N. */
+  readonly G: tf.Variable
+  /** BatchNorm only: running mean and (unbiased) variance used in eval mode. */
+  readonly runningMean: tf.Variable | null
+  readonly runningVar: tf.Variable | null
+  /** BatchNorm uses batch statistics (and updates the running ones) while training. */
+  training = true
+
+  constructor(o: GateOptions) {
+    this.inputDim = o.inputDim
+    this.nExperts = o.nExperts
+    this.norm = o.norm
+    this.eps = o.eps ?? 1e-5
+    this.momentum = o.momentum ?? 0.1
+    this.G = tf.variable(tf.zeros([o.inputDim, o.nExperts]))
+    const bn = o.norm === 'batchnorm'
+    this.runningMean = bn ? tf.variable(tf.zeros([o.nExperts]), false) : null
+    this.runningVar = bn ? tf.variable(tf.ones([o.nExperts]), false) : null
+  }
+
+  /** x [rows, I] → a [rows, N], each row on the simplex. */
+  forward(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => entmax15(this.normalize(mm(x, this.G as tf.Tensor2D))))
+  }
+
+  private normalize(h: tf.Tensor2D): tf.Tensor2D {
+    const eps = this.eps
+    if (this.norm === 'layernorm') {
+      // LayerNorm across the N expert logits of each row (biased variance, as torch).
+      const centred = tf.sub(h, tf.mean(h, -1, true))
+      return tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), eps)))
+    }
+    if (!this.training) {
+      // Eval: fixed running statistics per expert.
+      return tf.mul(tf.sub(h, this.runningMean as tf.Tensor), tf.rsqrt(tf.add(this.runningVar as tf.Tensor, eps)))
+    }
+    // Training: statistics over all rows (batch × tokens), biased for the normalization ...
+    const mean = tf.mean(h, 0)
+    const centred = tf.sub(h, mean)
+    const variance = tf.mean(tf.square(centred), 0)
+    this.updateRunningStats(mean, variance, h.shape[0])
+    return tf.mul(centred, tf.rsqrt(tf.add(variance, eps)))
+  }
+
+  /** ... and unbiased (n/(n−1)) for the running variance, as torch's BatchNorm1d. */
+  private updateRunningStats(mean: tf.Tensor, variance: tf.Tensor, rows: number): void {
+    const m = this.momentum
+    const unbiased = rows > 1 ? tf.mul(variance, rows / (rows - 1)) : variance
+    const rm = this.runningMean as tf.Variable
+    const rv = this.runningVar as tf.Variable
+    rm.assign(tf.add(tf.mul(rm, 1 - m), tf.mul(mean, m)))
+    rv.assign(tf.add(tf.mul(rv, 1 - m), tf.mul(unbiased, m)))
+  }
+
+  variables(): Record<string, tf.Variable> {
+    return { G: this.G }
+  }
+
+  dispose(): void {
+    tf.dispose([this.G, ...(this.runningMean ? [this.runningMean] : []), ...(this.runningVar ? [this.runningVar] : [])])
+  }
+}
+
+// ------------------------------------------------------------------------------ μMoE layers
+
+export interface LayerDims {
+  inputDim: number
+  outputDim: number
+  nExperts: number
+}
+
+/** A factorized μMoE layer: y = Σ_n a_n W_nᵀ [z; 1] for z [rows, I], a [rows, N]. */
+export interface MuMoELayer extends LayerDims {
+  readonly kind: 'cp' | 'tr'
+  forward(z: tf.Tensor2D, a: tf.Tensor2D): tf.Tensor2D
+  /** Trainable factors by name (storage layouts as the header). */
+  variables(): Record<string, tf.Variable>
+  dispose(): void
+}
+
+/** CPμMoE: 𝓦 = [[U1, U2, U3]], rank R. */
+export class CPMuMoE implements MuMoELayer {
+  readonly kind = 'cp'
+  readonly inputDim: number
+  readonly outputDim: number
+  readonly nExperts: number
+  readonly rank: number
+  /** U1 [N, R] ~ N(1, 1): every expert starts near the same shared linear map. */
+  readonly U1: tf.Variable
+  /** U2 [I+1, R] ~ U(±sqrt(1/I)): the input factor (its last row is the bias). */
+  readonly U2: tf.Variable
+  /** U3t [R, O] = U3ᵀ ~ U(±sqrt(1/R)): the output factor; fan-in is the rank it contracts. */
+  readonly U3t: tf.Variable
+
+  constructor(dims: LayerDims, rank: number, seed?: number) {
+    this.inputDim = dims.inputDim
+    this.outputDim = dims.outputDim
+    this.nExperts = dims.nExperts
+    this.rank = rank
+    this.U1 = normalVar([dims.nExperts, rank], 1, 1, nextSeed(seed, 0))
+    this.U2 = uniformVar([dims.inputDim + 1, rank], dims.inputDim, nextSeed(seed, 1))
+    this.U3t = uniformVar([rank, dims.outputDim], rank, nextSeed(seed, 2))
+  }
+
+  forward(z: tf.Tensor2D, a: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      // U1ᵀa: the gate mixed into rank space, [rows, R]
+      const expertMode = mm(a, this.U1 as tf.Tensor2D)
+      // U2ᵀz̃: the input in rank space, [rows, R]
+      const inputMode = mm(foldBias(z), this.U2 as tf.Tensor2D)
+      // y = U3 (· ∗ ·): Hadamard product of the two, mapped to the output, [rows, O]
+      return mm(tf.mul(expertMode, inputMode), this.U3t as tf.Tensor2D)
+    })
+  }
+
+  variables(): Record<string, tf.Variable> {
+    return { U1: this.U1, U2: this.U2, U3t: this.U3t }
+  }
+
+  dispose(): void {
+    tf.dispose([this.U1, this.U2, this.U3t])
+  }
+}
+
+/** Tensor-ring ranks: G1 ∈ R^{r1×N×r2}, G2 ∈ R^{r2×(I+1)×r3}, G3 ∈ R^{r3×O×r1}. */
+export interface TRRanks {
+  r1: number
+  r2: number
+  r3: number
+}
+
+/** TRμMoE: 𝓦 = TR(G1, G2, G3). */
+export class TRMuMoE implements MuMoELayer {
+  readonly kind = 'tr'
+  readonly inputDim: number
+  readonly outputDim: number
+  readonly nExperts: number
+  readonly ranks: TRRanks
+  /** G1 [N, r1, r2]: each expert slice diagonal with N(1, 1) entries (official init). */
+  readonly G1: tf.Variable
+  /** G2 [I+1, r2, r3] ~ U(±sqrt(1/I)). */
+  readonly G2: tf.Variable
+  /** G3 [r1, r3, O] ~ U(±sqrt(1/(r1·r3))): fan-in is the two ranks it contracts. */
+  readonly G3: tf.Variable
+
+  constructor(dims: LayerDims, ranks: TRRanks, seed?: number) {
+    const { r1, r2, r3 } = ranks
+    this.inputDim = dims.inputDim
+    this.outputDim = dims.outputDim
+    this.nExperts = dims.nExperts
+    this.ranks = { r1, r2, r3 }
+    this.G1 = tf.variable(
+      tf.tidy(() => tf.mul(tf.eye(r1, r2), tf.randomNormal([dims.nExperts, r1, r2], 1, 1, 'float32', nextSeed(seed, 0)))),
+    )
+    this.G2 = uniformVar([dims.inputDim + 1, r2, r3], dims.inputDim, nextSeed(seed, 1))
+    this.G3 = uniformVar([r1, r3, dims.outputDim], r1 * r3, nextSeed(seed, 2))
+  }
+
+  forward(z: tf.Tensor2D, a: tf.Tensor2D): tf.Tensor2D {
+    const { r1, r2, r3 } = this.ranks
+    const rows = z.shape[0]
+    return tf.tidy(() => {
+      // A = G1 ×₂ a: each row's expert core mixed by its gate, [rows, r1, r2]
+      const A = tf.reshape(mm(a, tf.reshape(this.G1, [this.nExperts, r1 * r2]) as tf.Tensor2D), [rows, r1, r2])
+      // B = G2 ×₂ z̃: the input core contracted with the input, [rows, r2, r3]
+      const B = tf.reshape(mm(foldBias(z), tf.reshape(this.G2, [this.inputDim + 1, r2 * r3]) as tf.Tensor2D), [rows, r2, r3])
+      // AB: the ring's two contracted cores multiplied, [rows, r1, r3]
+      const AB = mm(A as tf.Tensor3D, B as tf.Tensor3D)
+      // y_o = Σ_ik AB[i,k] G3[k,o,i]: close the ring with the output core, [rows, O]
+      return mm(tf.reshape(AB, [rows, r1 * r3]) as tf.Tensor2D, tf.reshape(this.G3, [r1 * r3, this.outputDim]) as tf.Tensor2D)
+    })
+  }
+
+  variables(): Record<string, tf.Variable> {
+    return { G1: this.G1, G2: this.G2, G3: this.G3 }
+  }
+
+  dispose(): void {
+    tf.dispose([this.G1, this.G2, this.G3])
+  }
+}
+
+// -------------------------------------------------------------------------- gated μMoE module
+
+export type MuMoEKind = 'cp' | 'tr'
+export type Activation = 'gelu_new' | 'gelu'
+
+export interface MuMoEOptions {
+  kind: MuMoEKind
+  inputDim: number
+  outputDim: number
+  /** When set, a second μMoE layer outputDim → secondDim follows an activation (MLP block). */
+  secondDim?: number
+  nExperts: number
+  /** CP rank (kind 'cp') or tensor-ring ranks (kind 'tr'), shared by both layers. */
+  rank: number | TRRanks
+  norm: GateNorm
+  /** Between the two layers: GPT-2's tanh-approximate GELU by default (the official code: exact). */
+  activation?: Activation
+  seed?: number
+}
+
+function makeLayer(kind: MuMoEKind, dims: LayerDims, rank: number | TRRanks, seed?: number): MuMoELayer {
+  if (kind === 'cp') {
+    if (typeof rank !== 'number') throw new Error('CPμMoE needs a single integer rank')
+    return new CPMuMoE(dims, rank, seed)
+  }
+  if (typeof rank === 'number') throw new Error('TRμMoE needs ranks { r1, r2, r3 }')
+  return new TRMuMoE(dims, rank, seed)
+}
+
+/**
+ * A gate and one μMoE layer, or two sharing the gate (GPT-2 MLP: d → 4d, GELU, 4d → d). The gate
+ * reads the module's input x, as the official code.
+ */
+export class MuMoE {
+  readonly gate: MuMoEGate
+  readonly first: MuMoELayer
+  readonly second: MuMoELayer | null
+  readonly activation: Activation
+
+  constructor(readonly options: MuMoEOptions) {
+    const { kind, inputDim, outputDim, secondDim, nExperts, rank, seed } = options
+    this.gate = new MuMoEGate({ inputDim, nExperts, norm: options.norm })
+    this.first = makeLayer(kind, { inputDim, outputDim, nExperts }, rank, nextSeed(seed, 0))
+    this.second = secondDim ? makeLayer(kind, { inputDim: outputDim, outputDim: secondDim, nExperts }, rank, nextSeed(seed, 10)) : null
+    this.activation = options.activation ?? 'gelu_new'
+  }
+
+  /** BatchNorm gate: training uses batch statistics, eval the running ones. */
+  set training(on: boolean) {
+    this.gate.training = on
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.forwardWithGate(x).y)
+  }
+
+  /** y and the expert coefficients a [..., N] (for expert analysis: top tokens per expert). */
+  forwardWithGate(x: tf.Tensor): { y: tf.Tensor; a: tf.Tensor } {
+    const lead = x.shape.slice(0, -1)
+    const outDim = this.second ? this.second.outputDim : this.first.outputDim
+    return tf.tidy(() => {
+      // Fold every leading axis (batch, tokens) into rows.
+      const rows = tf.reshape(x, [-1, this.first.inputDim]) as tf.Tensor2D
+      // One gate for the whole module.
+      const a = this.gate.forward(rows)
+      let y = this.first.forward(rows, a)
+      if (this.second) {
+        const act = this.activation === 'gelu_new' ? geluNew : gelu
+        y = this.second.forward(act(y) as tf.Tensor2D, a)
+      }
+      return { y: tf.reshape(y, [...lead, outDim]), a: tf.reshape(a, [...lead, this.gate.nExperts]) }
+    })
+  }
+
+  /** Every trainable variable, by a stable name (gate.G, first.U1, second.G3, …). */
+  variables(): Record<string, tf.Variable> {
+    const out: Record<string, tf.Variable> = {}
+    const add = (prefix: string, vars: Record<string, tf.Variable>): void => {
+      for (const [k, v] of Object.entries(vars)) out[`${prefix}.${k}`] = v
+    }
+    add('gate', this.gate.variables())
+    add('first', this.first.variables())
+    if (this.second) add('second', this.second.variables())
+    return out
+  }
+
+  paramCount(): number {
+    return Object.values(this.variables()).reduce((n, v) => n + v.size, 0)
+  }
+
+  dispose(): void {
+    this.gate.dispose()
+    this.first.dispose()
+    this.second?.dispose()
+  }
+}
+
+// ------------------------------------------------------------------------- parameter counting
+
+export const gateParamCount = (inputDim: number, nExperts: number): number => inputDim * nExperts
+
+/** CP factors: R·(N + (I+1) + O). */
+export const cpLayerParamCount = (d: LayerDims, rank: number): number => rank * (d.nExperts + d.inputDim + 1 + d.outputDim)
+
+/** TR cores: r1·N·r2 + r2·(I+1)·r3 + r3·O·r1. */
+export const trLayerParamCount = (d: LayerDims, { r1, r2, r3 }: TRRanks): number =>
+  r1 * d.nExperts * r2 + r2 * (d.inputDim + 1) * r3 + r3 * d.outputDim * r1
+
+/** The dense MLP being replaced: d → hidden (bias) → out (bias). */
+export interface MlpDims {
+  dModel: number
+  hidden: number
+  /** Defaults to dModel. */
+  outDim?: number
+}
+
+export const denseMlpParamCount = ({ dModel, hidden, outDim = dModel }: MlpDims): number =>
+  dModel * hidden + hidden + hidden * outDim + outDim
+
+/** Parameters of a two-layer μMoE MLP block (gate + both layers). */
+export function mumoeMlpParamCount(m: MlpDims, nExperts: number, kind: MuMoEKind, rank: number | TRRanks): number {
+  const l1 = { inputDim: m.dModel, outputDim: m.hidden, nExperts }
+  const l2 = { inputDim: m.hidden, outputDim: m.outDim ?? m.dModel, nExperts }
+  const layer = (d: LayerDims): number => (kind === 'cp' ? cpLayerParamCount(d, rank as number) : trLayerParamCount(d, rank as TRRanks))
+  return gateParamCount(m.dModel, nExperts) + layer(l1) + layer(l2)
+}
+
+/**
+ * The largest CP rank whose two-layer μMoE block has at most the dense MLP's parameters. The block
+ * has I·N (gate) + R·(N + I+1 + H) + R·(N + H+1 + O) parameters, linear in R, so
+ *   R = floor((dense − I·N) / (2N + I + 2H + O + 2)).
+ * GPT-2 small (d = 768, H = 3072), 64 experts: R = 598 ≈ 0.779·d (the official code: int(0.78·d) = 599);
+ * 256 experts: R = 552 (official: int(0.725·d) = 556).
+ */
+export function matchedCpRank(m: MlpDims, nExperts: number): number {
+  const { dModel: I, hidden: H, outDim: O = m.dModel } = m
+  const N = nExperts
+  return Math.max(0, Math.floor((denseMlpParamCount(m) - I * N) / (2 * N + I + 2 * H + O + 2)))
+}
+
+/**
+ * Tensor-ring ranks for the same budget with r1, r2 fixed (official: 4, 4): the block has
+ * I·N + 2·r1·r2·N + r3·(r2(I+1) + r1·H + r2(H+1) + r1·O) parameters, linear in r3.
+ * GPT-2 small, 64 experts: r3 = 152 ≈ 0.198·d (official: int(0.2·d) = 153); 256 experts: 147.
+ */
+export function matchedTrRanks(m: MlpDims, nExperts: number, r1 = 4, r2 = 4): TRRanks {
+  const { dModel: I, hidden: H, outDim: O = m.dModel } = m
+  const N = nExperts
+  const perR3 = r2 * (I + 1) + r1 * H + r2 * (H + 1) + r1 * O
+  const r3 = Math.max(0, Math.floor((denseMlpParamCount(m) - I * N - 2 * r1 * r2 * N) / perR3))
+  return { r1, r2, r3 }
+}
+
+/** A GPT-2 MLP replacement (d → 4d GELU(tanh) → d, LayerNorm gate) with the dense MLP's budget. */
+export function gpt2MuMoEMlp(dModel: number, nExperts: number, kind: MuMoEKind, seed?: number): MuMoE {
+  const m = { dModel, hidden: 4 * dModel }
+  const rank = kind === 'cp' ? matchedCpRank(m, nExperts) : matchedTrRanks(m, nExperts)
+  return new MuMoE({ kind, inputDim: dModel, outputDim: 4 * dModel, secondDim: dModel, nExperts, rank, norm: 'layernorm', seed })
+}
