@@ -2,6 +2,7 @@
 import { ApiError } from '../shared/api.js'
 import { runCommand, sharedUsage, UsageError, type Command, type CommandIO } from './command.js'
 import { benchBackend } from './commands/bench-backend.js'
+import { datasets } from './commands/datasets.js'
 import { doctor } from './commands/doctor.js'
 import { forward } from './commands/forward.js'
 import { generate } from './commands/generate.js'
@@ -10,7 +11,7 @@ import { runs } from './commands/runs.js'
 import { tokenize } from './commands/tokenize.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, web, inspect, tokenize, forward, generate]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

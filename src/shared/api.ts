@@ -159,6 +159,16 @@ export const contract = {
   'models.inspect': { input: z.strictObject({ id: ModelId }), output: ModelDescription },
   'playground.generate': { input: GenerateRequest, output: z.object({ generationId: GenerationId }) },
   'playground.stop': { input: z.strictObject({ generationId: GenerationId }), output: z.object({ stopped: z.boolean() }) },
+  'datasets.list': { input: Empty, output: z.array(Dataset) },
+  'datasets.add': {
+    input: z.strictObject({
+      path: z.string().min(1).max(4096),
+      /** The JSON field or parquet column holding the text (default "text", else "input_ids"). */
+      textField: z.string().min(1).optional(),
+      heldOutFraction: z.number().min(0).lt(1).optional(),
+    }),
+    output: Dataset,
+  },
 } as const
 
 export type Contract = typeof contract

@@ -13,6 +13,8 @@ export const methodNames = [
   'models.inspect',
   'playground.generate',
   'playground.stop',
+  'datasets.list',
+  'datasets.add',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

@@ -2,6 +2,7 @@
 import type { Method, Output, ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
+import { addDataset, listDatasets } from './datasets.js'
 import { cancel, resume, startBenchBackend } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { startGeneration, stopGeneration } from './playground.js'
@@ -24,4 +25,6 @@ export const handlers: Handlers = {
   'models.inspect': inspectModel,
   'playground.generate': startGeneration,
   'playground.stop': stopGeneration,
+  'datasets.list': listDatasets,
+  'datasets.add': addDataset,
 }
