@@ -3,6 +3,9 @@
 // --backend / MXD_BACKEND. All engine code is written against @tensorflow/tfjs-core, so it runs
 // unchanged on each; the report says which one is in use and why the better ones were not.
 import * as tf from '@tensorflow/tfjs-core'
+// tfjs-core alone registers no gradients in Node (its gradient modules ship only as ESM files
+// that Node cannot load); the @tensorflow/tfjs bundle registers all of them on this same core.
+import '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-cpu'
 import '@tensorflow/tfjs-backend-wasm'
 import { createRequire } from 'node:module'
