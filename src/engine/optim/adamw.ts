@@ -96,7 +96,9 @@ export class AdamW {
  * pre-clipping norm.
  */
 export function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; totalNorm: number } {
-  const totalNorm = tf.tidy(() => tf.norm(tf.stack(Object.values(grads).map((g) => tf.norm(g))))).dataSync()[0]!
+  const norm = tf.tidy(() => tf.norm(tf.stack(Object.values(grads).map((g) => tf.norm(g)))))
+  const totalNorm = norm.dataSync()[0]!
+  norm.dispose()
   const coef = Math.min(1, maxNorm / (totalNorm + 1e-6))
   const out: Record<string, tf.Tensor> = {}
   for (const [name, g] of Object.entries(grads)) {
