@@ -6,8 +6,9 @@ import { statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import type { Dataset } from '../shared/api.js'
 import { DatasetError, listDatasetFiles } from './formats.js'
+import type { ReadOptions } from './read.js'
 import { scanDataset, type DatasetFileInfo, type DatasetScan } from './scan.js'
-import { DEFAULT_HELD_OUT_FRACTION } from './split.js'
+import { DEFAULT_HELD_OUT_FRACTION, type SplitOptions } from './split.js'
 
 export interface RegisterOptions {
   textField?: string
@@ -58,6 +59,14 @@ export function listDatasets(db: Database.Database): Dataset[] {
 export function getDataset(db: Database.Database, id: number): Dataset | undefined {
   const row = db.prepare('SELECT * FROM datasets WHERE id = ?').get(id) as DatasetRow | undefined
   return row ? toDataset(row) : undefined
+}
+
+/**
+ * How to read a registered dataset as it was scanned, and split it as its record says: pass to
+ * readDocuments(dataset.path, …) and packSequences(…, { ...datasetOptions(dataset), split, ctx }).
+ */
+export function datasetOptions(dataset: Dataset): Omit<ReadOptions, 'malformed'> & SplitOptions {
+  return { ...(dataset.textField !== null ? { textField: dataset.textField } : {}), heldOutFraction: dataset.heldOutFraction }
 }
 
 function toDataset(row: DatasetRow): Dataset {

@@ -21,6 +21,9 @@ export function chooseField(present: (name: string) => boolean, opts: FieldOptio
   return null
 }
 
+/** How a person names the field: the API's textField, the CLI's --text-field. */
+export const TEXT_FIELD_HINT = 'as the text field (mxd datasets add --text-field NAME)'
+
 /** What the fields sought are called, for messages: `"text" or "input_ids"`. */
 export function soughtFields(opts: FieldOptions): string {
   return opts.textField !== undefined ? `"${opts.textField}"` : `"${DEFAULT_TEXT_FIELD}" or "${IDS_FIELD}"`

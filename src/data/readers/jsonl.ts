@@ -4,7 +4,7 @@
 import { DatasetError } from '../formats.js'
 import type { Document, DocumentKind } from '../document.js'
 import type { MalformedLines } from '../malformed.js'
-import { chooseField, soughtFields, toDocument, type FieldOptions } from './fields.js'
+import { chooseField, soughtFields, TEXT_FIELD_HINT, toDocument, type FieldOptions } from './fields.js'
 import { assertTextFile, readLines } from './lines.js'
 
 export async function* readJsonl(file: string, opts: FieldOptions, malformed: MalformedLines): AsyncGenerator<Document> {
@@ -51,7 +51,7 @@ export async function* readJsonl(file: string, opts: FieldOptions, malformed: Ma
     throw new DatasetError(
       'unreadable',
       `${file}: no line is a JSON object with a ${soughtFields(opts)} field (first problem: ${firstProblem}). ` +
-        'If the text is under another key, give it as the text field; otherwise check that the file is JSON Lines, one object per line.',
+        `If the text is under another key, give it ${TEXT_FIELD_HINT}; otherwise check that the file is JSON Lines, one object per line.`,
     )
   }
 }

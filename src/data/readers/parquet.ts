@@ -5,7 +5,7 @@ import { compressors } from 'hyparquet-compressors'
 import { DatasetError } from '../formats.js'
 import type { Document } from '../document.js'
 import type { MalformedLines } from '../malformed.js'
-import { chooseField, soughtFields, toDocument, type FieldOptions } from './fields.js'
+import { chooseField, soughtFields, TEXT_FIELD_HINT, toDocument, type FieldOptions } from './fields.js'
 
 export async function* readParquet(file: string, opts: FieldOptions, malformed: MalformedLines): AsyncGenerator<Document> {
   const buffer = await asyncBufferFromFile(file)
@@ -15,7 +15,7 @@ export async function* readParquet(file: string, opts: FieldOptions, malformed: 
   if (chosen === null) {
     throw new DatasetError(
       'unreadable',
-      `${file} has no ${soughtFields(opts)} column; its columns are ${columns.map((c) => `"${c}"`).join(', ')}. Give the text column as the text field.`,
+      `${file} has no ${soughtFields(opts)} column; its columns are ${columns.map((c) => `"${c}"`).join(', ')}. Give the text column ${TEXT_FIELD_HINT}.`,
     )
   }
 

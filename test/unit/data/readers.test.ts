@@ -86,7 +86,7 @@ describe('.jsonl', () => {
     const file = join(tempDir(), 'wrong-field.jsonl')
     writeFileSync(file, '{"content": "a"}\n{"content": "b"}\n')
     await expect(readAll(file)).rejects.toThrow(
-      `${file}: no line is a JSON object with a "text" or "input_ids" field (first problem: line 1: no "text" or "input_ids" field). If the text is under another key, give it as the text field`,
+      `${file}: no line is a JSON object with a "text" or "input_ids" field (first problem: line 1: no "text" or "input_ids" field). If the text is under another key, give it as the text field (mxd datasets add --text-field NAME)`,
     )
   })
 
@@ -112,7 +112,7 @@ describe('.parquet', () => {
       'Second row.',
     ])
     await expect(readAll(fixture('content-column.parquet'))).rejects.toThrow(
-      `${fixture('content-column.parquet')} has no "text" or "input_ids" column; its columns are "content". Give the text column as the text field.`,
+      `${fixture('content-column.parquet')} has no "text" or "input_ids" column; its columns are "content". Give the text column as the text field (mxd datasets add --text-field NAME).`,
     )
   })
 

@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Backend } from '../../../src/backend/backend.js'
 import { sha256File } from '../../../src/store/files.js'
 import { ApiError, Dataset } from '../../../src/shared/api.js'
-import { fixture, tempDir } from './helpers.js'
+import { datasetOptions } from '../../../src/data/registry.js'
+import { splitOf } from '../../../src/data/split.js'
+import { fixture, readAll, tempDir } from './helpers.js'
 
 let backend: Backend
 beforeAll(async () => {
@@ -109,5 +111,16 @@ describe('datasets.add / datasets.list', () => {
     await expect(add({ path: fixture('docs.jsonl'), heldOutFraction: 1 })).rejects.toThrow(/heldOutFraction/)
     await expect(backend.call('datasets.list', { all: true })).rejects.toThrow(/Invalid request to datasets\.list/)
     expect(await backend.call('datasets.list', {})).toHaveLength(count)
+  })
+})
+
+describe('reading a registered dataset back', () => {
+  it('datasetOptions reads and splits it as registered: held-out count and documents match the record', async () => {
+    const d = await add({ path: fixture('content-column.parquet'), textField: 'content', heldOutFraction: 0.5 })
+    const opts = datasetOptions(d)
+    expect(opts).toEqual({ textField: 'content', heldOutFraction: 0.5 })
+    const docs = await readAll(d.path, opts)
+    expect(docs).toHaveLength(d.documents)
+    expect(docs.filter((doc) => splitOf(doc, opts) === 'heldout')).toHaveLength(d.heldOutDocuments)
   })
 })
