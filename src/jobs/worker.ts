@@ -45,8 +45,9 @@ async function main(data: WorkerData): Promise<void> {
       progress: (p) => {
         const perSecond = p.perSecond ?? meter.update(p.done)
         const t = performance.now()
-        // Throttled, but the last update of a run always goes out.
-        if (t - lastSent < PROGRESS_INTERVAL_MS && p.done < p.total) return
+        // Throttled, but an update carrying new metrics, and the last one of a run, always go out.
+        const hasMetrics = p.metrics !== undefined && Object.keys(p.metrics).length > 0
+        if (t - lastSent < PROGRESS_INTERVAL_MS && p.done < p.total && !hasMetrics) return
         lastSent = t
         const progress: JobProgress = {
           runId: run.id,

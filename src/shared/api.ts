@@ -188,27 +188,9 @@ export type EventName = keyof typeof eventSchemas
 export type EventPayload<E extends EventName> = z.output<(typeof eventSchemas)[E]>
 export type ApiEvent = { [E in EventName]: { event: E; data: EventPayload<E> } }[EventName]
 
-export const ErrorCode = z.enum(['bad_request', 'not_found', 'conflict', 'unauthorized', 'internal'])
-export type ErrorCode = z.infer<typeof ErrorCode>
-
-/** The failure every transport carries back, so the UI and CLI can show one clear message. */
-export interface ApiErrorBody {
-  code: ErrorCode
-  message: string
-}
-
-export class ApiError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message)
-    this.name = 'ApiError'
-  }
-  toBody(): ApiErrorBody {
-    return { code: this.code, message: this.message }
-  }
-}
+// Errors live in a zod-free module so the renderer can throw and catch them without bundling zod.
+export { ApiError, ERROR_CODES, type ApiErrorBody, type ErrorCode } from './errors.js'
+import type { ApiErrorBody } from './errors.js'
 
 export type Reply<T> = { ok: true; value: T } | { ok: false; error: ApiErrorBody }
 

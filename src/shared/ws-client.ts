@@ -1,6 +1,7 @@
 // The web-mode client: the renderer uses it with the browser's WebSocket, tests and tools with
 // the `ws` package. It is the same MxdClient the Electron preload bridge gives.
-import { ApiError, type ApiEvent, type Input, type Method, type MxdClient, type Output } from './api.js'
+import type { ApiEvent, Input, Method, MxdClient, Output } from './api.js'
+import { ApiError } from './errors.js'
 import type { WireMessage, WireRequest } from './wire.js'
 
 /** The part of the WebSocket API both the browser's and the `ws` package's sockets have. */

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The app shell end to end: real `mxd web` on a temp store, the built renderer in Debian's
 // Chromium. Starts the backend benchmark from the UI, watches its live progress, finds it in
 // the Runs list and checks its detail page (metrics, chart), the theme toggle and the
@@ -221,11 +222,22 @@ describe('app shell in web mode', () => {
     await fresh.close()
   })
 
-  it('shows a full-page error with the fix when the app cannot connect', async () => {
-    // Same browser profile (the page itself is allowed by the cookie) but a new tab without the
-    // token in its URL or session storage: the app explains how to get in.
+  it('a new tab of the same browser gets in with the session cookie, without the token in its URL', async () => {
     const p = await context.newPage()
     await p.goto(`http://127.0.0.1:${web.port}/#/runs`)
+    await p.getByRole('heading', { name: 'Runs' }).waitFor()
+    await p.close()
+  })
+
+  it('shows a full-page error with the fix when the app cannot connect', async () => {
+    // The built page served with no back end behind it: its socket has nowhere to go.
+    const p = await context.newPage()
+    const outRenderer = join(repoRoot, 'out/renderer')
+    await p.route('http://mxd.invalid/**', (route) => {
+      const path = new URL(route.request().url()).pathname
+      return route.fulfill({ path: join(outRenderer, path === '/' ? 'index.html' : path) })
+    })
+    await p.goto('http://mxd.invalid/?token=abc#/runs')
     await p.getByRole('heading', { name: 'Cannot reach the MxD Studio back end' }).waitFor()
     await p.getByText('per-launch token').first().waitFor()
     await p.getByRole('button', { name: 'Try again' }).waitFor()

@@ -1,6 +1,7 @@
 // The renderer's one way to reach the back end: the Electron preload bridge when it exists
 // (window.mxd), otherwise the web-mode WebSocket with the per-launch token from the URL.
-import { ApiError, type ApiEvent, type Input, type Method, type MxdClient, type Output, type Reply } from '../../../shared/api'
+import type { ApiEvent, Input, Method, MxdClient, Output, Reply } from '../../../shared/api'
+import { ApiError } from '../../../shared/errors'
 import { TOKEN_PARAM, WS_PATH } from '../../../shared/wire'
 import { connectWs } from '../../../shared/ws-client'
 
@@ -33,7 +34,8 @@ function webSocketUrl(): string {
   let token = params.get(TOKEN_PARAM)
   if (token) sessionStorage.setItem('mxd-token', token)
   else token = sessionStorage.getItem('mxd-token')
-  if (!token) throw new Error('This page needs the per-launch token: open the URL that `mxd web` printed.')
+  // No token here (a new tab): the session cookie set by the first page load may still let us in.
+  if (!token) return `ws://${location.host}${WS_PATH}`
   if (params.has(TOKEN_PARAM)) {
     params.delete(TOKEN_PARAM)
     const rest = params.toString()
@@ -46,6 +48,8 @@ export type Transport = 'electron' | 'web'
 
 export async function connect(): Promise<{ client: MxdClient; transport: Transport; onClose(l: () => void): void }> {
   if (window.mxd) return { client: bridgeClient(window.mxd), transport: 'electron', onClose: () => undefined }
-  const ws = await connectWs(webSocketUrl())
+  const ws = await connectWs(webSocketUrl()).catch(() => {
+    throw new Error('Could not reach the MxD Studio back end. This page needs the per-launch token: open the URL that `mxd web` printed.')
+  })
   return { client: ws, transport: 'web', onClose: (l) => ws.onClose(l) }
 }

@@ -1,0 +1,21 @@
+// The failure every transport carries back, so the UI and the CLI can show one clear message.
+export const ERROR_CODES = ['bad_request', 'not_found', 'conflict', 'unauthorized', 'internal'] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+export interface ApiErrorBody {
+  code: ErrorCode
+  message: string
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+  toBody(): ApiErrorBody {
+    return { code: this.code, message: this.message }
+  }
+}
