@@ -1,25 +1,12 @@
 // The CLI as a user runs it: a real process on a real store.
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { mxdBin, repoRoot, tempStore } from '../helpers/web-process.js'
-
-const exec = promisify(execFile)
-
-async function mxd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [mxdBin, ...args], { cwd: repoRoot, env: { ...process.env, ...env } })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
+import { mxd } from '../helpers/mxd-cli.js'
+import { repoRoot, tempStore } from '../helpers/web-process.js'
 
 describe('mxd', () => {
   it('doctor --json reports backend, store, schema version and the Electron binary', async () => {
     const store = tempStore()
-    const r = await mxd(['doctor', '--json'], { MXD_HOME: store })
+    const r = await mxd(['doctor', '--json'], { env: { MXD_HOME: store } })
     expect(r.code).toBe(0)
     const report = JSON.parse(r.stdout) as Record<string, unknown>
     expect(report).toMatchObject({ backend: 'wasm', store, schemaVersion: 1 })
@@ -29,7 +16,7 @@ describe('mxd', () => {
 
   it('--store overrides $MXD_HOME; --backend cpu is honoured', async () => {
     const store = tempStore()
-    const r = await mxd(['doctor', '--json', '--store', store, '--backend', 'cpu'], { MXD_HOME: '/nonexistent-should-not-be-used' })
+    const r = await mxd(['doctor', '--json', '--store', store, '--backend', 'cpu'], { env: { MXD_HOME: '/nonexistent-should-not-be-used' } })
     expect(JSON.parse(r.stdout)).toMatchObject({ store, backend: 'cpu' })
   })
 

@@ -1,23 +1,11 @@
 // `mxd datasets` as a user runs it: a real process on a real store.
-import { execFile } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { mxdBin, repoRoot, tempStore } from '../helpers/web-process.js'
+import { mxd } from '../helpers/mxd-cli.js'
+import { repoRoot, tempStore } from '../helpers/web-process.js'
 
-const exec = promisify(execFile)
 const fixture = (name: string): string => join(repoRoot, 'test/fixtures/datasets', name)
-
-async function mxd(args: string[], cwd = repoRoot): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [mxdBin, ...args], { cwd })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 describe('mxd datasets', () => {
   it('add --json registers a file with its report; adding again updates it; the list shows it once', async () => {
@@ -44,7 +32,7 @@ describe('mxd datasets', () => {
 
   it('resolves a relative path against where it runs; text output lists the unusable lines', async () => {
     const store = tempStore()
-    const r = await mxd(['datasets', 'add', 'docs.jsonl', '--held-out', '0.5', '--store', store], fixture(''))
+    const r = await mxd(['datasets', 'add', 'docs.jsonl', '--held-out', '0.5', '--store', store], { cwd: fixture('') })
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(
       /1 {2}docs\.jsonl · jsonl · 3 documents, 86 characters · \d held out · sha256 [0-9a-f]{12}… · 4 unusable lines/,

@@ -1,26 +1,14 @@
 // The engine's CLI commands as a user runs them, checked against the PyTorch reference outputs
 // committed with the fixtures (scripts/fixtures/make_model_fixtures.py).
-import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { getEncoding } from 'js-tiktoken'
 import { describe, expect, it } from 'vitest'
 import { SafetensorsFile } from '../../src/engine/safetensors.js'
 import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
-import { mxdBin, repoRoot } from '../helpers/web-process.js'
+import { mxd } from '../helpers/mxd-cli.js'
+import { repoRoot } from '../helpers/web-process.js'
 
-const exec = promisify(execFile)
 const fixtures = join(repoRoot, 'test/fixtures/models')
-
-async function mxd(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [mxdBin, ...args], { cwd: repoRoot, maxBuffer: 64 << 20 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 /** Row `b` of a [batch, pos, width] reference tensor as positions × width. */
 function referenceRows(file: SafetensorsFile, name: string, b: number): number[][] {
