@@ -7,9 +7,10 @@
 // transposed except the tied unembedding.
 import { tf } from '../backend.js'
 import { hookNames } from '../hooks.js'
+import { loadMuMoEMlp } from './gpt2-mumoe.js'
 import { geluNew, layerNorm, linear, type Linear } from './layers.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
-import { configNumber, configTokenIds, requireDefault, type WeightSource, WeightLoader } from './weights.js'
+import { configNumber, configString, configTokenIds, requireDefault, type WeightSource, WeightLoader } from './weights.js'
 
 export function loadGpt2(config: Record<string, unknown>, source: WeightSource): DecoderSpec {
   requireDefault(config, 'activation_function', 'gelu_new')
@@ -22,6 +23,8 @@ export function loadGpt2(config: Record<string, unknown>, source: WeightSource):
   const nPositions = configNumber(config, 'n_positions')
   const eps = configNumber(config, 'layer_norm_epsilon', 1e-5)
   const nLayers = configNumber(config, 'n_layer')
+  // "mlp_kind" is MxD Studio's own field: GPT-2s pre-trained with μMoE MLPs (src/engine/train).
+  const mlpKind = configString(config, 'mlp_kind', 'dense')
 
   const weights = new WeightLoader(source, 'transformer.')
   const conv1d = (prefix: string, inDim: number, outDim: number): Linear => ({
@@ -36,15 +39,18 @@ export function loadGpt2(config: Record<string, unknown>, source: WeightSource):
   const blocks: DecoderBlock[] = []
   for (let l = 0; l < nLayers; l++) {
     const h = `h.${l}`
-    const fc = conv1d(`${h}.mlp.c_fc`, d, dMlp)
-    const proj = conv1d(`${h}.mlp.c_proj`, dMlp, d)
+    const denseMlp = (): DecoderBlock['mlp'] => {
+      const fc = conv1d(`${h}.mlp.c_fc`, d, dMlp)
+      const proj = conv1d(`${h}.mlp.c_proj`, dMlp, d)
+      return (x, post) => linear(post(geluNew(linear(x, fc))), proj)
+    }
     blocks.push({
       ln1: norm(`${h}.ln_1`),
       // c_attn's output columns are [q | k | v], each split into heads in order: the fused
       // layout attention() expects.
       attn: { qkv: conv1d(`${h}.attn.c_attn`, d, 3 * d), out: conv1d(`${h}.attn.c_proj`, d, d) },
       ln2: norm(`${h}.ln_2`),
-      mlp: (x, post) => linear(post(geluNew(linear(x, fc))), proj),
+      mlp: mlpKind === 'dense' ? denseMlp() : loadMuMoEMlp(config, weights, `${h}.mlp`, d, dMlp),
     })
   }
   const lnFinal = norm('ln_f')

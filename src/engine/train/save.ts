@@ -1,0 +1,117 @@
+// A trained model as a Hugging Face model folder: config.json as GPT2Config writes it (plus
+// "mlp_kind" and the μMoE sizes for μMoE models), model.safetensors with GPT2LMHeadModel's tensor
+// names (lm_head tied to wte, so not stored, as save_pretrained does), and the tokenizer files.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { SafetensorsFile, writeSafetensors, type WritableTensor } from '../safetensors.js'
+import { TrainableGpt2, type Gpt2Config, type MlpConfig } from './gpt2.js'
+
+export interface TokenizerFiles {
+  /** tokenizer.json content */
+  json: object
+  /** tokenizer_config.json content */
+  config: object
+}
+
+/** config.json for a trained GPT-2 (transformers' GPT2Config fields; dropout off as trained). */
+export function gpt2ConfigJson(c: Gpt2Config, special: { bosId: number | null; eosId: number | null }, dtype: 'float16' | 'float32'): object {
+  const mlp: Record<string, unknown> =
+    c.mlp.kind === 'dense'
+      ? { mlp_kind: 'dense' }
+      : c.mlp.kind === 'cpmoe'
+        ? { mlp_kind: 'cpmoe', n_experts: c.mlp.nExperts, rank: c.mlp.rank }
+        : { mlp_kind: 'trmoe', n_experts: c.mlp.nExperts, tr_ranks: [c.mlp.ranks.r1, c.mlp.ranks.r2, c.mlp.ranks.r3] }
+  return {
+    architectures: ['GPT2LMHeadModel'],
+    model_type: 'gpt2',
+    vocab_size: c.vocabSize,
+    n_positions: c.nPositions,
+    n_ctx: c.nPositions,
+    n_embd: c.nEmbd,
+    n_layer: c.nLayer,
+    n_head: c.nHead,
+    n_inner: null,
+    activation_function: 'gelu_new',
+    resid_pdrop: 0,
+    embd_pdrop: 0,
+    attn_pdrop: 0,
+    layer_norm_epsilon: c.layerNormEps,
+    initializer_range: 0.02,
+    scale_attn_weights: true,
+    scale_attn_by_inverse_layer_idx: false,
+    reorder_and_upcast_attn: false,
+    tie_word_embeddings: true,
+    bos_token_id: special.bosId,
+    eos_token_id: special.eosId,
+    torch_dtype: dtype,
+    ...mlp,
+  }
+}
+
+/** The trainer's config from a config.json written by gpt2ConfigJson (or any GPT-2 config). */
+export function gpt2ConfigFromJson(json: Record<string, unknown>): Gpt2Config {
+  const num = (k: string): number => {
+    const v = json[k]
+    if (typeof v !== 'number') throw new Error(`config.json has no numeric "${k}"`)
+    return v
+  }
+  const kind = (json.mlp_kind as string | undefined) ?? 'dense'
+  let mlp: MlpConfig
+  if (kind === 'dense') mlp = { kind: 'dense' }
+  else if (kind === 'cpmoe') mlp = { kind: 'cpmoe', nExperts: num('n_experts'), rank: num('rank') }
+  else if (kind === 'trmoe') {
+    const [r1, r2, r3] = json.tr_ranks as [number, number, number]
+    mlp = { kind: 'trmoe', nExperts: num('n_experts'), ranks: { r1, r2, r3 } }
+  } else throw new Error(`config.json "mlp_kind" = ${JSON.stringify(kind)} is not dense, cpmoe or trmoe`)
+  return {
+    vocabSize: num('vocab_size'),
+    nPositions: num('n_positions'),
+    nLayer: num('n_layer'),
+    nHead: num('n_head'),
+    nEmbd: num('n_embd'),
+    layerNormEps: typeof json.layer_norm_epsilon === 'number' ? json.layer_norm_epsilon : 1e-5,
+    mlp,
+  }
+}
+
+export interface SaveOptions {
+  dtype: 'F16' | 'F32'
+  tokenizer: TokenizerFiles | null
+  bosId: number | null
+  eosId: number | null
+  /** Stored in the safetensors header (strings only). */
+  metadata?: Record<string, string>
+}
+
+/** Writes the folder (each file atomically); returns the path of model.safetensors. */
+export function saveGpt2Folder(dir: string, model: TrainableGpt2, opts: SaveOptions): string {
+  mkdirSync(dir, { recursive: true })
+  const tensors: Record<string, WritableTensor> = {}
+  for (const [name, v] of Object.entries(model.params)) {
+    tensors[name] = { dtype: opts.dtype, shape: [...v.shape], data: v.dataSync() as Float32Array }
+  }
+  const weights = join(dir, 'model.safetensors')
+  writeSafetensors(weights, tensors, { format: 'pt', ...opts.metadata })
+  const config = gpt2ConfigJson(model.config, opts, opts.dtype === 'F16' ? 'float16' : 'float32')
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n')
+  if (opts.tokenizer) {
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(opts.tokenizer.json) + '\n')
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(opts.tokenizer.config, null, 2) + '\n')
+  }
+  return weights
+}
+
+/** A saved folder back as a trainable model (to continue training it, or to test round trips). */
+export function loadTrainableGpt2(dir: string): TrainableGpt2 {
+  const config = gpt2ConfigFromJson(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>)
+  const model = new TrainableGpt2(config, 0)
+  const file = SafetensorsFile.open(join(dir, 'model.safetensors'))
+  try {
+    const values: Record<string, { shape: number[]; data: Float32Array }> = {}
+    for (const [name, info] of file.tensors) values[name] = { shape: [...info.shape], data: file.readFloat32(name) }
+    model.load(values)
+  } finally {
+    file.close()
+  }
+  return model
+}
