@@ -7,11 +7,12 @@ import { doctor } from './commands/doctor.js'
 import { forward } from './commands/forward.js'
 import { generate } from './commands/generate.js'
 import { inspect } from './commands/inspect.js'
+import { pretrain } from './commands/pretrain.js'
 import { runs } from './commands/runs.js'
 import { tokenize } from './commands/tokenize.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

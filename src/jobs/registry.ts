@@ -1,9 +1,10 @@
 // Which function runs each kind of job, and how its stored config is parsed. The worker looks
 // jobs up here, so adding a job kind is one line plus its module.
 import type { z } from 'zod'
-import { BenchBackendConfig, type RunKind } from '../shared/api.js'
+import { BenchBackendConfig, PretrainConfig, type RunKind } from '../shared/api.js'
 import { benchBackend } from './bench-backend.js'
 import type { JobFn } from './job.js'
+import { pretrain } from './pretrain.js'
 
 interface JobSpec<S extends z.ZodType> {
   config: S
@@ -16,4 +17,5 @@ function spec<S extends z.ZodType>(config: S, run: JobFn<z.output<S>>): JobSpec<
 
 export const jobs: Record<RunKind, JobSpec<z.ZodType>> = {
   'bench-backend': spec(BenchBackendConfig, benchBackend) as JobSpec<z.ZodType>,
+  pretrain: spec(PretrainConfig, pretrain) as JobSpec<z.ZodType>,
 }

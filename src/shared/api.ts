@@ -6,7 +6,7 @@ import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, P
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend'])
+export const RunKind = z.enum(['bench-backend', 'pretrain'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -74,6 +74,41 @@ export const BenchBackendConfig = z.strictObject({
   repeats: z.number().int().min(1).max(1000).default(5),
 })
 export type BenchBackendConfig = z.infer<typeof BenchBackendConfig>
+
+/** Pre-training a GPT-2 (src/jobs/pretrain.ts). Sizes are capped so a typo cannot ask for a 40 GB model. */
+export const PretrainConfig = z
+  .strictObject({
+    /** A dataset file or folder (.txt, .jsonl, .parquet); split by document into training and held-out parts. */
+    data: z.string().min(1),
+    /** Absolute path of the output model folder. */
+    out: z.string().min(1),
+    /** A folder with tokenizer.json; without one a byte-level BPE of vocabSize tokens is trained on the training split. */
+    tokenizer: z.string().min(1).optional(),
+    vocabSize: z.number().int().min(300).max(65_535).default(4096),
+    layers: z.number().int().min(1).max(48),
+    dModel: z.number().int().min(8).max(4096),
+    heads: z.number().int().min(1).max(64),
+    ctx: z.number().int().min(4).max(4096),
+    mlp: z.enum(['dense', 'cpmoe', 'trmoe']).default('dense'),
+    experts: z.number().int().min(2).max(1024).optional(),
+    /** CP rank, or the TR rank r3 (r1 = r2 = 4); default: parameter-matched to the dense MLP. */
+    rank: z.number().int().min(1).max(65_536).optional(),
+    /** Training tokens (steps = ceil(tokens / (batch · ctx))). */
+    tokens: z.number().int().min(1).max(1e12),
+    batch: z.number().int().min(1).max(4096).default(8),
+    lr: z.number().positive().max(1).default(1e-3),
+    /** Warm-up steps; default 5% of the steps (at most 200). */
+    warmup: z.number().int().min(0).optional(),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+    evalEvery: z.number().int().min(1).default(50),
+    evalSequences: z.number().int().min(1).max(100_000).default(64),
+    checkpointEvery: z.number().int().min(1).default(50),
+    heldOutFraction: z.number().min(0).lt(1).default(0.05),
+    dtype: z.enum(['F32', 'F16']).default('F32'),
+  })
+  .refine((c) => c.dModel % c.heads === 0, { message: 'dModel must be a multiple of heads', path: ['heads'] })
+  .refine((c) => c.mlp === 'dense' || c.experts !== undefined, { message: 'a μMoE MLP needs experts', path: ['experts'] })
+export type PretrainConfig = z.infer<typeof PretrainConfig>
 
 export const JobProgress = z.object({
   runId: RunId,
@@ -151,6 +186,7 @@ export const contract = {
   },
   'runs.get': { input: ByRun, output: RunDetail },
   'jobs.benchBackend': { input: BenchBackendConfig, output: z.object({ runId: RunId }) },
+  'jobs.pretrain': { input: PretrainConfig, output: z.object({ runId: RunId }) },
   'jobs.cancel': { input: ByRun, output: z.object({ status: RunStatus }) },
   'jobs.resume': { input: ByRun, output: z.object({ runId: RunId }) },
   'models.list': { input: Empty, output: z.array(ModelEntry) },

@@ -5,6 +5,7 @@ export const methodNames = [
   'runs.list',
   'runs.get',
   'jobs.benchBackend',
+  'jobs.pretrain',
   'jobs.cancel',
   'jobs.resume',
   'models.list',

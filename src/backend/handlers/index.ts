@@ -3,7 +3,7 @@ import type { Method, Output, ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
 import { addDataset, listDatasets } from './datasets.js'
-import { cancel, resume, startBenchBackend } from './jobs.js'
+import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { startGeneration, stopGeneration } from './playground.js'
 import { getRun, listRuns } from './runs.js'
@@ -17,6 +17,7 @@ export const handlers: Handlers = {
   'runs.list': listRuns,
   'runs.get': getRun,
   'jobs.benchBackend': startBenchBackend,
+  'jobs.pretrain': startPretrain,
   'jobs.cancel': cancel,
   'jobs.resume': resume,
   'models.list': (ctx) => listModels(ctx),

@@ -1,8 +1,18 @@
+import { existsSync } from 'node:fs'
+import { isAbsolute } from 'node:path'
 import { ApiError, type ParsedInput, type Output } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 
 export function startBenchBackend(ctx: BackendContext, input: ParsedInput<'jobs.benchBackend'>): Output<'jobs.benchBackend'> {
   const run = ctx.store.createRun('bench-backend', input)
+  ctx.queue.enqueue(run.id)
+  return { runId: run.id }
+}
+
+export function startPretrain(ctx: BackendContext, input: ParsedInput<'jobs.pretrain'>): Output<'jobs.pretrain'> {
+  if (!isAbsolute(input.out)) throw new ApiError('bad_request', `Give the output folder as an absolute path, not "${input.out}".`)
+  if (!existsSync(input.data)) throw new ApiError('bad_request', `There is no dataset at ${input.data}.`)
+  const run = ctx.store.createRun('pretrain', input)
   ctx.queue.enqueue(run.id)
   return { runId: run.id }
 }
