@@ -3,23 +3,15 @@ import RunsView from './views/RunsView.vue'
 import RunDetailView from './views/RunDetailView.vue'
 import BenchmarkView from './views/BenchmarkView.vue'
 import ComingView from './views/ComingView.vue'
+import ModelsView from './views/ModelsView.vue'
+import ModelDetailView from './views/ModelDetailView.vue'
+import PlaygroundView from './views/PlaygroundView.vue'
 
 const routes: RouteRecordRaw[] = [
   { path: '/', redirect: '/runs' },
-  {
-    path: '/models',
-    component: ComingView,
-    meta: { title: 'Models' },
-    props: {
-      title: 'Models',
-      summary: 'Find and inspect the language models on this machine.',
-      points: [
-        'List the Hugging Face models in your local cache and folders (safetensors, GPT-2, NeoX and Llama families).',
-        'Inspect each model’s layers: shapes, dtypes and parameter counts, and which MLPs can be converted.',
-        'A playground: type a prompt, see the tokens and the generated text from the original model.',
-      ],
-    },
-  },
+  { path: '/models', component: ModelsView, meta: { title: 'Models' } },
+  { path: '/models/:id(\\d+)', component: ModelDetailView, meta: { title: 'Model' }, props: (r) => ({ id: Number(r.params.id) }) },
+  { path: '/playground', component: PlaygroundView, meta: { title: 'Playground' } },
   {
     path: '/convert',
     component: ComingView,

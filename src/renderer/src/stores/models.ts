@@ -1,0 +1,266 @@
+// The Models page and the Playground: the model list (add, remove, inspect) and the one live
+// generation of this window, fed by `playground.event`. The generation lives here, not in the
+// page, so leaving the Playground and coming back keeps what was generated.
+import { defineStore } from 'pinia'
+import { computed, ref, watch } from 'vue'
+import type { ModelDescription, ModelEntry, PlaygroundEvent } from '../../../shared/models'
+import { promptTokenTexts, type StopReason } from '../lib/model-format'
+import { useBackendStore } from './backend'
+
+export interface Prediction {
+  id: number
+  prob: number
+  text: string
+}
+
+export interface PromptToken {
+  kind: 'prompt'
+  /** Position in the whole sequence. */
+  pos: number
+  id: number
+  text: string
+}
+
+export interface GeneratedToken {
+  kind: 'generated'
+  pos: number
+  /** 0 for the first generated token. */
+  index: number
+  id: number
+  /** '' while a multi-byte character is incomplete (the next token completes it). */
+  text: string
+  /** The model's most likely tokens for this position, before it chose this one. */
+  top: Prediction[]
+}
+
+export type SeqToken = PromptToken | GeneratedToken
+
+export type GenerationStatus = 'idle' | 'starting' | 'running' | 'done' | 'error'
+
+export interface GenerationSettings {
+  modelId: number
+  prompt: string
+  maxTokens: number
+  temperature: number
+  topK: number
+  topP: number
+  frequencyPenalty: number
+  seed?: number
+  topPredictions: number
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+export const useModelsStore = defineStore('models', () => {
+  const backend = useBackendStore()
+
+  // ------------------------------------------------------------------ models
+  const models = ref<ModelEntry[]>([])
+  const loaded = ref(false)
+  const listError = ref<string | null>(null)
+  const descriptions = ref<Record<number, ModelDescription>>({})
+
+  async function refresh(): Promise<void> {
+    try {
+      models.value = await backend.call('models.list', {})
+      listError.value = null
+    } catch (err) {
+      listError.value = message(err)
+    } finally {
+      loaded.value = true
+    }
+  }
+
+  /** Registers a folder; throws the back end's message when it is refused. */
+  async function add(path: string): Promise<ModelEntry> {
+    const entry = await backend.call('models.add', { path })
+    const i = models.value.findIndex((m) => m.id === entry.id)
+    if (i >= 0) models.value.splice(i, 1, entry)
+    else models.value.push(entry)
+    return entry
+  }
+
+  async function remove(id: number): Promise<void> {
+    await backend.call('models.remove', { id })
+    models.value = models.value.filter((m) => m.id !== id)
+    const { [id]: _dropped, ...rest } = descriptions.value
+    descriptions.value = rest
+  }
+
+  async function inspect(id: number): Promise<ModelDescription> {
+    const d = await backend.call('models.inspect', { id })
+    descriptions.value = { ...descriptions.value, [id]: d }
+    return d
+  }
+
+  function byId(id: number): ModelEntry | undefined {
+    return models.value.find((m) => m.id === id)
+  }
+
+  // -------------------------------------------------------------- generation
+  const status = ref<GenerationStatus>('idle')
+  const generationId = ref<string | null>(null)
+  const settings = ref<GenerationSettings | null>(null)
+  const promptTokens = ref<PromptToken[]>([])
+  const generated = ref<GeneratedToken[]>([])
+  const stopReason = ref<StopReason | null>(null)
+  const seedUsed = ref<number | null>(null)
+  const error = ref<string | null>(null)
+  const startedAt = ref<number | null>(null)
+  const promptAt = ref<number | null>(null)
+  const lastTokenAt = ref<number | null>(null)
+  const finishedAt = ref<number | null>(null)
+  const stopping = ref(false)
+  /** Events that came in before `playground.generate` answered with their id. */
+  let early: PlaygroundEvent[] = []
+
+  const sequence = computed<SeqToken[]>(() => [...promptTokens.value, ...generated.value])
+  const running = computed(() => status.value === 'starting' || status.value === 'running')
+  /** Generated tokens per second, from the first forward (prompt read) to the newest token. */
+  const tokensPerSecond = computed<number | null>(() => {
+    const n = generated.value.length
+    const t0 = promptAt.value ?? startedAt.value
+    const t1 = lastTokenAt.value
+    if (!n || t0 === null || t1 === null || t1 <= t0) return null
+    return (n / (t1 - t0)) * 1000
+  })
+
+  function apply(e: PlaygroundEvent): void {
+    if (e.type === 'prompt') {
+      const texts = promptTokenTexts(e.tokens)
+      promptTokens.value = e.ids.map((id, pos) => ({ kind: 'prompt', pos, id, text: texts[pos] ?? '' }))
+      promptAt.value = performance.now()
+      if (status.value === 'starting') status.value = 'running'
+    } else if (e.type === 'token') {
+      const pos = promptTokens.value.length + e.index
+      generated.value.push({ kind: 'generated', pos, index: e.index, id: e.id, text: e.text ?? '', top: e.top })
+      lastTokenAt.value = performance.now()
+      if (status.value === 'starting') status.value = 'running'
+    } else if (e.type === 'done') {
+      stopReason.value = e.stopReason
+      seedUsed.value = e.seed
+      status.value = 'done'
+      finishedAt.value = performance.now()
+      stopping.value = false
+    } else {
+      error.value = e.message
+      status.value = 'error'
+      finishedAt.value = performance.now()
+      stopping.value = false
+    }
+  }
+
+  function onEvent(e: PlaygroundEvent): void {
+    if (generationId.value === null) {
+      if (status.value === 'starting') early.push(e)
+      return
+    }
+    if (e.generationId === generationId.value) apply(e)
+  }
+
+  let unsubscribe: (() => void) | null = null
+  watch(
+    () => backend.client,
+    (client) => {
+      unsubscribe?.()
+      unsubscribe = client
+        ? client.subscribe((e) => {
+            if (e.event === 'playground.event') onEvent(e.data)
+          })
+        : null
+    },
+    { immediate: true },
+  )
+
+  async function generate(s: GenerationSettings): Promise<void> {
+    if (running.value) return
+    settings.value = { ...s }
+    status.value = 'starting'
+    generationId.value = null
+    promptTokens.value = []
+    generated.value = []
+    stopReason.value = null
+    seedUsed.value = null
+    error.value = null
+    stopping.value = false
+    startedAt.value = performance.now()
+    promptAt.value = null
+    lastTokenAt.value = null
+    finishedAt.value = null
+    early = []
+    try {
+      const { generationId: id } = await backend.call('playground.generate', {
+        modelId: s.modelId,
+        prompt: s.prompt,
+        maxTokens: s.maxTokens,
+        temperature: s.temperature,
+        topK: s.topK,
+        topP: s.topP,
+        frequencyPenalty: s.frequencyPenalty,
+        topPredictions: s.topPredictions,
+        ...(s.seed === undefined ? {} : { seed: s.seed }),
+      })
+      generationId.value = id
+      const pending = early.filter((e) => e.generationId === id)
+      early = []
+      for (const e of pending) apply(e)
+    } catch (err) {
+      error.value = message(err)
+      status.value = 'error'
+    }
+  }
+
+  async function stop(): Promise<void> {
+    const id = generationId.value
+    if (!id || !running.value) return
+    stopping.value = true
+    try {
+      await backend.call('playground.stop', { generationId: id })
+    } catch (err) {
+      error.value = `Could not stop: ${message(err)}`
+      stopping.value = false
+    }
+  }
+
+  function clear(): void {
+    if (running.value) return
+    status.value = 'idle'
+    generationId.value = null
+    promptTokens.value = []
+    generated.value = []
+    stopReason.value = null
+    seedUsed.value = null
+    error.value = null
+  }
+
+  return {
+    models,
+    loaded,
+    listError,
+    descriptions,
+    refresh,
+    add,
+    remove,
+    inspect,
+    byId,
+    status,
+    generationId,
+    settings,
+    promptTokens,
+    generated,
+    sequence,
+    running,
+    stopping,
+    stopReason,
+    seedUsed,
+    error,
+    startedAt,
+    finishedAt,
+    tokensPerSecond,
+    generate,
+    stop,
+    clear,
+  }
+})

@@ -1,0 +1,301 @@
+/// <reference lib="dom" />
+// The Models page and the Playground end to end: real `mxd web` on a temp store (and an empty
+// Hugging Face cache), the built renderer in Debian's Chromium. Adds a tiny GPT-2 folder through
+// the form (after a refused one), opens its layer table, generates in the Playground and watches
+// the tokens arrive one by one, reads a token's top predictions, stops a long generation, and
+// checks the dark theme. Screenshots land in test-results/screenshots/mp-*.png.
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeSafetensors, type WritableTensor } from '../../src/engine/safetensors.js'
+import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
+import { launchChromium } from '../helpers/chromium.js'
+import { repoRoot, startWebProcess, type WebProcess } from '../helpers/web-process.js'
+
+const SHOTS = join(repoRoot, 'test-results/screenshots')
+const fixtures = join(repoRoot, 'test/fixtures/models')
+const POSITIONS = 1024
+
+let web: WebProcess
+let browser: Browser
+let context: BrowserContext
+let page: Page
+const pageErrors: string[] = []
+const cleanup: string[] = []
+let modelDir = ''
+let modelId = 0
+let brokenDir = ''
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) })
+}
+
+/**
+ * The tiny GPT-2 fixture with the byte tokenizer, its position table tiled out to 1024 rows and
+ * no end-of-sequence token, so a generation can run long enough to be watched and stopped.
+ */
+function longTinyModel(): string {
+  const src = tinyModelWithByteTokenizer()
+  const dir = mkdtempSync(join(tmpdir(), 'tiny-gpt2-bytes-'))
+  cpSync(join(src, 'tokenizer.json'), join(dir, 'tokenizer.json'))
+  const config = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, n_positions: POSITIONS, n_ctx: POSITIONS, eos_token_id: null, bos_token_id: null }))
+  const buf = readFileSync(join(src, 'model.safetensors'))
+  const headerLen = Number(buf.readBigUInt64LE(0))
+  const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>
+  const tensors: Record<string, WritableTensor> = {}
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue
+    const bytes = buf.subarray(8 + headerLen + t.data_offsets[0], 8 + headerLen + t.data_offsets[1])
+    const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
+    if (name === 'transformer.wpe.weight') {
+      const [rows, width] = t.shape as [number, number]
+      const tiled = new Float32Array(POSITIONS * width)
+      for (let r = 0; r < POSITIONS; r++) tiled.set(data.subarray((r % rows) * width, (r % rows + 1) * width), r * width)
+      tensors[name] = { dtype: 'F32', shape: [POSITIONS, width], data: tiled }
+    } else tensors[name] = { dtype: 'F32', shape: t.shape, data }
+  }
+  writeSafetensors(join(dir, 'model.safetensors'), tensors)
+  rmSync(src, { recursive: true, force: true })
+  return dir
+}
+
+const generatedSpans = (): ReturnType<Page['locator']> => page.locator('[data-testid="pg-stream"] [data-kind="generated"]')
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true })
+  modelDir = longTinyModel()
+  brokenDir = tinyModelWithByteTokenizer()
+  const hfCache = mkdtempSync(join(tmpdir(), 'mxd-empty-hf-'))
+  cleanup.push(modelDir, brokenDir, hfCache)
+  web = await startWebProcess({ env: { HF_HUB_CACHE: hfCache } })
+  browser = await launchChromium()
+  context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' })
+  page = await context.newPage()
+  page.setDefaultTimeout(60_000)
+  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`)
+  })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await web?.stop()
+  for (const d of cleanup) rmSync(d, { recursive: true, force: true })
+})
+
+describe('Models page and Playground in web mode', () => {
+  it('opens the Models page from the sidebar', async () => {
+    await page.goto(web.url)
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Models/ }).click()
+    await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor()
+    await page.getByText('~/.cache/huggingface/hub/models--org--name/snapshots/').waitFor()
+  })
+
+  it('refuses a bad folder with the back end’s message and adds nothing', async () => {
+    const input = page.getByTestId('model-path')
+    const error = page.getByTestId('model-add-error')
+    await input.fill('/no/such/folder')
+    await page.getByTestId('model-add').click()
+    await error.getByText(/\/no\/such\/folder is not a folder/).waitFor()
+    await expect(input.getAttribute('aria-invalid')).resolves.toBe('true')
+    await input.fill('relative/model')
+    await input.press('Enter')
+    await error.getByText(/absolute path/).waitFor()
+    await input.fill(join(repoRoot, 'test/fixtures/tokenizers/gpt2'))
+    await page.getByTestId('model-add').click()
+    await error.getByText(/config\.json/).waitFor()
+    await shot('mp-01-models-bad-path')
+    const client = await web.client()
+    const list = await client.call('models.list', {})
+    client.close()
+    expect(list.filter((m) => m.source === 'added')).toEqual([])
+    await expect(page.locator('tr[data-model-id] [data-source="added"]').count()).resolves.toBe(0)
+  })
+
+  it('adds the tiny model folder and lists its facts', async () => {
+    await page.getByTestId('model-path').fill(modelDir)
+    await page.getByTestId('model-add').click()
+    await page.getByRole('status').getByText(/^Added /).waitFor()
+    await expect(page.getByTestId('model-add-error').textContent()).resolves.toBe('')
+    await expect(page.getByTestId('model-path').inputValue()).resolves.toBe('')
+    const row = page.locator('tr[data-model-id]').filter({ has: page.locator('[data-source="added"]') })
+    await expect(row.count()).resolves.toBe(1)
+    modelId = Number(await row.getAttribute('data-model-id'))
+    const cells = (await row.locator('td').allTextContents()).map((t) => t.trim())
+    expect(cells[0]).toMatch(/^tiny-gpt2-bytes-\w+\s*Added/)
+    expect(cells.slice(1, 10)).toEqual(['gpt2', expect.stringMatching(/^\d+(\.\d+)?K$/), '2', '32', '128', 'F32', expect.stringMatching(/ KB$/), expect.stringMatching(/ MB$/), 'Yes'])
+
+    // A model without a tokenizer and a folder that can no longer be read, added behind the page's back.
+    const client = await web.client()
+    await client.call('models.add', { path: join(fixtures, 'llama-tiny-f32') })
+    await client.call('models.add', { path: brokenDir })
+    client.close()
+    rmSync(join(brokenDir, 'config.json'))
+    await page.reload()
+    await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor()
+    await page.getByTestId('model-error').first().waitFor()
+    await expect(page.getByTestId('model-error').first().textContent()).resolves.toMatch(/Cannot read this folder: .*config\.json/)
+    await page.locator('tr[data-model-id]').filter({ hasText: 'llama' }).getByText('No', { exact: true }).waitFor()
+    await shot('mp-02-models-list')
+  })
+
+  it('removes a model after confirmation, leaving its files on disk', async () => {
+    const row = page.locator('tr[data-model-id]').filter({ has: page.getByTestId('model-error') })
+    await row.getByRole('button', { name: /Remove/ }).click()
+    const dialog = page.getByRole('dialog')
+    await dialog.getByText('The files on disk are not touched').waitFor()
+    await dialog.getByRole('button', { name: 'Cancel' }).click()
+    await expect(row.count()).resolves.toBe(1)
+    await row.getByRole('button', { name: /Remove/ }).click()
+    await dialog.getByRole('button', { name: 'Remove from list' }).click()
+    await page.getByTestId('model-error').waitFor({ state: 'detached' })
+    expect(existsSync(join(brokenDir, 'model.safetensors'))).toBe(true)
+  })
+
+  it('opens a model’s layer table, with Convert links per layer', async () => {
+    await page.locator(`tr[data-model-id="${modelId}"]`).focus()
+    await page.keyboard.press('Enter')
+    await page.waitForURL(new RegExp(`#/models/${modelId}$`))
+    const table = page.getByTestId('layer-table')
+    await table.waitFor()
+    const rows = table.locator('tbody tr')
+    await expect(rows.count()).resolves.toBe(2)
+    const first = (await rows.nth(0).locator('td').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim())
+    expect(first[0]).toBe('0')
+    expect(first[1]).toBe('blocks.0.ln2.hook_normalized → blocks.0.hook_mlp_out')
+    expect(first.slice(2, 5)).toEqual(['32', '128', '8.4K']) // 2·32·128 + 128 + 32 = 8,352
+    await page.getByText('Context length').waitFor()
+    await shot('mp-03-layer-table')
+    await rows.nth(1).getByRole('button', { name: 'Convert layer 1' }).click()
+    await page.waitForURL(new RegExp(`#/convert\\?model=${modelId}&layer=1$`))
+    await page.goBack()
+    await table.waitFor()
+  })
+
+  it('opens the model in the Playground and streams 24 tokens in one by one', async () => {
+    await page.getByTestId('open-playground').click()
+    await page.waitForURL(new RegExp(`#/playground\\?model=${modelId}$`))
+    await page.getByRole('heading', { name: 'Playground', level: 1 }).waitFor()
+    await expect(page.getByTestId('pg-model').inputValue()).resolves.toBe(String(modelId))
+    await page.getByTestId('pg-prompt').fill('Hello, world')
+    await page.getByTestId('pg-max-tokens').fill('24')
+    await page.getByTestId('pg-temperature').fill('0')
+    await page.getByText('Greedy: always the likeliest').waitFor()
+
+    // Record the number of generated-token spans at every DOM change until the stop reason shows.
+    await page.evaluate(() => {
+      const w = window as unknown as { counts: number[]; doneSeen: boolean }
+      w.counts = []
+      w.doneSeen = false
+      new MutationObserver(() => {
+        if (w.doneSeen) return
+        if (document.querySelector('[data-testid="pg-stop-reason"]')) {
+          w.doneSeen = true
+          return
+        }
+        const n = document.querySelectorAll('[data-testid="pg-stream"] [data-kind="generated"]').length
+        if (n !== w.counts.at(-1)) w.counts.push(n)
+      }).observe(document.body, { childList: true, subtree: true, characterData: true })
+    })
+    await page.getByTestId('pg-prompt').focus()
+    await page.keyboard.press('Control+Enter')
+    await page.getByTestId('pg-stop-reason').waitFor()
+    const counts = await page.evaluate(() => (window as unknown as { counts: number[] }).counts)
+    const positive = counts.filter((n) => n > 0)
+    expect(positive.length, `counts seen before done: ${counts.join(', ')}`).toBeGreaterThanOrEqual(3)
+    for (let i = 1; i < positive.length; i++) expect(positive[i]!).toBeGreaterThan(positive[i - 1]!)
+    await expect(generatedSpans().count()).resolves.toBe(24)
+    await expect(page.locator('[data-testid="pg-stream"] [data-kind="prompt"]').count()).resolves.toBe('Hello, world'.length)
+    await expect(page.getByTestId('pg-stop-reason').getAttribute('data-stop-reason')).resolves.toBe('max_tokens')
+    await expect(page.getByTestId('pg-stop-reason').textContent()).resolves.toContain('reached the max tokens limit')
+    await expect(page.getByTestId('pg-seed-used').textContent()).resolves.toMatch(/^\d+$/)
+    await page.getByTestId('pg-rate').getByText(/tokens\/s$/).waitFor()
+    await expect(page.getByTestId('pg-status').getAttribute('data-status')).resolves.toBe('done')
+  })
+
+  it('shows the top predictions of a keyboard-focused token, in a hover card and the side panel', async () => {
+    await generatedSpans().nth(2).focus()
+    await page.keyboard.press('ArrowRight')
+    const pos = await page.evaluate(() => document.activeElement?.getAttribute('data-pos'))
+    expect(Number(pos)).toBe('Hello, world'.length + 3)
+    const pop = page.getByTestId('pg-popover')
+    await pop.waitFor()
+    await expect(pop.getByTestId('predictions').locator('li').count()).resolves.toBe(5)
+    const panel = page.getByTestId('pg-panel')
+    await panel.getByText(`Position ${pos}`).waitFor()
+    const items = panel.getByTestId('predictions').locator('li')
+    await expect(items.count()).resolves.toBe(5)
+    // Greedy: the chosen token is the likeliest one, marked first; probabilities go down.
+    await expect(items.nth(0).getAttribute('class')).resolves.toContain('chosen')
+    const probs = (await items.locator('.prob').allTextContents()).map((t) => Number(t.replace(/[<%]/g, '')))
+    for (let i = 1; i < probs.length; i++) expect(probs[i]!).toBeLessThanOrEqual(probs[i - 1]!)
+    await shot('mp-05-playground-done')
+  })
+
+  it('Stop ends a long generation: the stop reason is "aborted"', async () => {
+    await page.getByTestId('pg-max-tokens').fill('1000')
+    await page.getByTestId('pg-temperature').fill('0.9')
+    await page.getByTestId('pg-seed-random').uncheck()
+    await page.getByTestId('pg-seed').fill('7')
+    await page.getByTestId('pg-generate').click()
+    await expect.poll(() => generatedSpans().count(), { timeout: 60_000, interval: 20 }).toBeGreaterThanOrEqual(40)
+    await expect(page.getByTestId('pg-stop-reason').count()).resolves.toBe(0)
+    await shot('mp-04-playground-streaming')
+    await page.getByTestId('pg-stop').click()
+    await page.getByTestId('pg-stop-reason').waitFor()
+    await expect(page.getByTestId('pg-stop-reason').getAttribute('data-stop-reason')).resolves.toBe('aborted')
+    await expect(page.getByTestId('pg-seed-used').textContent()).resolves.toBe('7')
+    const n = await generatedSpans().count()
+    expect(n).toBeGreaterThanOrEqual(40)
+    expect(n).toBeLessThan(1000)
+
+    // Esc stops too.
+    await page.getByTestId('pg-generate').click()
+    await expect.poll(() => generatedSpans().count(), { timeout: 60_000, interval: 20 }).toBeGreaterThanOrEqual(5)
+    await page.keyboard.press('Escape')
+    await page.getByTestId('pg-stop-reason').waitFor()
+    await expect(page.getByTestId('pg-stop-reason').getAttribute('data-stop-reason')).resolves.toBe('aborted')
+  })
+
+  it('says why a model without a tokenizer cannot be used', async () => {
+    const client = await web.client()
+    const llama = (await client.call('models.list', {})).find((m) => m.architecture === 'llama' && m.source === 'added')!
+    client.close()
+    await page.goto(`http://127.0.0.1:${web.port}/#/playground?model=${llama.id}`)
+    await page.getByTestId('pg-blocker').getByText(/no tokenizer\.json/).waitFor()
+    await expect(page.getByTestId('pg-generate').isDisabled()).resolves.toBe(true)
+    await expect(page.locator(`[data-testid="pg-model"] option[value="${llama.id}"]`).isDisabled()).resolves.toBe(true)
+    await page.getByTestId('pg-model').selectOption(String(modelId))
+    await page.waitForURL(new RegExp(`model=${modelId}$`))
+    await expect(page.getByTestId('pg-blocker').count()).resolves.toBe(0)
+    await expect(page.getByTestId('pg-generate').isDisabled()).resolves.toBe(false)
+  })
+
+  it('works in the dark theme', async () => {
+    await page.getByTestId('pg-max-tokens').fill('40')
+    await page.getByTestId('pg-generate').click()
+    await page.getByTestId('pg-stop-reason').waitFor()
+    await page.getByTestId('theme-toggle').click()
+    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('dark')
+    await generatedSpans().nth(5).hover()
+    await page.getByTestId('pg-popover').waitFor()
+    await shot('mp-06-playground-dark')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Models/ }).click()
+    await page.locator(`tr[data-model-id="${modelId}"]`).waitFor()
+    await shot('mp-07-models-dark')
+    await page.locator(`tr[data-model-id="${modelId}"]`).click()
+    await page.getByTestId('layer-table').waitFor()
+    await shot('mp-08-layer-table-dark')
+    await page.getByTestId('theme-toggle').click()
+    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('light')
+  })
+
+  it('raised no page errors', () => {
+    expect(pageErrors).toEqual([])
+  })
+})
