@@ -1,0 +1,120 @@
+// Splicing a sparse layer into a model: the layer replaces blocks[L].mlp, reading ln2's output
+// (blocks.L.ln2.hook_normalized, [batch, pos, d]) and writing blocks.L.hook_mlp_out. Its post-TopK
+// code becomes one more hook point, blocks.L.mxd.hook_gate (MxD's expert coefficients a) or
+// blocks.L.transcoder.hook_codes (a transcoder's latents), [batch, pos, width], that can be cached
+// or replaced (steering) like any of the model's own hook points.
+import { tf } from '../engine/backend.js'
+import type { HookFn, MlpModule } from '../engine/hooks.js'
+import { mxdGateHookName } from '../engine/layers/mxd.js'
+import type { SparseLayer, SparseLayerKind } from '../engine/layers/sparse-layer.js'
+import type { ForwardOptions, ForwardResult, LanguageModel } from '../engine/models/model.js'
+
+/** The hook point name of a spliced layer's post-TopK code. */
+export function codesHookName(kind: SparseLayerKind, block: number): string {
+  return kind === 'mxd' ? mxdGateHookName(block) : `blocks.${block}.transcoder.hook_codes`
+}
+
+/** d_in and d_out of a sparse layer, read from its parameters (MxD: E and C; transcoders: W_enc and W_dec). */
+export function layerDims(layer: SparseLayer): { dIn: number; dOut: number } {
+  const [enc, dec] = layer.kind === 'mxd' ? ['E', 'C'] : ['W_enc', 'W_dec']
+  const E = layer.params[enc!]
+  const D = layer.params[dec!]
+  if (!E || !D) throw new Error(`${layer.kind} layer lacks its ${enc} or ${dec} parameter`)
+  return { dIn: E.shape[0]!, dOut: D.shape[1]! }
+}
+
+export interface SpliceOptions {
+  /**
+   * Sees the post-TopK code [batch, pos, width] of every forward. Return nothing to leave it, or
+   * a tensor of the same shape to decode instead (steering, ablation). The tensor belongs to the
+   * forward pass: keep a copy with tf.keep(codes.clone()).
+   */
+  onCodes?: HookFn
+}
+
+/** The sparse layer as blocks[L].mlp: x [batch, pos, d_in] → ŷ [batch, pos, d_out]. */
+export function spliceMlp(layer: SparseLayer, opts: SpliceOptions = {}): MlpModule {
+  const { onCodes } = opts
+  return (x) =>
+    tf.tidy(() => {
+      const [batch, pos, dIn] = x.shape as [number, number, number]
+      const flat = tf.reshape(x, [batch * pos, dIn]) as tf.Tensor2D
+      const out = layer.forward(flat)
+      const as3d = (t: tf.Tensor2D): tf.Tensor => tf.reshape(t, [batch, pos, t.shape[1]])
+      const replaced = onCodes?.(as3d(out.codes), '')
+      if (!replaced) return as3d(out.y)
+      // Decode a replaced code (the layer's dense-code path, used only when a hook steers).
+      const code = tf.reshape(replaced, out.codes.shape) as tf.Tensor2D
+      return as3d(layer.forward(flat, { codeHook: () => code }).y)
+    })
+}
+
+/** Zero ablation: blocks[L].mlp's output replaced by 0 (the CE_zero baseline). */
+export function zeroMlp(): MlpModule {
+  return (x) => tf.zerosLike(x)
+}
+
+export interface SplicedLayer {
+  /** The block whose MLP the layer replaces. */
+  block: number
+  layer: SparseLayer
+}
+
+/**
+ * model.forward with sparse layers in place of some blocks' MLPs. Their code hook points
+ * (codesHookName) may be named in `hooks` and `cacheNames` alongside the model's own.
+ */
+export function forwardSpliced(
+  model: LanguageModel,
+  ids: number[][],
+  opts: ForwardOptions & { splices: readonly SplicedLayer[] },
+): ForwardResult {
+  const { splices, ...rest } = opts
+  const hooks = { ...(rest.hooks ?? {}) }
+  const cacheNames = new Set(rest.cacheNames ?? [])
+  const mlpReplacements = { ...(rest.mlpReplacements ?? {}) }
+  const captured: Record<string, tf.Tensor> = {}
+
+  for (const { block, layer } of splices) {
+    if (!Number.isInteger(block) || block < 0 || block >= model.nLayers) {
+      throw new Error(`cannot splice into block ${block}: this model has blocks 0…${model.nLayers - 1}`)
+    }
+    if (mlpReplacements[block]) throw new Error(`block ${block}'s MLP is replaced twice`)
+    const { dIn, dOut } = layerDims(layer)
+    if (dIn !== model.dModel || dOut !== model.dModel) {
+      throw new Error(`a ${layer.kind} layer with d_in ${dIn} and d_out ${dOut} cannot replace an MLP of width ${model.dModel}`)
+    }
+    const name = codesHookName(layer.kind, block)
+    const hook = hooks[name]
+    const wanted = cacheNames.has(name)
+    delete hooks[name]
+    cacheNames.delete(name)
+    const onCodes: HookFn | undefined =
+      hook || wanted
+        ? (codes) => {
+            const replaced = hook?.(codes, name)
+            if (replaced && !sameShape(replaced.shape, codes.shape)) {
+              throw new Error(`hook ${name} returned shape [${replaced.shape}] instead of [${codes.shape}]`)
+            }
+            if (wanted) {
+              captured[name]?.dispose()
+              captured[name] = tf.keep((replaced ?? codes).clone())
+            }
+            return replaced
+          }
+        : undefined
+    mlpReplacements[block] = spliceMlp(layer, { onCodes })
+  }
+
+  try {
+    const result = model.forward(ids, { ...rest, hooks, cacheNames: [...cacheNames], mlpReplacements })
+    return { logits: result.logits, cache: { ...result.cache, ...captured } }
+  } catch (err) {
+    for (const t of Object.values(captured)) t.dispose()
+    throw err
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i])
+}
