@@ -118,12 +118,12 @@ export function visibleToken(text: string): string {
   return controlPictures(text.replace(/\r?\n/g, '↵\n').replace(/\t/g, '⇥\t'))
 }
 
-/** Control characters (other than line breaks and tabs) as their Unicode pictures: \x01 → ␁. */
+/** Control characters (other than line breaks and tabs) as escapes, \x01, which every font can draw. */
 function controlPictures(text: string): string {
   return (
     text
       // eslint-disable-next-line no-control-regex
-      .replace(/[\x00-\x08\x0B-\x1F\x7F]/g, (c) => String.fromCharCode(c === '\x7F' ? 0x2421 : 0x2400 + c.charCodeAt(0)))
+      .replace(/[\x00-\x08\x0B-\x1F\x7F]/g, (c) => hexBytes([c.charCodeAt(0)]))
       // Other controls, lone surrogates, private-use and unassigned code points would draw as empty boxes.
       .replace(/(?![\n\t\r])[\p{Cc}\p{Cs}\p{Co}\p{Cn}]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16).toUpperCase()}}`)
   )
