@@ -5,6 +5,8 @@ import { BenchBackendConfig, PretrainConfig, type RunKind } from '../shared/api.
 import { benchBackend } from './bench-backend.js'
 import type { JobFn } from './job.js'
 import { pretrain } from './pretrain.js'
+import { ConvertConfig } from '../convert/config.js'
+import { convertJob } from '../convert/train-job.js'
 
 interface JobSpec<S extends z.ZodType> {
   config: S
@@ -18,4 +20,5 @@ function spec<S extends z.ZodType>(config: S, run: JobFn<z.output<S>>): JobSpec<
 export const jobs: Record<RunKind, JobSpec<z.ZodType>> = {
   'bench-backend': spec(BenchBackendConfig, benchBackend) as JobSpec<z.ZodType>,
   pretrain: spec(PretrainConfig, pretrain) as JobSpec<z.ZodType>,
+  convert: spec(ConvertConfig, convertJob) as JobSpec<z.ZodType>,
 }

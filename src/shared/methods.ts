@@ -16,6 +16,9 @@ export const methodNames = [
   'playground.stop',
   'datasets.list',
   'datasets.add',
+  'convert.start',
+  'convert.sweep',
+  'convert.preview',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

@@ -1,0 +1,258 @@
+// What a conversion run is (one dense MLP → one sparse layer, trained to reproduce it) and the
+// parameter counts shown before it starts. Pure: zod and arithmetic only, so the API contract,
+// the CLI and the wizard can import it without loading the compute engine. The parameter
+// formulas mirror src/engine/layers (mxdParameterCount, parameterMatchedExperts, the layers'
+// shapes); test/unit/convert/train.test.ts checks that they agree.
+import { z } from 'zod'
+
+export const LayerKind = z.enum(['mxd', 'transcoder', 'skip_transcoder'])
+export type LayerKind = z.infer<typeof LayerKind>
+
+/**
+ * Defaults sized so that the bundled demo model's layer (d = 192, H = 768, N = 5,362) converts in
+ * a few minutes on 2 CPU cores; the paper's values are noted beside each one.
+ */
+export const CONVERT_DEFAULTS = {
+  k: 32,
+  /** Paper 1e-4 (official script default 4e-4) over 480M tokens; short CPU runs need a larger step. */
+  lr: 1e-3,
+  /** Activations per optimizer step (paper 4,096). */
+  batch: 1024,
+  /** Training tokens (paper 480M). */
+  tokens: 1_000_000,
+  ctx: 128,
+  /** Warm-up: 5% of the steps, at most 5,000 (the paper's constant). */
+  warmupFraction: 0.05,
+  warmupMax: 5_000,
+  /** Activation buffer rows (official: 128 batches × 32 sequences × 128 tokens ≈ 524k), capped in bytes. */
+  bufferRows: 65_536,
+  bufferMaxBytes: 256 * 2 ** 20,
+  /** Sequences per harvesting forward pass. */
+  harvestBatch: 16,
+  /** Tokens without a firing after which a unit counts as dead. */
+  deadWindow: 200_000,
+  metricsEvery: 10,
+  checkpointSeconds: 120,
+  evalTokens: 65_536,
+} as const
+
+const positiveInt = z.number().int().positive()
+
+/** The fields of a conversion run; ConvertConfig and the sweep share them. */
+const convertFields = {
+  /** The model folder (config.json + safetensors). */
+  model: z.string().min(1).max(4096),
+  /** Index of the block whose MLP is converted. */
+  layer: z.number().int().min(0).max(1000),
+  /** A dataset path (registered on first use) or a registered dataset's id. */
+  data: z.union([z.string().min(1).max(4096), positiveInt]),
+  /** JSON field / parquet column with the text, when registering `data` (default "text", else "input_ids"). */
+  textField: z.string().min(1).optional(),
+  kind: LayerKind.default('mxd'),
+  /** MxD: N experts; default parameter-matched to a 32× TopK transcoder. */
+  experts: positiveInt.max(10_000_000).optional(),
+  /** Transcoders: d_sae latents; default 32·d_model. */
+  width: positiveInt.max(10_000_000).optional(),
+  /** Active experts / latents per token. */
+  k: positiveInt.max(65_536).default(CONVERT_DEFAULTS.k),
+  /** MxD: hidden width H; default the dense MLP's. */
+  hidden: positiveInt.max(1_000_000).optional(),
+  /** MxD's hidden layer: exact GELU, or GLU (Llama-style models); default by architecture. */
+  act: z.enum(['gelu', 'glu']).optional(),
+  lr: z.number().positive().max(1).default(CONVERT_DEFAULTS.lr),
+  /** Linear warm-up steps of the constant schedule; default 5% of the steps, at most 5,000. */
+  warmup: z.number().int().min(0).optional(),
+  /** Activations (tokens) per optimizer step. */
+  batch: positiveInt.max(65_536).default(CONVERT_DEFAULTS.batch),
+  /** Training tokens (activations) in all. */
+  tokens: positiveInt.max(1e12).default(CONVERT_DEFAULTS.tokens),
+  /** Tokens per harvested sequence, BOS included where the tokenizer has one. */
+  ctx: z.number().int().min(2).max(65_536).default(CONVERT_DEFAULTS.ctx),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  /** Rows the shuffled activation buffer holds; default 65,536, capped at 256 MiB. */
+  bufferRows: positiveInt.max(1e8).optional(),
+  harvestBatch: positiveInt.max(4096).default(CONVERT_DEFAULTS.harvestBatch),
+  deadWindow: positiveInt.default(CONVERT_DEFAULTS.deadWindow),
+  metricsEvery: positiveInt.default(CONVERT_DEFAULTS.metricsEvery),
+  /** A checkpoint at least this often (and at the end). */
+  checkpointSeconds: z.number().positive().default(CONVERT_DEFAULTS.checkpointSeconds),
+  /** Also a checkpoint every this many steps (tests; unset: by time only). */
+  checkpointSteps: positiveInt.optional(),
+  /** Evaluate on the held-out split when training ends. */
+  evaluate: z.boolean().default(true),
+  /** Held-out tokens for that evaluation. */
+  evalTokens: positiveInt.max(1e9).default(CONVERT_DEFAULTS.evalTokens),
+}
+
+export const ConvertConfig = z.strictObject(convertFields)
+export type ConvertConfig = z.infer<typeof ConvertConfig>
+export type ConvertConfigInput = z.input<typeof ConvertConfig>
+
+/** One queued run per (kind, K), everything else shared (same data, seed and budget). */
+export const ConvertSweep = z.strictObject({
+  ...convertFields,
+  ks: z.array(positiveInt.max(65_536)).min(1).max(64),
+  kinds: z.array(LayerKind).min(1).max(3),
+})
+export type ConvertSweep = z.infer<typeof ConvertSweep>
+
+/** The configs a sweep queues, kind-major (all K of the first kind, then the next). */
+export function sweepConfigs(sweep: ConvertSweep): ConvertConfig[] {
+  const { ks, kinds, ...base } = sweep
+  const out: ConvertConfig[] = []
+  for (const kind of [...new Set(kinds)]) for (const k of [...new Set(ks)]) out.push({ ...base, kind, k })
+  return out
+}
+
+// ------------------------------------------------------------------------------ preview
+
+/** What the preview needs to know of the model (ModelInfo has all of it). */
+export interface ModelShape {
+  architecture: string
+  layers: number
+  dModel: number
+  mlpWidth: number
+  contextLength: number
+}
+
+export const ParameterCounts = z.object({
+  /** The sparse layer as configured. */
+  layer: z.number().int(),
+  /** The dense MLP it replaces. */
+  denseMlp: z.number().int(),
+  /** A TopK transcoder with 32·d latents (what MxD's default N is matched to). */
+  transcoder32x: z.number().int(),
+  /** A skip transcoder with 32·d latents. */
+  skipTranscoder32x: z.number().int(),
+})
+export type ParameterCounts = z.infer<typeof ParameterCounts>
+
+export const ConvertPreview = z.object({
+  /** Every field with its default filled in, as the run will see it. */
+  resolved: z.record(z.string(), z.unknown()),
+  dIn: z.number().int(),
+  dOut: z.number().int(),
+  /** MxD's H; null for transcoders. */
+  hidden: z.number().int().nullable(),
+  /** N (MxD) or d_sae (transcoders): the units TopK selects among. */
+  width: z.number().int(),
+  k: z.number().int(),
+  act: z.enum(['gelu', 'glu']).nullable(),
+  params: ParameterCounts,
+  steps: z.number().int(),
+  warmup: z.number().int(),
+  bufferRows: z.number().int(),
+  bufferBytes: z.number(),
+  /** Multiply-adds ×2 of one training step per token (forward + backward), for a time estimate. */
+  trainFlopsPerToken: z.number(),
+  hookIn: z.string(),
+  hookOut: z.string(),
+  warnings: z.array(z.string()),
+})
+export type ConvertPreview = z.infer<typeof ConvertPreview>
+
+/** Exact MxD parameters: E, b_E, (E_glu, b_glu,) G, b_G, C, D, b_out (= mxdParameterCount). */
+export function mxdParams(dIn: number, dOut: number, hidden: number, experts: number, glu: boolean): number {
+  return (glu ? 2 : 1) * (dIn * hidden + hidden) + experts * (dIn + 1 + dOut) + hidden * dOut + dOut
+}
+
+/** TopK transcoder: W_enc, b_enc, W_dec, b_dec (+ W_skip). */
+export function transcoderParams(dIn: number, dOut: number, width: number, skip: boolean): number {
+  return dIn * width + width + width * dOut + dOut + (skip ? dOut * dIn : 0)
+}
+
+/** The dense MLP: GPT-2 / NeoX W_in, b_in, W_out, b_out; Llama's gate/up/down (no biases). */
+export function denseMlpParams(architecture: string, d: number, hidden: number): number {
+  return architecture === 'llama' ? 3 * d * hidden : 2 * d * hidden + hidden + d
+}
+
+/** N parameter-matched to a 32× TopK transcoder, as the official scripts compute it (= parameterMatchedExperts). */
+export function matchedExperts(dIn: number, dOut: number, hidden: number, glu: boolean, latentsPerInput = 32): number {
+  const S = latentsPerInput * dIn
+  const perExpert = dIn + 1 + dOut
+  if (glu) return Math.floor((S * (dIn + 1 + dOut) + dOut - (2 * hidden * (dIn + 1) + dOut * (hidden + 1))) / perExpert)
+  return Math.round((S * (dIn + dOut) - hidden * (dIn + dOut)) / perExpert)
+}
+
+/** Resolved sizes of a run: the layer's shape, the schedule and the buffer. */
+export interface ResolvedSizes {
+  d: number
+  hidden: number
+  glu: boolean
+  width: number
+  steps: number
+  warmup: number
+  bufferRows: number
+}
+
+/**
+ * Fills in the defaults that depend on the model. The buffer is rounded to whole harvest chunks
+ * (harvestBatch sequences) per half, so that a refill harvests whole chunks (see activation-buffer.ts).
+ */
+export function resolveSizes(config: ConvertConfig, model: ModelShape): ResolvedSizes {
+  const d = model.dModel
+  const glu = (config.act ?? (model.architecture === 'llama' ? 'glu' : 'gelu')) === 'glu'
+  const hidden = config.hidden ?? model.mlpWidth
+  const width =
+    config.kind === 'mxd' ? (config.experts ?? Math.max(1, matchedExperts(d, d, hidden, glu))) : (config.width ?? 32 * d)
+  const steps = Math.ceil(config.tokens / config.batch)
+  const warmup = config.warmup ?? Math.min(CONVERT_DEFAULTS.warmupMax, Math.round(steps * CONVERT_DEFAULTS.warmupFraction))
+  const rowBytes = 2 * d * 4
+  const wanted = config.bufferRows ?? Math.min(CONVERT_DEFAULTS.bufferRows, Math.floor(CONVERT_DEFAULTS.bufferMaxBytes / rowBytes))
+  const rowsPerChunk = config.harvestBatch * rowsPerSequence(config.ctx, true)
+  // At least two chunks per half and at least two batches in the buffer.
+  const half = Math.max(2 * rowsPerChunk, Math.ceil(Math.max(wanted, 2 * config.batch) / 2 / rowsPerChunk) * rowsPerChunk)
+  return { d, hidden, glu, width, steps, warmup, bufferRows: 2 * half }
+}
+
+/** Rows (activations) one sequence gives: every position but a leading BOS. */
+export function rowsPerSequence(ctx: number, hasBos: boolean): number {
+  return hasBos ? ctx - 1 : ctx
+}
+
+export function previewConversion(config: ConvertConfig, model: ModelShape): ConvertPreview {
+  const r = resolveSizes(config, model)
+  const { d, hidden, glu, width } = r
+  const mxd = config.kind === 'mxd'
+  const layerParams = mxd ? mxdParams(d, d, hidden, width, glu) : transcoderParams(d, d, width, config.kind === 'skip_transcoder')
+  const warnings: string[] = []
+  if (config.layer >= model.layers) warnings.push(`layer ${config.layer} does not exist: the model has layers 0…${model.layers - 1}`)
+  if (config.ctx > model.contextLength) warnings.push(`ctx ${config.ctx} exceeds the model's context of ${model.contextLength}`)
+  if (config.k > width) warnings.push(`k = ${config.k} is larger than the ${width} ${mxd ? 'experts' : 'latents'}`)
+  if (r.warmup >= r.steps) warnings.push(`the warm-up (${r.warmup} steps) is as long as the run (${r.steps} steps)`)
+  // Forward multiply-adds per token; a training step costs about 3× the forward.
+  const forwardMacs = mxd
+    ? (glu ? 2 : 1) * d * hidden + hidden * d + d * width + config.k * d
+    : d * width + config.k * d + (config.kind === 'skip_transcoder' ? d * d : 0)
+  return {
+    resolved: {
+      ...config,
+      act: mxd ? (glu ? 'glu' : 'gelu') : undefined,
+      hidden: mxd ? hidden : undefined,
+      experts: mxd ? width : undefined,
+      width: mxd ? undefined : width,
+      warmup: r.warmup,
+      bufferRows: r.bufferRows,
+    },
+    dIn: d,
+    dOut: d,
+    hidden: mxd ? hidden : null,
+    width,
+    k: config.k,
+    act: mxd ? (glu ? 'glu' : 'gelu') : null,
+    params: {
+      layer: layerParams,
+      denseMlp: denseMlpParams(model.architecture, d, model.mlpWidth),
+      transcoder32x: transcoderParams(d, d, 32 * d, false),
+      skipTranscoder32x: transcoderParams(d, d, 32 * d, true),
+    },
+    steps: r.steps,
+    warmup: r.warmup,
+    bufferRows: r.bufferRows,
+    bufferBytes: r.bufferRows * 2 * d * 4,
+    trainFlopsPerToken: 6 * forwardMacs,
+    hookIn: `blocks.${config.layer}.ln2.hook_normalized`,
+    hookOut: `blocks.${config.layer}.hook_mlp_out`,
+    warnings,
+  }
+}
