@@ -18,6 +18,7 @@ import { Store } from '../store/store.js'
 import type { BackendContext } from './context.js'
 import { handlers } from './handlers/index.js'
 import { EngineService } from './engine-service.js'
+import { followUpEvaluation } from './follow-up-eval.js'
 import { resourcesDir } from './paths.js'
 import { join } from 'node:path'
 
@@ -50,7 +51,7 @@ export class Backend {
       workerFactory: opts.workerFactory,
       backend: opts.backend,
     })
-    this.ctx = { ...ctx, queue, engine }
+    this.ctx = { ...ctx, queue, engine, notifyRunChanged: (data) => this.emit({ event: 'run.changed', data }) }
   }
 
   static async create(opts: BackendOptions): Promise<Backend> {
@@ -59,6 +60,7 @@ export class Backend {
     store.markInterrupted()
     const bundledModelsDir = opts.bundledModelsDir ?? join(resourcesDir, 'models')
     const backend = new Backend({ store, compute, electronVersion: opts.electronVersion ?? null, bundledModelsDir }, opts)
+    backend.subscribe(followUpEvaluation(backend.ctx))
     if (opts.restoreQueue) backend.ctx.queue.restoreQueued()
     return backend
   }

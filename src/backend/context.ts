@@ -1,5 +1,6 @@
 // What every handler receives: the store, the job queue and facts about this process.
 import type { BackendReport } from '../engine/backend.js'
+import type { Run } from '../shared/api.js'
 import type { JobQueue } from '../jobs/queue.js'
 import type { Store } from '../store/store.js'
 import type { EngineService } from './engine-service.js'
@@ -14,4 +15,6 @@ export interface BackendContext {
   engine: EngineService
   /** Models shipped with the app (resources/models). */
   bundledModelsDir: string | undefined
+  /** Tells every client that a run changed outside the queue (e.g. an imported layer). */
+  notifyRunChanged?: (run: Run) => void
 }

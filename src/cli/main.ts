@@ -4,15 +4,19 @@ import { runCommand, sharedUsage, UsageError, type Command, type CommandIO } fro
 import { benchBackend } from './commands/bench-backend.js'
 import { datasets } from './commands/datasets.js'
 import { doctor } from './commands/doctor.js'
+import { evalCommand } from './commands/eval.js'
+import { exportCommand } from './commands/export.js'
 import { forward } from './commands/forward.js'
 import { generate } from './commands/generate.js'
+import { importCommand } from './commands/import.js'
 import { inspect } from './commands/inspect.js'
 import { pretrain } from './commands/pretrain.js'
 import { runs } from './commands/runs.js'
 import { tokenize } from './commands/tokenize.js'
+import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, evalCommand, exportCommand, importCommand, train]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

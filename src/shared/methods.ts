@@ -16,9 +16,10 @@ export const methodNames = [
   'playground.stop',
   'datasets.list',
   'datasets.add',
-  'convert.start',
-  'convert.sweep',
-  'convert.preview',
+  'convert.evaluate',
+  'convert.export',
+  'convert.import',
+  'convert.frontier',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

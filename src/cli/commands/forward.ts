@@ -4,6 +4,7 @@ import { TextTokenizer } from '../../engine/tokenizer.js'
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
 import { modelOption, parseIds, requireModelDir, stringOption } from '../model-options.js'
+import { openSplice, type CliSplice } from '../splice-option.js'
 
 /**
  * One sequence's activation as positions × width. The attention pattern [1, head, q, k] becomes
@@ -20,8 +21,8 @@ function rowsOf(name: string, act: tf.Tensor): number[][] {
 export const forward: Command = {
   name: 'forward',
   summary: 'Runs one sequence through a model and prints its logits and any hook points (positions × width).',
-  usage: 'mxd forward --model DIR (--ids 1,2,3 | --text T) [--hooks NAME,NAME] [--json]',
-  options: { ...modelOption, ids: { type: 'string' }, text: { type: 'string', short: 't' }, hooks: { type: 'string' } },
+  usage: 'mxd forward --model DIR (--ids 1,2,3 | --text T) [--hooks NAME,NAME] [--splice RUN|LAYER_DIR] [--json]',
+  options: { ...modelOption, ids: { type: 'string' }, text: { type: 'string', short: 't' }, hooks: { type: 'string' }, splice: { type: 'string' } },
   async run(ctx) {
     const dir = requireModelDir(ctx)
     const idsArg = stringOption(ctx, 'ids')
@@ -35,16 +36,19 @@ export const forward: Command = {
       ids = tokenizer.encode(text!)
     }
     const model = await loadLanguageModel(dir)
+    // --splice: a run's (or folder's) sparse layer replaces blocks[L].mlp; its code is one more hook point.
+    let splice: CliSplice | undefined
     try {
+      splice = openSplice(ctx, stringOption(ctx, 'splice'), dir)
       if (ids.some((id) => id >= model.vocabSize)) {
         throw new UsageError(`token ids must be below the vocabulary size ${model.vocabSize}`)
       }
       const hooks = (stringOption(ctx, 'hooks') ?? '').split(',').map((s) => s.trim()).filter(Boolean)
-      const unknown = hooks.filter((h) => !model.hookPoints.includes(h))
+      const unknown = hooks.filter((h) => !model.hookPoints.includes(h) && h !== splice?.hookName)
       if (unknown.length > 0) {
         throw new UsageError(`unknown hook point ${unknown.join(', ')}; this model has e.g. ${model.hookPoints.slice(0, 6).join(', ')} … (see "mxd inspect")`)
       }
-      const result = model.forward([ids], { cacheNames: hooks })
+      const result = splice ? splice.forward(model, [ids], hooks) : model.forward([ids], { cacheNames: hooks })
       try {
         const logits = rowsOf('logits', result.logits!)
         const hookRows = Object.fromEntries(hooks.map((h) => [h, rowsOf(h, result.cache[h]!)]))
@@ -61,6 +65,7 @@ export const forward: Command = {
         for (const t of Object.values(result.cache)) t.dispose()
       }
     } finally {
+      splice?.dispose()
       model.dispose()
     }
     return 0

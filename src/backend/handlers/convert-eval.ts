@@ -1,0 +1,61 @@
+// The evaluation half of the conversion API: queue an evaluation, export / import a layer
+// folder, and the sparsity–accuracy frontier of a model's layer.
+import { isAbsolute } from 'node:path'
+import { ConvertEvalConfig } from '../../convert/eval-config.js'
+import { exportLayerFolder, importLayer, runLayerDir } from '../../convert/export.js'
+import { layerFrontier } from '../../convert/frontier.js'
+import { LayerFileError } from '../../convert/layer-file.js'
+import { SafetensorsError } from '../../engine/safetensors.js'
+import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
+import type { BackendContext } from '../context.js'
+
+/** Layer-file problems are the user's to fix (bad_request), a missing run is not_found. */
+function asApiError(err: unknown): unknown {
+  if (err instanceof LayerFileError || err instanceof SafetensorsError) {
+    return new ApiError(/^There is no run/.test(err.message) ? 'not_found' : 'bad_request', err.message)
+  }
+  return err
+}
+
+function guarded<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    throw asApiError(err)
+  }
+}
+
+/** Queues a `convert-eval` run for a training or imported run's layer. */
+export function queueEvaluation(ctx: BackendContext, input: ParsedInput<'convert.evaluate'>): Output<'convert.evaluate'> {
+  const { runId, ...overrides } = input
+  guarded(() => runLayerDir(ctx.store, runId))
+  const config = ConvertEvalConfig.parse({ trainRunId: runId, ...overrides })
+  const run = ctx.store.createRun('convert-eval', config)
+  ctx.queue.enqueue(run.id)
+  return { runId: run.id }
+}
+
+export function exportLayer(ctx: BackendContext, input: ParsedInput<'convert.export'>): Output<'convert.export'> {
+  if (!isAbsolute(input.dir)) throw new ApiError('bad_request', `Give the export folder as an absolute path, not "${input.dir}".`)
+  return guarded(() => {
+    const files = exportLayerFolder(runLayerDir(ctx.store, input.runId), input.dir, { force: input.force })
+    return { dir: input.dir, files }
+  })
+}
+
+export function importLayerFolder(ctx: BackendContext, input: ParsedInput<'convert.import'>): Output<'convert.import'> {
+  if (!isAbsolute(input.dir)) throw new ApiError('bad_request', `Give the layer folder as an absolute path, not "${input.dir}".`)
+  const { run, cfg, source } = guarded(() => importLayer(ctx.store, input.dir))
+  ctx.notifyRunChanged?.(run)
+  return { runId: run.id, architecture: cfg.architecture, layer: cfg.layer, k: cfg.k, source }
+}
+
+export function frontier(ctx: BackendContext, input: ParsedInput<'convert.frontier'>): Output<'convert.frontier'> {
+  let modelPath = input.modelPath
+  if (input.modelId !== undefined) {
+    const model = ctx.store.getModel(input.modelId)
+    if (!model) throw new ApiError('not_found', `There is no model ${input.modelId}.`)
+    modelPath = model.path
+  }
+  return layerFrontier(ctx.store, modelPath!, input.layer)
+}

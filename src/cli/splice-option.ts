@@ -1,0 +1,49 @@
+// `--splice RUN|LAYER_DIR` for commands that run the model: the layer of a conversion or
+// imported run (from the store) or a layer folder replaces blocks[L].mlp, and its post-TopK code
+// becomes a hook point (blocks.L.mxd.hook_gate, or blocks.L.transcoder.hook_codes).
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { resolveLayerSpec } from '../convert/export.js'
+import { loadLayerFolder, modelFingerprint } from '../convert/layer-file.js'
+import { codesHookName, forwardSpliced } from '../convert/splice.js'
+import type { ForwardResult, LanguageModel } from '../engine/models/model.js'
+import { DB_FILE, Store } from '../store/store.js'
+import type { CommandContext } from './command.js'
+import { UsageError } from './command.js'
+
+export interface CliSplice {
+  block: number
+  /** The code's hook point name, accepted in --hooks. */
+  hookName: string
+  forward(model: LanguageModel, ids: number[][], cacheNames: string[]): ForwardResult
+  dispose(): void
+}
+
+export function openSplice(ctx: CommandContext, spec: string | undefined, modelDir: string): CliSplice | undefined {
+  if (spec === undefined) return undefined
+  let store: Store | undefined
+  if (/^\d+$/.test(spec)) {
+    if (!existsSync(join(ctx.storeDir, DB_FILE))) {
+      throw new UsageError(`--splice ${spec} names a run, but there is no store at ${ctx.storeDir}: give --store DIR, or a layer folder path`)
+    }
+    store = new Store({ dir: ctx.storeDir, readonly: true })
+  }
+  let dir: string
+  try {
+    dir = resolveLayerSpec(spec, store)
+  } finally {
+    store?.close()
+  }
+  const { layer, cfg } = loadLayerFolder(dir)
+  const known = cfg.model_hash !== 'unknown' && cfg.model_hash !== ''
+  if (known && modelFingerprint(modelDir) !== cfg.model_hash) {
+    ctx.err.write(`warning: the layer in ${dir} was trained on another model (${cfg.model_name}); splicing it anyway\n`)
+  }
+  const block = cfg.layer
+  return {
+    block,
+    hookName: codesHookName(layer.kind, block),
+    forward: (model, ids, cacheNames) => forwardSpliced(model, ids, { cacheNames, splices: [{ block, layer }] }),
+    dispose: () => layer.dispose(),
+  }
+}

@@ -1,0 +1,220 @@
+// The `convert-eval` job: evaluates a trained (or imported) layer on the held-out split of its
+// dataset (evaluate.ts) and writes eval.* metrics onto its own run and onto the evaluated run,
+// at the layer's training step, where the Runs list, the run page and the frontier read them.
+import { resolve } from 'node:path'
+import { packSequences } from '../data/pack.js'
+import { readDocuments } from '../data/read.js'
+import { datasetOptions, getDataset, listDatasets, registerDataset } from '../data/registry.js'
+import { loadLanguageModel } from '../engine/models/load.js'
+import { TextTokenizer } from '../engine/tokenizer.js'
+import { JobError, type JobContext } from '../jobs/job.js'
+import type { Dataset } from '../shared/api.js'
+import type { Store } from '../store/store.js'
+import { EVAL_DEFAULTS, EVAL_METRICS, type ConvertEvalConfig } from './eval-config.js'
+import { evaluateLayer, type EvalBatch, type EvalMetrics } from './evaluate.js'
+import { runLayerDir } from './export.js'
+import { loadLayerFolder, modelFingerprint, type LayerFileConfig } from './layer-file.js'
+
+/** Held-out sequences are shuffled within a window this large (by the config's seed). */
+const SHUFFLE_WINDOW = 1024
+
+export async function convertEval(ctx: JobContext<ConvertEvalConfig>): Promise<void> {
+  const c = ctx.config
+  const store = ctx.store
+  const layerDir = c.trainRunId !== undefined ? runLayerDir(store, c.trainRunId) : resolve(c.layerDir!)
+  const trained = c.trainRunId !== undefined ? store.getRun(c.trainRunId) : undefined
+  const runConfig = (trained?.config ?? {}) as Record<string, unknown>
+  const { layer, cfg } = loadLayerFolder(layerDir)
+  try {
+    const training = cfg.training as Record<string, unknown>
+    const modelDir = resolveModelDir(store, c.model, runConfig, training, cfg)
+    const data = c.data ?? pickData(runConfig) ?? pickData(training)
+    if (data === undefined) {
+      throw new JobError('The layer does not say which dataset it was trained on: give the data to evaluate on (--data PATH).')
+    }
+    const dataset = await resolveDataset(store, data, c.textField ?? stringField(runConfig, 'textField'))
+    const seqLen = c.ctx ?? numberField(runConfig, 'ctx') ?? numberField(training, 'ctx') ?? EVAL_DEFAULTS.ctx
+    const step = trainingStep(store, cfg, c.trainRunId)
+
+    const model = await loadLanguageModel(modelDir)
+    try {
+      if (cfg.layer >= model.nLayers) throw new JobError(`The layer replaces block ${cfg.layer}, but ${modelDir} has blocks 0…${model.nLayers - 1}.`)
+      if (seqLen > model.dims.maxPositions) throw new JobError(`ctx ${seqLen} exceeds the model's context of ${model.dims.maxPositions}: lower --ctx.`)
+      const tokenizer = TextTokenizer.fromFolder(modelDir)
+      const bosId = tokenizer ? tokenizer.bosId : model.dims.bosId
+      const wanted = Math.max(1, Math.ceil(c.tokens / seqLen))
+      const total = wanted * seqLen
+      ctx.log(
+        'info',
+        `Evaluating the ${cfg.architecture} layer of block ${cfg.layer} (k = ${cfg.k}) from ${layerDir} on up to ${total} held-out tokens of ` +
+          `${dataset.path} (${wanted} sequences of ${seqLen}) with ${modelDir}.`,
+      )
+      const opts = datasetOptions(dataset)
+      const sequences = packSequences(readDocuments(dataset.path, opts), tokenizer, {
+        ...opts,
+        split: 'heldout',
+        ctx: seqLen,
+        addBos: true,
+        bosId,
+        shuffle: { seed: c.seed, bufferSize: SHUFFLE_WINDOW },
+      })
+      const started = performance.now()
+      let read = 0
+      const metrics = await evaluateLayer({
+        model,
+        layer,
+        block: cfg.layer,
+        bosId,
+        batches: batchesOf(sequences, c.batch, wanted, () => read++),
+        cancelled: ctx.cancelled,
+        onBatch: ({ positions, partial }) => {
+          const perSecond = positions / ((performance.now() - started) / 1000)
+          ctx.progress({
+            unit: 'tokens',
+            done: positions,
+            total,
+            perSecond,
+            etaSeconds: perSecond > 0 ? Math.max(0, total - positions) / perSecond : null,
+            message: `NMSE ${partial.nmse.toFixed(4)} · CE spliced ${partial.ceSpliced.toFixed(4)} (clean ${partial.ceClean.toFixed(4)})`,
+          })
+        },
+      })
+      if (ctx.cancelled()) return
+      if (metrics.sequences === 0) {
+        throw new JobError(
+          `The held-out split of ${dataset.path} has no complete sequence of ${seqLen} tokens: lower --ctx, or register the dataset with a larger held-out fraction.`,
+        )
+      }
+      if (read < wanted) ctx.log('warn', `The held-out split gave ${read} sequences (${read * seqLen} tokens) of the ${wanted} asked for.`)
+      for (const note of metrics.notes) ctx.log('warn', note)
+      const values = metricValues(metrics)
+      store.addMetrics(ctx.runId, step, values)
+      if (c.trainRunId !== undefined) store.addMetrics(c.trainRunId, step, values)
+      ctx.log('info', summary(metrics))
+      ctx.progress({ unit: 'tokens', done: total, total, message: summary(metrics), metrics: values })
+      if (c.trainRunId !== undefined) store.log(c.trainRunId, 'info', `Evaluated by run ${ctx.runId}: ${summary(metrics)}`)
+    } finally {
+      model.dispose()
+    }
+  } finally {
+    layer.dispose()
+  }
+}
+
+/** A `layer-import` run is registered finished (export.ts); should one be queued, it has nothing to do. */
+export async function importedLayerJob(): Promise<void> {
+  throw new JobError('An imported layer has nothing to run: evaluate it with "mxd eval --run ID".')
+}
+
+/** The eval.* metrics of a result; loss recovered is left out when it is undefined. */
+export function metricValues(m: EvalMetrics): Record<string, number> {
+  const out: Record<string, number> = {
+    [EVAL_METRICS.nmse]: m.nmse,
+    [EVAL_METRICS.fvu]: m.fvu,
+    [EVAL_METRICS.explainedVariance]: m.explainedVariance,
+    [EVAL_METRICS.l0]: m.l0,
+    [EVAL_METRICS.deadFraction]: m.deadFraction,
+    [EVAL_METRICS.ceClean]: m.ceClean,
+    [EVAL_METRICS.ceSpliced]: m.ceSpliced,
+    [EVAL_METRICS.ceZero]: m.ceZero,
+    [EVAL_METRICS.tokens]: m.tokens,
+  }
+  if (m.lossRecovered !== null) out[EVAL_METRICS.lossRecovered] = m.lossRecovered
+  return out
+}
+
+function summary(m: EvalMetrics): string {
+  const lr = m.lossRecovered === null ? 'undefined' : m.lossRecovered.toFixed(4)
+  return `NMSE ${m.nmse.toFixed(4)}, FVU ${m.fvu.toFixed(4)}, L0 ${m.l0.toFixed(2)}, CE clean ${m.ceClean.toFixed(4)} / spliced ${m.ceSpliced.toFixed(4)} / zero ${m.ceZero.toFixed(4)}, loss recovered ${lr} on ${m.tokens} tokens`
+}
+
+/** At most `limit` sequences, `batch` at a time. */
+async function* batchesOf(sequences: AsyncIterable<Int32Array>, batch: number, limit: number, onRead: () => void): AsyncGenerator<EvalBatch> {
+  let taken = 0
+  let ids: number[][] = []
+  for await (const seq of sequences) {
+    ids.push(Array.from(seq))
+    onRead()
+    taken++
+    if (ids.length === batch || taken === limit) {
+      yield { ids }
+      ids = []
+    }
+    if (taken === limit) return
+  }
+  if (ids.length > 0) yield { ids }
+}
+
+/**
+ * The model folder: the config's, else the training run's (ConvertConfig.model), else the one
+ * recorded in the layer's training config, else a registered model whose fingerprint is the
+ * layer's model_hash. A known model_hash must match the chosen folder.
+ */
+function resolveModelDir(
+  store: Store,
+  explicit: string | undefined,
+  runConfig: Record<string, unknown>,
+  training: Record<string, unknown>,
+  cfg: LayerFileConfig,
+): string {
+  const named = explicit ?? stringField(runConfig, 'model') ?? stringField(training, 'model')
+  const known = cfg.model_hash !== 'unknown' && cfg.model_hash !== ''
+  if (named !== undefined) {
+    const dir = resolve(named)
+    if (known && !explicit && modelFingerprint(dir) !== cfg.model_hash) {
+      throw new JobError(`${dir} is not the model the layer was trained on (its fingerprint differs from cfg.json's model_hash): pass that model with --model.`)
+    }
+    return dir
+  }
+  if (known) {
+    for (const m of store.listModels()) {
+      try {
+        if (modelFingerprint(m.path) === cfg.model_hash) return m.path
+      } catch {
+        // A registered model that moved: not the one.
+      }
+    }
+  }
+  throw new JobError(`No model is known for this layer (model "${cfg.model_name}"): give the model folder it was trained on (--model DIR).`)
+}
+
+async function resolveDataset(store: Store, data: string | number, textField: string | undefined): Promise<Dataset> {
+  if (typeof data === 'number') {
+    const d = getDataset(store.db, data)
+    if (!d) throw new JobError(`There is no registered dataset ${data}.`)
+    return d
+  }
+  const path = resolve(data)
+  return listDatasets(store.db).find((d) => d.path === path) ?? (await registerDataset(store.db, path, { textField }))
+}
+
+/**
+ * The training step the layer was saved at: the layer's training record (step / steps), else
+ * the last step its run recorded a metric at, else 0 (an imported layer).
+ */
+export function trainingStep(store: Store, cfg: LayerFileConfig, runId: number | undefined): number {
+  const t = cfg.training as Record<string, unknown>
+  const recorded = numberField(t, 'step') ?? numberField(t, 'steps')
+  if (recorded !== undefined) return Math.round(recorded)
+  if (runId === undefined) return 0
+  const steps = store
+    .getMetrics(runId)
+    .filter((m) => !m.name.startsWith('eval.'))
+    .map((m) => m.step)
+  return steps.length > 0 ? Math.max(...steps) : 0
+}
+
+function pickData(config: Record<string, unknown>): string | number | undefined {
+  const d = config.data
+  return typeof d === 'string' || (typeof d === 'number' && Number.isInteger(d)) ? d : undefined
+}
+
+function stringField(config: Record<string, unknown>, key: string): string | undefined {
+  const v = config[key]
+  return typeof v === 'string' && v.length > 0 ? v : undefined
+}
+
+function numberField(config: Record<string, unknown>, key: string): number | undefined {
+  const v = config[key]
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined
+}
