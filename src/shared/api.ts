@@ -2,12 +2,13 @@
 // (src/server) and the CLI (src/cli) all speak exactly these methods and events; the back end
 // validates every input against these schemas before any handler runs (src/backend/dispatch.ts).
 import { z } from 'zod'
+import { ConvertConfig, ConvertPreview, ConvertSweep } from '../convert/config.js'
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent } from './models.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from '../convert/eval-config.js'
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert-eval', 'layer-import'])
+export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -206,6 +207,9 @@ export const contract = {
     }),
     output: Dataset,
   },
+  'convert.start': { input: ConvertConfig, output: z.object({ runId: RunId }) },
+  'convert.sweep': { input: ConvertSweep, output: z.object({ runIds: z.array(RunId) }) },
+  'convert.preview': { input: ConvertConfig, output: ConvertPreview },
   'convert.evaluate': { input: EvaluateRequest, output: z.object({ runId: RunId }) },
   'convert.export': { input: ExportRequest, output: ExportResult },
   'convert.import': { input: ImportRequest, output: ImportResult },

@@ -4,6 +4,7 @@ import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
 import { addDataset, listDatasets } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
+import { previewConvert, startConversion, startSweep } from './convert.js'
 import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { startGeneration, stopGeneration } from './playground.js'
@@ -29,6 +30,9 @@ export const handlers: Handlers = {
   'playground.stop': stopGeneration,
   'datasets.list': listDatasets,
   'datasets.add': addDataset,
+  'convert.start': startConversion,
+  'convert.sweep': startSweep,
+  'convert.preview': previewConvert,
   'convert.evaluate': queueEvaluation,
   'convert.export': exportLayer,
   'convert.import': importLayerFolder,
