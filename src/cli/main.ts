@@ -13,9 +13,10 @@ import { inspect } from './commands/inspect.js'
 import { pretrain } from './commands/pretrain.js'
 import { runs } from './commands/runs.js'
 import { tokenize } from './commands/tokenize.js'
+import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, evalCommand, exportCommand, importCommand]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, evalCommand, exportCommand, importCommand, train]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

@@ -1,0 +1,111 @@
+// `mxd train`: converts one MLP layer into a sparse layer (MxD, TopK transcoder or skip
+// transcoder) as a queued run in this process, following it to the end; then, unless --no-eval,
+// the held-out evaluation queued behind it. `--resume RUN` continues a cancelled, failed or
+// interrupted (e.g. killed) run from its last checkpoint.
+import { ConvertConfig } from '../../convert/config.js'
+import type { Backend } from '../../backend/backend.js'
+import type { RunDetail } from '../../shared/api.js'
+import type { Command, CommandContext } from '../command.js'
+import { UsageError } from '../command.js'
+import { finalMetrics, followRun } from '../follow.js'
+
+const NUMBERS = {
+  layer: 'layer',
+  experts: 'experts',
+  width: 'width',
+  k: 'k',
+  hidden: 'hidden',
+  lr: 'lr',
+  warmup: 'warmup',
+  batch: 'batch',
+  tokens: 'tokens',
+  ctx: 'ctx',
+  seed: 'seed',
+  'buffer-rows': 'bufferRows',
+  'checkpoint-steps': 'checkpointSteps',
+  'checkpoint-seconds': 'checkpointSeconds',
+  'eval-tokens': 'evalTokens',
+} as const
+
+function parseConfig(ctx: CommandContext): ConvertConfig {
+  const v = ctx.values
+  const raw: Record<string, unknown> = {}
+  for (const [flag, key] of Object.entries(NUMBERS)) {
+    const text = v[flag]
+    if (typeof text !== 'string') continue
+    const n = Number(text.replaceAll('_', '')) // 1e6 and 1_000_000 both work for budgets
+    if (!Number.isFinite(n)) throw new UsageError(`--${flag} takes a number, not "${text}"`)
+    raw[key] = n
+  }
+  for (const required of ['model', 'layer', 'data']) if (v[required] === undefined) throw new UsageError(`--${required} is required`)
+  raw.model = v.model
+  raw.data = /^\d+$/.test(v.data as string) ? Number(v.data) : v.data
+  if (typeof v.kind === 'string') raw.kind = v.kind.replaceAll('-', '_')
+  if (typeof v.act === 'string') raw.act = v.act
+  if (typeof v['text-field'] === 'string') raw.textField = v['text-field']
+  if (v['no-eval'] === true) raw.evaluate = false
+  const parsed = ConvertConfig.safeParse(raw)
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; '))
+  return parsed.data
+}
+
+/** The held-out evaluation queued behind a finished conversion run, if any. */
+async function followEvaluation(ctx: CommandContext, backend: Backend, trainRunId: number): Promise<RunDetail | undefined> {
+  const evalRun = (await backend.call('runs.list', { kind: 'convert-eval', limit: 50 })).find((r) => r.config.trainRunId === trainRunId)
+  if (!evalRun) return undefined
+  if (!ctx.json) ctx.print(`run ${evalRun.id}: evaluating on held-out tokens`)
+  return followRun(ctx, backend, evalRun.id)
+}
+
+export const train: Command = {
+  name: 'train',
+  summary: "Converts a model's MLP layer into a Mixture of Decoders (or a TopK / skip transcoder) trained on a dataset, then evaluates it on held-out text.",
+  usage:
+    'mxd train --model DIR --layer L --data PATH|ID --kind mxd|transcoder|skip-transcoder [--experts N] [--width S] [--k K] [--hidden H] [--act gelu|glu] ' +
+    '[--lr LR] [--warmup STEPS] [--batch B] [--tokens T] [--ctx C] [--seed S] [--buffer-rows R] [--checkpoint-steps N] [--checkpoint-seconds S] [--text-field F] [--eval-tokens N] [--no-eval] [--json]\n' +
+    '       mxd train --resume RUN [--json]',
+  options: {
+    model: { type: 'string', short: 'm' },
+    data: { type: 'string' },
+    kind: { type: 'string' },
+    act: { type: 'string' },
+    'text-field': { type: 'string' },
+    'no-eval': { type: 'boolean', default: false },
+    resume: { type: 'string' },
+    ...Object.fromEntries(Object.keys(NUMBERS).map((k) => [k, { type: 'string' as const }])),
+  },
+  async run(ctx) {
+    const resume = ctx.values.resume
+    if (resume !== undefined && !/^\d+$/.test(String(resume))) throw new UsageError(`--resume takes a run id, not "${String(resume)}"`)
+    const config = resume === undefined ? parseConfig(ctx) : undefined
+    const backend = await ctx.backend()
+    let runId: number
+    if (config) {
+      const preview = await backend.call('convert.preview', config)
+      runId = (await backend.call('convert.start', config)).runId
+      if (!ctx.json) {
+        const p = preview.params
+        const what = config.kind === 'mxd' ? `${preview.width} experts (H = ${preview.hidden}, ${preview.act})` : `${preview.width} latents`
+        ctx.print(`run ${runId}: ${config.kind} with ${what}, K = ${preview.k}; ${p.layer.toLocaleString('en-US')} parameters ` +
+          `(dense MLP ${p.denseMlp.toLocaleString('en-US')}, 32× transcoder ${p.transcoder32x.toLocaleString('en-US')}); ` +
+          `${preview.steps} steps of ${config.batch} tokens, lr ${config.lr}, warm-up ${preview.warmup}`)
+      }
+    } else {
+      runId = (await backend.call('jobs.resume', { id: Number(resume) })).runId
+      if (!ctx.json) ctx.print(`run ${runId}: resuming from its last checkpoint`)
+    }
+    const detail = await followRun(ctx, backend, runId)
+    const evaluated = detail.run.status === 'succeeded' ? await followEvaluation(ctx, backend, runId) : undefined
+    // The evaluation writes its metrics (eval.*) onto the training run: read it again.
+    const final = evaluated ? await backend.call('runs.get', { id: runId }) : detail
+    const metrics = finalMetrics(final)
+    if (ctx.json) ctx.printJson({ run: final.run, metrics, ...(evaluated ? { evalRun: evaluated.run } : {}) })
+    else {
+      for (const name of ['loss', 'nmse', 'l0', 'dead_fraction', 'tokens_per_s', 'harvest_tokens_per_s'])
+        if (metrics[name] !== undefined) ctx.print(`  ${name.padEnd(22)} ${metrics[name].toPrecision(4)}`)
+      for (const [name, value] of Object.entries(metrics)) if (name.startsWith('eval.')) ctx.print(`  ${name.padEnd(22)} ${value.toPrecision(4)}`)
+      ctx.print(`run ${runId} ${final.run.status}${final.run.error ? `: ${final.run.error}` : ''}`)
+    }
+    return final.run.status === 'succeeded' ? 0 : 1
+  },
+}
