@@ -28,7 +28,10 @@ export async function convertEval(ctx: JobContext<ConvertEvalConfig>): Promise<v
   try {
     const training = cfg.training as Record<string, unknown>
     const modelDir = resolveModelDir(store, c.model, runConfig, training, cfg)
-    const data = c.data ?? pickData(runConfig) ?? pickData(training)
+    // A dataset id means something only in the store that trained the layer; an imported layer
+    // carries the path instead.
+    const local = trained !== undefined && trained.kind !== 'layer-import'
+    const data = c.data ?? (local ? trainedDataset(training, 'id') : trainedDataset(training, 'path')) ?? pickData(training) ?? pickData(runConfig)
     if (data === undefined) {
       throw new JobError('The layer does not say which dataset it was trained on: give the data to evaluate on (--data PATH).')
     }
@@ -146,8 +149,8 @@ async function* batchesOf(sequences: AsyncIterable<Int32Array>, batch: number, l
 }
 
 /**
- * The model folder: the config's, else the training run's (ConvertConfig.model), else the one
- * recorded in the layer's training config, else a registered model whose fingerprint is the
+ * The model folder: the config's, else the one recorded in the layer's training config, else
+ * the training run's (ConvertConfig.model), else a registered model whose fingerprint is the
  * layer's model_hash. A known model_hash must match the chosen folder.
  */
 function resolveModelDir(
@@ -157,7 +160,8 @@ function resolveModelDir(
   training: Record<string, unknown>,
   cfg: LayerFileConfig,
 ): string {
-  const named = explicit ?? stringField(runConfig, 'model') ?? stringField(training, 'model')
+  // The layer's own record first: the training job writes the resolved absolute folder there.
+  const named = explicit ?? stringField(training, 'model') ?? stringField(runConfig, 'model')
   const known = cfg.model_hash !== 'unknown' && cfg.model_hash !== ''
   if (named !== undefined) {
     const dir = resolve(named)
@@ -202,6 +206,15 @@ export function trainingStep(store: Store, cfg: LayerFileConfig, runId: number |
     .filter((m) => !m.name.startsWith('eval.'))
     .map((m) => m.step)
   return steps.length > 0 ? Math.max(...steps) : 0
+}
+
+/** The registered dataset the layer was trained on, as the training job records it in cfg.training.dataset. */
+function trainedDataset(training: Record<string, unknown>, key: 'id' | 'path'): string | number | undefined {
+  const d = training.dataset
+  if (typeof d !== 'object' || d === null) return undefined
+  const v = (d as Record<string, unknown>)[key]
+  if (key === 'id') return typeof v === 'number' && Number.isInteger(v) ? v : undefined
+  return typeof v === 'string' && v.length > 0 ? v : undefined
 }
 
 function pickData(config: Record<string, unknown>): string | number | undefined {
