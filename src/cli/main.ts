@@ -5,6 +5,7 @@ import { benchBackend } from './commands/bench-backend.js'
 import { datasets } from './commands/datasets.js'
 import { doctor } from './commands/doctor.js'
 import { evalCommand } from './commands/eval.js'
+import { experts } from './commands/experts.js'
 import { exportCommand } from './commands/export.js'
 import { forward } from './commands/forward.js'
 import { generate } from './commands/generate.js'
@@ -16,7 +17,7 @@ import { tokenize } from './commands/tokenize.js'
 import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, evalCommand, exportCommand, importCommand, train]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

@@ -15,6 +15,8 @@
 //                                 weight and bias). For RMSNorm this differs from TransformerLens,
 //                                 whose hook sits before the weight: we want the MLP's true input,
 //                                 because transcoders and MxD map it to hook_mlp_out.
+//   blocks.L.mlp.hook_gate        μMoE MLPs only (config mlp_kind cpmoe/trmoe): the entmax-1.5
+//                                 gate weights over the experts, shared by both layers  [batch, pos, n_experts]
 //   blocks.L.mlp.hook_post        the MLP's hidden activation: act(x W_in + b) or, for SwiGLU,
 //                                 silu(x W_gate) * (x W_up)                    [batch, pos, d_mlp]
 //   blocks.L.hook_mlp_out         the MLP's output (the transcoder / MxD target)
@@ -43,6 +45,7 @@ export const hookNames = {
   attnOut: (layer: number) => `blocks.${layer}.hook_attn_out`,
   residMid: (layer: number) => `blocks.${layer}.hook_resid_mid`,
   ln2: (layer: number) => `blocks.${layer}.ln2.hook_normalized`,
+  mlpGate: (layer: number) => `blocks.${layer}.mlp.hook_gate`,
   mlpPost: (layer: number) => `blocks.${layer}.mlp.hook_post`,
   mlpOut: (layer: number) => `blocks.${layer}.hook_mlp_out`,
   residPost: (layer: number) => `blocks.${layer}.hook_resid_post`,
@@ -54,6 +57,8 @@ export interface HookPointLayout {
   hasPosEmbed: boolean
   /** Attention and MLP in parallel (GPT-NeoX use_parallel_residual): no resid_mid. */
   parallelResidual: boolean
+  /** μMoE MLPs, whose expert gate is reported through mlp.hook_gate. */
+  mlpGate?: boolean
 }
 
 /** Every hook point of a model, in the order the forward pass reaches them. */
@@ -63,7 +68,9 @@ export function hookPointNames(layout: HookPointLayout): string[] {
   for (let l = 0; l < layout.nLayers; l++) {
     names.push(hookNames.residPre(l), hookNames.ln1(l), hookNames.pattern(l), hookNames.attnOut(l))
     if (!layout.parallelResidual) names.push(hookNames.residMid(l))
-    names.push(hookNames.ln2(l), hookNames.mlpPost(l), hookNames.mlpOut(l), hookNames.residPost(l))
+    names.push(hookNames.ln2(l))
+    if (layout.mlpGate) names.push(hookNames.mlpGate(l))
+    names.push(hookNames.mlpPost(l), hookNames.mlpOut(l), hookNames.residPost(l))
   }
   names.push(hookNames.lnFinal)
   return names

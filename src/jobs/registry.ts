@@ -7,6 +7,8 @@ import type { JobFn } from './job.js'
 import { ConvertEvalConfig, ImportedLayerConfig } from '../convert/eval-config.js'
 import { convertEval, importedLayerJob } from '../convert/eval-job.js'
 import { pretrain } from './pretrain.js'
+import { ExpertAnalysisConfig } from '../shared/experts.js'
+import { expertAnalysis } from './expert-analysis.js'
 import { ConvertConfig } from '../convert/config.js'
 import { convertJob } from '../convert/train-job.js'
 
@@ -22,6 +24,7 @@ function spec<S extends z.ZodType>(config: S, run: JobFn<z.output<S>>): JobSpec<
 export const jobs: Record<RunKind, JobSpec<z.ZodType>> = {
   'bench-backend': spec(BenchBackendConfig, benchBackend) as JobSpec<z.ZodType>,
   pretrain: spec(PretrainConfig, pretrain) as JobSpec<z.ZodType>,
+  'expert-analysis': spec(ExpertAnalysisConfig, expertAnalysis) as JobSpec<z.ZodType>,
   convert: spec(ConvertConfig, convertJob) as JobSpec<z.ZodType>,
   'convert-eval': spec(ConvertEvalConfig, convertEval) as JobSpec<z.ZodType>,
   'layer-import': spec(ImportedLayerConfig, importedLayerJob) as JobSpec<z.ZodType>,

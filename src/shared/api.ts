@@ -4,11 +4,12 @@
 import { z } from 'zod'
 import { ConvertConfig, ConvertPreview, ConvertSweep } from '../convert/config.js'
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent } from './models.js'
+import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult } from './experts.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from '../convert/eval-config.js'
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import'])
+export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -197,6 +198,9 @@ export const contract = {
   'models.inspect': { input: z.strictObject({ id: ModelId }), output: ModelDescription },
   'playground.generate': { input: GenerateRequest, output: z.object({ generationId: GenerationId }) },
   'playground.stop': { input: z.strictObject({ generationId: GenerationId }), output: z.object({ stopped: z.boolean() }) },
+  /** The expert-specialisation analysis of a μMoE model (job kind expert-analysis), and its result. */
+  'experts.analyze': { input: ExpertAnalysisRequest, output: z.object({ runId: RunId }) },
+  'experts.get': { input: ExpertAnalysisGet, output: ExpertAnalysisResult },
   'datasets.list': { input: Empty, output: z.array(Dataset) },
   'datasets.add': {
     input: z.strictObject({

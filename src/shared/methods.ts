@@ -14,6 +14,8 @@ export const methodNames = [
   'models.inspect',
   'playground.generate',
   'playground.stop',
+  'experts.analyze',
+  'experts.get',
   'datasets.list',
   'datasets.add',
   'convert.start',

@@ -4,6 +4,7 @@
 //   a  = entmax15(LayerNorm_noaffine(x G))
 //   CP:  y = ((a U1) ∗ ([z; 1] U2)) U3t
 //   TR:  y = vec((a G1) · ([z; 1] G2)) G3      (per row: [r1×r2]·[r2×r3], then the ring closed)
+// The gate a is reported through blocks.L.mlp.hook_gate.
 // Tensor names (under transformer.h.<l>.mlp.): gate.G [d, N]; first./second. U1 [N, R],
 // U2 [I+1, R], U3t [R, O] (CP) or G1 [N, r1, r2], G2 [I+1, r2, r3], G3 [r1, r3, O] (TR).
 import { tf } from '../backend.js'
@@ -54,12 +55,14 @@ export function loadMuMoEMlp(config: Record<string, unknown>, weights: WeightLoa
   const first = layer('first', d, hidden)
   const second = layer('second', hidden, d)
 
-  return (x, post) => {
+  return (x, post, gate) => {
     const lead = x.shape.slice(0, -1)
     const rows = tf.reshape(x, [-1, d]) as tf.Tensor2D
     const logits = tf.matMul(rows, G)
     const centred = tf.sub(logits, tf.mean(logits, -1, true))
-    const a = entmax15(tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), eps)))) as tf.Tensor2D
+    const weights = entmax15(tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), eps))))
+    // mlp.hook_gate sees (and may replace) the gate as [...lead, n_experts].
+    const a = tf.reshape(gate(tf.reshape(weights, [...lead, nExperts])), [-1, nExperts]) as tf.Tensor2D
     const act = post(tf.reshape(geluNew(first(rows, a)), [...lead, hidden]))
     return tf.reshape(second(tf.reshape(act, [-1, hidden]) as tf.Tensor2D, a), [...lead, d])
   }

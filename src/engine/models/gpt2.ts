@@ -80,6 +80,7 @@ export function loadGpt2(config: Record<string, unknown>, source: WeightSource):
     },
     parallelResidual: false,
     hasPosEmbed: true,
+    hasMlpGate: mlpKind !== 'dense',
     // Learned absolute positions: the token and position embeddings are summed.
     embed: (ids, positions, hook) => {
       const tokens = hook(hookNames.embed, tf.gather(wte, ids))

@@ -86,8 +86,11 @@ export interface LanguageModel {
 
 export type HookRunner = (name: string, act: tf.Tensor) => tf.Tensor
 
-/** An MLP that reports its hidden activation through `post` (which may replace it). */
-export type Mlp = (x: tf.Tensor, post: (act: tf.Tensor) => tf.Tensor) => tf.Tensor
+/**
+ * An MLP that reports its hidden activation through `post` (which may replace it); a μMoE MLP
+ * also reports its expert gate weights through `gate`.
+ */
+export type Mlp = (x: tf.Tensor, post: (act: tf.Tensor) => tf.Tensor, gate: (a: tf.Tensor) => tf.Tensor) => tf.Tensor
 
 export interface DecoderBlock {
   ln1: Norm
@@ -104,6 +107,8 @@ export interface DecoderSpec {
   parallelResidual: boolean
   /** Learned absolute positions (GPT-2), reported through hook_pos_embed. */
   hasPosEmbed: boolean
+  /** μMoE MLPs (GPT-2 pre-trained here), whose gate is reported through mlp.hook_gate. */
+  hasMlpGate?: boolean
   /** Token (and learned position) embedding; must run hook_embed (and hook_pos_embed). */
   embed(ids: tf.Tensor2D, positions: number[][], hook: HookRunner): tf.Tensor
   /** Rotary inverse frequencies (one per rotated channel pair), or null without rotary. */
@@ -132,6 +137,7 @@ export class Decoder implements LanguageModel {
       nLayers: spec.dims.nLayers,
       hasPosEmbed: spec.hasPosEmbed,
       parallelResidual: spec.parallelResidual,
+      mlpGate: spec.hasMlpGate ?? false,
     })
     this.attnShape = { nHeads: spec.dims.nHeads, nKvHeads: spec.dims.nKvHeads, headDim: spec.dims.headDim }
   }
@@ -215,7 +221,13 @@ export class Decoder implements LanguageModel {
     const replacement = opts.mlpReplacements?.[layer]
     const mlpOut = run(
       hookNames.mlpOut(layer),
-      replacement ? replacement(ln2) : block.mlp(ln2, (post) => run(hookNames.mlpPost(layer), post)),
+      replacement
+        ? replacement(ln2)
+        : block.mlp(
+            ln2,
+            (post) => run(hookNames.mlpPost(layer), post),
+            (gate) => run(hookNames.mlpGate(layer), gate),
+          ),
     )
     const residPost = residMid ? tf.add(residMid, mlpOut) : tf.addN([residPre, attnOut, mlpOut])
     return run(hookNames.residPost(layer), residPost)
