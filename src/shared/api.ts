@@ -4,7 +4,7 @@
 import { z } from 'zod'
 import { ConvertConfig, ConvertPreview, ConvertSweep } from '../convert/config.js'
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent } from './models.js'
-import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult } from './experts.js'
+import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult, ModelExperts } from './experts.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from '../convert/eval-config.js'
 
 export const RunId = z.number().int().positive()
@@ -201,6 +201,7 @@ export const contract = {
   /** The expert-specialisation analysis of a μMoE model (job kind expert-analysis), and its result. */
   'experts.analyze': { input: ExpertAnalysisRequest, output: z.object({ runId: RunId }) },
   'experts.get': { input: ExpertAnalysisGet, output: ExpertAnalysisResult },
+  'experts.forModel': { input: z.strictObject({ modelId: ModelId }), output: ModelExperts },
   'datasets.list': { input: Empty, output: z.array(Dataset) },
   'datasets.add': {
     input: z.strictObject({

@@ -27,6 +27,18 @@ export const ExpertAnalysisRequest = z.strictObject({
 
 export const ExpertAnalysisGet = z.strictObject({ runId: z.number().int().positive() })
 
+const RunState = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
+
+/** Whether a registered model has experts, and its analysis runs, newest first. */
+export const ModelExperts = z.object({
+  modelId: z.number().int().positive(),
+  /** config.json mlp_kind: dense, cpmoe or trmoe (null: not a GPT-2 pre-trained here). */
+  mlpKind: z.string().nullable(),
+  nExperts: z.number().int().nullable(),
+  runs: z.array(z.object({ id: z.number().int().positive(), status: RunState, tokens: z.number().int(), createdAt: z.string() })),
+})
+export type ModelExperts = z.infer<typeof ModelExperts>
+
 export const TokenStat = z.object({
   id: z.number().int(),
   text: z.string(),
@@ -118,7 +130,7 @@ export type ExpertAnalysis = z.infer<typeof ExpertAnalysis>
 
 export const ExpertAnalysisResult = z.object({
   runId: z.number().int().positive(),
-  status: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']),
+  status: RunState,
   error: z.string().nullable(),
   /** Present once the run has succeeded. */
   analysis: ExpertAnalysis.nullable(),

@@ -16,6 +16,7 @@ export const methodNames = [
   'playground.stop',
   'experts.analyze',
   'experts.get',
+  'experts.forModel',
   'datasets.list',
   'datasets.add',
   'convert.start',

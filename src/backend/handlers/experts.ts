@@ -1,8 +1,8 @@
 // experts.analyze queues the expert-specialisation analysis of a registered μMoE model (job kind
-// expert-analysis); experts.get returns the run's state and, once it succeeded, its result.
-// Held-out text: the request's dataset, else the data of the pretrain run that made the model
-// (with its held-out fraction, so the text is the split the model never trained on), else the
-// bundled KJV corpus.
+// expert-analysis); experts.get returns the run's state and, once it succeeded, its result;
+// experts.forModel says whether a model has experts and lists its analyses. Held-out text: the
+// request's dataset, else the data of the pretrain run that made the model (with its held-out
+// fraction, so the text is the split the model never trained on), else the bundled KJV corpus.
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
@@ -49,13 +49,31 @@ export function getExpertAnalysis(ctx: BackendContext, input: ParsedInput<'exper
   }
 }
 
-function readMlpKind(dir: string): string | null {
+export function modelExperts(ctx: BackendContext, input: ParsedInput<'experts.forModel'>): Output<'experts.forModel'> {
+  const model = modelRow(ctx, input.modelId)
+  const config = readConfig(model.path)
+  const mlpKind = typeof config.mlp_kind === 'string' ? config.mlp_kind : null
+  const moe = mlpKind === 'cpmoe' || mlpKind === 'trmoe'
+  const runs = moe
+    ? ctx.store
+        .listRuns({ kind: 'expert-analysis' })
+        .filter((r) => r.config.model === model.path)
+        .map((r) => ({ id: r.id, status: r.status, tokens: Number(r.config.tokens), createdAt: r.createdAt }))
+    : []
+  return { modelId: model.id, mlpKind, nExperts: moe && typeof config.n_experts === 'number' ? config.n_experts : null, runs }
+}
+
+function readConfig(dir: string): Record<string, unknown> {
   try {
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>
-    return typeof config.mlp_kind === 'string' ? config.mlp_kind : null
+    return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>
   } catch {
     throw new ApiError('conflict', `${dir}/config.json can no longer be read.`)
   }
+}
+
+function readMlpKind(dir: string): string | null {
+  const kind = readConfig(dir).mlp_kind
+  return typeof kind === 'string' ? kind : null
 }
 
 /** The newest succeeded pretrain run whose output is `dir`. */

@@ -5,7 +5,7 @@ import { doctor } from './app.js'
 import { addDataset, listDatasets } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
 import { previewConvert, startConversion, startSweep } from './convert.js'
-import { analyzeExperts, getExpertAnalysis } from './experts.js'
+import { analyzeExperts, getExpertAnalysis, modelExperts } from './experts.js'
 import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { startGeneration, stopGeneration } from './playground.js'
@@ -31,6 +31,7 @@ export const handlers: Handlers = {
   'playground.stop': stopGeneration,
   'experts.analyze': analyzeExperts,
   'experts.get': getExpertAnalysis,
+  'experts.forModel': modelExperts,
   'datasets.list': listDatasets,
   'datasets.add': addDataset,
   'convert.start': startConversion,

@@ -5,12 +5,14 @@ import BenchmarkView from './views/BenchmarkView.vue'
 import ComingView from './views/ComingView.vue'
 import ModelsView from './views/ModelsView.vue'
 import ModelDetailView from './views/ModelDetailView.vue'
+import ExpertsView from './views/ExpertsView.vue'
 import PlaygroundView from './views/PlaygroundView.vue'
 
 const routes: RouteRecordRaw[] = [
   { path: '/', redirect: '/runs' },
   { path: '/models', component: ModelsView, meta: { title: 'Models' } },
   { path: '/models/:id(\\d+)', component: ModelDetailView, meta: { title: 'Model' }, props: (r) => ({ id: Number(r.params.id) }) },
+  { path: '/models/:id(\\d+)/experts', component: ExpertsView, meta: { title: 'Experts' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/playground', component: PlaygroundView, meta: { title: 'Playground' } },
   {
     path: '/convert',

@@ -55,6 +55,7 @@ export const STATUS_HELP: Record<RunStatus, string> = {
 
 export const RUN_KIND_LABEL: Record<string, string> = {
   'bench-backend': 'Backend benchmark',
+  'expert-analysis': 'Expert analysis',
 }
 
 /** Display names and units for known metric names. */
