@@ -4,6 +4,7 @@
 import { z } from 'zod'
 import { ConvertConfig, ConvertPreview, ConvertSweep } from '../convert/config.js'
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent } from './models.js'
+import { PretrainPreview, PretrainPreviewRequest } from './pretrain.js'
 import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult, ModelExperts } from './experts.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from '../convert/eval-config.js'
 
@@ -190,6 +191,7 @@ export const contract = {
   'runs.get': { input: ByRun, output: RunDetail },
   'jobs.benchBackend': { input: BenchBackendConfig, output: z.object({ runId: RunId }) },
   'jobs.pretrain': { input: PretrainConfig, output: z.object({ runId: RunId }) },
+  'pretrain.preview': { input: PretrainPreviewRequest, output: PretrainPreview },
   'jobs.cancel': { input: ByRun, output: z.object({ status: RunStatus }) },
   'jobs.resume': { input: ByRun, output: z.object({ runId: RunId }) },
   'models.list': { input: Empty, output: z.array(ModelEntry) },

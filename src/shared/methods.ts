@@ -6,6 +6,7 @@ export const methodNames = [
   'runs.get',
   'jobs.benchBackend',
   'jobs.pretrain',
+  'pretrain.preview',
   'jobs.cancel',
   'jobs.resume',
   'models.list',

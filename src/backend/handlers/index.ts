@@ -9,6 +9,7 @@ import { analyzeExperts, getExpertAnalysis, modelExperts } from './experts.js'
 import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { startGeneration, stopGeneration } from './playground.js'
+import { previewPretrain } from './pretrain.js'
 import { getRun, listRuns } from './runs.js'
 
 export type Handlers = {
@@ -21,6 +22,7 @@ export const handlers: Handlers = {
   'runs.get': getRun,
   'jobs.benchBackend': startBenchBackend,
   'jobs.pretrain': startPretrain,
+  'pretrain.preview': previewPretrain,
   'jobs.cancel': cancel,
   'jobs.resume': resume,
   'models.list': (ctx) => listModels(ctx),

@@ -7,6 +7,7 @@ import ModelsView from './views/ModelsView.vue'
 import ModelDetailView from './views/ModelDetailView.vue'
 import ExpertsView from './views/ExpertsView.vue'
 import PlaygroundView from './views/PlaygroundView.vue'
+import PretrainView from './views/PretrainView.vue'
 
 const routes: RouteRecordRaw[] = [
   { path: '/', redirect: '/runs' },
@@ -14,6 +15,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/models/:id(\\d+)', component: ModelDetailView, meta: { title: 'Model' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/models/:id(\\d+)/experts', component: ExpertsView, meta: { title: 'Experts' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/playground', component: PlaygroundView, meta: { title: 'Playground' } },
+  { path: '/pretrain', component: PretrainView, meta: { title: 'Pre-train' } },
   {
     path: '/convert',
     component: ComingView,

@@ -56,12 +56,18 @@ export const STATUS_HELP: Record<RunStatus, string> = {
 export const RUN_KIND_LABEL: Record<string, string> = {
   'bench-backend': 'Backend benchmark',
   'expert-analysis': 'Expert analysis',
+  pretrain: 'Pre-training',
 }
 
 /** Display names and units for known metric names. */
 export const METRIC_LABEL: Record<string, string> = {
   gflops: 'GFLOP/s',
   ms_per_matmul: 'ms per matmul',
+  loss: 'Training loss',
+  heldout_loss: 'Held-out loss',
+  lr: 'Learning rate',
+  grad_norm: 'Gradient norm',
+  tokens_per_s: 'Tokens/s',
 }
 
 export const STEP_LABEL: Record<string, string> = {

@@ -1,0 +1,110 @@
+// `pretrain.preview`: parameter counts of a GPT-2 configuration by part, the μMoE rank matched to
+// the dense MLP's budget, the steps and a rough time, and the output folder for a name. The
+// counts follow src/engine/train/gpt2.ts exactly (lm_head tied to wte, LayerNorm gains and biases).
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { ApiError, type Output, type ParsedInput, type PretrainConfig } from '../../shared/api.js'
+import { OUT_NAME_PATTERN } from '../../shared/pretrain.js'
+import { denseMlpParamCount, matchedCpRank, matchedTrRanks, mumoeMlpParamCount } from '../../engine/layers/mumoe.js'
+import { mlpConfig, trainSettings } from '../../jobs/pretrain.js'
+import type { BackendContext } from '../context.js'
+import { resourcesDir } from '../paths.js'
+
+type Sizes = Pick<PretrainConfig, 'layers' | 'dModel' | 'heads' | 'ctx' | 'vocabSize' | 'mlp' | 'experts' | 'rank'>
+
+export function paramCounts(c: Sizes): { embeddings: number; attention: number; mlp: number; layerNorms: number; total: number; mlpPerBlock: number; denseMlpPerBlock: number } {
+  const d = c.dModel
+  const dims = { dModel: d, hidden: 4 * d }
+  const denseMlpPerBlock = denseMlpParamCount(dims)
+  let mlpPerBlock = denseMlpPerBlock
+  if (c.mlp !== 'dense' && c.experts !== undefined) {
+    const m = mlpConfig(c as PretrainConfig)
+    if (m.kind === 'cpmoe') mlpPerBlock = mumoeMlpParamCount(dims, m.nExperts, 'cp', m.rank)
+    else if (m.kind === 'trmoe') mlpPerBlock = mumoeMlpParamCount(dims, m.nExperts, 'tr', m.ranks)
+  }
+  const embeddings = c.vocabSize * d + c.ctx * d
+  const attention = c.layers * (d * 3 * d + 3 * d + d * d + d)
+  const mlp = c.layers * mlpPerBlock
+  const layerNorms = c.layers * 4 * d + 2 * d
+  return { embeddings, attention, mlp, layerNorms, total: embeddings + attention + mlp + layerNorms, mlpPerBlock, denseMlpPerBlock }
+}
+
+/** Training FLOPs per token: 6 per weight touched (lm_head included, the wte lookup not) plus causal attention. */
+function flopsPerToken(c: Sizes): number {
+  const p = paramCounts(c)
+  return 6 * (p.attention + p.mlp + c.vocabSize * c.dModel) + 6 * c.layers * c.ctx * c.dModel
+}
+
+/** Assumed sustained training throughput when no earlier run tells better. */
+const DEFAULT_FLOPS: Record<string, number> = { tensorflow: 20e9, wasm: 2e9, cpu: 0.3e9 }
+
+function estimate(ctx: BackendContext, c: Sizes, tokens: number): { seconds: number; tokensPerSecond: number; basis: string } {
+  const need = flopsPerToken(c)
+  for (const run of ctx.store.listRuns({ kind: 'pretrain', status: 'succeeded', limit: 10 })) {
+    const rates = ctx.store
+      .getMetrics(run.id)
+      .filter((m) => m.name === 'tokens_per_s' && Number.isFinite(m.value) && m.value > 0)
+      .map((m) => m.value)
+    if (rates.length === 0) continue
+    const cfg = run.config as unknown as PretrainConfig
+    // The later half: the first steps include start-up.
+    const late = rates.slice(Math.floor(rates.length / 2))
+    const rate = late.reduce((a, b) => a + b, 0) / late.length
+    const flops = rate * flopsPerToken({ ...cfg, vocabSize: cfg.vocabSize ?? 4096, mlp: cfg.mlp ?? 'dense' })
+    // Small models are dominated by per-step overhead: never promise more than that run's own speed.
+    const tokensPerSecond = Math.min(flops / need, rate * 4)
+    return { seconds: tokens / tokensPerSecond, tokensPerSecond, basis: `scaled from the speed of run ${run.id}` }
+  }
+  const flops = DEFAULT_FLOPS[ctx.compute.backend] ?? DEFAULT_FLOPS.cpu!
+  const tokensPerSecond = flops / need
+  return { seconds: tokens / tokensPerSecond, tokensPerSecond, basis: `a rough guess for the ${ctx.compute.backend} backend (no earlier pre-training run to go by)` }
+}
+
+function bundledCorpus(ctx: BackendContext): Output<'pretrain.preview'>['bundledCorpus'] {
+  const root = resolve(ctx.bundledModelsDir ? dirname(ctx.bundledModelsDir) : resourcesDir, 'corpus')
+  if (!existsSync(root)) return null
+  for (const name of readdirSync(root).sort()) {
+    const file = join(root, name, 'train.txt')
+    if (existsSync(file)) return { path: file, name: `${name} (bundled)`, bytes: statSync(file).size }
+  }
+  return null
+}
+
+export function previewPretrain(ctx: BackendContext, input: ParsedInput<'pretrain.preview'>): Output<'pretrain.preview'> {
+  if (input.dModel % input.heads !== 0) throw new ApiError('bad_request', `d_model ${input.dModel} is not a multiple of ${input.heads} heads.`)
+  if (input.mlp !== 'dense' && input.experts === undefined) throw new ApiError('bad_request', 'A μMoE MLP needs a number of experts.')
+  if (input.outName !== undefined && !OUT_NAME_PATTERN.test(input.outName)) {
+    throw new ApiError('bad_request', `"${input.outName}" is not a folder name: use letters, digits, ".", "_" and "-", starting with a letter or digit.`)
+  }
+  const counts = paramCounts(input)
+  const dims = { dModel: input.dModel, hidden: 4 * input.dModel }
+  let matched: Output<'pretrain.preview'>['matched'] = null
+  let rankUsed: number | null = null
+  if (input.mlp === 'cpmoe' && input.experts !== undefined) {
+    const rank = matchedCpRank(dims, input.experts)
+    matched = { rank, ranks: null }
+    rankUsed = input.rank ?? rank
+  } else if (input.mlp === 'trmoe' && input.experts !== undefined) {
+    const ranks = matchedTrRanks(dims, input.experts)
+    matched = { rank: ranks.r3, ranks }
+    rankUsed = input.rank ?? ranks.r3
+  }
+  const settings = input.tokens === undefined ? null : trainSettings({ ...input, tokens: input.tokens, lr: 1e-3, seed: 0 } as PretrainConfig)
+  const modelsDir = join(ctx.store.dir, 'models')
+  const out = input.outName === undefined ? null : join(modelsDir, input.outName)
+  const outExists = out !== null && existsSync(out) && (!statSync(out).isDirectory() || readdirSync(out).length > 0)
+  return {
+    params: { embeddings: counts.embeddings, attention: counts.attention, mlp: counts.mlp, layerNorms: counts.layerNorms, total: counts.total },
+    mlpPerBlock: counts.mlpPerBlock,
+    denseMlpPerBlock: counts.denseMlpPerBlock,
+    matched,
+    rankUsed,
+    steps: settings?.totalSteps ?? null,
+    warmupSteps: settings?.warmupSteps ?? null,
+    estimate: input.tokens === undefined ? null : estimate(ctx, input, input.tokens),
+    out,
+    outExists,
+    modelsDir,
+    bundledCorpus: bundledCorpus(ctx),
+  }
+}

@@ -1,0 +1,253 @@
+/// <reference lib="dom" />
+// The Pre-train wizard end to end in web mode: real `mxd web` on a temp store, the built renderer
+// in Debian's Chromium. Registers a small text file through the wizard (after a refused path),
+// sizes a tiny GPT-2 (after a refused head count), checks the μMoE choices show the
+// parameter-matched rank, starts a tiny dense run, watches its loss chart gain points while it
+// runs, waits for it to finish (held-out loss, links to the model), and finds the model on the
+// Models page; then the dark theme. Screenshots land in test-results/screenshots/pt-*.png.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { denseMlpParamCount, matchedCpRank, matchedTrRanks } from '../../src/engine/layers/mumoe.js'
+import { launchChromium } from '../helpers/chromium.js'
+import { repoRoot, startWebProcess, type WebProcess } from '../helpers/web-process.js'
+
+const SHOTS = join(repoRoot, 'test-results/screenshots')
+const TINY = { layers: 1, dModel: 32, heads: 2, ctx: 32, vocab: 512, tokens: 24_000, batch: 8 }
+
+let web: WebProcess
+let browser: Browser
+let context: BrowserContext
+let page: Page
+const pageErrors: string[] = []
+const cleanup: string[] = []
+let textFile = ''
+let runId = 0
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) })
+}
+
+/** Verses of the bundled KJV corpus, four to a blank-line-separated document: a few hundred documents. */
+function smallText(): string {
+  const lines = readFileSync(join(repoRoot, 'resources/corpus/kjv/train.txt'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .slice(0, 1600)
+  const docs: string[] = []
+  for (let i = 0; i < lines.length; i += 4) docs.push(lines.slice(i, i + 4).join('\n'))
+  return docs.join('\n\n') + '\n'
+}
+
+const next = (): Promise<void> => page.getByTestId('pt-next').click()
+const currentStep = (): Promise<string | null> => page.locator('form[data-step]').getAttribute('data-step')
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true })
+  const dir = mkdtempSync(join(tmpdir(), 'mxd-pt-ui-'))
+  cleanup.push(dir)
+  textFile = join(dir, 'verses.txt')
+  writeFileSync(textFile, smallText())
+  web = await startWebProcess()
+  cleanup.push(web.store)
+  browser = await launchChromium()
+  context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' })
+  page = await context.newPage()
+  page.setDefaultTimeout(60_000)
+  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`)
+  })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await web?.stop()
+  for (const d of cleanup) rmSync(d, { recursive: true, force: true })
+})
+
+describe('Pre-train wizard in web mode', () => {
+  it('opens from the sidebar on the data step and asks for a dataset', async () => {
+    await page.goto(web.url)
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Pre-train/ }).click()
+    await page.getByRole('heading', { name: 'Pre-train', level: 1 }).waitFor()
+    await page.getByTestId('pt-use-bundled').waitFor()
+    await next()
+    await page.getByText('Pick a dataset, or add one from a file path.').waitFor()
+    await expect(currentStep()).resolves.toBe('data')
+    await shot('pt-01-data-empty')
+  })
+
+  it('refuses a missing file with the back end’s message, then registers the text file', async () => {
+    const input = page.getByTestId('pt-dataset-path')
+    await input.fill('/no/such/text.txt')
+    await page.getByTestId('pt-dataset-add').click()
+    await page.getByTestId('pt-dataset-error').getByText(/no\/such\/text\.txt/).waitFor()
+    await expect(input.getAttribute('aria-invalid')).resolves.toBe('true')
+    await input.fill(textFile)
+    await input.press('Enter')
+    const row = page.getByTestId('pt-dataset-row').filter({ hasText: 'verses' })
+    await row.waitFor()
+    await expect(row.locator('input[type=radio]').isChecked()).resolves.toBe(true)
+    await expect(page.getByTestId('pt-dataset-error').count()).resolves.toBe(0)
+    await shot('pt-02-data-picked')
+    await next()
+    await expect(currentStep()).resolves.toBe('size')
+  })
+
+  it('sizes the model, refusing heads that do not divide d_model, and counts its parameters', async () => {
+    await page.getByTestId('pt-layers').fill(String(TINY.layers))
+    await page.getByTestId('pt-dmodel').fill(String(TINY.dModel))
+    await page.getByTestId('pt-heads').fill('3')
+    await page.getByTestId('pt-ctx').fill(String(TINY.ctx))
+    await page.getByTestId('pt-vocab').fill(String(TINY.vocab))
+    await next()
+    await page.getByText('d_model (32) must be a multiple of the number of heads.').waitFor()
+    await expect(currentStep()).resolves.toBe('size')
+    await shot('pt-03-size-error')
+    await page.getByTestId('pt-heads').fill(String(TINY.heads))
+    const { dModel: d, layers: L, ctx, vocab } = TINY
+    const expected = vocab * d + ctx * d + L * (4 * d * d + 4 * d) + L * denseMlpParamCount({ dModel: d, hidden: 4 * d }) + L * 4 * d + 2 * d
+    await expect.poll(() => page.getByTestId('pt-params-total').textContent()).toBe(expected.toLocaleString('en-US'))
+    await page.getByTestId('pt-params-line').getByText(expected.toLocaleString('en-US')).waitFor()
+    await shot('pt-04-size')
+    await next()
+    await expect(currentStep()).resolves.toBe('mlp')
+  })
+
+  it('shows the parameter-matched rank for CPμMoE and TRμMoE, then goes back to dense', async () => {
+    const dims = { dModel: TINY.dModel, hidden: 4 * TINY.dModel }
+    await page.getByTestId('pt-mlp-cpmoe').check()
+    await page.getByTestId('pt-experts').fill('8')
+    const cp = matchedCpRank(dims, 8)
+    await expect.poll(() => page.getByTestId('pt-matched-rank').textContent()).toBe(`R = ${cp}`)
+    await expect(page.getByTestId('pt-rank').getAttribute('placeholder')).resolves.toBe(`${cp} (matched)`)
+    await page.getByTestId('pt-matched').getByText(denseMlpParamCount(dims).toLocaleString('en-US')).waitFor()
+    await shot('pt-05-mlp-cpmoe')
+    await page.getByTestId('pt-mlp-trmoe').check()
+    const tr = matchedTrRanks(dims, 8)
+    await expect.poll(() => page.getByTestId('pt-matched-rank').textContent()).toBe(`(${tr.r1}, ${tr.r2}, ${tr.r3})`)
+    await page.getByTestId('pt-experts').fill('1')
+    await next()
+    await page.getByText('Between 2 and 1,024.').waitFor()
+    await expect(currentStep()).resolves.toBe('mlp')
+    await page.getByTestId('pt-mlp-dense').check()
+    await expect(page.getByTestId('pt-matched').count()).resolves.toBe(0)
+    await next()
+    await expect(currentStep()).resolves.toBe('budget')
+  })
+
+  it('sets a tiny budget and shows the steps and a time estimate', async () => {
+    await page.getByTestId('pt-tokens').fill('100')
+    await next()
+    await page.getByText(/Less than one step/).waitFor()
+    await page.getByTestId('pt-tokens').fill(String(TINY.tokens))
+    await page.getByTestId('pt-batch').fill(String(TINY.batch))
+    await page.getByTestId('pt-lr').fill('0.003')
+    await page.getByTestId('pt-eval').fill('5')
+    const steps = Math.ceil(TINY.tokens / (TINY.batch * TINY.ctx))
+    await page.getByTestId('pt-budget-line').getByText(String(steps), { exact: true }).waitFor()
+    await page.getByTestId('pt-budget-line').getByText(/about/).waitFor()
+    await shot('pt-06-budget')
+    await next()
+    await expect(currentStep()).resolves.toBe('output')
+  })
+
+  it('names the output folder, refusing a path', async () => {
+    const out = page.getByTestId('pt-out')
+    await out.fill('../escape')
+    await next()
+    await page.getByTestId('pt-out-error').getByText(/no slashes/).waitFor()
+    await out.fill('tiny-e2e')
+    await page.getByText(join(web.store, 'models', 'tiny-e2e')).waitFor()
+    await shot('pt-07-output')
+    await next()
+    await expect(currentStep()).resolves.toBe('review')
+  })
+
+  it('reviews and starts the run, landing on its live page', async () => {
+    const review = page.getByTestId('pt-review')
+    await review.getByText('verses').waitFor()
+    await review.getByText(`${TINY.layers} layers × d_model ${TINY.dModel}, ${TINY.heads} heads, context ${TINY.ctx}, vocabulary ${TINY.vocab}`).waitFor()
+    await expect(page.getByTestId('pt-review-mlp').textContent()).resolves.toBe('Dense')
+    await shot('pt-08-review')
+    await page.getByTestId('pt-start').click()
+    await page.waitForURL(/#\/runs\/\d+$/)
+    runId = Number(/runs\/(\d+)$/.exec(page.url())![1])
+    expect(runId).toBeGreaterThan(0)
+    await page.getByTestId('pretrain-panel').waitFor()
+  })
+
+  it('the loss chart gains points while the run is running', async () => {
+    const chart = page.getByTestId('pt-loss-chart')
+    const status = page.getByTestId('run-status')
+    const pointsNow = async (): Promise<number> => Number(await chart.getAttribute('data-points'))
+    // A first point while running…
+    await expect.poll(async () => (await pointsNow()) > 0 && /running/i.test((await status.textContent()) ?? ''), { timeout: 90_000, interval: 100 }).toBe(true)
+    const first = await pointsNow()
+    await chart.locator('svg path').first().waitFor()
+    await shot('pt-09-live')
+    // …and more while it still runs.
+    await expect.poll(async () => (await pointsNow()) > first, { timeout: 60_000, interval: 100 }).toBe(true)
+    await page.getByTestId('pt-progress').waitFor({ state: 'attached' }).catch(() => undefined)
+  })
+
+  it('finishes with the held-out loss and links to the new model', async () => {
+    await page.getByTestId('pt-done').waitFor({ timeout: 120_000 })
+    await expect(page.getByTestId('run-status').textContent()).resolves.toMatch(/succeeded/i)
+    const heldout = Number(await page.getByTestId('pt-final-heldout').textContent())
+    expect(heldout).toBeGreaterThan(0)
+    expect(heldout).toBeLessThan(Math.log(TINY.vocab))
+    const steps = Math.ceil(TINY.tokens / (TINY.batch * TINY.ctx))
+    await expect.poll(async () => Number(await page.getByTestId('pt-loss-chart').getAttribute('data-points'))).toBe(steps)
+    expect(Number(await page.getByTestId('pt-loss-chart').getAttribute('data-heldout-points'))).toBeGreaterThan(1)
+    await page.getByRole('img', { name: /Training and held-out loss/ }).waitFor()
+    await page.getByTestId('pt-model-link').waitFor()
+    await page.getByTestId('pt-playground-link').waitFor()
+    await shot('pt-10-finished')
+
+    // The wizard's parameter count is the trainer's.
+    const client = await web.client()
+    const detail = await client.call('runs.get', { id: runId })
+    const preview = await client.call('pretrain.preview', { layers: TINY.layers, dModel: TINY.dModel, heads: TINY.heads, ctx: TINY.ctx, vocabSize: TINY.vocab })
+    client.close()
+    const logged = detail.log.map((l) => /^([\d,]+) parameters/.exec(l.message)?.[1]).find(Boolean)
+    expect(Number(logged?.replaceAll(',', ''))).toBe(preview.params.total)
+  })
+
+  it('the model is on the Models page (models.list registers it)', async () => {
+    const out = join(web.store, 'models', 'tiny-e2e')
+    const client = await web.client()
+    const list = await client.call('models.list', {})
+    client.close()
+    const entry = list.find((m) => m.path === out)
+    expect(entry, JSON.stringify(list.map((m) => m.path))).toBeDefined()
+    expect(entry!.error).toBeNull()
+    await page.getByTestId('pt-model-link').click()
+    await page.waitForURL(new RegExp(`#/models/${entry!.id}$`))
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Models/ }).click()
+    await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor()
+    const row = page.locator(`tr[data-model-id="${entry!.id}"]`)
+    await row.waitFor()
+    await row.getByText(entry!.name).first().waitFor()
+    await shot('pt-11-models')
+  })
+
+  it('works in the dark theme', async () => {
+    await page.goto(`${web.url.split('#')[0]}#/runs/${runId}`)
+    await page.getByTestId('pt-done').waitFor()
+    await page.getByTestId('theme-toggle').click()
+    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('dark')
+    await shot('pt-12-finished-dark')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Pre-train/ }).click()
+    await page.getByTestId('pt-step-mlp').click()
+    await page.getByTestId('pt-mlp-cpmoe').check()
+    await page.getByTestId('pt-matched-rank').waitFor()
+    await shot('pt-13-wizard-dark')
+    await page.getByTestId('pt-mlp-dense').check()
+    await page.getByTestId('theme-toggle').click()
+    expect(pageErrors).toEqual([])
+  })
+})
