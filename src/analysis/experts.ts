@@ -12,8 +12,9 @@
 // class c, i.e. the distribution the expert would show on text in which every class is equally
 // frequent. (Raw mass shares are reported too, but they mostly repeat the text's make-up:
 // function words are ~40% of KJV tokens, so nearly every expert "puts most mass" on them.)
-// An expert is *specialised* when one class holds ≥ 50% of its balanced mass, or one theme
-// holds ≥ 50% of its balanced theme mass, or one token holds ≥ 50% of its (raw) gate mass.
+// An expert is *specialised* when one class holds ≥ 50% of its gate mass both raw and balanced
+// (balanced alone would let a rare class win on a handful of tokens: numbers are 0.2% of KJV
+// tokens), or one theme does the same, or one token holds ≥ 50% of its (raw) gate mass.
 // Experts whose gate mass is below 10% of a uniform share are "inactive" and left out of the
 // fractions. Everything is deterministic for a given model and text, and the same text and
 // metrics serve every expert count, so 8, 32 and 128 experts compare directly.
@@ -42,7 +43,7 @@ export const TOKEN_CLASSES = ['whitespace', 'punctuation', 'number', 'name', 'fu
 export type TokenClass = (typeof TOKEN_CLASSES)[number]
 
 export const THRESHOLDS = {
-  /** A class or theme holding this much of an expert's balanced mass makes it specialised. */
+  /** A class or theme holding this much of an expert's gate mass, raw and balanced, makes it specialised. */
   classShare: 0.5,
   /** One token holding this much of an expert's raw gate mass makes it specialised. */
   tokenShare: 0.5,
@@ -263,11 +264,16 @@ export function analyzeGates(
       const active = mass >= (THRESHOLDS.activeMass * T) / nExperts
       const specialisedBy: Specialisation[] = []
       const topClassIndex = argmax(classBalanced)
-      if (classBalanced[topClassIndex]! >= THRESHOLDS.classShare) {
+      const classMass = Array.from(byClass, (m) => (mass > 0 ? m / mass : 0))
+      if (classBalanced[topClassIndex]! >= THRESHOLDS.classShare && classMass[topClassIndex]! >= THRESHOLDS.classShare) {
         specialisedBy.push({ by: 'class', label: TOKEN_CLASSES[topClassIndex] as string, share: classBalanced[topClassIndex] as number })
       }
       const topThemeIndex = themeBalanced ? argmax(themeBalanced) : -1
-      if (themeBalanced && themeBalanced[topThemeIndex]! >= THRESHOLDS.classShare) {
+      if (
+        themeBalanced &&
+        themeBalanced[topThemeIndex]! >= THRESHOLDS.classShare &&
+        byTheme[topThemeIndex]! / mass >= THRESHOLDS.classShare
+      ) {
         specialisedBy.push({
           by: 'theme',
           label: text.themes!.names[topThemeIndex] as string,
@@ -285,7 +291,7 @@ export function analyzeGates(
         topTokens,
         topTokensByMean,
         topContexts: top.map(({ weight, t }) => context(weight, t)),
-        classMass: Array.from(byClass, (m) => (mass > 0 ? m / mass : 0)),
+        classMass,
         classBalanced,
         topClass: TOKEN_CLASSES[topClassIndex] as string,
         classEntropy: entropyBits(classBalanced),

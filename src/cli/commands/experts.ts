@@ -29,7 +29,7 @@ function expertLine(x: ExpertReport): string {
 function report(a: ExpertAnalysis): string {
   const lines = [
     `${a.model}: ${a.nExperts} experts × ${a.nLayers} layers, ${a.text.tokens} held-out tokens of ${a.text.source}`,
-    `specialised = one class or theme ≥ ${pct(a.thresholds.classShare)} of the base-rate balanced gate mass, or one token ≥ ${pct(a.thresholds.tokenShare)} of the gate mass`,
+    `specialised = one class or theme ≥ ${pct(a.thresholds.classShare)} of the gate mass, raw and balanced for base rates, or one token ≥ ${pct(a.thresholds.tokenShare)} of it`,
     `all layers: ${summaryLine(a.summary)}`,
   ]
   for (const layer of a.layers) {

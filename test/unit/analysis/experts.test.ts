@@ -247,6 +247,25 @@ describe('analyzeGates', () => {
     expect(a.themeBase).toEqual([0.5, 0.5])
   })
 
+  it('does not call an expert specialised in a rare class it touches only in passing', () => {
+    // Expert 0: weight 1 on the one number ("7"), 0.1 on every other token: balanced share of
+    // "number" is high, its raw share small.
+    const digits = ['7', ' a', ' b', ' c', ' d', ' e', ' f', ' g']
+    const rare = { sequences: [Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7])], tokenText: (id: number) => digits[id]!, themes: null }
+    const g = new Float32Array(16)
+    for (let t = 0; t < 8; t++) [g[2 * t], g[2 * t + 1]] = t === 0 ? [1, 0] : [0.1, 0.9]
+    const e0 = analyzeGates(rare, [g], 2, { model: 'm', source: 's' }).layers[0]!.experts[0]!
+    expect(e0.classBalanced[TOKEN_CLASSES.indexOf('number')]).toBeGreaterThan(0.5)
+    expect(e0.classMass[TOKEN_CLASSES.indexOf('number')]).toBeCloseTo(1 / 1.7, 5)
+    expect(e0.specialisedBy.some((s) => s.by === 'class')).toBe(true)
+    g[0] = 0.3
+    g[1] = 0.7
+    const weak = analyzeGates(rare, [g], 2, { model: 'm', source: 's' }).layers[0]!.experts[0]!
+    expect(weak.classBalanced[TOKEN_CLASSES.indexOf('number')]).toBeGreaterThan(0.5)
+    expect(weak.classMass[TOKEN_CLASSES.indexOf('number')]).toBeLessThan(0.5)
+    expect(weak.specialisedBy.some((s) => s.by === 'class')).toBe(false)
+  })
+
   it('rejects gates of the wrong size', () => {
     expect(() => analyzeGates(text, [new Float32Array(3)], 2, { model: 'm', source: 's' })).toThrow(/gate weights/)
   })
