@@ -21,6 +21,13 @@ export function layerFrontier(store: Store, modelPath: string, layer: number): F
   } catch {
     // A folder that cannot be read: match by path only.
   }
+  // Layers evaluated on this model by an explicit --model (imported layers without a model_hash).
+  const evaluatedHere = new Set(
+    store
+      .listRuns({ kind: 'convert-eval', limit: MAX_RUNS })
+      .filter((r) => typeof r.config.model === 'string' && resolve(r.config.model) === path && r.status === 'succeeded')
+      .map((r) => r.config.trainRunId),
+  )
   const byKind = new Map<FrontierSeries['kind'], FrontierPoint[]>()
   for (const kind of LAYER_RUN_KINDS) {
     for (const run of store.listRuns({ kind: kind as never, limit: MAX_RUNS })) {
@@ -34,7 +41,7 @@ export function layerFrontier(store: Store, modelPath: string, layer: number): F
       }
       if (cfg.layer !== layer) continue
       const runModel = typeof run.config.model === 'string' ? resolve(run.config.model) : undefined
-      const sameModel = (modelHash !== null && cfg.model_hash === modelHash) || runModel === path
+      const sameModel = (modelHash !== null && cfg.model_hash === modelHash) || runModel === path || evaluatedHere.has(run.id)
       if (!sameModel) continue
       const points = byKind.get(cfg.architecture) ?? []
       points.push(pointOf(store, run.id, cfg))

@@ -324,7 +324,9 @@ describe('evaluation job and follow-up', () => {
     expect(m[EVAL_METRICS.tokens]!.value).toBe(64)
     expect(m[EVAL_METRICS.nmse]!.step).toBe(0)
     const frontier = await b.call('convert.frontier', { modelPath: modelDir, layer: 0 })
-    expect(frontier.series).toEqual([]) // an unknown model_hash and no model path: not this model's
+    // No model_hash, but evaluated on this model: it is on this model's frontier.
+    expect(frontier.series.map((s) => s.kind)).toEqual(['transcoder'])
+    expect(frontier.series[0]!.points[0]).toMatchObject({ runId, k: 3, width: 64, nmse: m[EVAL_METRICS.nmse]!.value })
     expect(existsSync(join(b.ctx.store.dir, 'runs', String(runId), 'layer', 'cfg.json'))).toBe(true)
   })
 })
