@@ -87,10 +87,19 @@ function fusedQkv(weights: WeightLoader, prefix: string, nHeads: number, headDim
   const w = weights.transform(weights.matrix(`${prefix}.weight`, 3 * d, d), (t) =>
     tf.transpose(tf.reshape(tf.transpose(tf.reshape(t, [nHeads, 3, headDim, d]), [1, 0, 2, 3]), [3 * d, d])),
   ) as tf.Tensor2D
+  // The bias is reordered in JS into a fresh 1-D tensor: the wasm backend's fused matMul (see
+  // linear()) checks the rank of a bias's *storage*, which reshape, transpose or gather leave at
+  // the rank they computed in.
   const b = weights.has(`${prefix}.bias`)
-    ? (weights.transform(weights.vector(`${prefix}.bias`, 3 * d), (t) =>
-        tf.reshape(tf.transpose(tf.reshape(t, [nHeads, 3, headDim]), [1, 0, 2]), [3 * d]),
-      ) as tf.Tensor1D)
+    ? (weights.transform(weights.vector(`${prefix}.bias`, 3 * d), (t) => {
+        const stored = t.dataSync()
+        return tf.tensor1d(
+          Float32Array.from({ length: 3 * d }, (_, i) => {
+            const [part, head, channel] = [Math.floor(i / d), Math.floor((i % d) / headDim), i % headDim]
+            return stored[(head * 3 + part) * headDim + channel] as number
+          }),
+        )
+      }) as tf.Tensor1D)
     : null
   return { w, b }
 }

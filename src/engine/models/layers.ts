@@ -13,13 +13,16 @@ export interface Linear {
   b: tf.Tensor1D | null
 }
 
-/** Applies a Linear to the last axis of x (any rank ≥ 2): matMul wants 2-D, so fold the rest. */
+/**
+ * Applies a Linear to the last axis of x (any rank ≥ 2): matMul wants 2-D, so fold the rest. The
+ * fused matMul adds the bias as it writes the product (one kernel, no second pass over y). On
+ * wasm the bias must have been *created* 1-D, not reshaped to 1-D (see fusedQkv in gpt_neox.ts).
+ */
 export function linear(x: tf.Tensor, layer: Linear): tf.Tensor {
   const inDim = x.shape[x.shape.length - 1] as number
   const outDim = layer.w.shape[1]
-  const y = tf.matMul(tf.reshape(x, [-1, inDim]), layer.w)
-  const withBias = layer.b ? tf.add(y, layer.b) : y
-  return tf.reshape(withBias, [...x.shape.slice(0, -1), outDim])
+  const y = tf.fused.matMul({ a: tf.reshape(x, [-1, inDim]) as tf.Tensor2D, b: layer.w, bias: layer.b ?? undefined })
+  return tf.reshape(y, [...x.shape.slice(0, -1), outDim])
 }
 
 // ------------------------------------------------------------------------------------- norms
@@ -274,6 +277,8 @@ export function attention(
 ): tf.Tensor {
   const { nHeads, nKvHeads, headDim } = shape
   const [batch, time] = x.shape as [number, number, number]
+  // (Split, then transpose each: a single 5-D transpose of [batch, pos, 3, heads, headDim] is ~8×
+  // slower on wasm, whose fast transposes stop at rank 4.)
   const [qFlat, kFlat, vFlat] = tf.split(linear(x, w.qkv), [nHeads * headDim, nKvHeads * headDim, nKvHeads * headDim], 2)
   let q = splitHeads(qFlat as tf.Tensor, nHeads, headDim)
   let k = splitHeads(kFlat as tf.Tensor, nKvHeads, headDim)

@@ -194,7 +194,13 @@ export class Decoder implements LanguageModel {
         kvCache,
       }
       let x = this.spec.embed(tf.tensor2d(ids, undefined, 'int32'), positions, run)
-      for (let layer = 0; layer <= lastLayer; layer++) x = this.block(layer, x, ctx, run, opts)
+      // A tidy per block frees its intermediates as soon as it ends, so a forward holds one block's
+      // working set (plus the residual stream) instead of every layer's: less memory, and the wasm
+      // heap reuses warm buffers.
+      for (let layer = 0; layer <= lastLayer; layer++) {
+        const input = x
+        x = tf.tidy(() => this.block(layer, input, ctx, run, opts))
+      }
       if (opts.stopAfterLayer !== undefined) return undefined
       let final = run(hookNames.lnFinal, this.spec.lnFinal(x))
       if (opts.lastPositionOnly) final = tf.slice(final, [0, (final.shape[1] as number) - 1], [-1, 1])
