@@ -20,6 +20,12 @@ export async function followRun(ctx: CommandContext, backend: Backend, runId: nu
         resolve(e.data)
       }
     })
+    // The run may have ended before we subscribed (a fast job, a queued run cancelled at once).
+    const now = backend.ctx.store.getRun(runId)
+    if (now && TERMINAL.has(now.status)) {
+      unsubscribe()
+      resolve(now)
+    }
   })
   const onSigint = (): void => {
     ctx.err.write('\nCancelling… (resume later with the run id)\n')
