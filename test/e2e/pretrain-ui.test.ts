@@ -170,7 +170,7 @@ describe('Pre-train wizard in web mode', () => {
   it('reviews and starts the run, landing on its live page', async () => {
     const review = page.getByTestId('pt-review')
     await review.getByText('verses').waitFor()
-    await review.getByText(`${TINY.layers} layers × d_model ${TINY.dModel}, ${TINY.heads} heads, context ${TINY.ctx}, vocabulary ${TINY.vocab}`).waitFor()
+    await review.getByText(`${TINY.layers} layer × d_model ${TINY.dModel}, ${TINY.heads} heads, context ${TINY.ctx}, vocabulary ${TINY.vocab}`).waitFor()
     await expect(page.getByTestId('pt-review-mlp').textContent()).resolves.toBe('Dense')
     await shot('pt-08-review')
     await page.getByTestId('pt-start').click()
@@ -188,10 +188,13 @@ describe('Pre-train wizard in web mode', () => {
     await expect.poll(async () => (await pointsNow()) > 0 && /running/i.test((await status.textContent()) ?? ''), { timeout: 90_000, interval: 100 }).toBe(true)
     const first = await pointsNow()
     await chart.locator('svg path').first().waitFor()
-    await shot('pt-09-live')
     // …and more while it still runs.
-    await expect.poll(async () => (await pointsNow()) > first, { timeout: 60_000, interval: 100 }).toBe(true)
-    await page.getByTestId('pt-progress').waitFor({ state: 'attached' }).catch(() => undefined)
+    await expect.poll(async () => (await pointsNow()) > first && /running/i.test((await status.textContent()) ?? ''), { timeout: 60_000, interval: 100 }).toBe(true)
+    // The mid-run screenshot: a few dozen steps in, or whatever there is if the run is about to end.
+    await expect
+      .poll(async () => (await pointsNow()) >= 30 || !/running/i.test((await status.textContent()) ?? ''), { timeout: 60_000, interval: 100 })
+      .toBe(true)
+    await shot('pt-09-live')
   })
 
   it('finishes with the held-out loss and links to the new model', async () => {

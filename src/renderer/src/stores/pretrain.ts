@@ -189,6 +189,9 @@ export const usePretrainStore = defineStore('pretrain', () => {
     return input
   })
 
+  /** The shown preview is of an earlier configuration: some size or MLP field is not valid now. */
+  const previewStale = computed(() => previewInput.value === null)
+
   let previewSeq = 0
   let previewTimer: ReturnType<typeof setTimeout> | undefined
   async function refreshPreview(): Promise<void> {
@@ -328,6 +331,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
     outName,
     outNameEdited,
     preview,
+    previewStale,
     previewError,
     starting,
     startError,
