@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# MxD training throughput at GPT-2-small shape (d = 768, H = 3072, N = 21,490, K = 32): our
+# trainer's step against the same layer and step in PyTorch (sparse and the official dense Cᵀa),
+# one after the other on this machine, plus torch.mm sgemm. Prints a markdown table.
+#   bash bench/mxd-train/run.sh [batch=1024] [steps=3]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=${1:-1024}
+S=${2:-3}
+PY=/usr/bin/python3 # the system Python with torch (not a venv's python3)
+{
+  node --import tsx bench/mxd-train/trainer-step.ts --batch "$B" --steps "$S"
+  $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product sparse --threads 1
+  $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product dense --threads 1
+  $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product sparse --threads "$(nproc)"
+} > /tmp/mxd-train-bench.jsonl
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+$PY - <<'PY'
+import json
+rows = [json.loads(l) for l in open('/tmp/mxd-train-bench.jsonl')]
+sgemm = next((r['sgemm_gflops'] for r in rows if 'sgemm_gflops' in r), None)
+print('| implementation | batch | tokens / CPU-s (best) | median | GFLOP/s | of torch.mm sgemm | peak RSS MB |')
+print('|---|---|---|---|---|---|---|')
+for r in rows:
+    ref = r.get('sgemm_gflops', sgemm)
+    print(f"| {r['impl']} | {r['batch']} | {r['tokens_per_s']:.1f} | {r['tokens_per_s_median']:.1f} | {r['gflops']:.2f} | "
+          f"{100 * r['gflops'] / ref:.0f}% of {ref:.1f} | {r['peak_rss_mb']:.0f} |")
+PY
