@@ -18,8 +18,8 @@ export const CONVERT_DEFAULTS = {
   lr: 1e-3,
   /** Activations per optimizer step (paper 4,096). */
   batch: 1024,
-  /** Training tokens (paper 480M). */
-  tokens: 1_000_000,
+  /** Training tokens (paper 480M): the demo layer reaches NMSE ≈ 0.1 after 60k; 300k take a few minutes. */
+  tokens: 300_000,
   ctx: 128,
   /** Warm-up: 5% of the steps, at most 5,000 (the paper's constant). */
   warmupFraction: 0.05,
