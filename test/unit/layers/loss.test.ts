@@ -1,7 +1,7 @@
 // The loss and metrics against hand computations on a tiny batch.
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
-import { fvu, l0, mxdLoss, normalizedMse, ReconstructionMetrics } from '../../../src/engine/layers/loss.js'
+import { fvu, l0, mxdLoss, normalizedMse } from '../../../src/engine/layers/loss.js'
 
 beforeAll(async () => {
   await initBackend()
@@ -32,24 +32,5 @@ describe('losses', () => {
 
   it('L0 is the mean count of non-zeros per token', () => {
     expect(tf.tidy(() => l0(tf.tensor2d([[0, 1, 2, 0], [0, 0, 0, 5]])).dataSync()[0])).toBe(1.5)
-  })
-})
-
-describe('ReconstructionMetrics accumulates over batches', () => {
-  it('equals the one-batch values when the batch is split in two, and the SAELens per-token EV', () => {
-    const m = new ReconstructionMetrics()
-    tf.tidy(() => {
-      m.add(tf.tensor2d([pred[0]!]), tf.tensor2d([target[0]!]), tf.tensor2d([[0, 1, 2]]))
-      m.add(tf.tensor2d([pred[1]!]), tf.tensor2d([target[1]!]), tf.tensor2d([[3, 0, 0]]))
-    })
-    expect(m.tokens).toBe(2)
-    expect(m.nmse).toBeCloseTo(3 / 29, 12)
-    expect(m.fvu).toBeCloseTo(3 / 6.5, 12) // centred on the mean over all tokens seen
-    expect(m.l0).toBe(1.5)
-    // SAELens: per token 1 − ‖y−ŷ‖²/‖y − ȳ_batch‖²; one-token batches have ‖y − ȳ‖ = 0 → −∞.
-    const whole = new ReconstructionMetrics()
-    tf.tidy(() => whole.add(tf.tensor2d(pred), tf.tensor2d(target)))
-    // token 0: 1 − 1/3.25, token 1: 1 − 2/3.25 (‖y_b − ȳ‖² = 2.25 + 1 for both)
-    expect(whole.explainedVariance).toBeCloseTo((1 - 1 / 3.25 + 1 - 2 / 3.25) / 2, 12)
   })
 })
