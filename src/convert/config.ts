@@ -4,6 +4,7 @@
 // formulas mirror src/engine/layers (mxdParameterCount, parameterMatchedExperts, the layers'
 // shapes); test/unit/convert/train.test.ts checks that they agree.
 import { z } from 'zod'
+import { EVAL_DEFAULTS } from './eval-config.js'
 
 export const LayerKind = z.enum(['mxd', 'transcoder', 'skip_transcoder'])
 export type LayerKind = z.infer<typeof LayerKind>
@@ -33,7 +34,7 @@ export const CONVERT_DEFAULTS = {
   deadWindow: 200_000,
   metricsEvery: 10,
   checkpointSeconds: 120,
-  evalTokens: 65_536,
+  evalTokens: EVAL_DEFAULTS.tokens,
 } as const
 
 const positiveInt = z.number().int().positive()

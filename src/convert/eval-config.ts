@@ -6,8 +6,11 @@ const RunId = z.number().int().positive()
 const positiveInt = z.number().int().positive()
 
 export const EVAL_DEFAULTS = {
-  /** Held-out tokens evaluated (sequences × ctx). */
-  tokens: 65_536,
+  /**
+   * Held-out tokens evaluated (sequences × ctx): enough for stable NMSE and CE to ~0.01 nats on
+   * the demo model while the evaluation takes a minute or two on two cores (three forwards per batch).
+   */
+  tokens: 16_384,
   /** Sequences per forward pass. */
   batch: 8,
   /** Used when neither the config nor the training run gives one. */
