@@ -7,6 +7,8 @@ import ModelsView from './views/ModelsView.vue'
 import ModelDetailView from './views/ModelDetailView.vue'
 import ExpertsView from './views/ExpertsView.vue'
 import PlaygroundView from './views/PlaygroundView.vue'
+import ConvertView from './views/ConvertView.vue'
+import FrontierView from './views/FrontierView.vue'
 import PretrainView from './views/PretrainView.vue'
 
 const routes: RouteRecordRaw[] = [
@@ -16,20 +18,8 @@ const routes: RouteRecordRaw[] = [
   { path: '/models/:id(\\d+)/experts', component: ExpertsView, meta: { title: 'Experts' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/playground', component: PlaygroundView, meta: { title: 'Playground' } },
   { path: '/pretrain', component: PretrainView, meta: { title: 'Pre-train' } },
-  {
-    path: '/convert',
-    component: ComingView,
-    meta: { title: 'Convert' },
-    props: {
-      title: 'Convert',
-      summary: 'Turn a dense MLP layer into a Mixture of Decoders.',
-      points: [
-        'Pick a model and an MLP layer, choose the number of experts and the sparsity.',
-        'Train the Mixture of Decoders to reproduce the layer’s output on your text, with live loss curves.',
-        'Compare accuracy against the original and keep the layer’s checkpoints, resumable at any step.',
-      ],
-    },
-  },
+  { path: '/convert', component: ConvertView, meta: { title: 'Convert' } },
+  { path: '/convert/frontier', component: FrontierView, meta: { title: 'Frontier' } },
   { path: '/runs', component: RunsView, meta: { title: 'Runs' } },
   { path: '/runs/:id(\\d+)', component: RunDetailView, meta: { title: 'Run' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/benchmark', component: BenchmarkView, meta: { title: 'Benchmark' } },

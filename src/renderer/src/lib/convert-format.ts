@@ -1,0 +1,182 @@
+// Words, numbers and explanations for the conversion pages (wizard, live run, frontier). The
+// wording follows docs of the method (Oldfield et al., "Mixture of Decoders", NeurIPS 2025).
+import type { RunDetail } from '../../../shared/api'
+
+export type LayerKind = 'mxd' | 'transcoder' | 'skip_transcoder'
+export const LAYER_KINDS: LayerKind[] = ['mxd', 'transcoder', 'skip_transcoder']
+
+export const KIND_LABEL: Record<LayerKind, string> = {
+  mxd: 'MxD',
+  transcoder: 'TopK transcoder',
+  skip_transcoder: 'Skip transcoder',
+}
+
+export const KIND_HELP: Record<LayerKind, string> = {
+  mxd: 'Mixture of Decoders: N full-rank linear experts, K of them active per token. Keeps the dense layer’s expressive power while each token uses only a few experts.',
+  transcoder:
+    'A TopK transcoder: K of d_sae latents active per token; the output lies in the span of those K decoder rows. The usual sparse baseline.',
+  skip_transcoder: 'A TopK transcoder plus a linear skip connection W_skip·x (d×d) from input to output.',
+}
+
+/** Chart colours per kind, stable across pages. */
+export const KIND_COLOR: Record<LayerKind, string> = {
+  mxd: 'var(--chart-1)',
+  transcoder: 'var(--chart-2)',
+  skip_transcoder: 'var(--chart-3)',
+}
+
+export const CONVERT_RUN_KIND_LABEL: Record<string, string> = {
+  convert: 'Layer conversion',
+  'convert-eval': 'Layer evaluation',
+  'layer-import': 'Imported layer',
+}
+
+/** The live training metrics charted on a conversion run's page. */
+export const TRAIN_CHARTS = [
+  {
+    name: 'loss',
+    label: 'Loss',
+    help: 'The training objective: squared error divided by each target’s L2 norm, averaged over the batch.',
+    logY: true,
+  },
+  {
+    name: 'nmse',
+    label: 'NMSE',
+    help: 'Normalised MSE: Σ‖ŷ − y‖² / Σ‖y‖². 0 is a perfect copy of the dense layer’s output; 1 is no better than outputting 0.',
+    logY: true,
+  },
+  { name: 'l0', label: 'L0', help: 'Active units per token (non-zero expert coefficients); TopK caps it at K.', logY: false },
+  {
+    name: 'dead_fraction',
+    label: 'Dead fraction',
+    help: 'Fraction of experts (or latents) that have not fired in the last dead-window tokens.',
+    logY: false,
+  },
+] as const
+
+/** The evaluation table: metric name, label, one-line explanation, better when lower/higher. */
+export const EVAL_ROWS: { name: string; label: string; help: string }[] = [
+  {
+    name: 'eval.nmse',
+    label: 'NMSE',
+    help: 'Normalised MSE of the layer’s output on held-out tokens: Σ‖ŷ − y‖² / Σ‖y‖². Lower is better.',
+  },
+  {
+    name: 'eval.fvu',
+    label: 'FVU',
+    help: 'Fraction of variance unexplained: squared error over the variance of y around its mean. Lower is better.',
+  },
+  {
+    name: 'eval.explained_variance',
+    label: 'Explained variance',
+    help: '1 − FVU: how much of the output’s variation the sparse layer reproduces. Higher is better.',
+  },
+  { name: 'eval.l0', label: 'L0', help: 'Mean number of active experts (or latents) per held-out token.' },
+  { name: 'eval.dead_fraction', label: 'Dead fraction', help: 'Units that never fired on the held-out tokens.' },
+  { name: 'eval.ce_clean', label: 'CE clean', help: 'Next-token cross-entropy (nats/token) of the unchanged model.' },
+  {
+    name: 'eval.ce_spliced',
+    label: 'CE spliced',
+    help: 'Cross-entropy with the sparse layer replacing blocks[L].mlp. Close to CE clean is faithful.',
+  },
+  {
+    name: 'eval.ce_zero',
+    label: 'CE zero-ablation',
+    help: 'Cross-entropy with the MLP’s output set to 0: how much the model needs this layer.',
+  },
+  {
+    name: 'eval.loss_recovered',
+    label: 'Loss recovered',
+    help: '(CE zero − CE spliced) / (CE zero − CE clean): 1 recovers all of what the dense layer contributes, 0 nothing. Can exceed 1 by chance when the layer matters little.',
+  },
+  { name: 'eval.tokens', label: 'Held-out tokens', help: 'Tokens of the held-out split the metrics were measured on.' },
+]
+
+/** A number typed into a field: the value, or a message saying what is wrong. */
+export type Parsed = { ok: true; value: number } | { ok: false; error: string }
+
+export interface NumberRule {
+  label: string
+  integer?: boolean
+  min?: number
+  /** Exclusive lower bound. */
+  above?: number
+  max?: number
+}
+
+/** Accepts 1e-3, 4096, 4,096, 1_000_000, 10k, 1.5M. */
+export function parseNumber(text: string, rule: NumberRule): Parsed {
+  const t = text.trim().replace(/[,_\s]/g, '')
+  if (!t) return { ok: false, error: `Enter ${rule.label}.` }
+  const m = /^([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)([kKmMbB]?)$/.exec(t)
+  if (!m) return { ok: false, error: `${cap(rule.label)} must be a number, not “${text.trim()}”.` }
+  const mult = { '': 1, k: 1e3, m: 1e6, b: 1e9 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'b']
+  const v = Number(m[1]) * mult
+  if (!Number.isFinite(v)) return { ok: false, error: `${cap(rule.label)} is too large.` }
+  if (rule.integer && !Number.isInteger(v)) return { ok: false, error: `${cap(rule.label)} must be a whole number.` }
+  if (rule.above !== undefined && !(v > rule.above)) return { ok: false, error: `${cap(rule.label)} must be greater than ${rule.above}.` }
+  if (rule.min !== undefined && v < rule.min)
+    return { ok: false, error: `${cap(rule.label)} must be at least ${rule.min.toLocaleString('en-US')}.` }
+  if (rule.max !== undefined && v > rule.max)
+    return { ok: false, error: `${cap(rule.label)} must be at most ${rule.max.toLocaleString('en-US')}.` }
+  return { ok: true, value: v }
+}
+
+/** A list of whole numbers such as "4, 8, 16 32". */
+export function parseIntList(text: string, rule: NumberRule): { ok: true; value: number[] } | { ok: false; error: string } {
+  const parts = text.split(/[\s,;]+/).filter(Boolean)
+  if (parts.length === 0) return { ok: false, error: `Enter at least one ${rule.label}.` }
+  const out: number[] = []
+  for (const p of parts) {
+    const r = parseNumber(p, rule)
+    if (!r.ok) return r
+    if (!out.includes(r.value)) out.push(r.value)
+  }
+  return { ok: true, value: out.sort((a, b) => a - b) }
+}
+
+function cap(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1)
+}
+
+/** 1.2K, 3.4M tokens; plain below a thousand. */
+export function compact(n: number): string {
+  const a = Math.abs(n)
+  if (a >= 1e9) return `${+(n / 1e9).toFixed(2)}B`
+  if (a >= 1e6) return `${+(n / 1e6).toFixed(2)}M`
+  if (a >= 1e4) return `${+(n / 1e3).toFixed(1)}K`
+  return n.toLocaleString('en-US', { maximumFractionDigits: 3 })
+}
+
+export function formatMetric(name: string, v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—'
+  if (name.endsWith('tokens')) return Math.round(v).toLocaleString('en-US')
+  if (name.endsWith('l0')) return v.toFixed(2)
+  if (name.endsWith('fraction')) return `${(v * 100).toFixed(1)}%`
+  if (Math.abs(v) !== 0 && Math.abs(v) < 1e-3) return v.toExponential(3)
+  return v.toFixed(4)
+}
+
+/** The eval.* values of a run's latest evaluation (the highest step with eval.nmse). */
+export function latestEval(detail: RunDetail | null): Record<string, number> {
+  if (!detail) return {}
+  const evals = detail.metrics.filter((m) => m.name.startsWith('eval.'))
+  const steps = evals.filter((m) => m.name === 'eval.nmse').map((m) => m.step)
+  if (steps.length === 0) return {}
+  const step = Math.max(...steps)
+  return Object.fromEntries(evals.filter((m) => m.step === step).map((m) => [m.name, m.value]))
+}
+
+/** The folder that holds a bundled model's corpus: <resources>/corpus/kjv next to <resources>/models/NAME. */
+export function bundledCorpusPath(modelPath: string): string | null {
+  const m = /^(.*)[\\/]models[\\/][^\\/]+[\\/]?$/.exec(modelPath)
+  if (!m) return null
+  const sep = modelPath.includes('\\') && !modelPath.includes('/') ? '\\' : '/'
+  return `${m[1]}${sep}corpus${sep}kjv`
+}
+
+export function ratio(a: number, b: number): string {
+  if (!b) return '—'
+  const r = a / b
+  return r >= 10 ? `${r.toFixed(0)}×` : r >= 1 ? `${r.toFixed(2)}×` : `${r.toFixed(2)}×`
+}
