@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Backend } from '../src/backend/backend.js'
-import type { FrontierPoint } from '../src/convert/eval-config.js'
+import type { FrontierPoint } from '../src/shared/convert-eval.js'
 import type { RunDetail } from '../src/shared/api.js'
 
 type Kind = 'mxd' | 'transcoder' | 'skip_transcoder'

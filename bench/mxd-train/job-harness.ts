@@ -4,7 +4,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConvertConfig } from '../../src/convert/config.js'
+import { ConvertConfig } from '../../src/shared/convert.js'
 import { trainConversion, type TrainHooks, type TrainResult } from '../../src/convert/train-job.js'
 import { initBackend } from '../../src/engine/backend.js'
 import type { JobContext } from '../../src/jobs/job.js'

@@ -2,7 +2,7 @@
 // held-out split by a `convert-eval` run queued right behind it, unless the run's config says
 // evaluate: false. A listener on the back end's run.changed events, so neither the queue nor the
 // training job needs to know about evaluation.
-import { ConvertEvalConfig } from '../convert/eval-config.js'
+import { ConvertEvalConfig } from '../shared/convert-eval.js'
 import type { ApiEvent, Run } from '../shared/api.js'
 import type { BackendContext } from './context.js'
 

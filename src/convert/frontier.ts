@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Store } from '../store/store.js'
-import { EVAL_METRICS, type Frontier, type FrontierPoint, type FrontierSeries } from './eval-config.js'
+import { EVAL_METRICS, type Frontier, type FrontierPoint, type FrontierSeries } from '../shared/convert-eval.js'
 import { LAYER_RUN_KINDS, LAYER_SUBDIR } from './export.js'
 import { LAYER_CONFIG_FILE, modelFingerprint, readLayerConfig, type LayerFileConfig } from './layer-file.js'
 

@@ -9,7 +9,7 @@
 import { tf } from '../engine/backend.js'
 import { hookNames } from '../engine/hooks.js'
 import type { LanguageModel } from '../engine/models/model.js'
-import { rowsPerSequence } from './config.js'
+import { rowsPerSequence } from '../shared/convert.js'
 
 /** Rows of activations: x [rows, dIn] and y [rows, dOut], row-major, plus each row's name. */
 export interface ActivationRows {

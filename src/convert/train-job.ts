@@ -28,7 +28,7 @@ import type { Dataset } from '../shared/api.js'
 import { sha256File } from '../store/files.js'
 import type { Store } from '../store/store.js'
 import { ActivationBuffer, type Batch, type BufferState } from './activation-buffer.js'
-import { resolveSizes, rowsPerSequence, type ConvertConfig, type ResolvedSizes } from './config.js'
+import { resolveSizes, rowsPerSequence, type ConvertConfig, type ResolvedSizes } from '../shared/convert.js'
 import { Harvester, SequenceStream, type ActivationRows } from './harvest.js'
 import { LAYER_WEIGHTS_FILE, modelFingerprint, saveLayerFolder, type LayerFileConfig } from './layer-file.js'
 

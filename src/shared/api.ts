@@ -2,11 +2,11 @@
 // (src/server) and the CLI (src/cli) all speak exactly these methods and events; the back end
 // validates every input against these schemas before any handler runs (src/backend/dispatch.ts).
 import { z } from 'zod'
-import { ConvertConfig, ConvertPreview, ConvertSweep } from '../convert/config.js'
+import { ConvertConfig, ConvertPreview, ConvertSweep } from './convert.js'
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent } from './models.js'
 import { PretrainPreview, PretrainPreviewRequest } from './pretrain.js'
 import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult, ModelExperts } from './experts.js'
-import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from '../convert/eval-config.js'
+import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
 
 export const RunId = z.number().int().positive()
 

@@ -1,7 +1,7 @@
 // The evaluation half of the conversion API: queue an evaluation, export / import a layer
 // folder, and the sparsity–accuracy frontier of a model's layer.
 import { isAbsolute } from 'node:path'
-import { ConvertEvalConfig } from '../../convert/eval-config.js'
+import { ConvertEvalConfig } from '../../shared/convert-eval.js'
 import { exportLayerFolder, importLayer, runLayerDir } from '../../convert/export.js'
 import { layerFrontier } from '../../convert/frontier.js'
 import { LayerFileError } from '../../convert/layer-file.js'

@@ -4,7 +4,7 @@
 // is refused at once instead of failing in the queue.
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { previewConversion, sweepConfigs, type ConvertConfig, type ConvertPreview } from '../../convert/config.js'
+import { previewConversion, sweepConfigs, type ConvertConfig, type ConvertPreview } from '../../shared/convert.js'
 import { getDataset } from '../../data/registry.js'
 import { inspectModelFolder, ModelLoadError, type ModelInfo } from '../../engine/model-folder.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'

@@ -1,4 +1,4 @@
-import { EVAL_METRICS } from '../../convert/eval-config.js'
+import { EVAL_METRICS } from '../../shared/convert-eval.js'
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
 import { finalMetrics, followRun } from '../follow.js'

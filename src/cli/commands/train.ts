@@ -2,7 +2,7 @@
 // transcoder) as a queued run in this process, following it to the end; then, unless --no-eval,
 // the held-out evaluation queued behind it. `--resume RUN` continues a cancelled, failed or
 // interrupted (e.g. killed) run from its last checkpoint.
-import { ConvertConfig } from '../../convert/config.js'
+import { ConvertConfig } from '../../shared/convert.js'
 import type { Backend } from '../../backend/backend.js'
 import type { RunDetail } from '../../shared/api.js'
 import type { Command, CommandContext } from '../command.js'

@@ -4,6 +4,7 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import type { Dataset, Input, Output, Run } from '../../../shared/api'
+import { CONVERT_DEFAULTS } from '../../../shared/convert-defaults'
 import type { LayerKind } from '../lib/convert-format'
 import { useBackendStore } from './backend'
 
@@ -54,20 +55,20 @@ export function defaultDraft(): ConvertDraft {
     customWidth: false,
     experts: '',
     width: '',
-    k: '32',
+    k: String(CONVERT_DEFAULTS.k),
     hidden: '',
     act: '',
-    tokens: '300000',
-    batch: '1024',
-    lr: '0.001',
+    tokens: String(CONVERT_DEFAULTS.tokens),
+    batch: String(CONVERT_DEFAULTS.batch),
+    lr: String(CONVERT_DEFAULTS.lr),
     warmup: '',
     seed: '0',
-    ctx: '128',
+    ctx: String(CONVERT_DEFAULTS.ctx),
     evaluate: true,
-    evalTokens: '65536',
-    metricsEvery: '10',
+    evalTokens: String(CONVERT_DEFAULTS.evalTokens),
+    metricsEvery: String(CONVERT_DEFAULTS.metricsEvery),
     bufferRows: '',
-    harvestBatch: '16',
+    harvestBatch: String(CONVERT_DEFAULTS.harvestBatch),
     sweep: false,
     sweepKs: '4, 8, 16, 32',
     sweepKinds: ['mxd'],

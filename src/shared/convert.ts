@@ -4,38 +4,13 @@
 // formulas mirror src/engine/layers (mxdParameterCount, parameterMatchedExperts, the layers'
 // shapes); test/unit/convert/train.test.ts checks that they agree.
 import { z } from 'zod'
-import { EVAL_DEFAULTS } from './eval-config.js'
+import { CONVERT_DEFAULTS } from './convert-defaults.js'
+
+export { CONVERT_DEFAULTS }
 
 export const LayerKind = z.enum(['mxd', 'transcoder', 'skip_transcoder'])
 export type LayerKind = z.infer<typeof LayerKind>
 
-/**
- * Defaults sized so that the bundled demo model's layer (d = 192, H = 768, N = 5,362) converts in
- * a few minutes on 2 CPU cores; the paper's values are noted beside each one.
- */
-export const CONVERT_DEFAULTS = {
-  k: 32,
-  /** Paper 1e-4 (official script default 4e-4) over 480M tokens; short CPU runs need a larger step. */
-  lr: 1e-3,
-  /** Activations per optimizer step (paper 4,096). */
-  batch: 1024,
-  /** Training tokens (paper 480M): the demo layer reaches NMSE ≈ 0.1 after 60k; 300k take a few minutes. */
-  tokens: 300_000,
-  ctx: 128,
-  /** Warm-up: 5% of the steps, at most 5,000 (the paper's constant). */
-  warmupFraction: 0.05,
-  warmupMax: 5_000,
-  /** Activation buffer rows (official: 128 batches × 32 sequences × 128 tokens ≈ 524k), capped in bytes. */
-  bufferRows: 65_536,
-  bufferMaxBytes: 256 * 2 ** 20,
-  /** Sequences per harvesting forward pass. */
-  harvestBatch: 16,
-  /** Tokens without a firing after which a unit counts as dead. */
-  deadWindow: 200_000,
-  metricsEvery: 10,
-  checkpointSeconds: 120,
-  evalTokens: EVAL_DEFAULTS.tokens,
-} as const
 
 const positiveInt = z.number().int().positive()
 

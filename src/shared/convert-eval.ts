@@ -1,21 +1,13 @@
 // The evaluation job's config, the export/import requests and the frontier's shape. Pure zod, so
 // the API contract, the CLI and the renderer can import it without loading the compute engine.
 import { z } from 'zod'
+import { EVAL_DEFAULTS } from './convert-defaults.js'
+
+export { EVAL_DEFAULTS }
 
 const RunId = z.number().int().positive()
 const positiveInt = z.number().int().positive()
 
-export const EVAL_DEFAULTS = {
-  /**
-   * Held-out tokens evaluated (sequences × ctx): enough for stable NMSE and CE to ~0.01 nats on
-   * the demo model while the evaluation takes a minute or two on two cores (three forwards per batch).
-   */
-  tokens: 16_384,
-  /** Sequences per forward pass. */
-  batch: 8,
-  /** Used when neither the config nor the training run gives one. */
-  ctx: 128,
-} as const
 
 /**
  * A `convert-eval` run: evaluates the layer of a training (or imported) run, or a layer folder,
