@@ -16,6 +16,8 @@ import { SafetensorsFile } from '../src/engine/safetensors.js'
 import { TextTokenizer } from '../src/engine/tokenizer.js'
 import { bpeTokenizerJson, gpt2TokenizerConfig, trainBpe } from '../src/engine/train/bpe.js'
 import { loadPretrainData, unigramEntropy } from '../src/engine/train/data.js'
+import { engineLoss } from '../src/engine/train/evaluate.js'
+import { loadLanguageModel } from '../src/engine/models/load.js'
 import { TrainableGpt2, type Gpt2Config } from '../src/engine/train/gpt2.js'
 import { saveGpt2Folder } from '../src/engine/train/save.js'
 import { Pretrainer, trainLoop, type TrainSettings } from '../src/engine/train/trainer.js'
@@ -147,8 +149,13 @@ async function main(): Promise<void> {
   rmSync(OUT, { recursive: true, force: true })
   saveGpt2Folder(OUT, model, { dtype: 'F16', tokenizer: tokenizerFiles, bosId: tokenizer.eosId, eosId: tokenizer.eosId })
   const minutes = (Date.now() - started) / 60000
+  // The shipped F16 weights, through the engine, on the same held-out sequences.
+  const shipped = await loadLanguageModel(OUT)
+  const engineHeldout = engineLoss(shipped, data.heldout)
+  shipped.dispose()
+  console.log(`held-out loss of the saved F16 model through the engine: ${engineHeldout.toFixed(4)}`)
   writeFileSync(join(OUT, 'training.json'), JSON.stringify({ model: MODEL, settings: SETTINGS, curve, unigram, unigramAll }, null, 2) + '\n')
-  writeFileSync(join(OUT, 'README.md'), readme({ counts, params: model.paramCount(), trainTokens, heldoutTokens, heldout, unigram, unigramAll, curve, minutes, rate }))
+  writeFileSync(join(OUT, 'README.md'), readme({ counts, params: model.paramCount(), trainTokens, heldoutTokens, heldout, engineHeldout, unigram, unigramAll, curve, minutes, rate }))
   rmSync(CHECKPOINT, { force: true })
   console.log(`saved ${OUT} (held-out loss ${heldout.toFixed(3)} vs unigram ${unigram.toFixed(3)}) in ${minutes.toFixed(1)} min`)
 }
@@ -159,6 +166,7 @@ interface Summary {
   trainTokens: number
   heldoutTokens: number
   heldout: number
+  engineHeldout: number
   unigram: number
   unigramAll: number
   curve: { step: number; loss: number; heldout: number }[]
@@ -172,8 +180,9 @@ function readme(s: Summary): string {
   return `# ${NAME}
 
 A small GPT-2 pre-trained by MxD Studio's own trainer (src/engine/train) on the King James
-Bible, shipped so the app and its tests have a real model offline. It loads in the model engine
-and in Hugging Face transformers (\`GPT2LMHeadModel.from_pretrained\`).
+Bible, shipped so the app and its tests have a real model offline. It loads in the model engine;
+config.json and the tensor names are GPT2LMHeadModel's (Conv1D [in, out], lm_head tied to wte), so
+\`GPT2LMHeadModel.from_pretrained\` reads it too (not exercised here: transformers is not installed).
 
 ## Data
 - Text: the King James Version (1611; public domain) from Debian's \`bible-kjv-text\` package,
@@ -200,7 +209,8 @@ GPT-2 architecture: ${MODEL.nLayer} layers, d_model ${MODEL.nEmbd}, ${MODEL.nHea
   ${s.rate.toFixed(0)} tokens/s).
 
 ## Result
-- Held-out loss over the whole held-out split (${s.heldoutTokens.toLocaleString('en')} predicted tokens): **${s.heldout.toFixed(3)} nats/token**.
+- Held-out loss over the whole held-out split (${s.heldoutTokens.toLocaleString('en')} predicted tokens): **${s.heldout.toFixed(3)} nats/token**
+  (the saved F16 weights, through the model engine: ${s.engineHeldout.toFixed(3)}).
 - Unigram-entropy baseline of the same held-out tokens: **${s.unigram.toFixed(3)} nats/token**: the loss of
   the best context-free model, even one fitted on the held-out data itself.
 - The table's held-out column is on an evenly spaced sample of ${HELDOUT_SEQUENCES} held-out sequences (unigram entropy
