@@ -301,10 +301,13 @@ async function main(): Promise<void> {
       layer: { type: 'string', default: '2' },
       out: { type: 'string', default: 'docs' },
       command: { type: 'string' },
+      /** Appended to every file name (e.g. "-layer1"), so a second layer's sweep does not overwrite the first's. */
+      suffix: { type: 'string', default: '' },
     },
   })
   if (!values.store) throw new Error('--store DIR is required')
   const layer = Number(values.layer)
+  const suffix = values.suffix
   const modelPath = resolve(values.model)
   const backend = await Backend.create({ storeDir: resolve(values.store), backend: 'cpu' })
   let rows: Row[]
@@ -366,12 +369,12 @@ async function main(): Promise<void> {
     mxdVsBestTranscoder: versus,
     curves: rows.map((r) => ({ kind: r.kind, k: r.k, runId: r.runId, curve: r.curve })),
   }
-  writeFileSync(join(dataDir, 'frontier-results.json'), JSON.stringify(json, null, 2) + '\n')
+  writeFileSync(join(dataDir, `frontier-results${suffix}.json`), JSON.stringify(json, null, 2) + '\n')
   const versusMd =
     '| K | best kind by NMSE | MxD NMSE / better transcoder NMSE | CE_spliced − CE_clean: MxD | better transcoder |\n|---:|---|---:|---:|---:|\n' +
     versus.map((v) => `| ${v.k} | ${v.best ? KIND_LABEL[v.best] : '–'} | ${fmt(v.nmseRatio, 3)} | ${fmt(v.mxdGap, 4)} | ${fmt(v.transcoderGap, 4)} |`).join('\n') +
     '\n'
-  writeFileSync(join(dataDir, 'frontier-table.md'), `${table}\n${versusMd}`)
+  writeFileSync(join(dataDir, `frontier-table${suffix}.md`), `${table}\n${versusMd}`)
 
   const kSeries = (value: (r: Row) => number | null): Series[] =>
     kinds.map((kind) => ({
@@ -382,7 +385,7 @@ async function main(): Promise<void> {
         .map((r) => [r.k, value(r)!] as [number, number]),
     }))
   writeFileSync(
-    join(imgDir, 'frontier-nmse.svg'),
+    join(imgDir, `frontier-nmse${suffix}.svg`),
     lineChart({
       title: `Held-out NMSE against K (layer ${layer})`,
       xLabel: 'K (active experts / latents per token)',
@@ -394,7 +397,7 @@ async function main(): Promise<void> {
     }),
   )
   writeFileSync(
-    join(imgDir, 'frontier-ce.svg'),
+    join(imgDir, `frontier-ce${suffix}.svg`),
     lineChart({
       title: `Spliced cross-entropy against K (layer ${layer})`,
       xLabel: 'K (active experts / latents per token)',
@@ -429,10 +432,10 @@ async function main(): Promise<void> {
       })),
     }),
   )
-  writeFileSync(join(imgDir, 'frontier-training.svg'), panels(curveCharts, 2, panelW, panelH))
+  writeFileSync(join(imgDir, `frontier-training${suffix}.svg`), panels(curveCharts, 2, panelW, panelH))
 
   process.stdout.write(`${table}\n${versusMd}`)
-  process.stdout.write(`wrote ${join(dataDir, 'frontier-table.md')}, ${join(dataDir, 'frontier-results.json')}, ${imgDir}/frontier-{nmse,ce,training}.svg\n`)
+  process.stdout.write(`wrote ${join(dataDir, `frontier-table${suffix}.md`)}, ${join(dataDir, `frontier-results${suffix}.json`)}, ${imgDir}/frontier-{nmse,ce,training}${suffix}.svg\n`)
 }
 
 await main()

@@ -6,7 +6,7 @@
 # (scripts/frontier-report.ts → docs/data/frontier-*, docs/img/frontier-*.svg).
 #
 #   scripts/frontier-sweep.sh [--store DIR] [--tokens N] [--layer L] [--eval-tokens N] [--batch B]
-#                             [--ks "4 8 16 32"] [--model DIR] [--fresh]
+#                             [--ks "4 8 16 32"] [--model DIR] [--suffix -layerL] [--fresh]
 #
 # Matched parameters: MxD's N is the app's default, parameter-matched to a TopK transcoder with
 # 32·d latents; the transcoder has 32·d latents; the skip transcoder's W_skip (d², no bias) is paid
@@ -21,12 +21,13 @@ MODEL=resources/models/kjv-gpt2-mini
 DATA=resources/corpus/kjv
 LAYER=2
 TOKENS=65536
-BATCH=512
+BATCH=128
 LR=0.001
 SEED=0
 EVAL_TOKENS=8192
 BUFFER_ROWS=16384
 KS="4 8 16 32"
+SUFFIX=""
 FRESH=0
 ARGS=("$@")
 while [[ $# -gt 0 ]]; do
@@ -38,6 +39,7 @@ while [[ $# -gt 0 ]]; do
     --batch) BATCH=$2; shift 2 ;;
     --ks) KS=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
+    --suffix) SUFFIX=$2; shift 2 ;;
     --fresh) FRESH=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -80,4 +82,4 @@ done
 echo "== sweep took $(( $(date +%s) - started )) s"
 
 npx tsx scripts/frontier-report.ts --store "$STORE" --model "$MODEL" --layer "$LAYER" \
-  --command "scripts/frontier-sweep.sh ${ARGS[*]}"
+  --suffix "$SUFFIX" --command "scripts/frontier-sweep.sh ${ARGS[*]}"
