@@ -6,23 +6,20 @@
 // for the held-out evaluation table, finds the run's point on the frontier chart and opens the
 // run from it, queues a sweep of two K values, and looks at the pages in the dark theme.
 // Screenshots land in test-results/screenshots/cv-*.png.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { openApp, type AppPage } from '../helpers/app-page.js'
 import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
-import { launchChromium } from '../helpers/chromium.js'
-import { repoRoot, startWebProcess, type WebProcess } from '../helpers/web-process.js'
+import type { WebProcess } from '../helpers/web-process.js'
 
-const SHOTS = join(repoRoot, 'test-results/screenshots')
 const LAYER = 1
 
+let app: AppPage
 let web: WebProcess
-let browser: Browser
-let context: BrowserContext
 let page: Page
-const pageErrors: string[] = []
 const cleanup: string[] = []
 let modelId = 0
 let demo = true
@@ -30,9 +27,7 @@ let demo = true
 let textFile = ''
 let runId = 0
 
-async function shot(name: string): Promise<void> {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
-}
+const shot = (name: string): Promise<void> => app.shot(name)
 
 /** Plain text, documents separated by blank lines, for the fallback model. */
 function writeSmallCorpus(): string {
@@ -58,8 +53,8 @@ const next = (): Promise<void> => page.getByTestId('wizard-next').click()
 const stepShown = (id: string): Promise<void> => page.getByTestId(`wizard-step-${id}`).waitFor()
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  web = await startWebProcess()
+  app = await openApp({ fullPage: true, cleanup })
+  ;({ web, page } = app)
   const client = await web.client()
   const bundled = (await client.call('models.list', {})).find((m) => m.source === 'bundled' && m.info)
   if (bundled) modelId = bundled.id
@@ -71,25 +66,14 @@ beforeAll(async () => {
     textFile = writeSmallCorpus()
   }
   client.close()
-  browser = await launchChromium()
-  context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' })
-  page = await context.newPage()
-  page.setDefaultTimeout(60_000)
-  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`))
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`)
-  })
 })
 
 afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail')
-    await page?.screenshot({ path: join(SHOTS, `cv-failed-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}.png`), fullPage: true })
+  if (ctx.task.result?.state === 'fail') await app?.shot(`cv-failed-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}`)
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await web?.stop()
-  for (const d of cleanup) rmSync(d, { recursive: true, force: true })
+  await app?.close()
 })
 
 describe('Conversion wizard in web mode', () => {
@@ -333,6 +317,6 @@ describe('Conversion wizard in web mode', () => {
     await page.locator(`[data-testid="frontier-nmse"] circle[data-point-id="${runId}"]`).waitFor()
     await shot('cv-13-frontier-dark')
     await page.getByTestId('theme-toggle').click()
-    expect(pageErrors).toEqual([])
+    expect(app.pageErrors).toEqual([])
   })
 })

@@ -5,33 +5,27 @@
 // the tokens arrive one by one, reads a token's top predictions, stops a long generation, and
 // checks the dark theme. Screenshots land in test-results/screenshots/mp-*.png.
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeSafetensors, type WritableTensor } from '../../src/engine/safetensors.js'
+import { openApp, type AppPage } from '../helpers/app-page.js'
 import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
-import { launchChromium } from '../helpers/chromium.js'
-import { repoRoot, startWebProcess, type WebProcess } from '../helpers/web-process.js'
+import { repoRoot, type WebProcess } from '../helpers/web-process.js'
 
-const SHOTS = join(repoRoot, 'test-results/screenshots')
 const fixtures = join(repoRoot, 'test/fixtures/models')
 const POSITIONS = 1024
 
+let app: AppPage
 let web: WebProcess
-let browser: Browser
-let context: BrowserContext
 let page: Page
-const pageErrors: string[] = []
 const cleanup: string[] = []
 let modelDir = ''
 let modelId = 0
 let brokenDir = ''
 
-async function shot(name: string): Promise<void> {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) })
-}
+const shot = (name: string): Promise<void> => app.shot(name)
 
 /**
  * The tiny GPT-2 fixture with the byte tokenizer, its position table tiled out to 1024 rows and
@@ -66,26 +60,16 @@ function longTinyModel(): string {
 const generatedSpans = (): ReturnType<Page['locator']> => page.locator('[data-testid="pg-stream"] [data-kind="generated"]')
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
   modelDir = longTinyModel()
   brokenDir = tinyModelWithByteTokenizer()
   const hfCache = mkdtempSync(join(tmpdir(), 'mxd-empty-hf-'))
   cleanup.push(modelDir, brokenDir, hfCache)
-  web = await startWebProcess({ env: { HF_HUB_CACHE: hfCache } })
-  browser = await launchChromium()
-  context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' })
-  page = await context.newPage()
-  page.setDefaultTimeout(60_000)
-  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`))
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`)
-  })
+  app = await openApp({ env: { HF_HUB_CACHE: hfCache }, cleanup })
+  ;({ web, page } = app)
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await web?.stop()
-  for (const d of cleanup) rmSync(d, { recursive: true, force: true })
+  await app?.close()
 })
 
 describe('Models page and Playground in web mode', () => {
@@ -296,6 +280,6 @@ describe('Models page and Playground in web mode', () => {
   })
 
   it('raised no page errors', () => {
-    expect(pageErrors).toEqual([])
+    expect(app.pageErrors).toEqual([])
   })
 })

@@ -5,30 +5,25 @@
 // parameter-matched rank, starts a tiny dense run, watches its loss chart gain points while it
 // runs, waits for it to finish (held-out loss, links to the model), and finds the model on the
 // Models page; then the dark theme. Screenshots land in test-results/screenshots/pt-*.png.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { denseMlpParamCount, matchedCpRank, matchedTrRanks } from '../../src/engine/layers/mumoe.js'
-import { launchChromium } from '../helpers/chromium.js'
-import { repoRoot, startWebProcess, type WebProcess } from '../helpers/web-process.js'
+import { openApp, type AppPage } from '../helpers/app-page.js'
+import { repoRoot, type WebProcess } from '../helpers/web-process.js'
 
-const SHOTS = join(repoRoot, 'test-results/screenshots')
 const TINY = { layers: 1, dModel: 32, heads: 2, ctx: 32, vocab: 512, tokens: 24_000, batch: 8 }
 
+let app: AppPage
 let web: WebProcess
-let browser: Browser
-let context: BrowserContext
 let page: Page
-const pageErrors: string[] = []
 const cleanup: string[] = []
 let textFile = ''
 let runId = 0
 
-async function shot(name: string): Promise<void> {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) })
-}
+const shot = (name: string): Promise<void> => app.shot(name)
 
 /** Verses of the bundled KJV corpus, four to a blank-line-separated document: a few hundred documents. */
 function smallText(): string {
@@ -45,27 +40,17 @@ const next = (): Promise<void> => page.getByTestId('pt-next').click()
 const currentStep = (): Promise<string | null> => page.locator('form[data-step]').getAttribute('data-step')
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
   const dir = mkdtempSync(join(tmpdir(), 'mxd-pt-ui-'))
   cleanup.push(dir)
   textFile = join(dir, 'verses.txt')
   writeFileSync(textFile, smallText())
-  web = await startWebProcess()
+  app = await openApp({ cleanup })
+  ;({ web, page } = app)
   cleanup.push(web.store)
-  browser = await launchChromium()
-  context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' })
-  page = await context.newPage()
-  page.setDefaultTimeout(60_000)
-  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`))
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`)
-  })
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await web?.stop()
-  for (const d of cleanup) rmSync(d, { recursive: true, force: true })
+  await app?.close()
 })
 
 describe('Pre-train wizard in web mode', () => {
@@ -251,6 +236,6 @@ describe('Pre-train wizard in web mode', () => {
     await shot('pt-13-wizard-dark')
     await page.getByTestId('pt-mlp-dense').check()
     await page.getByTestId('theme-toggle').click()
-    expect(pageErrors).toEqual([])
+    expect(app.pageErrors).toEqual([])
   })
 })

@@ -3,46 +3,32 @@
 // Chromium. Starts the backend benchmark from the UI, watches its live progress, finds it in
 // the Runs list and checks its detail page (metrics, chart), the theme toggle and the
 // token errors. Screenshots of each step land in test-results/screenshots/.
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium } from '../helpers/chromium.js'
-import { repoRoot, startWebProcess, type WebProcess } from '../helpers/web-process.js'
+import { openApp, type AppPage } from '../helpers/app-page.js'
+import { repoRoot, type WebProcess } from '../helpers/web-process.js'
 
-const SHOTS = join(repoRoot, 'test-results/screenshots')
 // Big enough that the wasm backend (≈16–25 GFLOP/s here) takes a few seconds: ≈85 GFLOP.
 const SIZES = [512, 768, 1024, 1536]
 const REPEATS = 8
 
+let app: AppPage
 let web: WebProcess
 let browser: Browser
 let context: BrowserContext
 let page: Page
-const pageErrors: string[] = []
 let runId = 0
 
-async function shot(name: string, p: Page = page): Promise<void> {
-  await p.screenshot({ path: join(SHOTS, `${name}.png`) })
-}
+const shot = (name: string, p?: Page): Promise<void> => app.shot(name, p)
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true })
-  web = await startWebProcess()
-  browser = await launchChromium()
-  context = await browser.newContext({ viewport: { width: 1280, height: 820 }, colorScheme: 'light' })
-  page = await context.newPage()
-  // The machine may be busy (other jobs share its cores): be patient with waits.
-  page.setDefaultTimeout(60_000)
-  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`))
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`)
-  })
+  app = await openApp({ viewport: { width: 1280, height: 820 } })
+  ;({ web, browser, context, page } = app)
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await web?.stop()
+  await app?.close()
 })
 
 describe('app shell in web mode', () => {
@@ -246,6 +232,6 @@ describe('app shell in web mode', () => {
   })
 
   it('raised no page errors', () => {
-    expect(pageErrors).toEqual([])
+    expect(app.pageErrors).toEqual([])
   })
 })
