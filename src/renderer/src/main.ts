@@ -9,6 +9,7 @@ import { router } from './router'
 import { useBackendStore } from './stores/backend'
 import { useThemeStore } from './stores/theme'
 import './styles/base.css'
+import './styles/wizard.css'
 
 async function start(): Promise<void> {
   const pinia = createPinia()
