@@ -1,7 +1,7 @@
 // The CLI as a user runs it: a real process on a real store.
 import { describe, expect, it } from 'vitest'
 import { mxd } from '../helpers/mxd-cli.js'
-import { repoRoot, tempStore } from '../helpers/web-process.js'
+import { tempStore } from '../helpers/web-process.js'
 
 describe('mxd', () => {
   it('doctor --json reports backend, store, schema version and the Electron binary', async () => {
