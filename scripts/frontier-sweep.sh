@@ -82,4 +82,4 @@ done
 echo "== sweep took $(( $(date +%s) - started )) s"
 
 npx tsx scripts/frontier-report.ts --store "$STORE" --model "$MODEL" --layer "$LAYER" \
-  --suffix "$SUFFIX" --command "scripts/frontier-sweep.sh ${ARGS[*]}"
+  --suffix="$SUFFIX" --command "scripts/frontier-sweep.sh ${ARGS[*]}"
