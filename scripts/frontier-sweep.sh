@@ -6,7 +6,7 @@
 # (scripts/frontier-report.ts → docs/data/frontier-*, docs/img/frontier-*.svg).
 #
 #   scripts/frontier-sweep.sh [--store DIR] [--tokens N] [--layer L] [--eval-tokens N] [--batch B]
-#                             [--ks "4 8 16 32"] [--model DIR] [--suffix -layerL] [--fresh]
+#                             [--ks "4 8 16 32"] [--seed S] [--model DIR] [--suffix -layerL] [--fresh]
 #
 # Matched parameters: MxD's N is the app's default, parameter-matched to a TopK transcoder with
 # 32·d latents; the transcoder has 32·d latents; the skip transcoder's W_skip (d², no bias) is paid
@@ -37,6 +37,7 @@ while [[ $# -gt 0 ]]; do
     --layer) LAYER=$2; shift 2 ;;
     --eval-tokens) EVAL_TOKENS=$2; shift 2 ;;
     --batch) BATCH=$2; shift 2 ;;
+    --seed) SEED=$2; shift 2 ;;
     --ks) KS=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
     --suffix) SUFFIX=$2; shift 2 ;;
