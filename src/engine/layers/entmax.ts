@@ -13,7 +13,6 @@
 // ∂τ/∂z_j = s_j / (2 Σ s). Hence J = diag(s) − s sᵀ / Σs and
 //   grad_z = s ∗ (g − (Σ s g) / (Σ s)).
 import { tf } from '../backend.js'
-import './autodiff.js'
 
 /** entmax-1.5 of the last axis of z (any rank ≥ 1), with its exact gradient. */
 export function entmax15<T extends tf.Tensor>(z: T): T {

@@ -2,7 +2,6 @@
 // The loss is differentiable (plain tf ops); the metrics accumulator reads values back and sums
 // in float64 so that millions of tokens do not lose precision.
 import { tf } from '../backend.js'
-import './autodiff.js' // gradients of the plain tf ops the loss uses (Sub, Square, RealDiv, Mean)
 
 /**
  * The official training loss: mean over batch and output dims of (ŷ − y*)² / ‖y*_b‖₂, each token's

@@ -15,7 +15,6 @@
 //   TR: G1 [N, r1, r2], G2 [I+1, r2, r3], G3 [r1, r3, O]  (paper: r1×N×r2, r2×(I+1)×r3, r3×O×r1)
 // Inputs are rows: x [..., I] is folded to [rows, I] and the output unfolded back.
 import { tf } from '../backend.js'
-import './autodiff.js'
 import { gelu, geluNew } from '../models/layers.js'
 import { entmax15 } from './entmax.js'
 

@@ -3,7 +3,6 @@
 // the kind. The shared behaviour (parameter count, decoder-row constraint, export) lives in
 // SparseLayerBase; each layer only writes its forward pass and its hand-written backward pass.
 import { tf } from '../backend.js'
-import './autodiff.js' // kernel gradients for whatever plain tf ops a loss adds on top of forward()
 import type { WritableTensor } from '../safetensors.js'
 import { removeParallelComponent, renormalizeRows } from './sparse.js'
 

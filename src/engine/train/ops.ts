@@ -8,7 +8,6 @@
 //     autodiff through the forward's elementwise ops would be dozens.
 // The tests compare every gradient with PyTorch's (test/unit/train/gradients.test.ts).
 import { tf } from '../backend.js'
-import '../layers/autodiff.js'
 
 type Args = (tf.Tensor | tf.GradSaveFunc)[]
 

@@ -1,7 +1,8 @@
+// The kernel gradients the trainable layers differentiate through (registered by tfjs through
+// src/engine/backend.ts), each checked against central finite differences.
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
-import '../../../src/engine/layers/autodiff.js'
-import { normals, rng } from './mumoe-reference.js'
+import { normals, rng } from '../layers/mumoe-reference.js'
 
 beforeAll(async () => {
   await initBackend()
