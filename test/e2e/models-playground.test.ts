@@ -15,7 +15,7 @@ import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
 import { repoRoot, type WebProcess } from '../helpers/web-process.js'
 
 const fixtures = join(repoRoot, 'test/fixtures/models')
-const POSITIONS = 1024
+const POSITIONS = 4096
 
 let app: AppPage
 let web: WebProcess
@@ -28,7 +28,7 @@ let brokenDir = ''
 const shot = (name: string): Promise<void> => app.shot(name)
 
 /**
- * The tiny GPT-2 fixture with the byte tokenizer, its position table tiled out to 1024 rows and
+ * The tiny GPT-2 fixture with the byte tokenizer, its position table tiled out to 4096 rows and
  * no end-of-sequence token, so a generation can run long enough to be watched and stopped.
  */
 function longTinyModel(): string {
@@ -222,14 +222,15 @@ describe('Models page and Playground in web mode', () => {
   })
 
   it('Stop ends a long generation: the stop reason is "aborted"', async () => {
-    await page.getByTestId('pg-max-tokens').fill('1000')
+    // The most the form allows: the back end writes tokens faster than Chromium renders them, so
+    // a short generation can end on the server before the click that stops it arrives.
+    await page.getByTestId('pg-max-tokens').fill('4096')
     await page.getByTestId('pg-temperature').fill('0.9')
     await page.getByTestId('pg-seed-random').uncheck()
     await page.getByTestId('pg-seed').fill('7')
     await page.getByTestId('pg-generate').click()
     await expect.poll(() => generatedSpans().count(), { timeout: 60_000, interval: 20 }).toBeGreaterThanOrEqual(40)
-    // Stop at once: on an idle machine the tiny model writes 1000 tokens in a few seconds, so
-    // anything slow here (a screenshot) could let the generation finish first.
+    // Stop at once: anything slow here (a screenshot) could let the generation finish first.
     await page.getByTestId('pg-stop').click()
     await page.getByTestId('pg-stop-reason').waitFor()
     await shot('mp-04-playground-stopped')
@@ -237,14 +238,15 @@ describe('Models page and Playground in web mode', () => {
     await expect(page.getByTestId('pg-seed-used').textContent()).resolves.toBe('7')
     const n = await generatedSpans().count()
     expect(n).toBeGreaterThanOrEqual(40)
-    expect(n).toBeLessThan(1000)
+    expect(n).toBeLessThan(4096)
 
     // Esc stops too.
     await page.getByTestId('pg-generate').click()
-    await expect.poll(() => generatedSpans().count(), { timeout: 60_000, interval: 20 }).toBeGreaterThanOrEqual(5)
+    await expect.poll(() => generatedSpans().count(), { timeout: 60_000, interval: 20 }).toBeGreaterThanOrEqual(1)
     await page.keyboard.press('Escape')
     await page.getByTestId('pg-stop-reason').waitFor()
     await expect(page.getByTestId('pg-stop-reason').getAttribute('data-stop-reason')).resolves.toBe('aborted')
+    await expect(generatedSpans().count()).resolves.toBeLessThan(4096)
   })
 
   it('says why a model without a tokenizer cannot be used', async () => {

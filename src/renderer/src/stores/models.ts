@@ -2,7 +2,7 @@
 // generation of this window, fed by `playground.event`. The generation lives here, not in the
 // page, so leaving the Playground and coming back keeps what was generated.
 import { defineStore } from 'pinia'
-import { computed, ref, watch } from 'vue'
+import { computed, ref, shallowRef, watch } from 'vue'
 import type { ModelDescription, ModelEntry, PlaygroundEvent } from '../../../shared/models'
 import { promptTokenTexts, type StopReason } from '../lib/model-format'
 import { useBackendStore } from './backend'
@@ -104,7 +104,14 @@ export const useModelsStore = defineStore('models', () => {
   const generationId = ref<string | null>(null)
   const settings = ref<GenerationSettings | null>(null)
   const promptTokens = ref<PromptToken[]>([])
-  const generated = ref<GeneratedToken[]>([])
+  // Tokens are committed once per animation frame, not one by one: a small model writes hundreds
+  // of tokens a second, and re-rendering (and re-laying-out) a stream of thousands of spans per
+  // token fell so far behind that a click on Stop was seen only after the generation had ended.
+  // shallowRef + frozen tokens: nothing in a token ever changes, so Vue need not watch inside it.
+  const generated = shallowRef<readonly GeneratedToken[]>([])
+  let pendingTokens: GeneratedToken[] = []
+  let pendingLastAt: number | null = null
+  let frame: number | null = null
   const stopReason = ref<StopReason | null>(null)
   const seedUsed = ref<number | null>(null)
   const error = ref<string | null>(null)
@@ -135,21 +142,41 @@ export const useModelsStore = defineStore('models', () => {
       if (status.value === 'starting') status.value = 'running'
     } else if (e.type === 'token') {
       const pos = promptTokens.value.length + e.index
-      generated.value.push({ kind: 'generated', pos, index: e.index, id: e.id, text: e.text ?? '', top: e.top })
-      lastTokenAt.value = performance.now()
+      pendingTokens.push(Object.freeze<GeneratedToken>({ kind: 'generated', pos, index: e.index, id: e.id, text: e.text ?? '', top: e.top }))
+      pendingLastAt = performance.now()
+      if (frame === null) frame = requestAnimationFrame(commitTokens)
       if (status.value === 'starting') status.value = 'running'
     } else if (e.type === 'done') {
+      commitTokens()
       stopReason.value = e.stopReason
       seedUsed.value = e.seed
       status.value = 'done'
       finishedAt.value = performance.now()
       stopping.value = false
     } else {
+      commitTokens()
       error.value = e.message
       status.value = 'error'
       finishedAt.value = performance.now()
       stopping.value = false
     }
+  }
+
+  /** Moves the tokens that came in since the last frame into `generated`, in one update. */
+  function commitTokens(): void {
+    if (frame !== null) cancelAnimationFrame(frame)
+    frame = null
+    if (!pendingTokens.length) return
+    generated.value = generated.value.concat(pendingTokens)
+    lastTokenAt.value = pendingLastAt
+    pendingTokens = []
+  }
+
+  function dropPendingTokens(): void {
+    if (frame !== null) cancelAnimationFrame(frame)
+    frame = null
+    pendingTokens = []
+    pendingLastAt = null
   }
 
   function onEvent(e: PlaygroundEvent): void {
@@ -180,6 +207,7 @@ export const useModelsStore = defineStore('models', () => {
     status.value = 'starting'
     generationId.value = null
     promptTokens.value = []
+    dropPendingTokens()
     generated.value = []
     stopReason.value = null
     seedUsed.value = null
@@ -229,6 +257,7 @@ export const useModelsStore = defineStore('models', () => {
     status.value = 'idle'
     generationId.value = null
     promptTokens.value = []
+    dropPendingTokens()
     generated.value = []
     stopReason.value = null
     seedUsed.value = null
