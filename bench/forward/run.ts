@@ -93,7 +93,10 @@ async function main(): Promise<void> {
   for (const mode of torchModes) {
     const argv = [join(here, 'torch_gpt2.py'), '--ids', idsFile, '--linear', mode, '--threads', args['torch-threads'] ?? '0']
     argv.push('--layers', `${shape.nLayers}`, '--d-model', `${shape.dModel}`, '--heads', `${shape.nHeads}`, '--vocab', `${shape.vocab}`)
-    const w = new Worker(`torch-${mode}`, spawn(PYTHON, argv, { cwd: root }))
+    // torch.set_num_threads does not reach an OpenBLAS that Debian's torch loads as plain libblas.
+    const threads = Number(args['torch-threads'] ?? '0')
+    const env = threads > 0 ? { ...process.env, OPENBLAS_NUM_THREADS: String(threads) } : process.env
+    const w = new Worker(`torch-${mode}`, spawn(PYTHON, argv, { cwd: root, env }))
     workers.push(w)
     await w.info
   }

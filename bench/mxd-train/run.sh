@@ -10,10 +10,12 @@ S=${2:-3}
 PY=/usr/bin/python3 # the system Python with torch (not a venv's python3)
 {
   node --import tsx bench/mxd-train/trainer-step.ts --batch "$B" --steps "$S"
-  $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product sparse --threads 1
-  $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product dense --threads 1
+  # torch.set_num_threads does not reach an OpenBLAS that Debian's torch loads as plain libblas.
+  OPENBLAS_NUM_THREADS=1 $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product sparse --threads 1
+  OPENBLAS_NUM_THREADS=1 $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product dense --threads 1
   $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product sparse --threads "$(nproc)"
 } > /tmp/mxd-train-bench.jsonl
+echo "blas: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 $PY - <<'PY'
 import json

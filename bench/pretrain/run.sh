@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 load="$(cut -d" " -f1-3 /proc/loadavg)"
 ours=$(npx tsx bench/pretrain/trainer.ts "$@" 2>/dev/null | tail -1)
-torch1=$(/usr/bin/python3 bench/pretrain/torch_bench.py --threads 1 "$@" | tail -1)
-torchN=$(/usr/bin/python3 bench/pretrain/torch_bench.py --threads "$(nproc)" "$@" | tail -1)
+# torch.set_num_threads does not reach an OpenBLAS that Debian's torch loads as plain libblas.
+torch1=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/pretrain/torch_bench.py --threads 1 "$@" | tail -1)
+torchN=$(OPENBLAS_NUM_THREADS="$(nproc)" /usr/bin/python3 bench/pretrain/torch_bench.py --threads "$(nproc)" "$@" | tail -1)
+echo "blas: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
 echo "load average at start: $load on $(nproc) cores (other processes share them: compare figures from one run only)"
 echo "$ours"
 echo "$torch1"
