@@ -27,7 +27,11 @@ const convertFields = {
   kind: LayerKind.default('mxd'),
   /** MxD: N experts; default parameter-matched to a 32× TopK transcoder. */
   experts: positiveInt.max(10_000_000).optional(),
-  /** Transcoders: d_sae latents; default 32·d_model. */
+  /**
+   * Transcoders: d_sae latents. Default 32·d_model for the TopK transcoder; the skip transcoder's
+   * default gives up round(d²/(2d+1)) latents to pay for W_skip, so every kind's default has the
+   * same parameter count and a sweep's kinds compare at matched parameters.
+   */
   width: positiveInt.max(10_000_000).optional(),
   /** Active experts / latents per token. */
   k: positiveInt.max(65_536).default(CONVERT_DEFAULTS.k),
@@ -150,6 +154,20 @@ export function matchedExperts(dIn: number, dOut: number, hidden: number, glu: b
   return Math.round((S * (dIn + dOut) - hidden * (dIn + dOut)) / perExpert)
 }
 
+/**
+ * d_sae of a skip transcoder with as many parameters as a TopK transcoder of `latentsPerInput`·d
+ * latents: each latent costs 2d + 1 parameters (encoder row, bias, decoder row), W_skip costs d².
+ */
+export function matchedSkipWidth(d: number, latentsPerInput = 32): number {
+  return Math.max(1, latentsPerInput * d - Math.round((d * d) / (2 * d + 1)))
+}
+
+/** The default units of each kind: all three have the parameters of a 32·d TopK transcoder. */
+function defaultWidth(kind: LayerKind, d: number, hidden: number, glu: boolean): number {
+  if (kind === 'mxd') return Math.max(1, matchedExperts(d, d, hidden, glu))
+  return kind === 'skip_transcoder' ? matchedSkipWidth(d) : 32 * d
+}
+
 /** Resolved sizes of a run: the layer's shape, the schedule and the buffer. */
 export interface ResolvedSizes {
   d: number
@@ -169,8 +187,7 @@ export function resolveSizes(config: ConvertConfig, model: ModelShape): Resolved
   const d = model.dModel
   const glu = (config.act ?? (model.architecture === 'llama' ? 'glu' : 'gelu')) === 'glu'
   const hidden = config.hidden ?? model.mlpWidth
-  const width =
-    config.kind === 'mxd' ? (config.experts ?? Math.max(1, matchedExperts(d, d, hidden, glu))) : (config.width ?? 32 * d)
+  const width = (config.kind === 'mxd' ? config.experts : config.width) ?? defaultWidth(config.kind, d, hidden, glu)
   const steps = Math.ceil(config.tokens / config.batch)
   const warmup = config.warmup ?? Math.min(CONVERT_DEFAULTS.warmupMax, Math.round(steps * CONVERT_DEFAULTS.warmupFraction))
   const rowBytes = 2 * d * 4

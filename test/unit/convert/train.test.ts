@@ -117,6 +117,20 @@ describe('config: parameter counts and defaults', () => {
     expect(bad.warnings.join(' ')).toMatch(/layer 9 does not exist.*ctx 512 exceeds/)
   })
 
+  it('gives every kind the same parameters by default: the skip transcoder pays for W_skip in latents', () => {
+    const shape = { architecture: 'gpt2', layers: 4, dModel: 192, mlpWidth: 768, contextLength: 128 }
+    const sweep = ConvertSweep.parse({ model: '/m', layer: 2, data: '/d', ks: [8], kinds: ['mxd', 'transcoder', 'skip_transcoder'] })
+    const [mxd, tc, skip] = sweepConfigs(sweep).map((c) => previewConversion(c, shape))
+    // By hand (docs/frontier.md): d² = 36,864 at 2d + 1 = 385 per latent is 95.75 → 96 latents.
+    expect(tc!.width).toBe(6144)
+    expect(skip!.width).toBe(6048)
+    expect(tc!.params.layer).toBe(2 * 192 * 6144 + 6144 + 192)
+    expect(skip!.params.layer).toBe(2 * 192 * 6048 + 6048 + 192 + 192 * 192)
+    for (const p of [mxd!, skip!]) expect(Math.abs(p.params.layer - tc!.params.layer) / tc!.params.layer).toBeLessThan(0.003)
+    // A width the user gives is kept as given.
+    expect(previewConversion(ConvertConfig.parse({ model: '/m', layer: 2, data: '/d', kind: 'skip_transcoder', width: 6144 }), shape).width).toBe(6144)
+  })
+
   it('a sweep is one config per (kind, K), everything else shared', () => {
     const sweep = ConvertSweep.parse({ model: '/m', layer: 1, data: '/d', ks: [4, 8], kinds: ['mxd', 'transcoder'], seed: 3 })
     const configs = sweepConfigs(sweep)
