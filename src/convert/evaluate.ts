@@ -248,11 +248,16 @@ export interface EvaluateOptions {
   cancelled?: () => boolean
 }
 
-/** Runs the three forwards (clean, spliced, zero-ablated) per batch and returns the metrics. */
+/**
+ * Runs the three forwards (clean, spliced, zero-ablated) per batch and returns the metrics. The
+ * spliced and ablated forwards start at block L from the clean forward's residual stream, since
+ * blocks before L are the same in all three.
+ */
 export async function evaluateLayer(opts: EvaluateOptions): Promise<EvalMetrics> {
   const { model, layer, block, bosId } = opts
   const acc = new EvalAccumulator(model.dModel, layer.width)
   const mlpOut = hookNames.mlpOut(block)
+  const residPre = hookNames.residPre(block)
   const gate = codesHookName(layer.kind, block)
   let positions = 0
   for await (const batch of opts.batches) {
@@ -262,47 +267,49 @@ export async function evaluateLayer(opts: EvaluateOptions): Promise<EvalMetrics>
     const predW = predictionWeights(mask)
     const recW = reconstructionWeights(ids, mask, bosId)
 
-    // 1. The model as it is: CE_clean and the target y*.
-    const clean = model.forward(ids, { attentionMask: mask, cacheNames: [mlpOut] })
-    let target: Float32Array
+    // 1. The model as it is: CE_clean, the target y*, and the residual stream entering block L.
+    const clean = model.forward(ids, { attentionMask: mask, cacheNames: [mlpOut, residPre] })
+    const startAtLayer = { layer: block, residual: clean.cache[residPre]! }
     try {
-      const c = nextTokenNll(clean.logits!, ids, predW)
-      acc.addCrossEntropy('clean', c.sum, c.count)
-      target = clean.cache[mlpOut]!.dataSync() as Float32Array
-    } finally {
-      disposeResult(clean)
-    }
+      let target: Float32Array
+      try {
+        const c = nextTokenNll(clean.logits!, ids, predW)
+        acc.addCrossEntropy('clean', c.sum, c.count)
+        target = clean.cache[mlpOut]!.dataSync() as Float32Array
+      } finally {
+        clean.logits?.dispose()
+        clean.cache[mlpOut]?.dispose()
+      }
 
-    // 2. The layer spliced in: CE_spliced, its output ŷ (from the same x, since blocks before L
-    // are untouched) and its code, for L0 and the dead units.
-    const spliced = forwardSpliced(model, ids, {
-      attentionMask: mask,
-      cacheNames: [mlpOut, gate],
-      splices: [{ block, layer }],
-    })
-    try {
-      const s = nextTokenNll(spliced.logits!, ids, predW)
-      acc.addCrossEntropy('spliced', s.sum, s.count)
-      acc.addReconstruction(spliced.cache[mlpOut]!.dataSync(), target, recW)
-      const codes = spliced.cache[gate]!
-      const counts = tf.tidy(() => {
-        const flat = tf.reshape(codes, [recW.length, layer.width])
-        const keep = tf.tensor2d(recW, [1, recW.length])
-        return tf.matMul(keep, tf.cast(tf.notEqual(flat, 0), 'float32'))
-      })
-      acc.addFiring(counts.dataSync(), recW.reduce((a, b) => a + b, 0))
-      counts.dispose()
-    } finally {
-      disposeResult(spliced)
-    }
+      // 2. The layer spliced in: CE_spliced, its output ŷ (from the same x, since blocks before L
+      // are untouched) and its code, for L0 and the dead units.
+      const spliced = forwardSpliced(model, ids, { attentionMask: mask, cacheNames: [mlpOut, gate], splices: [{ block, layer }], startAtLayer })
+      try {
+        const s = nextTokenNll(spliced.logits!, ids, predW)
+        acc.addCrossEntropy('spliced', s.sum, s.count)
+        acc.addReconstruction(spliced.cache[mlpOut]!.dataSync(), target, recW)
+        const codes = spliced.cache[gate]!
+        const counts = tf.tidy(() => {
+          const flat = tf.reshape(codes, [recW.length, layer.width])
+          const keep = tf.tensor2d(recW, [1, recW.length])
+          return tf.matMul(keep, tf.cast(tf.notEqual(flat, 0), 'float32'))
+        })
+        acc.addFiring(counts.dataSync(), recW.reduce((a, b) => a + b, 0))
+        counts.dispose()
+      } finally {
+        disposeResult(spliced)
+      }
 
-    // 3. Zero ablation: CE_zero.
-    const zero = model.forward(ids, { attentionMask: mask, mlpReplacements: { [block]: zeroMlp() } })
-    try {
-      const z = nextTokenNll(zero.logits!, ids, predW)
-      acc.addCrossEntropy('zero', z.sum, z.count)
+      // 3. Zero ablation: CE_zero.
+      const zero = model.forward(ids, { attentionMask: mask, mlpReplacements: { [block]: zeroMlp() }, startAtLayer })
+      try {
+        const z = nextTokenNll(zero.logits!, ids, predW)
+        acc.addCrossEntropy('zero', z.sum, z.count)
+      } finally {
+        disposeResult(zero)
+      }
     } finally {
-      disposeResult(zero)
+      startAtLayer.residual.dispose()
     }
 
     acc.sequences += ids.length

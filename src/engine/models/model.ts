@@ -51,6 +51,14 @@ export interface ForwardOptions {
   /** Run blocks 0..L only and return the cache without logits. Not combinable with kvCache. */
   stopAfterLayer?: number
   /**
+   * Start at block L from a residual stream given as `residual` (blocks.L.hook_resid_pre of an
+   * earlier forward on the same ids, [batch, pos, d_model]): embeddings and blocks 0..L−1 are
+   * skipped and their hook points do not fire. Forwards that differ only from block L on (clean,
+   * spliced, ablated) share the prefix this way, as TransformerLens's start_at_layer does. The
+   * caller keeps ownership of `residual`. Not combinable with kvCache.
+   */
+  startAtLayer?: { layer: number; residual: tf.Tensor }
+  /**
    * Continue from (and extend) cached keys/values: ids are then only the new tokens, and
    * attn.hook_pattern is [batch, head, new, cached + new]. A forward that throws leaves the cache unusable.
    */
@@ -193,11 +201,12 @@ export class Decoder implements LanguageModel {
         rotary: this.spec.rotaryInvFreq ? rotaryTables(this.spec.rotaryInvFreq, positions) : null,
         kvCache,
       }
-      let x = this.spec.embed(tf.tensor2d(ids, undefined, 'int32'), positions, run)
+      const start = opts.startAtLayer
+      let x = start ? start.residual : this.spec.embed(tf.tensor2d(ids, undefined, 'int32'), positions, run)
       // A tidy per block frees its intermediates as soon as it ends, so a forward holds one block's
       // working set (plus the residual stream) instead of every layer's: less memory, and the wasm
       // heap reuses warm buffers.
-      for (let layer = 0; layer <= lastLayer; layer++) {
+      for (let layer = start?.layer ?? 0; layer <= lastLayer; layer++) {
         const input = x
         x = tf.tidy(() => this.block(layer, input, ctx, run, opts))
       }
@@ -267,6 +276,17 @@ export class Decoder implements LanguageModel {
         throw new Error(`stopAfterLayer must be a layer index 0…${this.nLayers - 1}`)
       }
       if (opts.kvCache) throw new Error('stopAfterLayer cannot be combined with a KV cache (later layers would miss their keys)')
+    }
+    if (opts.startAtLayer) {
+      const { layer, residual } = opts.startAtLayer
+      if (!Number.isInteger(layer) || layer < 0 || layer > (opts.stopAfterLayer ?? this.nLayers - 1)) {
+        throw new Error(`startAtLayer must be a layer index 0…${(opts.stopAfterLayer ?? this.nLayers - 1)}`)
+      }
+      if (opts.kvCache) throw new Error('startAtLayer cannot be combined with a KV cache (earlier layers would miss their keys)')
+      const want = [ids.length, time, this.dModel]
+      if (!sameShape(residual.shape, want)) {
+        throw new Error(`startAtLayer: the residual has shape [${residual.shape}], these ids need [${want}]`)
+      }
     }
     for (const layer of Object.keys(opts.mlpReplacements ?? {})) {
       const l = Number(layer)

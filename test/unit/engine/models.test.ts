@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
 import { hookNames } from '../../../src/engine/hooks.js'
 import { loadedWeightSets, loadLanguageModel } from '../../../src/engine/models/load.js'
-import type { LanguageModel } from '../../../src/engine/models/model.js'
+import { KVCache, type LanguageModel } from '../../../src/engine/models/model.js'
 import { SafetensorsFile, writeSafetensors } from '../../../src/engine/safetensors.js'
 
 const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures', 'models')
@@ -87,6 +87,19 @@ describe.each(FOLDERS)('fixture %s', (folder) => {
     check('logits', logits!)
     for (const name of model.hookPoints) check(`hook:${name}`, cache[name]!)
     tf.dispose([logits!, ...Object.values(cache)])
+  })
+
+  it('started at the last block from PyTorch\'s resid_pre, gives the reference logits; earlier hooks do not fire', () => {
+    const L = model.nLayers - 1
+    const given = ref.tensors.get(`hook:${hookNames.residPre(L)}`)!
+    const residual = tf.tensor(given.data, given.shape)
+    const names = [hookNames.embed, hookNames.mlpOut(L), hookNames.residPost(L)]
+    const { logits, cache } = model.forward(ref.ids, { attentionMask: ref.mask, cacheNames: names, startAtLayer: { layer: L, residual } })
+    expect(relativeError(logits!.dataSync(), ref.tensors.get('logits')!.data)).toBeLessThan(1e-4)
+    expect(relativeError(cache[hookNames.residPost(L)]!.dataSync(), ref.tensors.get(`hook:${hookNames.residPost(L)}`)!.data)).toBeLessThan(1e-4)
+    expect(cache[hookNames.embed]).toBeUndefined()
+    expect(residual.isDisposed).toBe(false)
+    tf.dispose([logits!, residual, ...Object.values(cache)])
   })
 })
 
@@ -191,6 +204,18 @@ describe('hooks, MLP replacement, early stop', () => {
     expect(early.logits).toBeNull()
     expect(tf.max(tf.abs(tf.sub(full.cache[name]!, early.cache[name]!))).dataSync()[0]).toBe(0)
     tf.dispose([full.logits!, ...Object.values(full.cache), ...Object.values(early.cache)])
+  })
+
+  it('startAtLayer refuses a residual of the wrong shape, a layer out of range and a KV cache', () => {
+    const residual = tf.zeros([ids.length, ids[0]!.length, model.dModel])
+    const wrong = tf.zeros([1, 1, model.dModel])
+    expect(() => model.forward(ids, { startAtLayer: { layer: 0, residual: wrong } })).toThrow(/the residual has shape \[1,1,/)
+    expect(() => model.forward(ids, { startAtLayer: { layer: model.nLayers, residual } })).toThrow(/startAtLayer must be a layer index/)
+    expect(() => model.forward(ids, { startAtLayer: { layer: 1, residual }, stopAfterLayer: 0 })).toThrow(/startAtLayer must be a layer index 0…0/)
+    const kv = new KVCache()
+    expect(() => model.forward(ids, { startAtLayer: { layer: 0, residual }, kvCache: kv })).toThrow(/KV cache/)
+    kv.dispose()
+    tf.dispose([residual, wrong])
   })
 
   it('rejects unknown hook points, out-of-vocabulary ids and ragged batches', () => {
