@@ -3,7 +3,7 @@
 import type { Worker } from 'node:worker_threads'
 import type { EngineRequest, EngineResponse } from '../jobs/engine-protocol.js'
 import { sourceWorkerFactory, type WorkerFactory } from '../jobs/spawn.js'
-import type { GenerateRequest, PlaygroundEvent } from '../shared/models.js'
+import type { GenerateRequest, PlaygroundEvent, Steer } from '../shared/models.js'
 
 export class EngineService {
   private worker: Worker | undefined
@@ -15,7 +15,7 @@ export class EngineService {
     private readonly opts: { workerFactory?: WorkerFactory; backend?: string } = {},
   ) {}
 
-  generate(dir: string, req: GenerateRequest): string {
+  generate(dir: string, req: GenerateRequest, splice?: { dir: string; steer: Steer[] }): string {
     const generationId = `g${this.nextId++}`
     this.live.add(generationId)
     this.post({
@@ -32,6 +32,7 @@ export class EngineService {
         frequencyPenalty: req.frequencyPenalty,
         seed: req.seed,
       },
+      ...(splice ? { splice } : {}),
     })
     return generationId
   }

@@ -5,8 +5,10 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { resolveLayerSpec } from '../convert/export.js'
 import { loadLayerFolder, modelFingerprint } from '../convert/layer-file.js'
-import { codesHookName, forwardSpliced } from '../convert/splice.js'
+import { codesHookName, forwardSpliced, splicedMlps } from '../convert/splice.js'
+import type { MlpModule } from '../engine/hooks.js'
 import type { ForwardResult, LanguageModel } from '../engine/models/model.js'
+import type { Steer } from '../shared/models.js'
 import { DB_FILE, Store } from '../store/store.js'
 import type { CommandContext } from './command.js'
 import { UsageError } from './command.js'
@@ -16,7 +18,21 @@ export interface CliSplice {
   /** The code's hook point name, accepted in --hooks. */
   hookName: string
   forward(model: LanguageModel, ids: number[][], cacheNames: string[]): ForwardResult
+  /** The mlpReplacements that put the layer (steered by `steers`) in its block, for generation. */
+  mlps(model: LanguageModel, steers: readonly Steer[]): Record<number, MlpModule>
   dispose(): void
+}
+
+/** The official steering constant (shared/research/mxd.md): a bare unit number means +100. */
+export const DEFAULT_STEER = 100
+
+/** `--steer 12=100,40=-50` (or `--steer 12` for +100) → steers; units are checked against the layer later. */
+export function parseSteers(spec: string): Steer[] {
+  return spec.split(',').map((part) => {
+    const m = /^\s*(\d+)\s*(?:=\s*([-+]?\d*\.?\d+(?:e[-+]?\d+)?))?\s*$/i.exec(part)
+    if (!m) throw new UsageError(`--steer: "${part}" is not UNIT or UNIT=VALUE (e.g. --steer 12=100,40=-50)`)
+    return { unit: Number(m[1]), value: m[2] === undefined ? DEFAULT_STEER : Number(m[2]) }
+  })
 }
 
 export function openSplice(ctx: CommandContext, spec: string | undefined, modelDir: string): CliSplice | undefined {
@@ -44,6 +60,7 @@ export function openSplice(ctx: CommandContext, spec: string | undefined, modelD
     block,
     hookName: codesHookName(layer.kind, block),
     forward: (model, ids, cacheNames) => forwardSpliced(model, ids, { cacheNames, splices: [{ block, layer }] }),
+    mlps: (model, steers) => splicedMlps(model, { block, layer }, steers),
     dispose: () => layer.dispose(),
   }
 }

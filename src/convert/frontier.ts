@@ -13,7 +13,19 @@ const KIND_ORDER: FrontierSeries['kind'][] = ['mxd', 'transcoder', 'skip_transco
 /** How many runs are scanned at most (newest first). */
 const MAX_RUNS = 10_000
 
-export function layerFrontier(store: Store, modelPath: string, layer: number): Frontier {
+/** A trained or imported layer in the store, with its cfg.json. */
+export interface StoredLayer {
+  runId: number
+  dir: string
+  cfg: LayerFileConfig
+}
+
+/**
+ * Every trained or imported layer that belongs to the model at `modelPath` (same fingerprint, same
+ * model path in its run, or evaluated on it), newest run first; damaged folders are left out
+ * (they are reported where they are opened).
+ */
+export function modelLayers(store: Store, modelPath: string): { modelHash: string | null; layers: StoredLayer[] } {
   const path = resolve(modelPath)
   let modelHash: string | null = null
   try {
@@ -28,7 +40,7 @@ export function layerFrontier(store: Store, modelPath: string, layer: number): F
       .filter((r) => typeof r.config.model === 'string' && resolve(r.config.model) === path && r.status === 'succeeded')
       .map((r) => r.config.trainRunId),
   )
-  const byKind = new Map<FrontierSeries['kind'], FrontierPoint[]>()
+  const layers: StoredLayer[] = []
   for (const kind of LAYER_RUN_KINDS) {
     for (const run of store.listRuns({ kind: kind as never, limit: MAX_RUNS })) {
       const dir = join(store.dir, 'runs', String(run.id), LAYER_SUBDIR)
@@ -37,16 +49,25 @@ export function layerFrontier(store: Store, modelPath: string, layer: number): F
       try {
         cfg = readLayerConfig(dir)
       } catch {
-        continue // a damaged folder is reported where it is opened, not here
+        continue
       }
-      if (cfg.layer !== layer) continue
       const runModel = typeof run.config.model === 'string' ? resolve(run.config.model) : undefined
       const sameModel = (modelHash !== null && cfg.model_hash === modelHash) || runModel === path || evaluatedHere.has(run.id)
-      if (!sameModel) continue
-      const points = byKind.get(cfg.architecture) ?? []
-      points.push(pointOf(store, run.id, cfg))
-      byKind.set(cfg.architecture, points)
+      if (sameModel) layers.push({ runId: run.id, dir, cfg })
     }
+  }
+  layers.sort((a, b) => b.runId - a.runId)
+  return { modelHash, layers }
+}
+
+export function layerFrontier(store: Store, modelPath: string, layer: number): Frontier {
+  const { modelHash, layers } = modelLayers(store, modelPath)
+  const byKind = new Map<FrontierSeries['kind'], FrontierPoint[]>()
+  for (const { runId, cfg } of layers) {
+    if (cfg.layer !== layer) continue
+    const points = byKind.get(cfg.architecture) ?? []
+    points.push(pointOf(store, runId, cfg))
+    byKind.set(cfg.architecture, points)
   }
   const series = KIND_ORDER.filter((k) => byKind.has(k)).map((kind) => ({
     kind,

@@ -8,6 +8,7 @@ import type { HookFn, MlpModule } from '../engine/hooks.js'
 import { mxdGateHookName } from '../engine/layers/mxd.js'
 import type { SparseLayer, SparseLayerKind } from '../engine/layers/sparse-layer.js'
 import type { ForwardOptions, ForwardResult, LanguageModel } from '../engine/models/model.js'
+import type { Steer } from '../shared/models.js'
 
 /** The hook point name of a spliced layer's post-TopK code. */
 export function codesHookName(kind: SparseLayerKind, block: number): string {
@@ -49,6 +50,42 @@ export function spliceMlp(layer: SparseLayer, opts: SpliceOptions = {}): MlpModu
     })
 }
 
+/**
+ * Steering (shared/research/mxd.md): a code hook that adds each steer's value to its unit's
+ * post-TopK code at every position. The layer then decodes the steered code, so an MxD output
+ * moves by value · W_nᵀz for expert n (test/unit/layers/mxd.test.ts checks that by hand).
+ */
+export function steeringHook(steers: readonly Steer[], width: number): HookFn | undefined {
+  if (steers.length === 0) return undefined
+  const delta = new Float32Array(width)
+  for (const { unit, value } of steers) {
+    if (!Number.isInteger(unit) || unit < 0 || unit >= width) {
+      throw new Error(`cannot steer unit ${unit}: this layer has units 0…${width - 1}`)
+    }
+    delta[unit]! += value
+  }
+  return (codes) => tf.add(codes, tf.tensor1d(delta))
+}
+
+/**
+ * blocks[L].mlp replaced by a sparse layer, steered or not: the mlpReplacements a forward or a
+ * generation takes. Checks the block and the widths first, so a mismatch is a clear error.
+ */
+export function splicedMlps(model: LanguageModel, splice: SplicedLayer, steers: readonly Steer[] = []): Record<number, MlpModule> {
+  checkSplice(model, splice)
+  return { [splice.block]: spliceMlp(splice.layer, { onCodes: steeringHook(steers, splice.layer.width) }) }
+}
+
+function checkSplice(model: LanguageModel, { block, layer }: SplicedLayer): void {
+  if (!Number.isInteger(block) || block < 0 || block >= model.nLayers) {
+    throw new Error(`cannot splice into block ${block}: this model has blocks 0…${model.nLayers - 1}`)
+  }
+  const { dIn, dOut } = layerDims(layer)
+  if (dIn !== model.dModel || dOut !== model.dModel) {
+    throw new Error(`a ${layer.kind} layer with d_in ${dIn} and d_out ${dOut} cannot replace an MLP of width ${model.dModel}`)
+  }
+}
+
 /** Zero ablation: blocks[L].mlp's output replaced by 0 (the CE_zero baseline). */
 export function zeroMlp(): MlpModule {
   return (x) => tf.zerosLike(x)
@@ -76,14 +113,8 @@ export function forwardSpliced(
   const captured: Record<string, tf.Tensor> = {}
 
   for (const { block, layer } of splices) {
-    if (!Number.isInteger(block) || block < 0 || block >= model.nLayers) {
-      throw new Error(`cannot splice into block ${block}: this model has blocks 0…${model.nLayers - 1}`)
-    }
+    checkSplice(model, { block, layer })
     if (mlpReplacements[block]) throw new Error(`block ${block}'s MLP is replaced twice`)
-    const { dIn, dOut } = layerDims(layer)
-    if (dIn !== model.dModel || dOut !== model.dModel) {
-      throw new Error(`a ${layer.kind} layer with d_in ${dIn} and d_out ${dOut} cannot replace an MLP of width ${model.dModel}`)
-    }
     const name = codesHookName(layer.kind, block)
     const hook = hooks[name]
     const wanted = cacheNames.has(name)

@@ -1,5 +1,6 @@
 // Messages between the back end and the engine worker.
 import type { GenerationResult, SamplingOptions } from '../engine/generate.js'
+import type { Steer } from '../shared/models.js'
 
 export interface TopPrediction {
   id: number
@@ -16,6 +17,8 @@ export type EngineRequest =
       options: SamplingOptions & { maxNewTokens: number }
       /** How many of the most likely next tokens to report at each step. */
       topPredictions: number
+      /** A sparse layer folder to splice in place of its block's MLP, with its steers. */
+      splice?: { dir: string; steer: Steer[] }
     }
   | { type: 'stop'; id: string }
 

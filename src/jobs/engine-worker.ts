@@ -7,6 +7,9 @@ import { generateTokens } from '../engine/generate.js'
 import { loadLanguageModel } from '../engine/models/load.js'
 import type { LanguageModel } from '../engine/models/model.js'
 import { TextTokenizer } from '../engine/tokenizer.js'
+import type { SparseLayer } from '../engine/layers/sparse-layer.js'
+import { loadLayerFolder } from '../convert/layer-file.js'
+import { splicedMlps } from '../convert/splice.js'
 import type { EngineRequest, EngineResponse } from './engine-protocol.js'
 import { workerData } from 'node:worker_threads'
 
@@ -24,9 +27,40 @@ async function modelFor(dir: string): Promise<{ model: LanguageModel; tokenizer:
   return entry
 }
 
+/**
+ * Spliced layers by folder. The newest stays loaded (steering the same layer again is the common
+ * case); an older one is freed once no generation uses it.
+ */
+const layers = new Map<string, { layer: SparseLayer; block: number; users: number }>()
+let newestLayer = ''
+
+function acquireLayer(dir: string): { layer: SparseLayer; block: number } {
+  let entry = layers.get(dir)
+  if (!entry) {
+    const { layer, cfg } = loadLayerFolder(dir)
+    entry = { layer, block: cfg.layer, users: 0 }
+    layers.set(dir, entry)
+  }
+  entry.users++
+  newestLayer = dir
+  return entry
+}
+
+function releaseLayer(dir: string): void {
+  const entry = layers.get(dir)
+  if (entry) entry.users--
+  for (const [d, e] of layers) {
+    if (d !== newestLayer && e.users <= 0) {
+      e.layer.dispose()
+      layers.delete(d)
+    }
+  }
+}
+
 async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Promise<void> {
   const abort = new AbortController()
   running.set(req.id, abort)
+  let spliceDir: string | null = null
   try {
     const { model, tokenizer } = await modelFor(req.dir)
     if (!tokenizer) throw new Error(`${req.dir} has no tokenizer.json, so the Playground cannot read a text prompt.`)
@@ -35,8 +69,16 @@ async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Prom
     if (promptIds.length >= model.dims.maxPositions) {
       throw new Error(`The prompt is ${promptIds.length} tokens; this model reads at most ${model.dims.maxPositions}.`)
     }
+    if (req.splice) spliceDir = req.splice.dir
+    const mlpReplacements = req.splice ? splicedMlps(model, acquireLayer(req.splice.dir), req.splice.steer) : undefined
     send({ type: 'prompt', id: req.id, ids: promptIds, tokens: tokenizer.tokenStrings(promptIds) })
-    const stream = generateTokens(model, promptIds, { ...req.options, tokenizer, signal: abort.signal, topPredictions: req.topPredictions })
+    const stream = generateTokens(model, promptIds, {
+      ...req.options,
+      tokenizer,
+      signal: abort.signal,
+      topPredictions: req.topPredictions,
+      ...(mlpReplacements ? { forward: { mlpReplacements } } : {}),
+    })
     for (;;) {
       const step = await stream.next()
       if (step.done) {
@@ -50,6 +92,7 @@ async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Prom
     send({ type: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) })
   } finally {
     running.delete(req.id)
+    if (spliceDir !== null) releaseLayer(spliceDir)
   }
 }
 

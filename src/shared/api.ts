@@ -3,7 +3,7 @@
 // validates every input against these schemas before any handler runs (src/backend/dispatch.ts).
 import { z } from 'zod'
 import { ConvertConfig, ConvertPreview, ConvertSweep } from './convert.js'
-import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent } from './models.js'
+import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent, SplicableLayer } from './models.js'
 import { PretrainPreview, PretrainPreviewRequest } from './pretrain.js'
 import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult, ModelExperts } from './experts.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
@@ -200,6 +200,8 @@ export const contract = {
   'models.inspect': { input: z.strictObject({ id: ModelId }), output: ModelDescription },
   'playground.generate': { input: GenerateRequest, output: z.object({ generationId: GenerationId }) },
   'playground.stop': { input: z.strictObject({ generationId: GenerationId }), output: z.object({ stopped: z.boolean() }) },
+  /** The trained or imported sparse layers that can replace one of this model's MLPs, newest first. */
+  'playground.layers': { input: z.strictObject({ modelId: ModelId }), output: z.array(SplicableLayer) },
   /** The expert-specialisation analysis of a μMoE model (job kind expert-analysis), and its result. */
   'experts.analyze': { input: ExpertAnalysisRequest, output: z.object({ runId: RunId }) },
   'experts.get': { input: ExpertAnalysisGet, output: ExpertAnalysisResult },

@@ -15,6 +15,7 @@ export const methodNames = [
   'models.inspect',
   'playground.generate',
   'playground.stop',
+  'playground.layers',
   'experts.analyze',
   'experts.get',
   'experts.forModel',

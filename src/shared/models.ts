@@ -50,6 +50,36 @@ export const LayerRow = z.object({
 export const ModelDescription = z.object({ info: ModelInfo, layers: z.array(LayerRow) })
 export type ModelDescription = z.infer<typeof ModelDescription>
 
+/**
+ * Steering (shared/research/mxd.md, "Steering"): add `value` to unit `unit`'s post-TopK code (an
+ * MxD expert's coefficient a_n, or a transcoder latent) at every position while generating.
+ */
+export const Steer = z.strictObject({
+  unit: z.number().int().min(0).max(10_000_000),
+  value: z.number().min(-1e6).max(1e6),
+})
+export type Steer = z.infer<typeof Steer>
+
+/** Generate with a trained or imported sparse layer in place of its block's MLP, optionally steered. */
+export const GenerateSplice = z.strictObject({
+  runId: z.number().int().positive(),
+  steer: z.array(Steer).max(16).default([]),
+})
+export type GenerateSplice = z.infer<typeof GenerateSplice>
+
+/** A sparse layer the Playground can splice into a model (playground.layers). */
+export const SplicableLayer = z.object({
+  runId: z.number().int().positive(),
+  kind: z.enum(['mxd', 'transcoder', 'skip_transcoder']),
+  block: z.number().int(),
+  k: z.number().int(),
+  /** N experts (MxD) or d_sae latents: the units a steer may name. */
+  width: z.number().int(),
+  /** The run's latest held-out NMSE, when it was evaluated. */
+  nmse: z.number().nullable(),
+})
+export type SplicableLayer = z.infer<typeof SplicableLayer>
+
 export const GenerateRequest = z.strictObject({
   modelId: ModelId,
   prompt: z.string().max(100_000),
@@ -62,6 +92,7 @@ export const GenerateRequest = z.strictObject({
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   /** How many likely next tokens to show at each position. */
   topPredictions: z.number().int().min(0).max(20).default(5),
+  splice: GenerateSplice.optional(),
 })
 export type GenerateRequest = z.infer<typeof GenerateRequest>
 

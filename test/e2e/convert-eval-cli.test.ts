@@ -6,13 +6,13 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { loadLayerFolder, modelFingerprint, saveLayerFolder } from '../../src/convert/layer-file.js'
+import { loadLayerFolder } from '../../src/convert/layer-file.js'
 import { initBackend, tf } from '../../src/engine/backend.js'
-import { MxDLayer } from '../../src/engine/layers/mxd.js'
 import type { RunKind } from '../../src/shared/api.js'
 import { Store } from '../../src/store/store.js'
 import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
 import { mxd } from '../helpers/mxd-cli.js'
+import { writeMxdLayerFolder } from '../helpers/mxd-layer-folder.js'
 
 const K = 4
 const HOOKS = ['blocks.1.ln2.hook_normalized', 'blocks.1.hook_mlp_out', 'blocks.1.mxd.hook_gate']
@@ -34,27 +34,13 @@ beforeAll(async () => {
   writeFileSync(dataFile, docs.join('\n\n') + '\n')
   storeDir = join(work, 'store')
 
-  // A finished conversion run, as the training job leaves it: a random MxD in runDir/layer.
-  const fresh = MxDLayer.create({ dIn: 32, dOut: 32, hidden: 128, experts: 24, k: K, seed: 11 })
-  const tensors = Object.fromEntries(
-    Object.entries(fresh.toTensors()).map(([n, t]) => [n, { shape: t.shape, data: Float32Array.from(t.data, (_, i) => Math.sin(i * 0.37 + n.length) * 0.3) }]),
-  )
-  fresh.dispose()
-  const layer = MxDLayer.fromTensors({ dIn: 32, dOut: 32, hidden: 128, experts: 24, k: K }, tensors)
+  // A finished conversion run, as the training job leaves it: an MxD in runDir/layer.
   const store = new Store({ dir: storeDir })
   const config = { model: modelDir, layer: 1, data: dataFile, kind: 'mxd', k: K, ctx: 32, evaluate: true, evalTokens: 256 }
   const run = store.createRun('convert' as RunKind, config, 'succeeded')
   runId = run.id
   layerDir = join(store.runDir(run.id), 'layer')
-  saveLayerFolder(layerDir, layer, {
-    hook_name: 'blocks.1.ln2.hook_normalized',
-    hook_name_out: 'blocks.1.hook_mlp_out',
-    layer: 1,
-    model_name: 'gpt2-tiny',
-    model_hash: modelFingerprint(modelDir),
-    training: { ...config, model: modelDir, steps: 12 },
-  })
-  layer.dispose()
+  writeMxdLayerFolder(layerDir, { modelDir, block: 1, dModel: 32, hidden: 128, experts: 24, k: K, training: { ...config, model: modelDir, steps: 12 } })
   store.close()
 })
 
@@ -87,6 +73,38 @@ describe('mxd forward --splice / eval / export / import', () => {
       expect(row.filter((v) => v !== 0).length).toBeLessThanOrEqual(K)
       for (let n = 0; n < 24; n++) expect(row[n]).toBeCloseTo(codes[p]![n]!, 5)
     }
+  })
+
+  it('generate --splice RUN [--steer UNIT=VALUE]: the spliced model writes, steering changes it, bad steers are refused', async () => {
+    const gen = async (...extra: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+      mxd(['generate', '--model', modelDir, '--prompt', 'Hello gate', '--max-tokens', '6', '--store', storeDir, '--json', ...extra])
+    const parse = (stdout: string): { ids: number[]; splice?: { block: number; hook: string }; steer?: unknown } =>
+      JSON.parse(stdout.trim().split('\n').at(-1)!) as { ids: number[]; splice?: { block: number; hook: string }; steer?: unknown }
+
+    const plain = await gen('--splice', String(runId))
+    expect(plain.code, plain.stderr).toBe(0)
+    const p = parse(plain.stdout)
+    expect(p.splice).toEqual({ block: 1, hook: 'blocks.1.mxd.hook_gate' })
+    // Greedy: the first token is the argmax of the spliced forward's last logits.
+    const fwd = await mxd(['forward', '--model', modelDir, '--text', 'Hello gate', '--splice', String(runId), '--store', storeDir, '--json'])
+    const logits = (JSON.parse(fwd.stdout) as { logits: number[][] }).logits.at(-1)!
+    expect(p.ids[0]).toBe(logits.indexOf(Math.max(...logits)))
+
+    const steered = await gen('--splice', String(runId), '--steer', '3=500')
+    expect(steered.code, steered.stderr).toBe(0)
+    const s = parse(steered.stdout)
+    expect(s.steer).toEqual([{ unit: 3, value: 500 }])
+    expect(s.ids).not.toEqual(p.ids)
+
+    const noSplice = await gen('--steer', '3')
+    expect(noSplice.code).toBe(2)
+    expect(noSplice.stderr).toMatch(/--steer needs --splice/)
+    const outOfRange = await gen('--splice', String(runId), '--steer', '24=1')
+    expect(outOfRange.code).toBe(1)
+    expect(outOfRange.stderr).toMatch(/cannot steer unit 24: this layer has units 0…23/)
+    const malformed = await gen('--splice', String(runId), '--steer', 'three=1')
+    expect(malformed.code).toBe(2)
+    expect(malformed.stderr).toMatch(/"three=1" is not UNIT or UNIT=VALUE/)
   })
 
   it('eval --run stores held-out metrics on the training run', async () => {

@@ -9,9 +9,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { initBackend } from '../../src/engine/backend.js'
 import { writeSafetensors, type WritableTensor } from '../../src/engine/safetensors.js'
 import { openApp, type AppPage } from '../helpers/app-page.js'
 import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
+import { mxd } from '../helpers/mxd-cli.js'
+import { writeMxdLayerFolder } from '../helpers/mxd-layer-folder.js'
 import { repoRoot, type WebProcess } from '../helpers/web-process.js'
 
 const fixtures = join(repoRoot, 'test/fixtures/models')
@@ -247,6 +250,56 @@ describe('Models page and Playground in web mode', () => {
     await page.getByTestId('pg-stop-reason').waitFor()
     await expect(page.getByTestId('pg-stop-reason').getAttribute('data-stop-reason')).resolves.toBe('aborted')
     await expect(generatedSpans().count()).resolves.toBeLessThan(4096)
+  })
+
+  it('generates with a converted layer spliced in, steered by one expert; the text is what `mxd generate --splice --steer` writes', async () => {
+    await initBackend()
+    const layerDir = mkdtempSync(join(tmpdir(), 'mxd-pg-layer-'))
+    cleanup.push(layerDir)
+    writeMxdLayerFolder(layerDir, { modelDir, block: 1, dModel: 32, hidden: 128, experts: 24, k: 4 })
+    const client = await web.client()
+    const { runId } = await client.call('convert.import', { dir: layerDir })
+    const done: string[] = []
+    client.subscribe((e) => {
+      if (e.event === 'playground.event' && e.data.type === 'done' && e.data.text !== null) done.push(e.data.text)
+    })
+    await page.reload()
+    const select = page.getByTestId('pg-layer')
+    await select.locator('option', { hasText: `Run #${runId}: MxD in block 1, K = 4 of 24` }).waitFor({ state: 'attached' })
+    await select.selectOption({ label: `Run #${runId}: MxD in block 1, K = 4 of 24` })
+    await page.getByTestId('pg-prompt').fill('Hello, world')
+    await page.getByTestId('pg-max-tokens').fill('8')
+    await page.getByTestId('pg-temperature').fill('0')
+
+    const run = async (): Promise<string> => {
+      const before = done.length
+      await page.getByTestId('pg-generate').click()
+      await page.getByTestId('pg-stop-reason').waitFor()
+      await expect.poll(() => done.length).toBe(before + 1)
+      return done.at(-1)!
+    }
+    const plain = await run()
+    await expect(page.getByTestId('pg-spliced').textContent()).resolves.toMatch(new RegExp(`run #${runId} spliced\\s*$`))
+
+    // A unit the layer lacks is refused in the form; nothing is generated.
+    await page.getByTestId('pg-steer-unit').fill('24')
+    await page.getByTestId('pg-generate').click()
+    await page.getByText('The expert must be at most 23.').waitFor()
+    expect(done.length).toBe(1)
+
+    await page.getByTestId('pg-steer-unit').fill('3')
+    await page.getByTestId('pg-steer-value').fill('500')
+    const steered = await run()
+    await expect(page.getByTestId('pg-spliced').textContent()).resolves.toContain('steering 3 by +500')
+    await shot('mp-09-playground-steered')
+    client.close()
+
+    const cli = await mxd(['generate', '--model', modelDir, '--prompt', 'Hello, world', '--max-tokens', '8', '--splice', String(runId), '--steer', '3=500', '--store', web.store, '--json'])
+    expect(cli.code, cli.stderr).toBe(0)
+    const fromCli = JSON.parse(cli.stdout.trim().split('\n').at(-1)!) as { text: string }
+    expect(steered).toBe(fromCli.text)
+    expect(steered).not.toBe(plain)
+    await page.getByTestId('pg-layer').selectOption({ index: 0 })
   })
 
   it('says why a model without a tokenizer cannot be used', async () => {

@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Backend } from '../../src/backend/backend.js'
 import type { PlaygroundEvent } from '../../src/shared/models.js'
+import { initBackend } from '../../src/engine/backend.js'
 import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
+import { writeMxdLayerFolder } from '../helpers/mxd-layer-folder.js'
 import { repoRoot } from '../helpers/web-process.js'
 
 const fixtures = join(repoRoot, 'test/fixtures/models')
@@ -105,6 +107,35 @@ describe('playground API', () => {
     const events = await done
     expect(events.at(-1)).toMatchObject({ type: 'done', stopReason: 'aborted' })
     expect(events.filter((e) => e.type === 'token').length).toBeLessThan(60)
+  })
+
+  it('lists a model\'s layers, splices one (steered) into a generation, and refuses a layer of another model or a bad steer', async () => {
+    await initBackend()
+    const dir = tinyModelWithByteTokenizer()
+    const { id } = await backend.call('models.add', { path: dir })
+    await expect(backend.call('playground.layers', { modelId: id })).resolves.toEqual([])
+    const layerDir = mkdtempSync(join(tmpdir(), 'mxd-layer-'))
+    writeMxdLayerFolder(layerDir, { modelDir: dir, block: 1, dModel: 32, hidden: 128, experts: 24, k: 4 })
+    const { runId } = await backend.call('convert.import', { dir: layerDir })
+    await expect(backend.call('playground.layers', { modelId: id })).resolves.toEqual([{ runId, kind: 'mxd', block: 1, k: 4, width: 24, nmse: null }])
+
+    const text = async (splice?: { runId: number; steer?: { unit: number; value: number }[] }): Promise<string | null> => {
+      const { generationId } = await backend.call('playground.generate', { modelId: id, prompt: 'Hello', maxTokens: 6, ...(splice ? { splice } : {}) })
+      const last = (await collect(generationId)).at(-1)!
+      expect(last.type, JSON.stringify(last)).toBe('done')
+      return last.type === 'done' ? last.text : null
+    }
+    const steered = await text({ runId, steer: [{ unit: 3, value: 500 }] })
+    expect(steered).not.toBe(await text({ runId }))
+
+    // Out-of-range unit: an error event from the worker; unknown fields and a missing run: refused.
+    const { generationId } = await backend.call('playground.generate', { modelId: id, prompt: 'Hello', splice: { runId, steer: [{ unit: 24, value: 1 }] } })
+    expect((await collect(generationId)).at(-1)).toMatchObject({ type: 'error', message: expect.stringMatching(/cannot steer unit 24: this layer has units 0…23/) })
+    await expect(backend.call('playground.generate', { modelId: id, prompt: 'Hello', splice: { runId, extra: 1 } } as never)).rejects.toThrow(/extra/)
+    await expect(backend.call('playground.generate', { modelId: id, prompt: 'Hello', splice: { runId: 999 } })).rejects.toThrow(/There is no run 999/)
+    // The same layer on another model (another fingerprint) is refused by name.
+    const other = await backend.call('models.add', { path: join(fixtures, 'gpt2-tiny-f32') })
+    await expect(backend.call('playground.generate', { modelId: other.id, prompt: 'Hello', splice: { runId } })).rejects.toThrow(/trained on gpt2-tiny, not on this model/)
   })
 
   it('reports a model without a tokenizer as an error event, not a crash', async () => {

@@ -8,7 +8,7 @@ import { previewConvert, startConversion, startSweep } from './convert.js'
 import { analyzeExperts, getExpertAnalysis, modelExperts } from './experts.js'
 import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
-import { startGeneration, stopGeneration } from './playground.js'
+import { listSplicableLayers, startGeneration, stopGeneration } from './playground.js'
 import { previewPretrain } from './pretrain.js'
 import { getRun, listRuns } from './runs.js'
 
@@ -31,6 +31,7 @@ export const handlers: Handlers = {
   'models.inspect': inspectModel,
   'playground.generate': startGeneration,
   'playground.stop': stopGeneration,
+  'playground.layers': listSplicableLayers,
   'experts.analyze': analyzeExperts,
   'experts.get': getExpertAnalysis,
   'experts.forModel': modelExperts,

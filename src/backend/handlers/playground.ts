@@ -1,13 +1,46 @@
+import { latestEvalMetrics, modelLayers } from '../../convert/frontier.js'
+import { runLayerDir } from '../../convert/export.js'
+import { LayerFileError, modelFingerprint, readLayerConfig } from '../../convert/layer-file.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
+import { EVAL_METRICS } from '../../shared/convert-eval.js'
 import type { BackendContext } from '../context.js'
 import { modelRow } from './models.js'
 
 export function startGeneration(ctx: BackendContext, input: ParsedInput<'playground.generate'>): Output<'playground.generate'> {
   const row = modelRow(ctx, input.modelId)
   if (input.prompt.length === 0) throw new ApiError('bad_request', 'Type a prompt first.')
-  return { generationId: ctx.engine.generate(row.path, input) }
+  const splice = input.splice ? { dir: spliceDir(ctx, row.path, input.splice.runId), steer: input.splice.steer } : undefined
+  return { generationId: ctx.engine.generate(row.path, input, splice) }
 }
 
 export function stopGeneration(ctx: BackendContext, input: ParsedInput<'playground.stop'>): Output<'playground.stop'> {
   return { stopped: ctx.engine.stop(input.generationId) }
+}
+
+export function listSplicableLayers(ctx: BackendContext, input: ParsedInput<'playground.layers'>): Output<'playground.layers'> {
+  const row = modelRow(ctx, input.modelId)
+  return modelLayers(ctx.store, row.path).layers.map(({ runId, cfg }) => ({
+    runId,
+    kind: cfg.architecture,
+    block: cfg.layer,
+    k: cfg.k,
+    width: cfg.n_experts ?? cfg.d_sae ?? 0,
+    nmse: latestEvalMetrics(ctx.store, runId)[EVAL_METRICS.nmse] ?? null,
+  }))
+}
+
+/** The layer folder of run `runId`, refused when it was trained on another model. */
+function spliceDir(ctx: BackendContext, modelPath: string, runId: number): string {
+  try {
+    const dir = runLayerDir(ctx.store, runId)
+    const cfg = readLayerConfig(dir)
+    const known = cfg.model_hash !== 'unknown' && cfg.model_hash !== ''
+    if (known && cfg.model_hash !== modelFingerprint(modelPath)) {
+      throw new ApiError('bad_request', `Run ${runId}'s layer was trained on ${cfg.model_name}, not on this model: pick one of this model's layers.`)
+    }
+    return dir
+  } catch (err) {
+    if (err instanceof LayerFileError) throw new ApiError(/^There is no run/.test(err.message) ? 'not_found' : 'bad_request', err.message)
+    throw err
+  }
 }

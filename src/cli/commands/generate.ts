@@ -4,12 +4,16 @@ import { TextTokenizer } from '../../engine/tokenizer.js'
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
 import { modelOption, numberOption, requireModelDir, stringOption } from '../model-options.js'
+import { openSplice, parseSteers, type CliSplice } from '../splice-option.js'
 
 export const generate: Command = {
   name: 'generate',
-  summary: 'Generates text from a prompt, streaming tokens to stdout (greedy unless --temperature is given).',
+  summary:
+    'Generates text from a prompt, streaming tokens to stdout (greedy unless --temperature is given); ' +
+    'with --splice, a sparse layer replaces its block\'s MLP, and --steer adds to its units\' codes at every position.',
   usage:
-    'mxd generate --model DIR --prompt T [--max-tokens 64] [--temperature 0] [--top-k 0] [--top-p 1] [--frequency-penalty 0] [--seed N] [--json]',
+    'mxd generate --model DIR --prompt T [--max-tokens 64] [--temperature 0] [--top-k 0] [--top-p 1] [--frequency-penalty 0] [--seed N] ' +
+    '[--splice RUN|LAYER_DIR [--steer UNIT[=VALUE],...]] [--json]',
   options: {
     ...modelOption,
     prompt: { type: 'string', short: 'p' },
@@ -19,6 +23,8 @@ export const generate: Command = {
     'top-p': { type: 'string' },
     'frequency-penalty': { type: 'string' },
     seed: { type: 'string' },
+    splice: { type: 'string' },
+    steer: { type: 'string' },
   },
   async run(ctx) {
     const dir = requireModelDir(ctx)
@@ -32,6 +38,9 @@ export const generate: Command = {
       frequencyPenalty: numberOption(ctx, 'frequency-penalty', 0, -10, 10),
       seed: stringOption(ctx, 'seed') === undefined ? undefined : numberOption(ctx, 'seed', 0, 0, 2 ** 32 - 1, true),
     }
+    const steerSpec = stringOption(ctx, 'steer')
+    if (steerSpec !== undefined && stringOption(ctx, 'splice') === undefined) throw new UsageError('--steer needs --splice RUN|LAYER_DIR: the units it steers are that layer\'s')
+    const steers = steerSpec === undefined ? [] : parseSteers(steerSpec)
     const tokenizer = TextTokenizer.fromFolder(dir)
     if (!tokenizer) throw new Error(`${dir} has no tokenizer.json, so it cannot read a text prompt; use "mxd forward --ids" instead.`)
     const promptIds = tokenizer.encode(prompt)
@@ -39,14 +48,18 @@ export const generate: Command = {
     const abort = new AbortController()
     const onSigint = (): void => abort.abort()
     process.once('SIGINT', onSigint)
+    let splice: CliSplice | undefined
     try {
-      const stream = generateTokens(model, promptIds, { ...opts, tokenizer, signal: abort.signal })
+      splice = openSplice(ctx, stringOption(ctx, 'splice'), dir)
+      const forward = splice ? { mlpReplacements: splice.mlps(model, steers) } : undefined
+      const stream = generateTokens(model, promptIds, { ...opts, tokenizer, signal: abort.signal, ...(forward ? { forward } : {}) })
       if (!ctx.json) ctx.out.write(prompt)
       for (;;) {
         const step = await stream.next()
         if (step.done) {
           const r = step.value
-          if (ctx.json) ctx.printJson({ prompt, promptIds, ids: r.ids, text: r.text, stopReason: r.stopReason, seed: r.seed })
+          const spliced = splice ? { splice: { block: splice.block, hook: splice.hookName }, steer: steers } : {}
+          if (ctx.json) ctx.printJson({ prompt, promptIds, ids: r.ids, text: r.text, stopReason: r.stopReason, seed: r.seed, ...spliced })
           else ctx.out.write('\n')
           return 0
         }
@@ -56,6 +69,7 @@ export const generate: Command = {
     } finally {
       process.off('SIGINT', onSigint)
       model.dispose()
+      splice?.dispose()
     }
   },
 }

@@ -2,7 +2,8 @@
 // writes hook_mlp_out, its code is a hook point that can be cached or replaced, and the dense MLP
 // spliced as an MxD leaves the model unchanged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { codesHookName, forwardSpliced, layerDims, spliceMlp, zeroMlp } from '../../../src/convert/splice.js'
+import { codesHookName, forwardSpliced, layerDims, spliceMlp, splicedMlps, zeroMlp } from '../../../src/convert/splice.js'
+import { generate } from '../../../src/engine/generate.js'
 import { tf } from '../../../src/engine/backend.js'
 import { hookNames } from '../../../src/engine/hooks.js'
 import { MxDLayer } from '../../../src/engine/layers/mxd.js'
@@ -107,6 +108,70 @@ describe('forwardSpliced', () => {
     })
     expect(tf.memory().numTensors).toBe(before)
     narrow.dispose()
+    layer.dispose()
+  })
+})
+
+describe('steering while generating', () => {
+  const gelu = (v: number): number => {
+    // erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
+    const x = v / Math.SQRT2
+    const t = 1 / (1 + 0.3275911 * Math.abs(x))
+    const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x)
+    return 0.5 * v * (1 + (x >= 0 ? y : -y))
+  }
+
+  it('greedy tokens with expert n steered by +v equal a full re-run whose mlp_out gets v·W_nᵀz added, computed by hand', async () => {
+    const layer = randomMxd(9)
+    const block = 1
+    const unit = 7
+    const value = 40
+    const w = Object.fromEntries(Object.entries(layer.toTensors()).map(([n, t]) => [n, t.data]))
+    const [d, H, O] = [32, 64, 32]
+    /** v · W_nᵀ z for one position's ln2 output x: W_n[h, o] = D[h, o] · c_n[o], z = GELU(Eᵀx + b_E). */
+    const delta = (x: ArrayLike<number>): number[] => {
+      const z = Array.from({ length: H }, (_, h) => {
+        let pre = w.b_E![h]!
+        for (let i = 0; i < d; i++) pre += x[i]! * w.E![i * H + h]!
+        return gelu(pre)
+      })
+      return Array.from({ length: O }, (_, o) => {
+        let s = 0
+        for (let h = 0; h < H; h++) s += w.D![h * O + o]! * z[h]!
+        return value * w.C![unit * O + o]! * s
+      })
+    }
+
+    const prompt = [5, 17, 200, 3]
+    const steered = await generate(model, prompt, {
+      maxNewTokens: 8,
+      forward: { mlpReplacements: splicedMlps(model, { block, layer }, [{ unit, value }]) },
+    })
+
+    // Reference: no KV cache, the unsteered splice, and the hand-computed shift added at hook_mlp_out.
+    const seq = [...prompt]
+    for (let step = 0; step < 8; step++) {
+      let ln2: Float32Array = new Float32Array()
+      const { logits } = model.forward([seq], {
+        mlpReplacements: { [block]: spliceMlp(layer) },
+        hooks: {
+          [hookNames.ln2(block)]: (x) => void (ln2 = x.dataSync() as Float32Array),
+          [hookNames.mlpOut(block)]: (y) => {
+            const shift = seq.flatMap((_, t) => delta(ln2.subarray(t * d, (t + 1) * d)))
+            return tf.add(y, tf.tensor3d(shift, [1, seq.length, O]))
+          },
+        },
+        lastPositionOnly: true,
+      })
+      seq.push(tf.argMax(logits!.reshape([-1])).dataSync()[0]!)
+      logits!.dispose()
+    }
+    expect(steered.ids).toEqual(seq.slice(prompt.length))
+
+    // Steering changes what is generated (the check above would also pass if it did nothing).
+    const plain = await generate(model, prompt, { maxNewTokens: 8, forward: { mlpReplacements: splicedMlps(model, { block, layer }) } })
+    expect(plain.ids).not.toEqual(steered.ids)
+    expect(() => splicedMlps(model, { block, layer }, [{ unit: 12, value: 1 }])).toThrow(/cannot steer unit 12: this layer has units 0…11/)
     layer.dispose()
   })
 })

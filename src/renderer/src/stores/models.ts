@@ -47,6 +47,8 @@ export interface GenerationSettings {
   frequencyPenalty: number
   seed?: number
   topPredictions: number
+  /** A converted layer in place of its block's MLP, with its steers (none: the model as it is). */
+  splice?: { runId: number; steer: { unit: number; value: number }[] }
 }
 
 function message(err: unknown): string {
@@ -229,6 +231,7 @@ export const useModelsStore = defineStore('models', () => {
         frequencyPenalty: s.frequencyPenalty,
         topPredictions: s.topPredictions,
         ...(s.seed === undefined ? {} : { seed: s.seed }),
+        ...(s.splice ? { splice: s.splice } : {}),
       })
       generationId.value = id
       const pending = early.filter((e) => e.generationId === id)
