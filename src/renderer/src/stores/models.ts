@@ -203,10 +203,9 @@ export const useModelsStore = defineStore('models', () => {
     { immediate: true },
   )
 
-  async function generate(s: GenerationSettings): Promise<void> {
-    if (running.value) return
-    settings.value = { ...s }
-    status.value = 'starting'
+  /** Forgets the last generation's output: tokens, outcome and error. */
+  function resetOutput(next: GenerationStatus): void {
+    status.value = next
     generationId.value = null
     promptTokens.value = []
     dropPendingTokens()
@@ -214,6 +213,12 @@ export const useModelsStore = defineStore('models', () => {
     stopReason.value = null
     seedUsed.value = null
     error.value = null
+  }
+
+  async function generate(s: GenerationSettings): Promise<void> {
+    if (running.value) return
+    settings.value = { ...s }
+    resetOutput('starting')
     stopping.value = false
     startedAt.value = performance.now()
     promptAt.value = null
@@ -257,14 +262,7 @@ export const useModelsStore = defineStore('models', () => {
 
   function clear(): void {
     if (running.value) return
-    status.value = 'idle'
-    generationId.value = null
-    promptTokens.value = []
-    dropPendingTokens()
-    generated.value = []
-    stopReason.value = null
-    seedUsed.value = null
-    error.value = null
+    resetOutput('idle')
   }
 
   return {
