@@ -100,7 +100,7 @@ describe('Conversion wizard in web mode', () => {
     await page.getByTestId('data-path').fill('/no/such/corpus.txt')
     await page.getByTestId('data-add').click()
     await expect.poll(() => page.getByTestId('data-error').textContent()).toMatch(/\/no\/such\/corpus\.txt/)
-    await expect(page.getByTestId('data-path').getAttribute('aria-invalid')).resolves.toBe('true')
+    await expect.poll(() => page.getByTestId('data-path').getAttribute('aria-invalid')).toBe('true')
     // Next without a dataset: refused with a message.
     await next()
     await page.getByTestId('step-error').getByText('Pick a dataset').waitFor()
@@ -114,7 +114,7 @@ describe('Conversion wizard in web mode', () => {
       .getByRole('status')
       .getByText(/^Registered /)
       .waitFor({ timeout: 120_000 })
-    await expect(page.locator('input[name="dataset"]:checked').count()).resolves.toBe(1)
+    await expect.poll(() => page.locator('input[name="dataset"]:checked').count()).toBe(1)
     await shot('cv-03-dataset')
   })
 
@@ -130,7 +130,7 @@ describe('Conversion wizard in web mode', () => {
     await page.getByTestId('f-k').fill('abc')
     await page.getByTestId('f-k').blur()
     await page.getByText('K must be a number, not “abc”.').waitFor()
-    await expect(page.getByTestId('f-k').getAttribute('aria-invalid')).resolves.toBe('true')
+    await expect.poll(() => page.getByTestId('f-k').getAttribute('aria-invalid')).toBe('true')
     // Larger than the experts: the back end's preview says so.
     await page.getByTestId('n-custom').check()
     await page.getByTestId('f-n').fill('16')
@@ -217,7 +217,7 @@ describe('Conversion wizard in web mode', () => {
     expect(Math.max(...counts)).toBeGreaterThanOrEqual(20) // 64 steps, a point every 2
     expect(statuses.some((s) => /running/i.test(s))).toBe(true)
     for (const name of ['loss', 'l0', 'dead_fraction']) {
-      await expect(page.locator(`[data-chart="${name}"] g.series circle`).count()).resolves.toBeGreaterThanOrEqual(20)
+      await expect.poll(() => page.locator(`[data-chart="${name}"] g.series circle`).count()).toBeGreaterThanOrEqual(20)
     }
   }, 300_000)
 
@@ -262,7 +262,7 @@ describe('Conversion wizard in web mode', () => {
     await point.waitFor()
     await page.locator(`[data-testid="frontier-ce"] circle[data-point-id="${runId}"]`).waitFor()
     const row = page.getByTestId('frontier-table').locator(`tr[data-run-id="${runId}"]`)
-    await expect(row.locator('td').nth(1).textContent()).resolves.toBe('8')
+    await expect.poll(() => row.locator('td').nth(1).textContent()).toBe('8')
     await shot('cv-09-frontier')
     await page.getByTestId('x-l0').check()
     await point.waitFor()
@@ -277,7 +277,7 @@ describe('Conversion wizard in web mode', () => {
     const sweepLayer = demo ? 2 : 0
     await page.evaluate(([m, l]) => (location.hash = `#/convert?model=${m}&layer=${l}`), [modelId, sweepLayer])
     await stepShown('data')
-    await expect(page.locator('input[name="dataset"]:checked').count()).resolves.toBe(1)
+    await expect.poll(() => page.locator('input[name="dataset"]:checked').count()).toBe(1)
     await next()
     await stepShown('size')
     await page.getByTestId('sweep-toggle').check()
@@ -293,7 +293,7 @@ describe('Conversion wizard in web mode', () => {
     await page.getByTestId('wizard-start').getByText('Queue 2 runs').click()
     const result = page.getByTestId('sweep-result')
     await result.waitFor()
-    await expect(result.getByRole('link', { name: /^run \d+$/ }).count()).resolves.toBe(2)
+    await expect.poll(() => result.getByRole('link', { name: /^run \d+$/ }).count()).toBe(2)
     await shot('cv-10-sweep-queued')
     const added = (await client.call('runs.list', { kind: 'convert' })).filter((r) => !before.includes(r.id))
     expect(added.map((r) => [r.config.k, r.config.kind, r.config.layer, r.config.data]).sort()).toEqual([
@@ -307,7 +307,7 @@ describe('Conversion wizard in web mode', () => {
 
   it('works in the dark theme', async () => {
     await page.getByTestId('theme-toggle').click()
-    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('dark')
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark')
     await shot('cv-11-review-dark')
     await page.evaluate((id) => (location.hash = `#/runs/${id}`), runId)
     await page.getByTestId('eval-table').waitFor()

@@ -61,7 +61,7 @@ describe('Pre-train wizard in web mode', () => {
     await page.getByTestId('pt-use-bundled').waitFor()
     await next()
     await page.getByText('Pick a dataset, or add one from a file path.').waitFor()
-    await expect(currentStep()).resolves.toBe('data')
+    await expect.poll(() => currentStep()).toBe('data')
     await shot('pt-01-data-empty')
   })
 
@@ -70,16 +70,16 @@ describe('Pre-train wizard in web mode', () => {
     await input.fill('/no/such/text.txt')
     await page.getByTestId('pt-dataset-add').click()
     await page.getByTestId('pt-dataset-error').getByText(/no\/such\/text\.txt/).waitFor()
-    await expect(input.getAttribute('aria-invalid')).resolves.toBe('true')
+    await expect.poll(() => input.getAttribute('aria-invalid')).toBe('true')
     await input.fill(textFile)
     await input.press('Enter')
     const row = page.getByTestId('pt-dataset-row').filter({ hasText: 'verses' })
     await row.waitFor()
-    await expect(row.locator('input[type=radio]').isChecked()).resolves.toBe(true)
-    await expect(page.getByTestId('pt-dataset-error').count()).resolves.toBe(0)
+    await expect.poll(() => row.locator('input[type=radio]').isChecked()).toBe(true)
+    await expect.poll(() => page.getByTestId('pt-dataset-error').count()).toBe(0)
     await shot('pt-02-data-picked')
     await next()
-    await expect(currentStep()).resolves.toBe('size')
+    await expect.poll(() => currentStep()).toBe('size')
   })
 
   it('sizes the model, refusing heads that do not divide d_model, and counts its parameters', async () => {
@@ -90,7 +90,7 @@ describe('Pre-train wizard in web mode', () => {
     await page.getByTestId('pt-vocab').fill(String(TINY.vocab))
     await next()
     await page.getByText('d_model (32) must be a multiple of the number of heads.').waitFor()
-    await expect(currentStep()).resolves.toBe('size')
+    await expect.poll(() => currentStep()).toBe('size')
     await shot('pt-03-size-error')
     await page.getByTestId('pt-heads').fill(String(TINY.heads))
     const { dModel: d, layers: L, ctx, vocab } = TINY
@@ -99,7 +99,7 @@ describe('Pre-train wizard in web mode', () => {
     await page.getByTestId('pt-params-line').getByText(expected.toLocaleString('en-US')).waitFor()
     await shot('pt-04-size')
     await next()
-    await expect(currentStep()).resolves.toBe('mlp')
+    await expect.poll(() => currentStep()).toBe('mlp')
   })
 
   it('shows the parameter-matched rank for CPμMoE and TRμMoE, then goes back to dense', async () => {
@@ -108,7 +108,7 @@ describe('Pre-train wizard in web mode', () => {
     await page.getByTestId('pt-experts').fill('8')
     const cp = matchedCpRank(dims, 8)
     await expect.poll(() => page.getByTestId('pt-matched-rank').textContent()).toBe(`R = ${cp}`)
-    await expect(page.getByTestId('pt-rank').getAttribute('placeholder')).resolves.toBe(`${cp} (matched)`)
+    await expect.poll(() => page.getByTestId('pt-rank').getAttribute('placeholder')).toBe(`${cp} (matched)`)
     await page.getByTestId('pt-matched').getByText(denseMlpParamCount(dims).toLocaleString('en-US')).waitFor()
     await shot('pt-05-mlp-cpmoe')
     await page.getByTestId('pt-mlp-trmoe').check()
@@ -117,11 +117,11 @@ describe('Pre-train wizard in web mode', () => {
     await page.getByTestId('pt-experts').fill('1')
     await next()
     await page.getByText('Between 2 and 1,024.').waitFor()
-    await expect(currentStep()).resolves.toBe('mlp')
+    await expect.poll(() => currentStep()).toBe('mlp')
     await page.getByTestId('pt-mlp-dense').check()
-    await expect(page.getByTestId('pt-matched').count()).resolves.toBe(0)
+    await expect.poll(() => page.getByTestId('pt-matched').count()).toBe(0)
     await next()
-    await expect(currentStep()).resolves.toBe('budget')
+    await expect.poll(() => currentStep()).toBe('budget')
   })
 
   it('sets a tiny budget and shows the steps and a time estimate', async () => {
@@ -137,7 +137,7 @@ describe('Pre-train wizard in web mode', () => {
     await page.getByTestId('pt-budget-line').getByText(/about/).waitFor()
     await shot('pt-06-budget')
     await next()
-    await expect(currentStep()).resolves.toBe('output')
+    await expect.poll(() => currentStep()).toBe('output')
   })
 
   it('names the output folder, refusing a path', async () => {
@@ -149,14 +149,14 @@ describe('Pre-train wizard in web mode', () => {
     await page.getByText(join(web.store, 'models', 'tiny-e2e')).waitFor()
     await shot('pt-07-output')
     await next()
-    await expect(currentStep()).resolves.toBe('review')
+    await expect.poll(() => currentStep()).toBe('review')
   })
 
   it('reviews and starts the run, landing on its live page', async () => {
     const review = page.getByTestId('pt-review')
     await review.getByText('verses').waitFor()
     await review.getByText(`${TINY.layers} layer × d_model ${TINY.dModel}, ${TINY.heads} heads, context ${TINY.ctx}, vocabulary ${TINY.vocab}`).waitFor()
-    await expect(page.getByTestId('pt-review-mlp').textContent()).resolves.toBe('Dense')
+    await expect.poll(() => page.getByTestId('pt-review-mlp').textContent()).toBe('Dense')
     await shot('pt-08-review')
     await page.getByTestId('pt-start').click()
     await page.waitForURL(/#\/runs\/\d+$/)
@@ -184,7 +184,7 @@ describe('Pre-train wizard in web mode', () => {
 
   it('finishes with the held-out loss and links to the new model', async () => {
     await page.getByTestId('pt-done').waitFor({ timeout: 120_000 })
-    await expect(page.getByTestId('run-status').textContent()).resolves.toMatch(/succeeded/i)
+    await expect.poll(() => page.getByTestId('run-status').textContent()).toMatch(/succeeded/i)
     const heldout = Number(await page.getByTestId('pt-final-heldout').textContent())
     expect(heldout).toBeGreaterThan(0)
     expect(heldout).toBeLessThan(Math.log(TINY.vocab))
@@ -227,7 +227,7 @@ describe('Pre-train wizard in web mode', () => {
     await page.goto(`${web.url.split('#')[0]}#/runs/${runId}`)
     await page.getByTestId('pt-done').waitFor()
     await page.getByTestId('theme-toggle').click()
-    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('dark')
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark')
     await shot('pt-12-finished-dark')
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Pre-train/ }).click()
     await page.getByTestId('pt-step-mlp').click()
