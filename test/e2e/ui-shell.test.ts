@@ -77,7 +77,7 @@ describe('app shell in web mode', () => {
     client.close()
   })
 
-  it('starts the benchmark from the UI and shows live progress in the status bar', async () => {
+  it('starts the benchmark from the UI and streams its progress to the end', async () => {
     await page.getByTestId('bench-sizes').fill(SIZES.join(', '))
     await page.getByTestId('bench-repeats').fill(String(REPEATS))
     await page.getByText(/Total work: .*GFLOP/).waitFor()
@@ -94,10 +94,11 @@ describe('app shell in web mode', () => {
     await page.waitForURL(/#\/runs\/\d+$/)
     runId = Number(/#\/runs\/(\d+)$/.exec(page.url())![1])
     expect(runId).toBeGreaterThan(0)
-    await shot('05-run-detail-running')
+    await shot('05-run-detail-running') // running or already done: the back end's speed decides
     await page.locator('[data-testid="run-status"][data-status="succeeded"]').waitFor({ timeout: 170_000 })
     events.close()
-    // What is guaranteed however fast the back end is: every matmul reported, in order, ending at 1.
+    // What is guaranteed however fast the back end is: progress never goes back and ends with every
+    // matmul done.
     const mine = progress.filter((p) => p.runId === runId)
     expect(mine.length, 'progress events of the run').toBeGreaterThanOrEqual(1)
     for (let i = 1; i < mine.length; i++) expect(mine[i]!.fraction).toBeGreaterThanOrEqual(mine[i - 1]!.fraction)
