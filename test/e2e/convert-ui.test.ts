@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { openApp, type AppPage } from '../helpers/app-page.js'
 import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
+import { cancelIfActive } from '../helpers/jobs.js'
 import type { WebProcess } from '../helpers/web-process.js'
 
 const LAYER = 1
@@ -295,7 +296,7 @@ describe('Conversion wizard in web mode', () => {
       [8, 'mxd', sweepLayer, added[0]!.config.data],
     ])
     // Not needed further: stop them so the machine is free.
-    for (const r of added) await client.call('jobs.cancel', { id: r.id })
+    for (const r of added) await cancelIfActive(client, r.id)
     client.close()
   })
 
