@@ -10,6 +10,9 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
+          // expect.poll's default (1 s) is a guess about the machine's speed; on a loaded CI box a
+          // UI update can take longer, so polls wait as long as a test may.
+          expect: { poll: { timeout: 30_000, interval: 50 } },
         },
       },
       {
@@ -21,6 +24,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+          expect: { poll: { timeout: 60_000, interval: 50 } },
         },
       },
     ],

@@ -1,6 +1,6 @@
 """The same MxD layer and training step in PyTorch (CPU), for bench/mxd-train/run.sh.
 
-Forward (shared/research/mxd.md): z = gelu(x E + b_E); a = TopK(ReLU(x G + b_G), K);
+Forward (docs/science/mxd.md#the-factorised-forward-pass): z = gelu(x E + b_E); a = TopK(ReLU(x G + b_G), K);
 y = (C^T a) * (D^T z) + b_out. Loss = mean((y - y*)^2 / ||y*||). After backward, each row of
 C's gradient loses its component along the row; AdamW (wd 0); rows of C renormalised.
   --expert-product sparse: C^T a from the K gathered rows of C (as our trainer does);

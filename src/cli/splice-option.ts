@@ -23,7 +23,7 @@ export interface CliSplice {
   dispose(): void
 }
 
-/** The official steering constant (shared/research/mxd.md): a bare unit number means +100. */
+/** The official steering constant (docs/science/mxd.md#steering): a bare unit number means +100. */
 export const DEFAULT_STEER = 100
 
 /** `--steer 12=100,40=-50` (or `--steer 12` for +100) → steers; units are checked against the layer later. */

@@ -1,5 +1,5 @@
 // Evaluation of a sparse layer against the dense MLP it replaces, on held-out text only
-// (shared/research/mxd.md, "Evaluation"; metric definitions as SAELens and sparsify use them):
+// (docs/science/metrics.md; metric definitions as SAELens and sparsify use them):
 //   nmse               Σ‖ŷ − y*‖² / Σ‖y*‖²
 //   fvu                Σ‖ŷ − y*‖² / Σ‖y* − ȳ‖²,   ȳ the mean target over every evaluated token
 //   explained_variance 1 − E‖y* − ŷ‖² / (E‖y*‖² − ‖E y*‖²)   (SAELens; not the per-token ratio)

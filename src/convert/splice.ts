@@ -51,7 +51,7 @@ export function spliceMlp(layer: SparseLayer, opts: SpliceOptions = {}): MlpModu
 }
 
 /**
- * Steering (shared/research/mxd.md): a code hook that adds each steer's value to its unit's
+ * Steering (docs/science/mxd.md#steering): a code hook that adds each steer's value to its unit's
  * post-TopK code at every position. The layer then decodes the steered code, so an MxD output
  * moves by value · W_nᵀz for expert n (test/unit/layers/mxd.test.ts checks that by hand).
  */

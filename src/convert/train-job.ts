@@ -1,5 +1,5 @@
 // The "convert" job: trains a sparse layer (MxD, TopK transcoder or skip transcoder) to reproduce
-// one dense MLP of a model (shared/research/mxd.md, "Training"). Per step:
+// one dense MLP of a model (docs/science/mxd.md#training-objective). Per step:
 //   (x, y*) ← a batch from the shuffled activation buffer (refilled by harvesting when half read)
 //   loss    = mean_b,o (ŷ − y*)² / ‖y*_b‖₂            the paper's loss (mxdLoss)
 //   grads   → remove each unit-norm row's radial part  (projectGradients)

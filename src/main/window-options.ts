@@ -1,9 +1,6 @@
 // The app window's security settings, kept free of Electron imports so a test can check them.
 import type { BrowserWindowConstructorOptions } from 'electron'
 
-export const CONTENT_SECURITY_POLICY =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
-
 export function windowOptions(preloadPath: string): BrowserWindowConstructorOptions {
   return {
     width: 1280,

@@ -51,7 +51,7 @@ export const ModelDescription = z.object({ info: ModelInfo, layers: z.array(Laye
 export type ModelDescription = z.infer<typeof ModelDescription>
 
 /**
- * Steering (shared/research/mxd.md, "Steering"): add `value` to unit `unit`'s post-TopK code (an
+ * Steering (docs/science/mxd.md#steering): add `value` to unit `unit`'s post-TopK code (an
  * MxD expert's coefficient a_n, or a transcoder latent) at every position while generating.
  */
 export const Steer = z.strictObject({

@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { waitFor } from '../helpers/wait.js'
 import { startWebProcess, tempStore, type WebProcess } from '../helpers/web-process.js'
 import type { Run } from '../../src/shared/api.js'
 
@@ -19,16 +20,6 @@ function readMetrics(store: string): { step: number; name: string; value: number
     return db.prepare('SELECT step, name, value FROM metrics ORDER BY name, step').all() as never
   } finally {
     db.close()
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 120_000): Promise<T> {
-  const t0 = Date.now()
-  for (;;) {
-    const v = fn()
-    if (v !== undefined) return v
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
   }
 }
 

@@ -12,6 +12,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ExpertAnalysis } from '../../src/shared/experts.js'
 import { launchChromium } from '../helpers/chromium.js'
+import { waitFor } from '../helpers/wait.js'
 import { repoRoot, startWebProcess, type WebProcess } from '../helpers/web-process.js'
 
 const SHOTS = join(repoRoot, 'test-results/screenshots')
@@ -80,15 +81,14 @@ beforeAll(async () => {
     evalEvery: 1000,
     checkpointEvery: 1000,
   })
-  const deadline = Date.now() + 60_000
-  for (;;) {
+  await waitFor(`pretrain run ${runId}`, async () => {
     const detail = await client.call('runs.get', { id: runId })
-    if (detail.run.status === 'succeeded') break
-    if (!['queued', 'running'].includes(detail.run.status) || Date.now() > deadline) {
-      throw new Error(`pretrain run ${runId} ${detail.run.status}: ${detail.run.error ?? 'timed out'}\n${web.stderr()}`)
+    if (detail.run.status === 'succeeded') return true
+    if (!['queued', 'running'].includes(detail.run.status)) {
+      throw new Error(`pretrain run ${runId} ${detail.run.status}: ${detail.run.error ?? ''}\n${web.stderr()}`)
     }
-    await new Promise((r) => setTimeout(r, 200))
-  }
+    return undefined
+  }, { intervalMs: 200 })
   client.close()
 
   browser = await launchChromium()
@@ -133,7 +133,7 @@ describe('μMoE Experts page in web mode', () => {
     await page.getByRole('heading', { name: 'Experts', level: 1 }).waitFor()
     await page.getByText(`${TINY.experts} experts per layer · CPμMoE`).waitFor()
     await page.getByText('No analysis yet.').waitFor()
-    await expect(page.getByTestId('analyze').textContent()).resolves.toMatch(/^\s*Analyze\s*$/)
+    await expect.poll(() => page.getByTestId('analyze').textContent()).toMatch(/^\s*Analyze\s*$/)
     await shot('ex-01-empty')
   })
 
@@ -145,7 +145,7 @@ describe('μMoE Experts page in web mode', () => {
     if (await page.getByTestId('experts-pending').isVisible()) await shot('ex-02a-pending').catch(() => {})
     await page.getByTestId('expert-table').waitFor({ timeout: 90_000 })
     await expect.poll(() => page.getByTestId('analyze').textContent()).toMatch(/Analyze again/)
-    await expect(page.getByTestId('analyze').isDisabled()).resolves.toBe(false)
+    await expect.poll(() => page.getByTestId('analyze').isDisabled()).toBe(false)
 
     const client = await web.client()
     const state = await client.call('experts.forModel', { modelId })
@@ -161,23 +161,23 @@ describe('μMoE Experts page in web mode', () => {
     const summary = page.getByTestId('experts-summary')
     const s = analysis.summary
     await summary.getByText('Active experts').waitFor()
-    await expect(summary.locator('.fact', { hasText: 'Active experts' }).locator('dd').textContent()).resolves.toBe(
+    await expect.poll(() => summary.locator('.fact', { hasText: 'Active experts' }).locator('dd').textContent()).toBe(
       `${s.active} of ${s.experts}`,
     )
     await summary.getByText('Specialised', { exact: true }).waitFor()
     await summary.getByText('Class entropy').waitFor()
-    await expect(page.getByTestId('experts-lead').textContent()).resolves.toContain(
+    await expect.poll(() => page.getByTestId('experts-lead').textContent()).toContain(
       `${analysis.text.tokens.toLocaleString('en-US')} held-out tokens`,
     )
 
     // One row per expert of layer 0, each with top-token chips.
-    await expect(expertRows().count()).resolves.toBe(TINY.experts)
+    await expect.poll(() => expertRows().count()).toBe(TINY.experts)
     const layer0 = analysis.layers[0]!
     for (const [i, x] of layer0.experts.entries()) {
       const r = expertRows().nth(i)
-      await expect(r.locator('td').first().textContent()).resolves.toBe(String(x.expert))
+      await expect.poll(() => r.locator('td').first().textContent()).toBe(String(x.expert))
       const chips = r.getByTestId('token-chip')
-      await expect(chips.count()).resolves.toBe(Math.min(8, x.topTokens.length))
+      await expect.poll(() => chips.count()).toBe(Math.min(8, x.topTokens.length))
     }
     expect(layer0.experts.some((x) => x.topTokens.length > 0)).toBe(true)
     await shot('ex-02-summary-list')
@@ -189,18 +189,18 @@ describe('μMoE Experts page in web mode', () => {
     expect(i).toBeGreaterThanOrEqual(0)
     const x = layer0.experts[i]!
     const row = expertRows().nth(i)
-    await expect(row.getAttribute('aria-expanded')).resolves.toBe('false')
+    await expect.poll(() => row.getAttribute('aria-expanded')).toBe('false')
     await row.click()
-    await expect(row.getAttribute('aria-expanded')).resolves.toBe('true')
+    await expect.poll(() => row.getAttribute('aria-expanded')).toBe('true')
     const contexts = page.getByTestId('expert-contexts')
     await contexts.waitFor()
-    await expect(contexts.locator('li').count()).resolves.toBe(x.topContexts.length)
+    await expect.poll(() => contexts.locator('li').count()).toBe(x.topContexts.length)
     const marks = await contexts.locator('li mark').allTextContents()
     const first = x.topContexts[0]!
     // One line per context: line breaks and tabs shown as ↵ and ⇥.
     const inline = (t: string): string => t.replaceAll('\n', '↵').replaceAll('\t', '⇥')
     expect(marks).toEqual(x.topContexts.map((c) => inline(c.token)))
-    await expect(contexts.locator('li').first().locator('.ctx').textContent()).resolves.toBe(
+    await expect.poll(() => contexts.locator('li').first().locator('.ctx').textContent()).toBe(
       inline(first.before.join('') + first.token + first.after.join('')),
     )
     const heights = await contexts.locator('li').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height))
@@ -209,34 +209,34 @@ describe('μMoE Experts page in web mode', () => {
     await shot('ex-03-expert-open')
     // A second click closes it.
     await row.click()
-    await expect(contexts.count()).resolves.toBe(0)
+    await expect.poll(() => contexts.count()).toBe(0)
     await row.click()
     await contexts.waitFor()
   })
 
   it('the layer selector switches to the other layer’s experts', async () => {
     const tabs = page.getByRole('tablist', { name: 'Layer' }).getByRole('tab')
-    await expect(tabs.count()).resolves.toBe(TINY.layers)
-    await expect(tabs.nth(0).getAttribute('aria-selected')).resolves.toBe('true')
+    await expect.poll(() => tabs.count()).toBe(TINY.layers)
+    await expect.poll(() => tabs.nth(0).getAttribute('aria-selected')).toBe('true')
     const layer1 = analysis.layers[1]!
     await tabs.nth(1).click()
-    await expect(tabs.nth(1).getAttribute('aria-selected')).resolves.toBe('true')
-    await expect(tabs.nth(0).getAttribute('aria-selected')).resolves.toBe('false')
+    await expect.poll(() => tabs.nth(1).getAttribute('aria-selected')).toBe('true')
+    await expect.poll(() => tabs.nth(0).getAttribute('aria-selected')).toBe('false')
     // The open row closes, and the rows are layer 1's.
-    await expect(page.getByTestId('expert-contexts').count()).resolves.toBe(0)
-    await expect(expertRows().count()).resolves.toBe(TINY.experts)
+    await expect.poll(() => page.getByTestId('expert-contexts').count()).toBe(0)
+    await expect.poll(() => expertRows().count()).toBe(TINY.experts)
     const shown = await expertRows().nth(0).getByTestId('token-chip').locator('.mono').allTextContents()
     const visible = (t: string): string => t.replaceAll(' ', '·').replaceAll('\n', '↵').replaceAll('\t', '⇥') || '∅'
     expect(shown).toEqual(layer1.experts[0]!.topTokens.slice(0, 8).map((t) => visible(t.text)))
     const lineText = await page.getByTestId('layer-summary').textContent()
     expect(lineText?.replace(/\s+/g, ' ')).toContain(`${layer1.summary.active}/${layer1.summary.experts} active`)
     await tabs.nth(0).click()
-    await expect(tabs.nth(0).getAttribute('aria-selected')).resolves.toBe('true')
+    await expect.poll(() => tabs.nth(0).getAttribute('aria-selected')).toBe('true')
   })
 
   it('works in the dark theme', async () => {
     await page.getByTestId('theme-toggle').click()
-    await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('dark')
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark')
     const layer0 = analysis.layers[0]!
     const i = heaviest(layer0.experts)
     await expertRows().nth(i).click()

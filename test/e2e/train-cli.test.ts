@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { Rng } from '../../src/data/shuffle.js'
 import { tinyModelWithByteTokenizer } from '../helpers/byte-tokenizer.js'
 import { mxd } from '../helpers/mxd-cli.js'
+import { waitFor } from '../helpers/wait.js'
 import { mxdBin, repoRoot, tempStore } from '../helpers/web-process.js'
 
 function corpus(dir: string): string {
@@ -47,11 +48,10 @@ describe('mxd train', () => {
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
     // Wait for two checkpoints, then kill without warning.
-    const t0 = Date.now()
-    while (checkpoints(store).length < 2) {
-      if (Date.now() - t0 > 120_000 || child.exitCode !== null) throw new Error(`no checkpoint: ${stdout.slice(-2000)}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    await waitFor('two checkpoints', () => {
+      if (child.exitCode !== null) throw new Error(`exited before two checkpoints: ${stdout.slice(-2000)}`)
+      return checkpoints(store).length >= 2 ? true : undefined
+    })
     child.kill('SIGKILL')
     await exited
     const atKill = checkpoints(store)

@@ -1,4 +1,5 @@
-// Training loss and reconstruction metrics for the sparse layers (shared/research/mxd.md).
+// Training loss and reconstruction metrics for the sparse layers (docs/science/mxd.md#training-objective,
+// docs/science/metrics.md).
 // The loss is differentiable (plain tf ops); the metrics accumulator reads values back and sums
 // in float64 so that millions of tokens do not lose precision.
 import { tf } from '../backend.js'

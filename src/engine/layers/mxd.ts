@@ -1,4 +1,4 @@
-// Mixture of Decoders (Oldfield et al., NeurIPS 2025; shared/research/mxd.md). For one token:
+// Mixture of Decoders (Oldfield et al., NeurIPS 2025; docs/science/mxd.md). For one token:
 //   z = φ(Eᵀx + b_E)                    (GLU: ∗ (E_gluᵀx + b_glu))   dense hidden, φ = exact GELU
 //   a = TopK(ReLU(Gᵀx + b_G), K)         expert coefficients, ≤ K non-zeros
 //   ŷ = (Cᵀa) ∗ (Dᵀz) + b_out            = Σ_n a_n W_nᵀ z + b_out with W_n = D·diag(c_n)

@@ -1,4 +1,4 @@
-// TopK transcoder, the baseline MxD is compared with (shared/research/mxd.md), and with `skip`
+// TopK transcoder, the baseline MxD is compared with (docs/science/transcoders.md), and with `skip`
 // the skip transcoder of Paulo et al. (arXiv 2501.18823). For one token:
 //   a = TopK(ReLU(W_encᵀx + b_enc), K)     latents, ≤ K non-zeros
 //   ŷ = W_decᵀa + b_dec (+ W_skip x)        unit-norm decoder rows; W_skip [d_out, d_in], no bias
