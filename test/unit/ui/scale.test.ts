@@ -1,7 +1,7 @@
 // The chart ticks: nice steps, labels that never repeat, and a minimum span so that tiny
 // differences are not blown up. Expectations computed by hand.
 import { describe, expect, it } from 'vitest'
-import { formatLinearTick, linearScale, niceTicks, tickDecimals } from '../../../src/renderer/src/lib/scale.js'
+import { formatLinearTick, niceTicks, tickDecimals } from '../../../src/shared/ticks.js'
 
 describe('niceTicks', () => {
   it('steps of 1, 2, 2.5 or 5 × 10^k covering the range', () => {
@@ -55,13 +55,14 @@ describe('tickDecimals and labels', () => {
   })
 })
 
-describe('linearScale', () => {
-  it('carries the step and honours minSpan', () => {
-    const s = linearScale([4.0734, 4.0963], 5, undefined, 0.05)
+describe('the CE axis of the frontier', () => {
+  it('spans at least minSpan around clean and zero-ablated CE', () => {
     // mid 4.08485 ± 0.025 → 4.05985..4.10985; 0.05 / 5 = 0.01 → 4.05..4.11
-    expect(s.step).toBeCloseTo(0.01, 12)
-    expect(s.domain[0]).toBeCloseTo(4.05, 12)
-    expect(s.domain[1]).toBeCloseTo(4.11, 12)
-    expect(s.ticks).toEqual([4.05, 4.06, 4.07, 4.08, 4.09, 4.1, 4.11])
+    const t = niceTicks(4.0734, 4.0963, 5, 0.05)
+    expect(t.step).toBeCloseTo(0.01, 12)
+    expect(t.lo).toBeCloseTo(4.05, 12)
+    expect(t.hi).toBeCloseTo(4.11, 12)
+    expect(t.ticks).toEqual([4.05, 4.06, 4.07, 4.08, 4.09, 4.1, 4.11])
+    expect(t.ticks.map((v) => formatLinearTick(v, t.step))).toEqual(['4.05', '4.06', '4.07', '4.08', '4.09', '4.10', '4.11'])
   })
 })
