@@ -111,7 +111,7 @@ describe('the first run, as a new user sees it', () => {
     await link.waitFor()
     importedRunId = Number(/run (\d+)/.exec((await link.textContent())!)![1])
     expect(importedRunId).toBeGreaterThan(runIds.transcoder)
-    await dialog.getByText(/Imported a MxD layer for block 2/).waitFor()
+    await dialog.getByText(/Imported an MxD layer for block 2/).waitFor()
     await app.shot('ui-04-import-done')
     await link.click()
     await page.waitForURL(new RegExp(`#/runs/${importedRunId}$`))
