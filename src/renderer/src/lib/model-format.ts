@@ -46,7 +46,7 @@ export const STOP_REASON_LABEL: Record<StopReason, string> = {
   eos: 'the model ended the text (end-of-sequence token)',
   max_tokens: 'reached the max tokens limit',
   context_full: 'the model’s context window is full',
-  aborted: 'stopped by you',
+  aborted: 'you pressed Stop',
 }
 
 /** Why a model cannot be used in the Playground, or null when it can. */

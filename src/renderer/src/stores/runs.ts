@@ -60,6 +60,21 @@ export const useRunsStore = defineStore('runs', () => {
   )
   const filtering = computed(() => filter.value.model !== '' || filter.value.layerKind !== '')
 
+  /**
+   * The conversions and imported layers of a registered model, by block, newest first: what its
+   * model page lists as converted.
+   */
+  function layerRunsOf(modelId: number): Record<number, { run: Run; summary: RunSummary }[]> {
+    const out: Record<number, { run: Run; summary: RunSummary }[]> = {}
+    for (const run of backend.runs) {
+      if (run.kind !== 'convert' && run.kind !== 'layer-import') continue
+      const s = summaries.value[run.id]
+      if (!s || s.modelId !== modelId || s.layer === null) continue
+      ;(out[s.layer] ??= []).push({ run, summary: s })
+    }
+    return out
+  }
+
   async function deleteRun(id: number): Promise<void> {
     await backend.call('runs.delete', { id })
     backend.forgetRun(id)
@@ -73,5 +88,5 @@ export const useRunsStore = defineStore('runs', () => {
     return result
   }
 
-  return { summaries, summariesError, filter, filtering, modelNames, filtered, summaryOf, refreshSummaries, deleteRun, importLayer }
+  return { summaries, summariesError, filter, filtering, modelNames, filtered, summaryOf, layerRunsOf, refreshSummaries, deleteRun, importLayer }
 })
