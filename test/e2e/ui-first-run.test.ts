@@ -28,8 +28,24 @@ let importedRunId = 0
 
 async function train(kind: 'mxd' | 'transcoder'): Promise<number> {
   const r = await mxd([
-    'train', '--model', MODEL, '--layer', String(LAYER), '--data', CORPUS, '--kind', kind, '--k', '4',
-    '--tokens', '2048', '--eval-tokens', '1024', '--store', store, '--json',
+    'train',
+    '--model',
+    MODEL,
+    '--layer',
+    String(LAYER),
+    '--data',
+    CORPUS,
+    '--kind',
+    kind,
+    '--k',
+    '4',
+    '--tokens',
+    '2048',
+    '--eval-tokens',
+    '1024',
+    '--store',
+    store,
+    '--json',
   ])
   expect(r.code, r.stderr).toBe(0)
   const last = r.stdout.trim().split('\n').at(-1)!
@@ -62,12 +78,18 @@ describe('the first run, as a new user sees it', () => {
     await expect.poll(() => page.getByTestId('step-convert').getAttribute('href')).toBe(`#/convert?model=${modelId}&layer=${LAYER}`)
     // The newest conversion of the demo model is the one to watch; the Playground gets the newest finished layer.
     await expect.poll(() => page.getByTestId('step-run').getAttribute('href')).toBe(`#/runs/${runIds.transcoder}`)
-    await expect.poll(() => page.getByTestId('step-frontier').getAttribute('href')).toBe(`#/convert/frontier?model=${modelId}&layer=${LAYER}`)
-    await expect.poll(() => page.getByTestId('step-playground').getAttribute('href')).toBe(`#/playground?model=${modelId}&layer=${runIds.transcoder}`)
+    await expect
+      .poll(() => page.getByTestId('step-frontier').getAttribute('href'))
+      .toBe(`#/convert/frontier?model=${modelId}&layer=${LAYER}`)
+    await expect
+      .poll(() => page.getByTestId('step-playground').getAttribute('href'))
+      .toBe(`#/playground?model=${modelId}&layer=${runIds.transcoder}`)
     await expect.poll(() => page.getByTestId('step-privacy').getAttribute('href')).toBe('#/privacy')
     await page.getByTestId('recent-runs').locator(`a[data-run-id="${runIds.mxd}"]`).waitFor()
     await page.getByTestId('home-models').getByRole('link', { name: 'kjv-gpt2-mini' }).waitFor()
-    await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Start/ }).getAttribute('class')).resolves.toContain('active')
+    await expect(
+      page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Start/ }).getAttribute('class'),
+    ).resolves.toContain('active')
     await app.shot('ui-01-start-page')
   })
 
@@ -166,8 +188,13 @@ describe('the first run, as a new user sees it', () => {
     // N parameter-matched to a 32× transcoder: round((32·192·384 − 768·384) / 385) = 5,362.
     await panel.getByText('5,362 (default)').waitFor()
     await panel.locator('dd', { hasText: /^kjv$/ }).waitFor()
-    await panel.getByTestId('dead-note').getByText(/training/).waitFor()
-    await expect.poll(() => panel.getByTestId('open-playground').getAttribute('href')).toBe(`#/playground?model=${modelId}&layer=${runIds.mxd}`)
+    await panel
+      .getByTestId('dead-note')
+      .getByText(/training/)
+      .waitFor()
+    await expect
+      .poll(() => panel.getByTestId('open-playground').getAttribute('href'))
+      .toBe(`#/playground?model=${modelId}&layer=${runIds.mxd}`)
     await app.shot('ui-07-convert-run')
   })
 
@@ -220,7 +247,10 @@ describe('the first run, as a new user sees it', () => {
     // Leave and come back: what was typed (and not generated yet) is still there.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Runs/ }).click()
     await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor()
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Playground/ }).click()
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: /Playground/ })
+      .click()
     await expect.poll(() => page.getByTestId('pg-prompt').inputValue()).toBe('And God said')
     await expect(page.getByTestId('pg-max-tokens').inputValue()).resolves.toBe('4')
     await page.getByTestId('pg-generate').click()

@@ -19,7 +19,11 @@ afterAll(async () => {
 describe('runs.summaries', () => {
   it('names the model, block, kind, K and dataset, with the newest evaluation’s metrics', async () => {
     const store = backend.ctx.store
-    const train = store.createRun('convert', { model: '/models/kjv-mini', layer: 2, kind: 'transcoder', k: 8, data: '/data/kjv' }, 'succeeded')
+    const train = store.createRun(
+      'convert',
+      { model: '/models/kjv-mini', layer: 2, kind: 'transcoder', k: 8, data: '/data/kjv' },
+      'succeeded',
+    )
     store.addMetrics(train.id, 10, { nmse: 0.5 })
     store.addMetrics(train.id, 20, { nmse: 0.25 })
     store.addMetrics(train.id, 20, { 'eval.nmse': 0.3, 'eval.loss_recovered': 0.7 })
@@ -44,7 +48,15 @@ describe('runs.summaries', () => {
       trainNmse: 0.25,
     })
     // The evaluation is about the layer it evaluated.
-    expect(list[2]).toMatchObject({ model: 'kjv-mini', layer: 2, layerKind: 'transcoder', k: 8, dataset: 'kjv', nmse: 0.2, lossRecovered: null })
+    expect(list[2]).toMatchObject({
+      model: 'kjv-mini',
+      layer: 2,
+      layerKind: 'transcoder',
+      k: 8,
+      dataset: 'kjv',
+      nmse: 0.2,
+      lossRecovered: null,
+    })
     expect(list[1]).toMatchObject({ model: 'gpt2', layer: 1, layerKind: 'mxd', k: 4, dataset: null, nmse: null })
     expect(list[0]).toMatchObject({ model: null, layer: null, layerKind: null, k: null, nmse: null, trainNmse: null })
     expect(await backend.call('runs.summaries', { kind: 'layer-import' })).toHaveLength(1)
@@ -90,7 +102,9 @@ describe('runs.delete', () => {
     const store = backend.ctx.store
     const running = store.createRun('convert', { model: '/m' }, 'running')
     writeFileSync(join(store.runDir(running.id), 'partial.bin'), 'p')
-    await expect(backend.call('runs.delete', { id: running.id })).rejects.toThrow(`Run ${running.id} is running: cancel it first, then delete it.`)
+    await expect(backend.call('runs.delete', { id: running.id })).rejects.toThrow(
+      `Run ${running.id} is running: cancel it first, then delete it.`,
+    )
     expect(existsSync(join(store.runDir(running.id), 'partial.bin'))).toBe(true)
     const queued = store.createRun('convert', { model: '/m' }, 'queued')
     await expect(backend.call('runs.delete', { id: queued.id })).rejects.toThrow(/is queued: cancel it first/)

@@ -82,3 +82,6 @@ export function canCancel(status: RunStatus): boolean {
 export function canResume(status: RunStatus): boolean {
   return status === 'interrupted' || status === 'cancelled' || status === 'failed'
 }
+
+/** The key that goes with Enter for "do it" shortcuts: ⌘ on a Mac, Ctrl elsewhere. */
+export const MOD_KEY = typeof navigator !== 'undefined' && navigator.platform.toLowerCase().includes('mac') ? '⌘' : 'Ctrl'

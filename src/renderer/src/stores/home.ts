@@ -19,7 +19,9 @@ export const useHomeStore = defineStore('home', () => {
   const runs = useRunsStore()
 
   /** The model shipped with the app (the first bundled one that can be read). */
-  const demo = computed(() => models.models.find((m) => m.source === 'bundled' && m.info) ?? models.models.find((m) => m.source === 'bundled'))
+  const demo = computed(
+    () => models.models.find((m) => m.source === 'bundled' && m.info) ?? models.models.find((m) => m.source === 'bundled'),
+  )
   /** The model the story is about: the demo model, else the first readable one. */
   const model = computed(() => demo.value ?? models.models.find((m) => m.info) ?? null)
 

@@ -3,7 +3,8 @@
 // generation itself lives in the models store.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { ModelEntry } from '../../../shared/models'
+import type { ModelEntry, SplicableLayer } from '../../../shared/models'
+import { useBackendStore } from './backend'
 
 export type Parsed = { value: number; error: string | null }
 
@@ -12,7 +13,8 @@ export function parseField(text: string, opts: { int?: boolean; min: number; max
   const v = Number(t)
   if (t === '' || !Number.isFinite(v)) return { value: 0, error: `${opts.name} must be a number.` }
   if (opts.int && !Number.isInteger(v)) return { value: 0, error: `${opts.name} must be a whole number.` }
-  if (opts.minExclusive ? v <= opts.min : v < opts.min) return { value: 0, error: `${opts.name} must be ${opts.minExclusive ? 'above' : 'at least'} ${opts.min}.` }
+  if (opts.minExclusive ? v <= opts.min : v < opts.min)
+    return { value: 0, error: `${opts.name} must be ${opts.minExclusive ? 'above' : 'at least'} ${opts.min}.` }
   if (v > opts.max) return { value: 0, error: `${opts.name} must be at most ${opts.max.toLocaleString('en-US')}.` }
   return { value: v, error: null }
 }
@@ -75,6 +77,35 @@ export const usePlaygroundStore = defineStore('playground', () => {
   })
   const promptError = computed(() => (prompt.value.length === 0 ? 'Type a prompt first.' : null))
 
+  // A converted layer of this model can replace its block's MLP; steering adds a constant to one
+  // unit's post-TopK code at every position (+100 in the paper).
+  const backend = useBackendStore()
+  const layers = ref<SplicableLayer[]>([])
+  const layersError = ref<string | null>(null)
+  const spliced = computed(() => layers.value.find((l) => l.runId === spliceRun.value) ?? null)
+  const unitName = computed(() => (spliced.value?.kind === 'mxd' ? 'expert' : 'latent'))
+  const steerUnit = computed<Parsed | null>(() =>
+    !spliced.value || steerUnitText.value.trim() === ''
+      ? null
+      : parseField(steerUnitText.value, { int: true, min: 0, max: spliced.value.width - 1, name: `The ${unitName.value}` }),
+  )
+  const steerValue = computed(() => parseField(steerValueText.value, { min: -1e6, max: 1e6, name: 'The steering value' }))
+  /** The steer counts only when a unit is given; its value is read only then. */
+  const steerValid = computed(() => !steerUnit.value || (!steerUnit.value.error && !steerValue.value.error))
+
+  /** Loads the model's splicable layers; `wanted` (a ?layer=RUN link) is picked when it is one of them. */
+  async function loadLayers(modelId: number, wanted: number | null): Promise<void> {
+    layers.value = []
+    layersError.value = null
+    try {
+      layers.value = await backend.call('playground.layers', { modelId })
+    } catch (e) {
+      layersError.value = e instanceof Error ? e.message : String(e)
+    }
+    if (wanted !== null && layers.value.some((l) => l.runId === wanted)) spliceRun.value = wanted
+    if (spliceRun.value !== null && !layers.value.some((l) => l.runId === spliceRun.value)) spliceRun.value = null
+  }
+
   return {
     modelId,
     prompt,
@@ -91,6 +122,14 @@ export const usePlaygroundStore = defineStore('playground', () => {
     steerUnitText,
     steerValueText,
     promptError,
+    layers,
+    layersError,
+    spliced,
+    unitName,
+    steerUnit,
+    steerValue,
+    steerValid,
+    loadLayers,
     suggestPrompt,
     setPrompt,
     fieldRules,

@@ -88,5 +88,17 @@ export const useRunsStore = defineStore('runs', () => {
     return result
   }
 
-  return { summaries, summariesError, filter, filtering, modelNames, filtered, summaryOf, layerRunsOf, refreshSummaries, deleteRun, importLayer }
+  return {
+    summaries,
+    summariesError,
+    filter,
+    filtering,
+    modelNames,
+    filtered,
+    summaryOf,
+    layerRunsOf,
+    refreshSummaries,
+    deleteRun,
+    importLayer,
+  }
 })
