@@ -84,7 +84,7 @@ export const useRunsStore = defineStore('runs', () => {
 
   async function importLayer(dir: string): Promise<ImportResult> {
     const result = await backend.call('convert.import', { dir })
-    await backend.refreshRuns()
+    await Promise.all([backend.refreshRuns(), refreshSummaries()])
     return result
   }
 
