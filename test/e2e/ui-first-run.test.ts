@@ -233,6 +233,12 @@ describe('the first run, as a new user sees it', () => {
     await cell.locator(`a[href="#/runs/${runIds.transcoder}"]`).waitFor()
     await expect(page.getByTestId('layer-table').locator('tr[data-layer="0"] [data-col="converted"]').textContent()).resolves.toContain('—')
     await app.shot('ui-10-model-page')
+    // The model page can import a layer too: the same dialog.
+    await page.getByTestId('open-import').click()
+    const dialog = page.getByRole('dialog', { name: 'Import a layer' })
+    await dialog.getByTestId('import-dir').waitFor()
+    await dialog.getByTestId('confirm-cancel').click()
+    await dialog.waitFor({ state: 'hidden' })
   })
 
   it('the Playground takes the layer from the link, suits the prompt to the model, bounds max tokens and keeps what is typed', async () => {
