@@ -73,7 +73,14 @@ export function layerFrontier(store: Store, modelPath: string, layer: number): F
     kind,
     points: byKind.get(kind)!.sort((a, b) => a.k - b.k || a.runId - b.runId),
   }))
-  return { layer, modelHash, series }
+  // The newest evaluation's references: every evaluation of a block measures the same model on
+  // held-out text, so they differ only by the evaluation budget.
+  const newest = series
+    .flatMap((s) => s.points)
+    .filter((p) => p.ce_clean !== null)
+    .sort((a, b) => b.runId - a.runId)[0]
+  const reference = newest ? { ceClean: newest.ce_clean!, ceZero: newest.ce_zero, runId: newest.runId } : null
+  return { layer, modelHash, series, reference }
 }
 
 /**

@@ -172,6 +172,37 @@ export const Dataset = z.object({
 })
 export type Dataset = z.infer<typeof Dataset>
 
+/**
+ * What tells runs apart in a list: the model, block and layer kind a conversion (or evaluation,
+ * or imported layer) is about, and its headline held-out metrics. Null where a kind has no such fact.
+ */
+export const RunSummary = z.object({
+  id: RunId,
+  /** The model's display name (registered name, else the folder's name). */
+  model: z.string().nullable(),
+  /** The registered model's id, for links; null when the model is not registered. */
+  modelId: z.number().int().positive().nullable(),
+  layer: z.number().int().nullable(),
+  layerKind: z.enum(['mxd', 'transcoder', 'skip_transcoder']).nullable(),
+  k: z.number().int().nullable(),
+  /** The dataset's name (registered name, else the path's last part). */
+  dataset: z.string().nullable(),
+  /** Held-out NMSE of the newest evaluation (eval.nmse). */
+  nmse: z.number().nullable(),
+  /** Held-out loss recovered of that evaluation (eval.loss_recovered). */
+  lossRecovered: z.number().nullable(),
+  /** The last training NMSE, for a conversion not evaluated yet. */
+  trainNmse: z.number().nullable(),
+})
+export type RunSummary = z.infer<typeof RunSummary>
+
+export const RunDeleteResult = z.object({
+  id: RunId,
+  /** The run folder the app wrote (checkpoints, layer), removed; null when there was none. */
+  removedDir: z.string().nullable(),
+})
+export type RunDeleteResult = z.infer<typeof RunDeleteResult>
+
 const Empty = z.strictObject({})
 const ByRun = z.strictObject({ id: RunId })
 
@@ -189,6 +220,16 @@ export const contract = {
     output: z.array(Run),
   },
   'runs.get': { input: ByRun, output: RunDetail },
+  /** One summary per run of runs.list (same limit and kind), newest first. */
+  'runs.summaries': {
+    input: z.strictObject({
+      limit: z.number().int().min(1).max(10_000).default(500),
+      kind: RunKind.optional(),
+    }),
+    output: z.array(RunSummary),
+  },
+  /** Deletes a finished run: its rows and its folder in the store; never files outside it. */
+  'runs.delete': { input: ByRun, output: RunDeleteResult },
   'jobs.benchBackend': { input: BenchBackendConfig, output: z.object({ runId: RunId }) },
   'jobs.pretrain': { input: PretrainConfig, output: z.object({ runId: RunId }) },
   'pretrain.preview': { input: PretrainPreviewRequest, output: PretrainPreview },

@@ -126,9 +126,23 @@ export const FrontierSeries = z.object({
 })
 export type FrontierSeries = z.infer<typeof FrontierSeries>
 
+/**
+ * The two cross-entropies CE spliced sits between, from the newest evaluation on this block: the
+ * unchanged model (the best a layer can do) and the MLP zero-ablated (the worst that counts).
+ */
+export const FrontierReference = z.object({
+  ceClean: z.number(),
+  ceZero: z.number().nullable(),
+  /** The evaluated run they were measured on. */
+  runId: RunId,
+})
+export type FrontierReference = z.infer<typeof FrontierReference>
+
 export const Frontier = z.object({
   layer: z.number().int(),
   modelHash: z.string().nullable(),
   series: z.array(FrontierSeries),
+  /** Null until a layer of this block is evaluated. */
+  reference: FrontierReference.nullable(),
 })
 export type Frontier = z.infer<typeof Frontier>

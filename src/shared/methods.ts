@@ -4,6 +4,8 @@ export const methodNames = [
   'app.doctor',
   'runs.list',
   'runs.get',
+  'runs.summaries',
+  'runs.delete',
   'jobs.benchBackend',
   'jobs.pretrain',
   'pretrain.preview',

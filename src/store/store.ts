@@ -1,7 +1,7 @@
 // The store: one SQLite file (WAL, foreign keys, busy timeout) plus a folder of files for
 // tensors and checkpoints. Every process and worker thread opens its own connection.
 import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
+import { lstatSync, mkdirSync, rmSync, unlinkSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Checkpoint, LogLine, Metric, Run, RunKind, RunStatus } from '../shared/api.js'
@@ -261,4 +261,64 @@ export class Store {
   getLog(runId: number): LogLine[] {
     return this.db.prepare('SELECT at, level, message FROM run_log WHERE run_id = ? ORDER BY id').all(runId) as LogLine[]
   }
+
+  // ---- run summaries and deletion (runs.summaries, runs.delete) -----------------------------
+
+  /**
+   * The runs of listRuns with their newest held-out NMSE and loss recovered (both of the step
+   * that has the newest eval.nmse) and the last training NMSE, in one query.
+   */
+  runSummaryRows(opts: { limit?: number; kind?: RunKind } = {}): RunSummaryRow[] {
+    const where = opts.kind ? 'WHERE r.kind = ?' : ''
+    const args: unknown[] = opts.kind ? [opts.kind] : []
+    args.push(opts.limit ?? 500)
+    return this.db
+      .prepare(
+        `SELECT r.*,
+           e.value AS eval_nmse,
+           (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'eval.loss_recovered' AND m.step = e.step) AS eval_loss_recovered,
+           (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'nmse' ORDER BY m.step DESC LIMIT 1) AS train_nmse
+         FROM runs r
+         LEFT JOIN metrics e ON e.run_id = r.id AND e.name = 'eval.nmse'
+           AND e.step = (SELECT MAX(step) FROM metrics x WHERE x.run_id = r.id AND x.name = 'eval.nmse')
+         ${where} ORDER BY r.id DESC LIMIT ?`,
+      )
+      .all(...args)
+      .map((row) => {
+        const r = row as RunRow & { eval_nmse: number | null; eval_loss_recovered: number | null; train_nmse: number | null }
+        return { run: toRun(r), evalNmse: r.eval_nmse, evalLossRecovered: r.eval_loss_recovered, trainNmse: r.train_nmse }
+      })
+  }
+
+  /** The registered datasets' ids, paths and names (for labels; the registry has the rest). */
+  datasetNames(): { id: number; path: string; name: string }[] {
+    return this.db.prepare('SELECT id, path, name FROM datasets').all() as { id: number; path: string; name: string }[]
+  }
+
+  /**
+   * Deletes a run's rows (metrics, checkpoints and log go with it) and then its folder
+   * runs/<id> in the store, the only place the app writes a run's own files. A symlink there is
+   * unlinked, never followed. Returns the folder removed, or null when there was none.
+   */
+  deleteRun(id: number): string | null {
+    this.db.prepare('DELETE FROM runs WHERE id = ?').run(id)
+    const dir = join(this.dir, 'runs', String(id))
+    let st
+    try {
+      st = lstatSync(dir)
+    } catch {
+      return null
+    }
+    if (st.isDirectory()) rmSync(dir, { recursive: true, force: true })
+    else unlinkSync(dir)
+    return dir
+  }
+}
+
+/** A run with its headline metrics (Store.runSummaryRows). */
+export interface RunSummaryRow {
+  run: Run
+  evalNmse: number | null
+  evalLossRecovered: number | null
+  trainNmse: number | null
 }

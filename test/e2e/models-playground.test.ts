@@ -225,9 +225,10 @@ describe('Models page and Playground in web mode', () => {
   })
 
   it('Stop ends a long generation: the stop reason is "aborted"', async () => {
-    // The most the form allows: the back end writes tokens faster than Chromium renders them, so
-    // a short generation can end on the server before the click that stops it arrives.
-    await page.getByTestId('pg-max-tokens').fill('4096')
+    // The most the form allows (the 4096-token context less one prompt token): the back end writes
+    // tokens faster than Chromium renders them, so a short generation can end on the server before
+    // the click that stops it arrives.
+    await page.getByTestId('pg-max-tokens').fill('4095')
     await page.getByTestId('pg-temperature').fill('0.9')
     await page.getByTestId('pg-seed-random').uncheck()
     await page.getByTestId('pg-seed').fill('7')

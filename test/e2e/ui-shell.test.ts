@@ -33,9 +33,9 @@ afterAll(async () => {
 })
 
 describe('app shell in web mode', () => {
-  it('opens with the token: sidebar, Runs page, status bar', async () => {
+  it('opens with the token: sidebar, start page, status bar', async () => {
     await page.goto(web.url)
-    await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor()
+    await page.getByRole('heading', { name: 'Welcome to MxD Studio', level: 1 }).waitFor()
     const nav = page.getByRole('navigation', { name: 'Main' })
     for (const name of ['Models', 'Convert', 'Runs', 'Benchmark', 'Features', 'Privacy']) {
       await expect.poll(() => nav.getByRole('link', { name: new RegExp(name) }).count()).toBe(1)
@@ -51,7 +51,7 @@ describe('app shell in web mode', () => {
   })
 
   it('shows what a coming page will do', async () => {
-    await page.getByRole('link', { name: /Convert/ }).click()
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Convert/ }).click()
     await page.getByRole('heading', { name: 'Convert', level: 1 }).waitFor()
     await page.getByText('Mixture of Decoders').first().waitFor()
     await shot('02-convert-coming')

@@ -61,7 +61,7 @@ describe('the contract', () => {
 
 describe('dispatch refuses bad input and changes nothing', () => {
   const cases: [string, string, unknown, RegExp][] = [
-    ['unknown method', 'runs.delete', {}, /Unknown method "runs.delete"/],
+    ['unknown method', 'runs.explode', {}, /Unknown method "runs.explode"/],
     ['wrong type', 'runs.get', { id: 'seven' }, /id: .*expected number/i],
     ['unknown field', 'jobs.benchBackend', { sizes: [64], repeats: 1, shell: 'rm -rf /' }, /Unrecognized key.*shell/i],
     ['out of range', 'jobs.benchBackend', { sizes: [1_000_000] }, /sizes\.0/],

@@ -10,7 +10,7 @@ import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { listSplicableLayers, startGeneration, stopGeneration } from './playground.js'
 import { previewPretrain } from './pretrain.js'
-import { getRun, listRuns } from './runs.js'
+import { deleteRun, getRun, listRuns, runSummaries } from './runs.js'
 
 export type Handlers = {
   [M in Method]: (ctx: BackendContext, input: ParsedInput<M>) => Output<M> | Promise<Output<M>>
@@ -20,6 +20,8 @@ export const handlers: Handlers = {
   'app.doctor': (ctx) => doctor(ctx),
   'runs.list': listRuns,
   'runs.get': getRun,
+  'runs.summaries': runSummaries,
+  'runs.delete': deleteRun,
   'jobs.benchBackend': startBenchBackend,
   'jobs.pretrain': startPretrain,
   'pretrain.preview': previewPretrain,

@@ -9,8 +9,29 @@ import { modelRow } from './models.js'
 export function startGeneration(ctx: BackendContext, input: ParsedInput<'playground.generate'>): Output<'playground.generate'> {
   const row = modelRow(ctx, input.modelId)
   if (input.prompt.length === 0) throw new ApiError('bad_request', 'Type a prompt first.')
+  // More new tokens than the whole context holds can never be generated: refused. Up to the
+  // context is taken (the API's default of 64 is exactly a tiny model's context); generation then
+  // stops with context_full when the prompt and the new tokens fill it. The Playground's form is
+  // stricter by the one prompt token a generation needs.
+  const contextLength = modelContextLength(row.info)
+  if (contextLength !== null && input.maxTokens > contextLength) {
+    throw new ApiError(
+      'bad_request',
+      `Max tokens can be at most ${contextLength.toLocaleString('en-US')} for ${row.name}: its context is ${contextLength.toLocaleString('en-US')} tokens, the prompt included.`,
+    )
+  }
   const splice = input.splice ? { dir: spliceDir(ctx, row.path, input.splice.runId), steer: input.splice.steer } : undefined
   return { generationId: ctx.engine.generate(row.path, input, splice) }
+}
+
+/** The context length recorded when the model was registered (ModelInfo.contextLength), if any. */
+function modelContextLength(info: string): number | null {
+  try {
+    const v = (JSON.parse(info) as { contextLength?: unknown }).contextLength
+    return typeof v === 'number' && v > 1 ? v : null
+  } catch {
+    return null
+  }
 }
 
 export function stopGeneration(ctx: BackendContext, input: ParsedInput<'playground.stop'>): Output<'playground.stop'> {

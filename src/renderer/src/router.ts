@@ -1,4 +1,5 @@
 import { createRouter, createWebHashHistory, type RouteRecordRaw } from 'vue-router'
+import HomeView from './views/HomeView.vue'
 import RunsView from './views/RunsView.vue'
 import RunDetailView from './views/RunDetailView.vue'
 import BenchmarkView from './views/BenchmarkView.vue'
@@ -12,7 +13,7 @@ import FrontierView from './views/FrontierView.vue'
 import PretrainView from './views/PretrainView.vue'
 
 const routes: RouteRecordRaw[] = [
-  { path: '/', redirect: '/runs' },
+  { path: '/', component: HomeView, meta: { title: 'Start' } },
   { path: '/models', component: ModelsView, meta: { title: 'Models' } },
   { path: '/models/:id(\\d+)', component: ModelDetailView, meta: { title: 'Model' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/models/:id(\\d+)/experts', component: ExpertsView, meta: { title: 'Experts' }, props: (r) => ({ id: Number(r.params.id) }) },
@@ -51,7 +52,7 @@ const routes: RouteRecordRaw[] = [
       ],
     },
   },
-  { path: '/:rest(.*)*', redirect: '/runs' },
+  { path: '/:rest(.*)*', redirect: '/' },
 ]
 
 export const router = createRouter({ history: createWebHashHistory(), routes })

@@ -305,7 +305,10 @@ describe('evaluation job and follow-up', () => {
     const point = frontier.series[0]!.points.find((p) => p.runId === run.id)!
     expect(point).toMatchObject({ k: 4, width: 24, nmse: onEval[EVAL_METRICS.nmse], ce_spliced: onEval[EVAL_METRICS.ceSpliced] })
     expect(frontier.series[0]!.points.find((p) => p.runId === skipped.id)!.nmse).toBeNull()
+    // The reference lines of the CE chart: the evaluation's clean and zero-ablated CE.
+    expect(frontier.reference).toEqual({ ceClean: onEval[EVAL_METRICS.ceClean], ceZero: onEval[EVAL_METRICS.ceZero], runId: run.id })
     expect((await b.call('convert.frontier', { modelPath: modelDir, layer: 0 })).series).toEqual([])
+    expect((await b.call('convert.frontier', { modelPath: modelDir, layer: 0 })).reference).toBeNull()
   })
 
   it('evaluates an imported transcoder with an explicit model and data, and refuses runs without a layer', async () => {

@@ -1,5 +1,6 @@
 // Small formatting helpers shared by the pages and the status bar.
 import type { Run, RunStatus } from '../../../shared/api'
+import { CONVERT_RUN_KIND_LABEL } from './convert-format'
 
 export function formatDate(iso: string | null): string {
   if (!iso) return '—'
@@ -57,6 +58,7 @@ export const RUN_KIND_LABEL: Record<string, string> = {
   'bench-backend': 'Backend benchmark',
   'expert-analysis': 'Expert analysis',
   pretrain: 'Pre-training',
+  ...CONVERT_RUN_KIND_LABEL,
 }
 
 /** Display names and units for known metric names. */
@@ -80,3 +82,6 @@ export function canCancel(status: RunStatus): boolean {
 export function canResume(status: RunStatus): boolean {
   return status === 'interrupted' || status === 'cancelled' || status === 'failed'
 }
+
+/** The key that goes with Enter for "do it" shortcuts: ⌘ on a Mac, Ctrl elsewhere. */
+export const MOD_KEY = typeof navigator !== 'undefined' && navigator.platform.toLowerCase().includes('mac') ? '⌘' : 'Ctrl'

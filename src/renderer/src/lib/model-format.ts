@@ -1,6 +1,7 @@
 // Formatting for the Models page and the Playground: counts, byte sizes, sources, stop reasons,
 // and turning vocabulary strings (GPT-2's "Ġthe", SentencePiece's "▁the", "<0x0A>") into the
 // text they stand for.
+import type { SeqToken } from '../stores/models'
 import type { ModelEntry, PlaygroundEvent } from '../../../shared/models'
 
 /** 124.4M, 1.1B, 6.7K; plain below a thousand. */
@@ -46,7 +47,7 @@ export const STOP_REASON_LABEL: Record<StopReason, string> = {
   eos: 'the model ended the text (end-of-sequence token)',
   max_tokens: 'reached the max tokens limit',
   context_full: 'the model’s context window is full',
-  aborted: 'stopped by you',
+  aborted: 'you pressed Stop',
 }
 
 /** Why a model cannot be used in the Playground, or null when it can. */
@@ -142,4 +143,15 @@ export function formatProb(p: number): string {
   if (pct >= 10) return `${pct.toFixed(1)}%`
   if (pct >= 0.01) return `${pct.toFixed(2)}%`
   return '<0.01%'
+}
+
+/** The probability the model gave the token it chose, when that was among its top predictions. */
+export function chosenProb(t: SeqToken): number | null {
+  if (t.kind !== 'generated') return null
+  return t.top.find((p) => p.id === t.id)?.prob ?? null
+}
+
+/** The chosen token as a quoted string; an empty piece is part of a character the next token completes. */
+export function chosenText(t: SeqToken): string {
+  return t.text === '' ? '◌ (part of a character)' : JSON.stringify(t.text)
 }

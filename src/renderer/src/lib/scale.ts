@@ -1,4 +1,7 @@
-// Scales and ticks for the SVG charts: linear "nice" ticks (1, 2, 5 × 10^k) and log ticks.
+// Scales for the SVG charts: linear scales on the shared "nice" ticks, and log scales.
+import { formatLinearTick, formatTick, niceTicks } from '../../../shared/ticks'
+
+export { formatLinearTick, formatTick }
 
 export interface Scale {
   domain: [number, number]
@@ -7,38 +10,31 @@ export interface Scale {
   norm(v: number): number
   /** Maps 0..1 back to a data value. */
   invert(t: number): number
+  /** Linear scales: the tick spacing, so labels can carry exactly the decimals that tell ticks apart. */
+  step?: number
 }
 
-function niceStep(span: number, count: number): number {
-  const raw = span / Math.max(1, count)
-  const mag = 10 ** Math.floor(Math.log10(raw))
-  const r = raw / mag
-  return (r <= 1 ? 1 : r <= 2 ? 2 : r <= 2.5 ? 2.5 : r <= 5 ? 5 : 10) * mag
-}
-
-export function linearScale(values: number[], count = 5, explicit?: number[]): Scale {
+export function linearScale(values: number[], count = 5, explicit?: number[], minSpan = 0): Scale {
   const finite = values.filter(Number.isFinite)
   let lo = finite.length ? Math.min(...finite) : 0
   let hi = finite.length ? Math.max(...finite) : 1
-  if (lo === hi) {
-    const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1
-    lo -= pad
-    hi += pad
-  }
   let ticks: number[]
+  let step: number | undefined
   if (explicit?.length) {
+    if (lo === hi) {
+      const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1
+      lo -= pad
+      hi += pad
+    }
     lo = Math.min(lo, ...explicit)
     hi = Math.max(hi, ...explicit)
     ticks = [...explicit].sort((a, b) => a - b)
   } else {
-    const step = niceStep(hi - lo, count)
-    lo = Math.floor(lo / step + 1e-9) * step
-    hi = Math.ceil(hi / step - 1e-9) * step
-    ticks = []
-    for (let v = lo; v <= hi + step * 1e-6; v += step) ticks.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)))
+    const nice = niceTicks(lo, hi, count, minSpan)
+    ;({ lo, hi, step, ticks } = nice)
   }
   const span = hi - lo || 1
-  return { domain: [lo, hi], ticks, norm: (v) => (v - lo) / span, invert: (t) => lo + t * span }
+  return { domain: [lo, hi], ticks, step, norm: (v) => (v - lo) / span, invert: (t) => lo + t * span }
 }
 
 export function logScale(values: number[], explicit?: number[]): Scale {
@@ -79,14 +75,3 @@ export function logScale(values: number[], explicit?: number[]): Scale {
   }
 }
 
-const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumSignificantDigits: 3 })
-const plain = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 4 })
-
-/** Short tick / tooltip labels: 1,024 · 12.5 · 3.2M · 1.5e-5. */
-export function formatTick(v: number): string {
-  const a = Math.abs(v)
-  if (a === 0) return '0'
-  if (a < 1e-3) return v.toExponential(1)
-  if (a >= 1e5) return compact.format(v)
-  return plain.format(v)
-}

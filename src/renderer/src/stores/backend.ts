@@ -95,6 +95,13 @@ export const useBackendStore = defineStore('backend', () => {
     }
   }
 
+  /** Drops a deleted run from the list (runs.delete sends no event). */
+  function forgetRun(id: number): void {
+    runs.value = runs.value.filter((r) => r.id !== id)
+    const { [id]: _dropped, ...rest } = progress.value
+    progress.value = rest
+  }
+
   async function cancel(id: number): Promise<void> {
     await call('jobs.cancel', { id })
   }
@@ -128,6 +135,7 @@ export const useBackendStore = defineStore('backend', () => {
     call,
     refreshDoctor,
     refreshRuns,
+    forgetRun,
     cancel,
     resume,
   }

@@ -1,0 +1,137 @@
+// The Playground's form: what is typed (kept here, so leaving the page and coming back keeps it,
+// generated or not), the rules each field follows, and the prompt that suits a model. The
+// generation itself lives in the models store.
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import type { ModelEntry, SplicableLayer } from '../../../shared/models'
+import { useBackendStore } from './backend'
+
+export type Parsed = { value: number; error: string | null }
+
+export function parseField(text: string, opts: { int?: boolean; min: number; max: number; minExclusive?: boolean; name: string }): Parsed {
+  const t = text.trim()
+  const v = Number(t)
+  if (t === '' || !Number.isFinite(v)) return { value: 0, error: `${opts.name} must be a number.` }
+  if (opts.int && !Number.isInteger(v)) return { value: 0, error: `${opts.name} must be a whole number.` }
+  if (opts.minExclusive ? v <= opts.min : v < opts.min)
+    return { value: 0, error: `${opts.name} must be ${opts.minExclusive ? 'above' : 'at least'} ${opts.min}.` }
+  if (v > opts.max) return { value: 0, error: `${opts.name} must be at most ${opts.max.toLocaleString('en-US')}.` }
+  return { value: v, error: null }
+}
+
+/** The API's own cap on new tokens (GenerateRequest). */
+export const MAX_TOKENS_CAP = 4096
+
+/**
+ * New tokens a model can give at most: its context minus at least one prompt token (the back end
+ * stops earlier when a longer prompt fills the context), never above the API's cap.
+ */
+export function maxTokensFor(model: ModelEntry | undefined): number {
+  const ctx = model?.info?.contextLength
+  return ctx ? Math.max(1, Math.min(MAX_TOKENS_CAP, ctx - 1)) : MAX_TOKENS_CAP
+}
+
+/** A prompt that suits the model: the bundled King James model starts a verse; others a sentence. */
+export function defaultPrompt(model: ModelEntry | undefined): string {
+  if (model && /kjv|king.?james|bible/i.test(`${model.name} ${model.path}`)) return 'In the beginning'
+  return 'The meaning of life is'
+}
+
+export const usePlaygroundStore = defineStore('playground', () => {
+  const modelId = ref<number | null>(null)
+  const prompt = ref('')
+  /** Whether the prompt was typed by the user (then a model change keeps it). */
+  const promptEdited = ref(false)
+  const maxTokensText = ref('64')
+  const temperatureText = ref('0.8')
+  const topKText = ref('40')
+  const topPText = ref('0.95')
+  const penaltyText = ref('0')
+  const seedRandom = ref(true)
+  const seedText = ref('')
+  const topPredictionsText = ref('5')
+  const spliceRun = ref<number | null>(null)
+  const steerUnitText = ref('')
+  const steerValueText = ref('100')
+
+  /** Called when the model changes: an untouched prompt follows the model. */
+  function suggestPrompt(model: ModelEntry | undefined): void {
+    if (!promptEdited.value || prompt.value === '') {
+      prompt.value = defaultPrompt(model)
+      promptEdited.value = false
+    }
+  }
+  function setPrompt(text: string): void {
+    prompt.value = text
+    promptEdited.value = true
+  }
+
+  const fieldRules = (model: ModelEntry | undefined) => ({
+    maxTokens: parseField(maxTokensText.value, { int: true, min: 1, max: maxTokensFor(model), name: 'Max tokens' }),
+    temperature: parseField(temperatureText.value, { min: 0, max: 10, name: 'Temperature' }),
+    topK: parseField(topKText.value, { int: true, min: 0, max: 100_000, name: 'Top-k' }),
+    topP: parseField(topPText.value, { min: 0, max: 1, minExclusive: true, name: 'Top-p' }),
+    penalty: parseField(penaltyText.value, { min: -10, max: 10, name: 'Frequency penalty' }),
+    seed: seedRandom.value ? { value: 0, error: null } : parseField(seedText.value, { int: true, min: 0, max: 2 ** 32 - 1, name: 'Seed' }),
+    topPredictions: parseField(topPredictionsText.value, { int: true, min: 1, max: 20, name: 'Predictions' }),
+  })
+  const promptError = computed(() => (prompt.value.length === 0 ? 'Type a prompt first.' : null))
+
+  // A converted layer of this model can replace its block's MLP; steering adds a constant to one
+  // unit's post-TopK code at every position (+100 in the paper).
+  const backend = useBackendStore()
+  const layers = ref<SplicableLayer[]>([])
+  const layersError = ref<string | null>(null)
+  const spliced = computed(() => layers.value.find((l) => l.runId === spliceRun.value) ?? null)
+  const unitName = computed(() => (spliced.value?.kind === 'mxd' ? 'expert' : 'latent'))
+  const steerUnit = computed<Parsed | null>(() =>
+    !spliced.value || steerUnitText.value.trim() === ''
+      ? null
+      : parseField(steerUnitText.value, { int: true, min: 0, max: spliced.value.width - 1, name: `The ${unitName.value}` }),
+  )
+  const steerValue = computed(() => parseField(steerValueText.value, { min: -1e6, max: 1e6, name: 'The steering value' }))
+  /** The steer counts only when a unit is given; its value is read only then. */
+  const steerValid = computed(() => !steerUnit.value || (!steerUnit.value.error && !steerValue.value.error))
+
+  /** Loads the model's splicable layers; `wanted` (a ?layer=RUN link) is picked when it is one of them. */
+  async function loadLayers(modelId: number, wanted: number | null): Promise<void> {
+    layers.value = []
+    layersError.value = null
+    try {
+      layers.value = await backend.call('playground.layers', { modelId })
+    } catch (e) {
+      layersError.value = e instanceof Error ? e.message : String(e)
+    }
+    if (wanted !== null && layers.value.some((l) => l.runId === wanted)) spliceRun.value = wanted
+    if (spliceRun.value !== null && !layers.value.some((l) => l.runId === spliceRun.value)) spliceRun.value = null
+  }
+
+  return {
+    modelId,
+    prompt,
+    promptEdited,
+    maxTokensText,
+    temperatureText,
+    topKText,
+    topPText,
+    penaltyText,
+    seedRandom,
+    seedText,
+    topPredictionsText,
+    spliceRun,
+    steerUnitText,
+    steerValueText,
+    promptError,
+    layers,
+    layersError,
+    spliced,
+    unitName,
+    steerUnit,
+    steerValue,
+    steerValid,
+    loadLayers,
+    suggestPrompt,
+    setPrompt,
+    fieldRules,
+  }
+})
