@@ -78,7 +78,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
   const promptError = computed(() => (prompt.value.length === 0 ? 'Type a prompt first.' : null))
 
   // A converted layer of this model can replace its block's MLP; steering adds a constant to one
-  // unit's post-TopK code at every position (+100 in the paper).
+  // unit's post-TopK code at every position (+100 in the paper; docs/science/mxd.md#steering).
   const backend = useBackendStore()
   const layers = ref<SplicableLayer[]>([])
   const layersError = ref<string | null>(null)
