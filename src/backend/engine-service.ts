@@ -1,7 +1,7 @@
 // The back end's side of the engine worker: starts it on first use, gives each generation an
 // id, and turns the worker's messages into `playground.event` events for every client.
 import type { Worker } from 'node:worker_threads'
-import type { EngineRequest, EngineResponse } from '../jobs/engine-protocol.js'
+import type { EngineRequest, EngineResponse, FolderRequest, FolderResults } from '../jobs/engine-protocol.js'
 import { sourceWorkerFactory, type WorkerFactory } from '../jobs/spawn.js'
 import type { GenerateRequest, PlaygroundEvent, Steer } from '../shared/models.js'
 
@@ -9,6 +9,7 @@ export class EngineService {
   private worker: Worker | undefined
   private nextId = 1
   private readonly live = new Set<string>()
+  private readonly folders = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
 
   constructor(
     private readonly emit: (e: PlaygroundEvent) => void,
@@ -35,6 +36,18 @@ export class EngineService {
       ...(splice ? { splice } : {}),
     })
     return generationId
+  }
+
+  /**
+   * Model-folder file work (inspect, describe, add, discover) in the worker, off the event loop:
+   * the server never makes a synchronous filesystem call on a path a user chose.
+   */
+  folder<R extends FolderRequest>(request: R): Promise<FolderResults[R['op']]> {
+    const id = `f${this.nextId++}`
+    return new Promise((resolve, reject) => {
+      this.folders.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      this.post({ type: 'folder', id, request })
+    })
   }
 
   stop(generationId: string): boolean {
@@ -67,6 +80,13 @@ export class EngineService {
 
   private onMessage(msg: EngineResponse): void {
     if (msg.type === 'ready') return
+    if (msg.type === 'folder') {
+      const pending = this.folders.get(msg.id)
+      this.folders.delete(msg.id)
+      if (msg.ok) pending?.resolve(msg.value)
+      else pending?.reject(new Error(msg.message))
+      return
+    }
     const generationId = msg.id
     if (msg.type === 'prompt') this.emit({ type: 'prompt', generationId, ids: msg.ids, tokens: msg.tokens })
     else if (msg.type === 'token') this.emit({ type: 'token', generationId, ...msg.token })
@@ -80,6 +100,8 @@ export class EngineService {
   }
 
   private failAll(message: string): void {
+    for (const pending of this.folders.values()) pending.reject(new Error(message))
+    this.folders.clear()
     for (const generationId of this.live) this.emit({ type: 'error', generationId, message })
     this.live.clear()
   }

@@ -10,7 +10,11 @@ import { TextTokenizer } from '../engine/tokenizer.js'
 import type { SparseLayer } from '../engine/layers/sparse-layer.js'
 import { loadLayerFolder } from '../convert/layer-file.js'
 import { splicedMlps } from '../convert/splice.js'
-import type { EngineRequest, EngineResponse } from './engine-protocol.js'
+import type { EngineRequest, EngineResponse, FolderRequest, FolderResults } from './engine-protocol.js'
+import { realpathSync, statSync } from 'node:fs'
+import { describeModel } from '../engine/describe.js'
+import { discoverHfCache, inspectModelFolder, ModelLoadError } from '../engine/model-folder.js'
+import { refuseSystemPathSync } from '../fs/user-files.js'
 import { workerData } from 'node:worker_threads'
 
 const port = parentPort!
@@ -96,9 +100,51 @@ async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Prom
   }
 }
 
+/** Header-only work on a model folder (see FolderRequest): milliseconds, and special files are refused, never waited on. */
+function folderWork(req: FolderRequest): FolderResults[FolderRequest['op']] {
+  switch (req.op) {
+    case 'discover':
+      return discoverHfCache(req.env)
+    case 'info':
+      return inspectModelFolder(req.dir)
+    case 'describe':
+      return describeModel(req.dir)
+    case 'add': {
+      try {
+        refuseSystemPathSync(req.dir, 'Model folder')
+      } catch (err) {
+        throw new ModelLoadError((err as Error).message, { cause: err })
+      }
+      const path = realFolder(req.dir)
+      if (path === null) {
+        throw new ModelLoadError(`${req.dir} is not a folder: choose the folder that holds config.json and the safetensors files.`)
+      }
+      return { path, info: inspectModelFolder(path) }
+    }
+  }
+}
+
+function realFolder(dir: string): string | null {
+  try {
+    const path = realpathSync(dir)
+    return statSync(path).isDirectory() ? path : null
+  } catch {
+    return null
+  }
+}
+
+function folder(id: string, req: FolderRequest): void {
+  try {
+    send({ type: 'folder', id, ok: true, value: folderWork(req) })
+  } catch (err) {
+    send({ type: 'folder', id, ok: false, message: err instanceof Error ? err.message : String(err) })
+  }
+}
+
 await initBackend(parseBackendName((workerData as { backend?: string } | null)?.backend))
 port.on('message', (req: EngineRequest) => {
   if (req.type === 'generate') void generate(req)
   else if (req.type === 'stop') running.get(req.id)?.abort()
+  else if (req.type === 'folder') folder(req.id, req.request)
 })
 send({ type: 'ready' })

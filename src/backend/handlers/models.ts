@@ -1,29 +1,30 @@
 // The Models page: folders the user added, models in the Hugging Face cache and the models
-// shipped with the app, each described from its files (headers only; nothing is loaded).
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs'
+// shipped with the app, each described from its files (headers only; nothing is loaded). Every
+// file access to a user's folder happens in the engine worker (ctx.engine.folder), never on the
+// server's event loop: a folder on a stalled network mount, or a FIFO named config.json, must
+// not freeze the server for every client.
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
-import { describeModel } from '../../engine/describe.js'
-import { discoverHfCache, inspectModelFolder } from '../../engine/model-folder.js'
+import type { ModelInfo } from '../../engine/model-folder.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
 import type { ModelEntry } from '../../shared/models.js'
 import type { ModelRow, ModelSource } from '../../store/store.js'
 import type { BackendContext } from '../context.js'
 
-function toEntry(row: ModelRow): ModelEntry {
+async function toEntry(ctx: BackendContext, row: ModelRow): Promise<ModelEntry> {
   const base = { id: row.id, path: row.path, name: row.name, architecture: row.architecture, source: row.source, addedAt: row.added_at }
   try {
-    return { ...base, info: inspectModelFolder(row.path), error: null }
+    return { ...base, info: await ctx.engine.folder({ op: 'info', dir: row.path }), error: null }
   } catch (err) {
     return { ...base, info: null, error: (err as Error).message }
   }
 }
 
-function register(ctx: BackendContext, path: string, source: ModelSource): ModelRow {
-  const info = inspectModelFolder(path)
+function register(ctx: BackendContext, path: string, info: ModelInfo, source: ModelSource): ModelRow {
   return ctx.store.upsertModel({ path, name: info.name, architecture: info.architecture, source, info })
 }
 
-/** Folders under resources/models (the demo model) that hold a config.json. */
+/** Folders under resources/models (the demo model, shipped with the app: not a user's path) that hold a config.json. */
 function bundledModelDirs(dir: string | undefined): string[] {
   if (!dir || !existsSync(dir)) return []
   return readdirSync(dir)
@@ -31,34 +32,36 @@ function bundledModelDirs(dir: string | undefined): string[] {
     .filter((p) => statSync(p).isDirectory() && existsSync(join(p, 'config.json')))
 }
 
-export function listModels(ctx: BackendContext): Output<'models.list'> {
+/** The HF cache location comes from these variables; the worker is told them with each request. */
+const HF_ENV = ['HF_HUB_CACHE', 'HF_HOME', 'XDG_CACHE_HOME', 'HOME', 'USERPROFILE'] as const
+
+export async function listModels(ctx: BackendContext): Promise<Output<'models.list'>> {
   const known = new Set(ctx.store.listModels().map((m) => m.path))
+  const env = Object.fromEntries(HF_ENV.map((k) => [k, process.env[k]]))
   const found: [string, ModelSource][] = [
     ...bundledModelDirs(ctx.bundledModelsDir).map((p): [string, ModelSource] => [p, 'bundled']),
-    ...discoverHfCache().map((d): [string, ModelSource] => [d.path, 'hf-cache']),
+    ...(await ctx.engine.folder({ op: 'discover', env })).map((d): [string, ModelSource] => [d.path, 'hf-cache']),
   ]
   for (const [path, source] of found) {
     if (known.has(path)) continue
     try {
-      register(ctx, path, source)
+      register(ctx, path, await ctx.engine.folder({ op: 'info', dir: path }), source)
     } catch {
       // A half-downloaded cache entry is not the user's doing: list what can be read.
     }
   }
-  return ctx.store.listModels().map(toEntry)
+  return Promise.all(ctx.store.listModels().map((row) => toEntry(ctx, row)))
 }
 
-export function addModel(ctx: BackendContext, input: ParsedInput<'models.add'>): Output<'models.add'> {
+export async function addModel(ctx: BackendContext, input: ParsedInput<'models.add'>): Promise<Output<'models.add'>> {
   if (!isAbsolute(input.path)) throw new ApiError('bad_request', `Give the model folder as an absolute path, not "${input.path}".`)
-  if (!existsSync(input.path) || !statSync(input.path).isDirectory()) {
-    throw new ApiError('bad_request', `${input.path} is not a folder: choose the folder that holds config.json and the safetensors files.`)
-  }
-  const path = realpathSync(input.path)
+  let added: { path: string; info: ModelInfo }
   try {
-    return toEntry(register(ctx, path, 'added'))
+    added = await ctx.engine.folder({ op: 'add', dir: input.path })
   } catch (err) {
     throw new ApiError('bad_request', (err as Error).message)
   }
+  return toEntry(ctx, register(ctx, added.path, added.info, 'added'))
 }
 
 export function removeModel(ctx: BackendContext, input: ParsedInput<'models.remove'>): Output<'models.remove'> {
@@ -71,10 +74,10 @@ export function modelRow(ctx: BackendContext, id: number): ModelRow {
   return row
 }
 
-export function inspectModel(ctx: BackendContext, input: ParsedInput<'models.inspect'>): Output<'models.inspect'> {
+export async function inspectModel(ctx: BackendContext, input: ParsedInput<'models.inspect'>): Promise<Output<'models.inspect'>> {
   const row = modelRow(ctx, input.id)
   try {
-    return describeModel(row.path)
+    return await ctx.engine.folder({ op: 'describe', dir: row.path })
   } catch (err) {
     throw new ApiError('conflict', `${row.path} can no longer be read: ${(err as Error).message}`)
   }
