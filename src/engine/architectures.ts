@@ -54,6 +54,22 @@ const boolean = (fallback: boolean): FieldRule => ({
   fallback,
 })
 
+/**
+ * bos/eos token ids: a whole number ≥ 0, a list of them (Llama 3 has several EOS ids), or absent.
+ * (Not checked against vocab_size: some checkpoints name ids their vocabulary lacks, which then
+ * simply never occur.)
+ */
+const tokenIds: FieldRule = {
+  what: 'a whole number ≥ 0 or a list of them',
+  check: (v) => {
+    const ok = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+    return ok(v) || (Array.isArray(v) && v.every(ok)) ? null : `is ${show(v)}`
+  },
+  fallback: null,
+}
+
+const TOKEN_FIELDS = { bos_token_id: tokenIds, eos_token_id: tokenIds }
+
 // ------------------------------------------------------------------------ the architectures
 
 export interface PlannedTensor {
@@ -107,6 +123,7 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 const GPT2: ArchitectureSchema = {
   prefix: 'transformer.',
   fields: {
+    ...TOKEN_FIELDS,
     n_embd: positiveInt(),
     n_head: positiveInt(),
     n_layer: positiveInt(),
@@ -187,6 +204,7 @@ const GPT2: ArchitectureSchema = {
 const GPT_NEOX: ArchitectureSchema = {
   prefix: 'gpt_neox.',
   fields: {
+    ...TOKEN_FIELDS,
     hidden_size: positiveInt(),
     num_attention_heads: positiveInt(),
     num_hidden_layers: positiveInt(),
@@ -270,6 +288,7 @@ const ropeScaling: FieldRule = {
 const LLAMA: ArchitectureSchema = {
   prefix: 'model.',
   fields: {
+    ...TOKEN_FIELDS,
     hidden_size: positiveInt(),
     num_attention_heads: positiveInt(),
     num_key_value_heads: positiveInt((v) => num(v, 'num_attention_heads')),
@@ -361,6 +380,12 @@ export class ValidConfig {
     return this.field(key, 'string') as string
   }
 
+  /** bos_token_id / eos_token_id as a list (empty when absent). */
+  tokenIds(key: 'bos_token_id' | 'eos_token_id'): number[] {
+    const value = this.value(key) as number | number[] | null
+    return value === null ? [] : Array.isArray(value) ? value : [value]
+  }
+
   /** Any checked field (lists, objects such as rope_scaling). */
   value(key: string): unknown {
     if (!Object.hasOwn(this.fields, key)) throw new Error(`${key} is not a field of the ${this.architecture} schema`)
@@ -434,13 +459,13 @@ export function plannedTensors(config: ValidConfig): PlannedTensor[] {
  * config.json implies and a dtype it can read; throws a ModelLoadError naming the tensor, the
  * file and the fix otherwise.
  */
-export function checkTensors(config: ValidConfig, store: HeaderSource): void {
+export function checkTensors(config: ValidConfig, store: HeaderSource, files: readonly string[]): void {
   // Every layer has tensors of its own, so more layers than tensors cannot be right; said before
   // the plan is built, since a config claiming 10^12 layers must not build a 10^12-entry plan.
   const stored = store.names().length
   if (config.dims.nLayers > stored) {
     throw new ModelLoadError(
-      `${config.path} says the model has ${config.dims.nLayers} layers, but the weights hold only ${stored} tensors: ` +
+      `${config.path} says the model has ${config.dims.nLayers} layers, but ${files.join(', ')} ${files.length === 1 ? 'holds' : 'hold'} only ${stored} tensors: ` +
         're-download the weights, or use the config.json that came with them.',
     )
   }
@@ -449,7 +474,7 @@ export function checkTensors(config: ValidConfig, store: HeaderSource): void {
     if (name === null) {
       if (t.optional) continue
       throw new ModelLoadError(
-        `The weights lack tensor "${SCHEMAS[config.architecture].prefix}${t.name}", which ${config.path} implies (${describeDims(config)}): ` +
+        `${files.join(', ')} ${files.length === 1 ? 'lacks' : 'lack'} tensor "${SCHEMAS[config.architecture].prefix}${t.name}", which ${config.path} implies (${describeDims(config)}): ` +
           're-download the weights, or use the config.json that came with them.',
       )
     }

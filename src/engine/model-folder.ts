@@ -93,7 +93,7 @@ export function openModelFolder(dir: string): ModelFolder {
   const tokenizerFiles = findTokenizerFiles(dir)
   const { store, files } = openWeights(dir)
   try {
-    checkTensors(valid, store)
+    checkTensors(valid, store, files)
     const info = describe(dir, valid, store, files, tokenizerFiles !== null)
     return { dir, config, valid, architecture, weights: store, info, tokenizerFiles, close: () => store.close() }
   } catch (err) {

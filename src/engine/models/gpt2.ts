@@ -11,7 +11,7 @@ import { loadMuMoEMlp } from './gpt2-mumoe.js'
 import { geluNew, layerNorm, linear, type Linear } from './layers.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
 import type { ValidConfig } from '../architectures.js'
-import { configTokenIds, type WeightSource, WeightLoader } from './weights.js'
+import { type WeightSource, WeightLoader } from './weights.js'
 
 /** `valid` has been checked against architectures.ts (activation, scaling flags, sizes). */
 export function loadGpt2(valid: ValidConfig, source: WeightSource): DecoderSpec {
@@ -57,7 +57,7 @@ export function loadGpt2(valid: ValidConfig, source: WeightSource): DecoderSpec 
     b: null,
   }
 
-  const eos = configTokenIds(config, 'eos_token_id')
+  const eos = valid.tokenIds('eos_token_id')
   return {
     architecture: 'gpt2',
     config,
@@ -70,7 +70,7 @@ export function loadGpt2(valid: ValidConfig, source: WeightSource): DecoderSpec 
       dMlp,
       vocabSize: vocab,
       maxPositions: nPositions,
-      bosId: configTokenIds(config, 'bos_token_id')[0] ?? null,
+      bosId: valid.tokenIds('bos_token_id')[0] ?? null,
       eosIds: eos,
     },
     parallelResidual: false,

@@ -11,7 +11,7 @@ import { hookNames } from '../hooks.js'
 import { rotaryDims as rotaryDimsOf, type ValidConfig } from '../architectures.js'
 import { gelu, geluNew, layerNorm, linear, ropeInverseFrequencies, type Linear } from './layers.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
-import { configTokenIds, WeightLoader, type WeightSource } from './weights.js'
+import { WeightLoader, type WeightSource } from './weights.js'
 
 const ACTIVATIONS = { gelu, gelu_new: geluNew } as const
 
@@ -58,8 +58,8 @@ export function loadGptNeox(valid: ValidConfig, source: WeightSource): DecoderSp
       dMlp,
       vocabSize: vocab,
       maxPositions,
-      bosId: configTokenIds(config, 'bos_token_id')[0] ?? null,
-      eosIds: configTokenIds(config, 'eos_token_id'),
+      bosId: valid.tokenIds('bos_token_id')[0] ?? null,
+      eosIds: valid.tokenIds('eos_token_id'),
     },
     parallelResidual,
     hasPosEmbed: false,

@@ -9,7 +9,7 @@ import { hookNames } from '../hooks.js'
 import type { ValidConfig } from '../architectures.js'
 import { linear, llama3InverseFrequencies, rmsNorm, ropeInverseFrequencies, silu, type Linear } from './layers.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
-import { configTokenIds, WeightLoader, type WeightSource } from './weights.js'
+import { WeightLoader, type WeightSource } from './weights.js'
 
 /** `valid` has been checked against architectures.ts (head grouping, even head_dim, rope_scaling…). */
 export function loadLlama(valid: ValidConfig, source: WeightSource): DecoderSpec {
@@ -55,8 +55,8 @@ export function loadLlama(valid: ValidConfig, source: WeightSource): DecoderSpec
       dMlp,
       vocabSize: vocab,
       maxPositions,
-      bosId: configTokenIds(config, 'bos_token_id')[0] ?? null,
-      eosIds: configTokenIds(config, 'eos_token_id'),
+      bosId: valid.tokenIds('bos_token_id')[0] ?? null,
+      eosIds: valid.tokenIds('eos_token_id'),
     },
     parallelResidual: false,
     hasPosEmbed: false,

@@ -101,13 +101,3 @@ function checkFinite(values: Float32Array, name: string, file: string | undefine
     }
   }
 }
-
-// -------------------------------------------------------------------------------- config.json
-
-/** Special token ids: a number, a list (Llama 3 has several EOS ids) or absent. */
-export function configTokenIds(config: Record<string, unknown>, key: string): number[] {
-  const value = config[key]
-  if (typeof value === 'number') return [value]
-  if (Array.isArray(value) && value.every((v) => typeof v === 'number')) return value as number[]
-  return []
-}

@@ -107,6 +107,8 @@ const BAD_CONFIGS: [string, Record<string, unknown>, string, RegExp][] = [
   ['llama-tiny-f32', { rope_scaling: { rope_type: 'yarn' } }, 'rope_scaling', /type "yarn"/],
   ['llama-tiny-f32', { max_position_embeddings: 1.5 }, 'max_position_embeddings', /is 1\.5/],
   ['llama-tiny-f32', { hidden_size: undefined }, 'hidden_size', /lacks a positive integer/],
+  ['llama-tiny-f32', { eos_token_id: [2, -1] }, 'eos_token_id', /is \[2,-1\], but it must be a whole number ≥ 0 or a list of them/],
+  ['gpt2-tiny-f32', { bos_token_id: 0.5 }, 'bos_token_id', /is 0\.5/],
 ]
 
 describe('config.json validation: every field each architecture reads', () => {
@@ -145,10 +147,10 @@ describe('inspect checks what load checks, from headers alone', () => {
     })
 
   const CASES: [string, () => string, RegExp[]][] = [
-    ['a missing tensor', missing, [/lack tensor "transformer\.h\.1\.mlp\.c_fc\.bias"/, /config\.json implies/]],
+    ['a missing tensor', missing, [/model\.safetensors lacks tensor "transformer\.h\.1\.mlp\.c_fc\.bias"/, /config\.json implies/]],
     ['a shape that contradicts config.json', reshaped, [/tensor "transformer\.h\.0\.mlp\.c_fc\.weight" has shape \[32, 128\] but .*config\.json implies \[32, 64\]/]],
-    ['n_layer 1000 with 2 layers of weights', tooManyLayers, [/says the model has 1000 layers, but the weights hold only \d+ tensors/]],
-    ['one layer more than stored', threeLayers, [/lack tensor "gpt_neox\.layers\.2\.input_layernorm\.weight"/]],
+    ['n_layer 1000 with 2 layers of weights', tooManyLayers, [/config\.json says the model has 1000 layers, but .*model\.safetensors holds only \d+ tensors/]],
+    ['one layer more than stored', threeLayers, [/lacks tensor "gpt_neox\.layers\.2\.input_layernorm\.weight"/]],
     ['an I32 weight', int32, [/model\.safetensors: tensor "model\.layers\.0\.mlp\.up_proj\.weight" is stored as I32/, /F32, F16, BF16/]],
   ]
 
