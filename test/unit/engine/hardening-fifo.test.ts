@@ -3,12 +3,13 @@
 // Before, openSync/readFileSync on a FIFO blocked forever: `mxd inspect` and `mxd forward` hung
 // (so each CLI case below runs under a time bound: a hang fails the test).
 import { execFileSync } from 'node:child_process'
-import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { inspectModelFolder, ModelLoadError, openModelFolder } from '../../../src/engine/model-folder.js'
 import { TextTokenizer } from '../../../src/engine/tokenizer.js'
+import { readRegularFileSync, UserPathError } from '../../../src/fs/user-files.js'
 import { mxd } from '../../helpers/mxd-cli.js'
 
 const MODELS = join(import.meta.dirname, '../../fixtures/models')
@@ -33,6 +34,18 @@ function refusal(fn: () => unknown): Error {
   }
   throw new Error('expected a refusal, but it was accepted')
 }
+
+describe('readRegularFileSync (the sync read the CLI and workers use)', () => {
+  it('reads a regular file whole, and refuses a FIFO or an oversized file before reading', () => {
+    const config = join(MODELS, 'gpt2-tiny-f32/config.json')
+    expect(readRegularFileSync(config).equals(readFileSync(config))).toBe(true)
+    const fifo = join(withFifo('config.json'), 'config.json')
+    const err = refusal(() => readRegularFileSync(fifo, { what: "the model's config.json" }))
+    expect(err).toBeInstanceOf(UserPathError)
+    expect(err.message).toBe(`the model's config.json (${fifo}) is a named pipe (FIFO), not a regular file: point to the file itself.`)
+    expect(refusal(() => readRegularFileSync(config, { maxBytes: 10 })).message).toMatch(/is \d+ bytes, more than the 10 such a file can be/)
+  })
+})
 
 describe('special files in a model folder are refused, not waited on', () => {
   it.each(['config.json', 'model.safetensors', 'tokenizer.json'])('a FIFO named %s', (file) => {
