@@ -27,7 +27,9 @@ interface FieldRule {
   when?: (v: Values) => boolean
 }
 
-const show = (value: unknown): string => JSON.stringify(value) ?? String(value)
+// JSON would write Infinity (a config's 1e999) as null; say what was actually read.
+const show = (value: unknown): string =>
+  typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value))
 
 const positiveInt = (fallback?: FieldRule['fallback']): FieldRule => ({
   what: 'a positive integer',

@@ -82,7 +82,7 @@ const BAD_CONFIGS: [string, Record<string, unknown>, string, RegExp][] = [
   ['gpt2-tiny-f32', { n_head: 5 }, 'n_embd', /not a multiple of "n_head" = 5/],
   ['gpt2-tiny-f32', { layer_norm_epsilon: 0 }, 'layer_norm_epsilon', /is 0, but it must be a finite number greater than 0/],
   ['gpt2-tiny-f32', { layer_norm_epsilon: -1e-5 }, 'layer_norm_epsilon', /is -0\.00001/],
-  ['gpt2-tiny-f32', { layer_norm_epsilon: '__INF__' }, 'layer_norm_epsilon', /finite number/],
+  ['gpt2-tiny-f32', { layer_norm_epsilon: '__INF__' }, 'layer_norm_epsilon', /is Infinity, but it must be a finite number/],
   ['gpt2-tiny-f32', { n_embd: 32.5 }, 'n_embd', /is 32\.5, but it must be a positive integer/],
   ['gpt2-tiny-f32', { n_layer: 0 }, 'n_layer', /is 0/],
   ['gpt2-tiny-f32', { n_layer: -2 }, 'n_layer', /is -2/],
