@@ -10,19 +10,20 @@ import type { DiscoveredModel, ModelInfo } from '../engine/model-folder.js'
  * special file would stall every client):
  *   add      — the folder's real path and its ModelInfo (what models.add registers);
  *   info     — ModelInfo; describe — ModelInfo plus one row per layer;
- *   discover — the models in the Hugging Face cache named by `env`.
+ *   list     — one round trip for the Models page: the Hugging Face cache's models (named by
+ *              `env`) and the ModelInfo, or the error, of those and of every folder in `dirs`.
  */
 export type FolderRequest =
   | { op: 'add'; dir: string }
   | { op: 'info'; dir: string }
   | { op: 'describe'; dir: string }
-  | { op: 'discover'; env: Record<string, string | undefined> }
+  | { op: 'list'; env: Record<string, string | undefined>; dirs: string[] }
 
 export interface FolderResults {
   add: { path: string; info: ModelInfo }
   info: ModelInfo
   describe: ModelDescription
-  discover: DiscoveredModel[]
+  list: { discovered: DiscoveredModel[]; folders: Record<string, { info: ModelInfo } | { error: string }> }
 }
 
 export interface TopPrediction {

@@ -11,9 +11,10 @@ import type { SparseLayer } from '../engine/layers/sparse-layer.js'
 import { loadLayerFolder } from '../convert/layer-file.js'
 import { splicedMlps } from '../convert/splice.js'
 import type { EngineRequest, EngineResponse, FolderRequest, FolderResults } from './engine-protocol.js'
-import { realpathSync, statSync } from 'node:fs'
+import { readdirSync, realpathSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { describeModel } from '../engine/describe.js'
-import { discoverHfCache, inspectModelFolder, ModelLoadError } from '../engine/model-folder.js'
+import { discoverHfCache, inspectModelFolder, ModelLoadError, type ModelInfo } from '../engine/model-folder.js'
 import { refuseSystemPathSync } from '../fs/user-files.js'
 import { workerData } from 'node:worker_threads'
 
@@ -100,13 +101,55 @@ async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Prom
   }
 }
 
+/**
+ * ModelInfo by folder, reused while none of the folder's files changed: the Models page lists
+ * every folder each time it opens, and parsing a large tokenizer.json again each time would make
+ * the list slow for nothing. The stamp is the names, sizes and mtimes of the files inspect reads.
+ */
+const infoCache = new Map<string, { stamp: string; info: ModelInfo }>()
+const INSPECTED_FILE = /^(config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|.*\.safetensors|.*\.index\.json)$/
+
+function folderStamp(dir: string): string | null {
+  try {
+    return readdirSync(dir)
+      .filter((f) => INSPECTED_FILE.test(f))
+      .sort()
+      .map((f) => {
+        const st = statSync(join(dir, f))
+        return `${f}:${st.size}:${st.mtimeMs}`
+      })
+      .join('|')
+  } catch {
+    return null // inspect reports what is wrong
+  }
+}
+
+function inspectCached(dir: string): ModelInfo {
+  const stamp = folderStamp(dir)
+  const hit = infoCache.get(dir)
+  if (stamp !== null && hit?.stamp === stamp) return hit.info
+  const info = inspectModelFolder(dir)
+  if (stamp !== null) infoCache.set(dir, { stamp, info })
+  return info
+}
+
 /** Header-only work on a model folder (see FolderRequest): milliseconds, and special files are refused, never waited on. */
 function folderWork(req: FolderRequest): FolderResults[FolderRequest['op']] {
   switch (req.op) {
-    case 'discover':
-      return discoverHfCache(req.env)
+    case 'list': {
+      const discovered = discoverHfCache(req.env)
+      const folders: FolderResults['list']['folders'] = {}
+      for (const dir of new Set([...req.dirs, ...discovered.map((d) => d.path)])) {
+        try {
+          folders[dir] = { info: inspectCached(dir) }
+        } catch (err) {
+          folders[dir] = { error: err instanceof Error ? err.message : String(err) }
+        }
+      }
+      return { discovered, folders }
+    }
     case 'info':
-      return inspectModelFolder(req.dir)
+      return inspectCached(req.dir)
     case 'describe':
       return describeModel(req.dir)
     case 'add': {

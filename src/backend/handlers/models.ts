@@ -11,12 +11,18 @@ import type { ModelEntry } from '../../shared/models.js'
 import type { ModelRow, ModelSource } from '../../store/store.js'
 import type { BackendContext } from '../context.js'
 
-async function toEntry(ctx: BackendContext, row: ModelRow): Promise<ModelEntry> {
+type Inspected = { info: ModelInfo } | { error: string }
+
+function toEntry(row: ModelRow, inspected: Inspected): ModelEntry {
   const base = { id: row.id, path: row.path, name: row.name, architecture: row.architecture, source: row.source, addedAt: row.added_at }
+  return 'info' in inspected ? { ...base, info: inspected.info, error: null } : { ...base, info: null, error: inspected.error }
+}
+
+async function inspectOne(ctx: BackendContext, dir: string): Promise<Inspected> {
   try {
-    return { ...base, info: await ctx.engine.folder({ op: 'info', dir: row.path }), error: null }
+    return { info: await ctx.engine.folder({ op: 'info', dir }) }
   } catch (err) {
-    return { ...base, info: null, error: (err as Error).message }
+    return { error: (err as Error).message }
   }
 }
 
@@ -36,21 +42,24 @@ function bundledModelDirs(dir: string | undefined): string[] {
 const HF_ENV = ['HF_HUB_CACHE', 'HF_HOME', 'XDG_CACHE_HOME', 'HOME', 'USERPROFILE'] as const
 
 export async function listModels(ctx: BackendContext): Promise<Output<'models.list'>> {
-  const known = new Set(ctx.store.listModels().map((m) => m.path))
+  const rows = ctx.store.listModels()
+  const known = new Set(rows.map((m) => m.path))
+  const bundled = bundledModelDirs(ctx.bundledModelsDir)
   const env = Object.fromEntries(HF_ENV.map((k) => [k, process.env[k]]))
+  // One round trip to the worker for the whole page (every folder inspected there, in one go).
+  const { discovered, folders } = await ctx.engine.folder({ op: 'list', env, dirs: [...rows.map((r) => r.path), ...bundled] })
   const found: [string, ModelSource][] = [
-    ...bundledModelDirs(ctx.bundledModelsDir).map((p): [string, ModelSource] => [p, 'bundled']),
-    ...(await ctx.engine.folder({ op: 'discover', env })).map((d): [string, ModelSource] => [d.path, 'hf-cache']),
+    ...bundled.map((p): [string, ModelSource] => [p, 'bundled']),
+    ...discovered.map((d): [string, ModelSource] => [d.path, 'hf-cache']),
   ]
   for (const [path, source] of found) {
-    if (known.has(path)) continue
-    try {
-      register(ctx, path, await ctx.engine.folder({ op: 'info', dir: path }), source)
-    } catch {
-      // A half-downloaded cache entry is not the user's doing: list what can be read.
-    }
+    const inspected = folders[path]
+    // A half-downloaded cache entry is not the user's doing: list what can be read.
+    if (known.has(path) || !inspected || !('info' in inspected)) continue
+    register(ctx, path, inspected.info, source)
   }
-  return Promise.all(ctx.store.listModels().map((row) => toEntry(ctx, row)))
+  // A folder added while the worker was busy was not in that round trip: inspect it now.
+  return Promise.all(ctx.store.listModels().map(async (row) => toEntry(row, folders[row.path] ?? (await inspectOne(ctx, row.path)))))
 }
 
 export async function addModel(ctx: BackendContext, input: ParsedInput<'models.add'>): Promise<Output<'models.add'>> {
@@ -61,7 +70,7 @@ export async function addModel(ctx: BackendContext, input: ParsedInput<'models.a
   } catch (err) {
     throw new ApiError('bad_request', (err as Error).message)
   }
-  return toEntry(ctx, register(ctx, added.path, added.info, 'added'))
+  return toEntry(register(ctx, added.path, added.info, 'added'), { info: added.info })
 }
 
 export function removeModel(ctx: BackendContext, input: ParsedInput<'models.remove'>): Output<'models.remove'> {
