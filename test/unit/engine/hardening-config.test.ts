@@ -13,6 +13,8 @@ import { loadGptNeox } from '../../../src/engine/models/gpt_neox.js'
 import { loadLlama } from '../../../src/engine/models/llama.js'
 import { loadLanguageModel } from '../../../src/engine/models/load.js'
 import { SafetensorsFile, writeSafetensors, type WritableTensor } from '../../../src/engine/safetensors.js'
+import { TrainableGpt2, type Gpt2Config } from '../../../src/engine/train/gpt2.js'
+import { saveGpt2Folder } from '../../../src/engine/train/save.js'
 import { mxd } from '../../helpers/mxd-cli.js'
 
 const LOADERS = { gpt2: loadGpt2, gpt_neox: loadGptNeox, llama: loadLlama }
@@ -170,10 +172,23 @@ describe('inspect checks what load checks, from headers alone', () => {
     })
   }, 120_000)
 
-  it.each(['gpt2-tiny-f32', 'neox-tiny-f32', 'neox-tiny-sequential-f32', 'llama-tiny-f32', 'llama-tiny-tied-f32', 'llama-tiny-sharded-f32'])(
+  /** A GPT-2 with μMoE MLPs as pre-training saves it (config.json mlp_kind cpmoe or trmoe). */
+  function muMoEModel(mlp: Gpt2Config['mlp']): string {
+    const model = new TrainableGpt2({ vocabSize: 50, nPositions: 16, nLayer: 2, nHead: 2, nEmbd: 16, layerNormEps: 1e-5, mlp }, 7)
+    const dir = join(tmp, `mumoe-${mlp.kind}-${copies++}`)
+    saveGpt2Folder(dir, model, { dtype: 'F32', tokenizer: null, bosId: 0, eosId: 0 })
+    model.dispose()
+    return dir
+  }
+
+  it.each([
+    ...['gpt2-tiny-f32', 'neox-tiny-f32', 'neox-tiny-sequential-f32', 'llama-tiny-f32', 'llama-tiny-tied-f32', 'llama-tiny-sharded-f32'].map((f) => [f, () => join(MODELS, f)] as const),
+    ['μMoE GPT-2 (cpmoe)', () => muMoEModel({ kind: 'cpmoe', nExperts: 4, rank: 24 })] as const,
+    ['μMoE GPT-2 (trmoe)', () => muMoEModel({ kind: 'trmoe', nExperts: 4, ranks: { r1: 2, r2: 2, r3: 8 } })] as const,
+  ])(
     '%s: the loader reads exactly the planned tensors, in the planned shapes',
-    (fixture) => {
-      const folder = openModelFolder(join(MODELS, fixture))
+    (_name, make) => {
+      const folder = openModelFolder(make())
       const read = new Map<string, number[]>()
       try {
         const planned = plannedTensors(folder.valid).flatMap((t) => {
