@@ -1,5 +1,8 @@
 // The back end's side of the engine worker: starts it on first use, gives each generation an
-// id, and turns the worker's messages into `playground.event` events for every client.
+// id, and turns the worker's messages into `playground.event` events for every client. A second,
+// folders-only instance of the same worker script does the file work on model folders the
+// Models page asks for (inspect, describe, add, list), so that work never runs on the server's
+// event loop and never waits behind a multi-GB model being loaded for the Playground.
 import type { Worker } from 'node:worker_threads'
 import type { EngineRequest, EngineResponse, FolderRequest, FolderResults } from '../jobs/engine-protocol.js'
 import { sourceWorkerFactory, type WorkerFactory } from '../jobs/spawn.js'
@@ -7,6 +10,7 @@ import type { GenerateRequest, PlaygroundEvent, Steer } from '../shared/models.j
 
 export class EngineService {
   private worker: Worker | undefined
+  private folderWorker: Worker | undefined
   private nextId = 1
   private readonly live = new Set<string>()
   private readonly folders = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
@@ -46,7 +50,7 @@ export class EngineService {
     const id = `f${this.nextId++}`
     return new Promise((resolve, reject) => {
       this.folders.set(id, { resolve: resolve as (v: unknown) => void, reject })
-      this.post({ type: 'folder', id, request })
+      this.ensureFolderWorker().postMessage({ type: 'folder', id, request } satisfies EngineRequest)
     })
   }
 
@@ -57,8 +61,9 @@ export class EngineService {
   }
 
   async close(): Promise<void> {
-    await this.worker?.terminate()
+    await Promise.all([this.worker?.terminate(), this.folderWorker?.terminate()])
     this.worker = undefined
+    this.folderWorker = undefined
   }
 
   private post(req: EngineRequest): void {
@@ -75,6 +80,23 @@ export class EngineService {
       this.failAll('The engine worker stopped.')
     })
     this.worker = worker
+    return worker
+  }
+
+  private ensureFolderWorker(): Worker {
+    if (this.folderWorker) return this.folderWorker
+    const worker = (this.opts.workerFactory ?? sourceWorkerFactory)('engine', { backend: this.opts.backend, foldersOnly: true })
+    worker.on('message', (msg: EngineResponse) => this.onMessage(msg))
+    const fail = (message: string): void => {
+      for (const pending of this.folders.values()) pending.reject(new Error(message))
+      this.folders.clear()
+    }
+    worker.on('error', (err) => fail(`The model-folder worker crashed: ${err.message}`))
+    worker.on('exit', () => {
+      if (this.folderWorker === worker) this.folderWorker = undefined
+      fail('The model-folder worker stopped.')
+    })
+    this.folderWorker = worker
     return worker
   }
 
@@ -100,8 +122,6 @@ export class EngineService {
   }
 
   private failAll(message: string): void {
-    for (const pending of this.folders.values()) pending.reject(new Error(message))
-    this.folders.clear()
     for (const generationId of this.live) this.emit({ type: 'error', generationId, message })
     this.live.clear()
   }

@@ -184,10 +184,14 @@ function folder(id: string, req: FolderRequest): void {
   }
 }
 
-await initBackend(parseBackendName((workerData as { backend?: string } | null)?.backend))
+const data = workerData as { backend?: string; foldersOnly?: boolean } | null
+// A folders-only instance (see EngineService) answers model-folder requests alone: it needs no
+// compute backend, and is never stuck behind a model loading or a generation.
+if (!data?.foldersOnly) await initBackend(parseBackendName(data?.backend))
 port.on('message', (req: EngineRequest) => {
-  if (req.type === 'generate') void generate(req)
+  if (req.type === 'folder') folder(req.id, req.request)
+  else if (data?.foldersOnly) return
+  else if (req.type === 'generate') void generate(req)
   else if (req.type === 'stop') running.get(req.id)?.abort()
-  else if (req.type === 'folder') folder(req.id, req.request)
 })
 send({ type: 'ready' })
