@@ -36,20 +36,23 @@ export function assertFiniteLogits(
   ids: readonly number[],
   logits: ArrayLike<number>,
   opts: Pick<ForwardOptions, 'hooks' | 'mlpReplacements'> = {},
+  /** The model as the user knows it (its folder), named in the message. */
+  modelName?: string,
 ): void {
   const bad = firstNonFinite(logits)
   if (bad < 0) return
   const where = locateNonFinite(model, ids, opts)
   const what = `${logits[bad]}`
+  const pass = modelName ? `The forward pass of ${modelName}` : 'The forward pass'
   const fix =
     'so there is no meaningful output. The weights themselves are finite (checked when the model loaded): an activation ' +
     'overflowed float32, which means the weights are corrupt or from a training run that diverged (re-download or re-train them), ' +
     'or a spliced layer or steering value is far too large (check the layer, or use smaller --steer values).'
   if (where === null) {
-    throw new NonFiniteError(`The forward pass produced a ${what} logit (at element ${bad}), ${fix}`, null)
+    throw new NonFiniteError(`${pass} produced a ${what} logit (at element ${bad}), ${fix}`, null)
   }
   throw new NonFiniteError(
-    `The forward pass went non-finite at ${where.hookPoint} (first ${where.value} at position ${where.position} of ${ids.length}), ` +
+    `${pass} went non-finite at ${where.hookPoint} (first ${where.value} at position ${where.position} of ${ids.length}), ` +
       `and the logits hold ${what}, ${fix}`,
     where.hookPoint,
   )

@@ -28,6 +28,8 @@ export interface SamplingOptions {
 }
 
 export interface GenerateOptions extends SamplingOptions {
+  /** The model as the user knows it (its folder), named in errors. */
+  modelName?: string
   maxNewTokens: number
   /** Token ids that end generation; default: the model's EOS ids from config.json. */
   stopIds?: readonly number[]
@@ -128,7 +130,7 @@ function nextLogits(model: LanguageModel, ids: number[], cache: KVCache, opts: G
   const { logits } = model.forward([ids], { ...opts.forward, kvCache: cache, lastPositionOnly: true })
   const values = logits!.dataSync() as Float32Array
   logits!.dispose()
-  assertFiniteLogits(model, sequence, values, opts.forward)
+  assertFiniteLogits(model, sequence, values, opts.forward, opts.modelName)
   return values
 }
 

@@ -80,6 +80,7 @@ async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Prom
     const stream = generateTokens(model, promptIds, {
       ...req.options,
       tokenizer,
+      modelName: req.dir,
       signal: abort.signal,
       topPredictions: req.topPredictions,
       ...(mlpReplacements ? { forward: { mlpReplacements } } : {}),
