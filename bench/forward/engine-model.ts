@@ -2,6 +2,7 @@
 // loader (src/engine/models/gpt2.ts) from an in-memory weight source, so the benchmark runs
 // exactly the code a model folder would, without writing 500 MB of safetensors first.
 import { initBackend } from '../../src/engine/backend.js'
+import { validateConfig } from '../../src/engine/architectures.js'
 import { loadGpt2 } from '../../src/engine/models/gpt2.js'
 import { Decoder, type LanguageModel } from '../../src/engine/models/model.js'
 import type { WeightSource } from '../../src/engine/models/weights.js'
@@ -81,7 +82,7 @@ export function gpt2Config(s: BenchShape): Record<string, unknown> {
 /** Initialises the backend and builds the model; dispose() frees its weights. */
 export async function randomGpt2(s: BenchShape): Promise<LanguageModel> {
   await initBackend()
-  const spec = loadGpt2(gpt2Config(s), randomGpt2Source(s))
+  const spec = loadGpt2(validateConfig('gpt2', gpt2Config(s), 'the benchmark\'s GPT-2 config'), randomGpt2Source(s))
   return new Decoder(spec, () => {
     for (const t of spec.tensors) t.dispose()
   })

@@ -1,14 +1,19 @@
 // The back end's side of the engine worker: starts it on first use, gives each generation an
-// id, and turns the worker's messages into `playground.event` events for every client.
+// id, and turns the worker's messages into `playground.event` events for every client. A second,
+// folders-only instance of the same worker script does the file work on model folders the
+// Models page asks for (inspect, describe, add, list), so that work never runs on the server's
+// event loop and never waits behind a multi-GB model being loaded for the Playground.
 import type { Worker } from 'node:worker_threads'
-import type { EngineRequest, EngineResponse } from '../jobs/engine-protocol.js'
+import type { EngineRequest, EngineResponse, FolderRequest, FolderResults } from '../jobs/engine-protocol.js'
 import { sourceWorkerFactory, type WorkerFactory } from '../jobs/spawn.js'
 import type { GenerateRequest, PlaygroundEvent, Steer } from '../shared/models.js'
 
 export class EngineService {
   private worker: Worker | undefined
+  private folderWorker: Worker | undefined
   private nextId = 1
   private readonly live = new Set<string>()
+  private readonly folders = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
 
   constructor(
     private readonly emit: (e: PlaygroundEvent) => void,
@@ -37,6 +42,18 @@ export class EngineService {
     return generationId
   }
 
+  /**
+   * Model-folder file work (inspect, describe, add, discover) in the worker, off the event loop:
+   * the server never makes a synchronous filesystem call on a path a user chose.
+   */
+  folder<R extends FolderRequest>(request: R): Promise<FolderResults[R['op']]> {
+    const id = `f${this.nextId++}`
+    return new Promise((resolve, reject) => {
+      this.folders.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      this.ensureFolderWorker().postMessage({ type: 'folder', id, request } satisfies EngineRequest)
+    })
+  }
+
   stop(generationId: string): boolean {
     if (!this.live.has(generationId)) return false
     this.post({ type: 'stop', id: generationId })
@@ -44,8 +61,9 @@ export class EngineService {
   }
 
   async close(): Promise<void> {
-    await this.worker?.terminate()
+    await Promise.all([this.worker?.terminate(), this.folderWorker?.terminate()])
     this.worker = undefined
+    this.folderWorker = undefined
   }
 
   private post(req: EngineRequest): void {
@@ -65,8 +83,32 @@ export class EngineService {
     return worker
   }
 
+  private ensureFolderWorker(): Worker {
+    if (this.folderWorker) return this.folderWorker
+    const worker = (this.opts.workerFactory ?? sourceWorkerFactory)('engine', { backend: this.opts.backend, foldersOnly: true })
+    worker.on('message', (msg: EngineResponse) => this.onMessage(msg))
+    const fail = (message: string): void => {
+      for (const pending of this.folders.values()) pending.reject(new Error(message))
+      this.folders.clear()
+    }
+    worker.on('error', (err) => fail(`The model-folder worker crashed: ${err.message}`))
+    worker.on('exit', () => {
+      if (this.folderWorker === worker) this.folderWorker = undefined
+      fail('The model-folder worker stopped.')
+    })
+    this.folderWorker = worker
+    return worker
+  }
+
   private onMessage(msg: EngineResponse): void {
     if (msg.type === 'ready') return
+    if (msg.type === 'folder') {
+      const pending = this.folders.get(msg.id)
+      this.folders.delete(msg.id)
+      if (msg.ok) pending?.resolve(msg.value)
+      else pending?.reject(new Error(msg.message))
+      return
+    }
     const generationId = msg.id
     if (msg.type === 'prompt') this.emit({ type: 'prompt', generationId, ids: msg.ids, tokens: msg.tokens })
     else if (msg.type === 'token') this.emit({ type: 'token', generationId, ...msg.token })

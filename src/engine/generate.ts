@@ -5,6 +5,7 @@
 // and top-p, from a seeded PRNG of our own so that a seed reproduces a completion exactly on any
 // machine (steering comparisons show DEFAULT and STEERED side by side with the same seed).
 import { randomInt } from 'node:crypto'
+import { assertFiniteLogits } from './finite.js'
 import type { ForwardOptions, LanguageModel } from './models/model.js'
 import { KVCache } from './models/layers.js'
 
@@ -27,6 +28,8 @@ export interface SamplingOptions {
 }
 
 export interface GenerateOptions extends SamplingOptions {
+  /** The model as the user knows it (its folder), named in errors. */
+  modelName?: string
   maxNewTokens: number
   /** Token ids that end generation; default: the model's EOS ids from config.json. */
   stopIds?: readonly number[]
@@ -76,7 +79,7 @@ export async function* generateTokens(
   const cache = new KVCache()
   let stopReason: StopReason = 'max_tokens'
   try {
-    let logits = nextLogits(model, [...promptIds], cache, opts)
+    let logits = nextLogits(model, [...promptIds], cache, opts, promptIds)
     while (ids.length < opts.maxNewTokens) {
       if (opts.signal?.aborted) {
         stopReason = 'aborted'
@@ -95,7 +98,7 @@ export async function* generateTokens(
         stopReason = 'context_full'
         break
       }
-      logits = nextLogits(model, [id], cache, opts)
+      logits = nextLogits(model, [id], cache, opts, [...promptIds, ...ids])
       await new Promise((resolve) => setImmediate(resolve)) // let the event loop breathe
     }
   } finally {
@@ -118,11 +121,16 @@ export async function generate(
   }
 }
 
-/** Feeds `ids` after what the cache holds; returns the logits of the last position. */
-function nextLogits(model: LanguageModel, ids: number[], cache: KVCache, opts: GenerateOptions): Float32Array {
+/**
+ * Feeds `ids` after what the cache holds; returns the logits of the last position. Non-finite
+ * logits are an error naming where the forward of `sequence` (everything so far) went non-finite:
+ * sampling from them would silently pick token 0.
+ */
+function nextLogits(model: LanguageModel, ids: number[], cache: KVCache, opts: GenerateOptions, sequence: readonly number[]): Float32Array {
   const { logits } = model.forward([ids], { ...opts.forward, kvCache: cache, lastPositionOnly: true })
   const values = logits!.dataSync() as Float32Array
   logits!.dispose()
+  assertFiniteLogits(model, sequence, values, opts.forward, opts.modelName)
   return values
 }
 

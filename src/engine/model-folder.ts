@@ -3,9 +3,11 @@
 // reads headers only, so inspecting a 10 GB model takes milliseconds. Every failure a user can
 // meet (wrong folder, pickled weights, missing shard, unsupported architecture) becomes a
 // ModelLoadError that names the file and says how to fix it.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { basename, isAbsolute, join, normalize, sep } from 'node:path'
+import { readRegularFileSync, refuseSystemPathSync, UserPathError } from '../fs/user-files.js'
+import { checkTensors, validateConfig, type ValidConfig } from './architectures.js'
 import { SafetensorsError, SafetensorsFile, type TensorInfo } from './safetensors.js'
 
 export const SUPPORTED_MODEL_TYPES = ['gpt2', 'gpt_neox', 'llama'] as const
@@ -60,6 +62,8 @@ export interface TokenizerFiles {
 export interface ModelFolder {
   dir: string
   config: Record<string, unknown>
+  /** config.json checked against the architecture (see architectures.ts), defaults filled in. */
+  valid: ValidConfig
   architecture: Architecture
   weights: WeightStore
   info: ModelInfo
@@ -67,7 +71,17 @@ export interface ModelFolder {
   close(): void
 }
 
+/**
+ * Opens a model folder and checks, from config.json and the safetensors headers alone, everything
+ * loading will rely on (architectures.ts): a folder this accepts loads. Every file is opened
+ * through fs/user-files, so a FIFO or device named config.json is refused instead of hanging.
+ */
 export function openModelFolder(dir: string): ModelFolder {
+  try {
+    refuseSystemPathSync(dir, 'Model folder')
+  } catch (err) {
+    throw asLoadError(err)
+  }
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new ModelLoadError(
       `Model folder ${dir} does not exist or is not a folder: choose the folder that holds config.json and the .safetensors weights.`,
@@ -75,11 +89,13 @@ export function openModelFolder(dir: string): ModelFolder {
   }
   const config = readConfig(dir)
   const architecture = architectureOf(dir, config)
+  const valid = validateConfig(architecture, config, join(dir, 'config.json'))
   const tokenizerFiles = findTokenizerFiles(dir)
   const { store, files } = openWeights(dir)
   try {
-    const info = describe(dir, config, architecture, store, files, tokenizerFiles !== null)
-    return { dir, config, architecture, weights: store, info, tokenizerFiles, close: () => store.close() }
+    checkTensors(valid, store, files)
+    const info = describe(dir, valid, store, files, tokenizerFiles !== null)
+    return { dir, config, valid, architecture, weights: store, info, tokenizerFiles, close: () => store.close() }
   } catch (err) {
     store.close()
     throw err
@@ -95,9 +111,23 @@ export function inspectModelFolder(dir: string): ModelInfo {
 
 // ---------------------------------------------------------------------------------- config
 
+/** A user-path error (FIFO, device, permission…) keeps its sentence, as a ModelLoadError. */
+function asLoadError(err: unknown): unknown {
+  return err instanceof UserPathError ? new ModelLoadError(err.message, { cause: err }) : err
+}
+
+// A config.json or index of a real model is a few KB; a tokenizer.json a few MB.
+const MAX_JSON_BYTES = 64 * 1024 * 1024
+
 function readJsonFile(path: string, fix: string): unknown {
+  let text: string
   try {
-    return JSON.parse(readFileSync(path, 'utf8'))
+    text = readRegularFileSync(path, { maxBytes: MAX_JSON_BYTES }).toString('utf8')
+  } catch (err) {
+    throw asLoadError(err)
+  }
+  try {
+    return JSON.parse(text)
   } catch (err) {
     throw new ModelLoadError(`${path} is not valid JSON (${(err as Error).message}): ${fix}`, { cause: err })
   }
@@ -123,17 +153,6 @@ function architectureOf(dir: string, config: Record<string, unknown>): Architect
   const found = typeof modelType === 'string' ? `model_type "${modelType}"` : 'no model_type'
   throw new ModelLoadError(
     `${join(dir, 'config.json')} has ${found}; MxD Studio supports ${SUPPORTED_MODEL_TYPES.join(', ')} (GPT-2, Pythia/GPT-NeoX, Llama families). Choose a model of one of these architectures.`,
-  )
-}
-
-/** A positive integer field of config.json, trying each name in turn (architectures differ). */
-function configInt(dir: string, config: Record<string, unknown>, ...keys: string[]): number {
-  for (const key of keys) {
-    const value = config[key]
-    if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value
-  }
-  throw new ModelLoadError(
-    `${join(dir, 'config.json')} lacks a positive integer "${keys[0]}": re-download config.json from the model page.`,
   )
 }
 
@@ -222,7 +241,7 @@ function openShard(file: string): SafetensorsFile {
     return SafetensorsFile.open(file)
   } catch (err) {
     if (err instanceof SafetensorsError) throw new ModelLoadError(err.message, { cause: err })
-    throw err
+    throw asLoadError(err)
   }
 }
 
@@ -280,8 +299,7 @@ function isBuffer(name: string, shape: number[]): boolean {
 
 function describe(
   dir: string,
-  config: Record<string, unknown>,
-  architecture: Architecture,
+  valid: ValidConfig,
   store: WeightStore,
   files: string[],
   hasTokenizer: boolean,
@@ -294,24 +312,20 @@ function describe(
     parameters += shape.reduce((a, b) => a * b, 1)
     dtypes.add(dtype)
   }
-  const int = (...keys: string[]): number => configInt(dir, config, ...keys)
-  const isGpt2 = architecture === 'gpt2'
-  const dModel = isGpt2 ? int('n_embd') : int('hidden_size')
-  const heads = isGpt2 ? int('n_head') : int('num_attention_heads')
+  const d = valid.dims
   return {
     dir,
     name: modelName(dir),
-    architecture,
-    modelType: architecture,
+    architecture: valid.architecture,
+    modelType: valid.architecture,
     parameters,
-    layers: isGpt2 ? int('n_layer') : int('num_hidden_layers'),
-    dModel,
-    // GPT-2 writes n_inner: null for the default 4 × n_embd.
-    mlpWidth: isGpt2 ? (config.n_inner == null ? 4 * dModel : int('n_inner')) : int('intermediate_size'),
-    heads,
-    kvHeads: architecture === 'llama' && config.num_key_value_heads != null ? int('num_key_value_heads') : heads,
-    vocabSize: int('vocab_size'),
-    contextLength: isGpt2 ? int('n_positions', 'n_ctx') : int('max_position_embeddings'),
+    layers: d.nLayers,
+    dModel: d.dModel,
+    mlpWidth: d.dMlp,
+    heads: d.nHeads,
+    kvHeads: d.nKvHeads,
+    vocabSize: d.vocabSize,
+    contextLength: d.maxPositions,
     dtype: dtypes.size === 1 ? [...dtypes][0]! : 'mixed',
     sizeOnDisk: files.reduce((sum, file) => sum + statSync(file).size, 0),
     memoryBytes: estimateMemoryBytes(parameters),
@@ -383,7 +397,8 @@ export function discoverHfCache(env: NodeJS.ProcessEnv = process.env): Discovere
 
 function readRef(path: string): string | null {
   try {
-    return readFileSync(path, 'utf8').trim() || null
+    // A ref is a 40-character hash; anything odd (a FIFO, a huge file) is no ref.
+    return readRegularFileSync(path, { maxBytes: 4096 }).toString('utf8').trim() || null
   } catch {
     return null
   }

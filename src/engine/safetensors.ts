@@ -4,7 +4,8 @@
 // single tensor byte is read, and tensors are read with positioned reads so that a 10 GB model
 // never has to fit in memory at once. tfjs only computes in float32/int32, so the reader widens
 // F16/BF16 (exactly) and integer types (when in range) to those.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, readSync } from 'node:fs'
+import { describeFsError, openRegularFileSync } from '../fs/user-files.js'
 import { writeFileAtomic } from '../store/files.js'
 
 /** Bytes per element of every dtype the format defines; only some can be read as numbers. */
@@ -69,9 +70,10 @@ export class SafetensorsFile {
   static open(path: string): SafetensorsFile {
     let fd: number
     try {
-      fd = openSync(path, 'r')
+      // Non-blocking open + fstat: a FIFO or device named *.safetensors is refused, not waited on.
+      fd = openRegularFileSync(path)
     } catch (err) {
-      throw new SafetensorsError(path, `cannot be opened: ${(err as Error).message}`)
+      throw new SafetensorsError(path, `cannot be opened: ${describeFsError(err, path).message}`)
     }
     try {
       const { tensors, metadata } = readHeader(path, fd)

@@ -3,9 +3,10 @@
 // BPE with byte fallback (Llama 2). BOS/EOS are added here rather than by the library's
 // post-processor so that tokenizer_config.json's add_bos_token/add_eos_token win, as they do in
 // transformers; special tokens written in the text (e.g. "<|endoftext|>") become their ids.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Tokenizer } from '@huggingface/tokenizers'
+import { readRegularFileSync, UserPathError } from '../fs/user-files.js'
 import { ModelLoadError } from './model-folder.js'
 
 type Json = Record<string, unknown>
@@ -132,8 +133,15 @@ function findTemplate(processor: unknown): Json | null {
 }
 
 function readJson(path: string): Json {
+  let text: string
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Json
+    // Through fs/user-files: a FIFO or device named tokenizer.json is refused, not waited on.
+    text = readRegularFileSync(path, { maxBytes: 256 * 1024 * 1024 }).toString('utf8')
+  } catch (err) {
+    throw new ModelLoadError(err instanceof UserPathError ? err.message : String(err), { cause: err })
+  }
+  try {
+    return JSON.parse(text) as Json
   } catch (err) {
     throw new ModelLoadError(`${path} is not valid JSON (${(err as Error).message}): re-download it from the model page.`, { cause: err })
   }

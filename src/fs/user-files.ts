@@ -7,7 +7,7 @@
 //     before a single byte is read (so a FIFO is refused at once instead of hanging);
 //   - turns errno codes into one sentence that names the file and the fix.
 // The async forms are for the server's event loop; the sync forms are for the CLI and workers.
-import { closeSync, constants, fstatSync, openSync, realpathSync, type Stats } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, type Stats } from 'node:fs'
 import { open, realpath, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve, sep } from 'node:path'
 
@@ -194,5 +194,35 @@ export async function readRegularFile(path: string, opts: { what?: string; maxBy
     throw describeFsError(err, path, opts.what)
   } finally {
     await fh.close()
+  }
+}
+
+/**
+ * Sync form of readRegularFile, for the CLI and worker threads: the size is checked before a byte
+ * is read, and the read stops at the size fstat reported (a file growing under us is cut there).
+ */
+export function readRegularFileSync(path: string, opts: { what?: string; maxBytes?: number } = {}): Buffer {
+  const fd = openRegularFileSync(path, opts.what)
+  try {
+    const { size } = fstatSync(fd)
+    if (opts.maxBytes !== undefined && size > opts.maxBytes) {
+      throw new UserPathError(
+        `${label(path, opts.what)} is ${size} bytes, more than the ${opts.maxBytes} such a file can be: check that it is the right file.`,
+        path,
+        'EFBIG',
+      )
+    }
+    const out = Buffer.alloc(size)
+    let done = 0
+    while (done < size) {
+      const n = readSync(fd, out, done, size - done, done)
+      if (n === 0) break
+      done += n
+    }
+    return done === size ? out : out.subarray(0, done)
+  } catch (err) {
+    throw describeFsError(err, path, opts.what)
+  } finally {
+    closeSync(fd)
   }
 }

@@ -1,6 +1,30 @@
 // Messages between the back end and the engine worker.
 import type { GenerationResult, SamplingOptions } from '../engine/generate.js'
 import type { Steer } from '../shared/models.js'
+import type { ModelDescription } from '../engine/describe.js'
+import type { DiscoveredModel, ModelInfo } from '../engine/model-folder.js'
+
+/**
+ * File work on model folders the user names, done in the worker so that the server's event loop
+ * never makes a synchronous filesystem call on a user's path (a slow disk, a network mount or a
+ * special file would stall every client):
+ *   add      — the folder's real path and its ModelInfo (what models.add registers);
+ *   info     — ModelInfo; describe — ModelInfo plus one row per layer;
+ *   list     — one round trip for the Models page: the Hugging Face cache's models (named by
+ *              `env`) and the ModelInfo, or the error, of those and of every folder in `dirs`.
+ */
+export type FolderRequest =
+  | { op: 'add'; dir: string }
+  | { op: 'info'; dir: string }
+  | { op: 'describe'; dir: string }
+  | { op: 'list'; env: Record<string, string | undefined>; dirs: string[] }
+
+export interface FolderResults {
+  add: { path: string; info: ModelInfo }
+  info: ModelInfo
+  describe: ModelDescription
+  list: { discovered: DiscoveredModel[]; folders: Record<string, { info: ModelInfo } | { error: string }> }
+}
 
 export interface TopPrediction {
   id: number
@@ -21,6 +45,7 @@ export type EngineRequest =
       splice?: { dir: string; steer: Steer[] }
     }
   | { type: 'stop'; id: string }
+  | { type: 'folder'; id: string; request: FolderRequest }
 
 export type EngineResponse =
   | { type: 'ready' }
@@ -28,3 +53,5 @@ export type EngineResponse =
   | { type: 'token'; id: string; token: { id: number; index: number; text: string | null; top: TopPrediction[] } }
   | { type: 'done'; id: string; result: GenerationResult }
   | { type: 'error'; id: string; message: string }
+  | { type: 'folder'; id: string; ok: true; value: FolderResults[FolderRequest['op']] }
+  | { type: 'folder'; id: string; ok: false; message: string }

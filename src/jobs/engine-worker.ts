@@ -10,7 +10,12 @@ import { TextTokenizer } from '../engine/tokenizer.js'
 import type { SparseLayer } from '../engine/layers/sparse-layer.js'
 import { loadLayerFolder } from '../convert/layer-file.js'
 import { splicedMlps } from '../convert/splice.js'
-import type { EngineRequest, EngineResponse } from './engine-protocol.js'
+import type { EngineRequest, EngineResponse, FolderRequest, FolderResults } from './engine-protocol.js'
+import { readdirSync, realpathSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { describeModel } from '../engine/describe.js'
+import { discoverHfCache, inspectModelFolder, ModelLoadError, type ModelInfo } from '../engine/model-folder.js'
+import { refuseSystemPathSync } from '../fs/user-files.js'
 import { workerData } from 'node:worker_threads'
 
 const port = parentPort!
@@ -75,6 +80,7 @@ async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Prom
     const stream = generateTokens(model, promptIds, {
       ...req.options,
       tokenizer,
+      modelName: req.dir,
       signal: abort.signal,
       topPredictions: req.topPredictions,
       ...(mlpReplacements ? { forward: { mlpReplacements } } : {}),
@@ -96,9 +102,97 @@ async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Prom
   }
 }
 
-await initBackend(parseBackendName((workerData as { backend?: string } | null)?.backend))
+/**
+ * ModelInfo by folder, reused while none of the folder's files changed: the Models page lists
+ * every folder each time it opens, and parsing a large tokenizer.json again each time would make
+ * the list slow for nothing. The stamp is the names, sizes and mtimes of the files inspect reads.
+ */
+const infoCache = new Map<string, { stamp: string; info: ModelInfo }>()
+const INSPECTED_FILE = /^(config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|.*\.safetensors|.*\.index\.json)$/
+
+function folderStamp(dir: string): string | null {
+  try {
+    return readdirSync(dir)
+      .filter((f) => INSPECTED_FILE.test(f))
+      .sort()
+      .map((f) => {
+        const st = statSync(join(dir, f))
+        return `${f}:${st.size}:${st.mtimeMs}`
+      })
+      .join('|')
+  } catch {
+    return null // inspect reports what is wrong
+  }
+}
+
+function inspectCached(dir: string): ModelInfo {
+  const stamp = folderStamp(dir)
+  const hit = infoCache.get(dir)
+  if (stamp !== null && hit?.stamp === stamp) return hit.info
+  const info = inspectModelFolder(dir)
+  if (stamp !== null) infoCache.set(dir, { stamp, info })
+  return info
+}
+
+/** Header-only work on a model folder (see FolderRequest): milliseconds, and special files are refused, never waited on. */
+function folderWork(req: FolderRequest): FolderResults[FolderRequest['op']] {
+  switch (req.op) {
+    case 'list': {
+      const discovered = discoverHfCache(req.env)
+      const folders: FolderResults['list']['folders'] = {}
+      for (const dir of new Set([...req.dirs, ...discovered.map((d) => d.path)])) {
+        try {
+          folders[dir] = { info: inspectCached(dir) }
+        } catch (err) {
+          folders[dir] = { error: err instanceof Error ? err.message : String(err) }
+        }
+      }
+      return { discovered, folders }
+    }
+    case 'info':
+      return inspectCached(req.dir)
+    case 'describe':
+      return describeModel(req.dir)
+    case 'add': {
+      try {
+        refuseSystemPathSync(req.dir, 'Model folder')
+      } catch (err) {
+        throw new ModelLoadError((err as Error).message, { cause: err })
+      }
+      const path = realFolder(req.dir)
+      if (path === null) {
+        throw new ModelLoadError(`${req.dir} is not a folder: choose the folder that holds config.json and the safetensors files.`)
+      }
+      return { path, info: inspectModelFolder(path) }
+    }
+  }
+}
+
+function realFolder(dir: string): string | null {
+  try {
+    const path = realpathSync(dir)
+    return statSync(path).isDirectory() ? path : null
+  } catch {
+    return null
+  }
+}
+
+function folder(id: string, req: FolderRequest): void {
+  try {
+    send({ type: 'folder', id, ok: true, value: folderWork(req) })
+  } catch (err) {
+    send({ type: 'folder', id, ok: false, message: err instanceof Error ? err.message : String(err) })
+  }
+}
+
+const data = workerData as { backend?: string; foldersOnly?: boolean } | null
+// A folders-only instance (see EngineService) answers model-folder requests alone: it needs no
+// compute backend, and is never stuck behind a model loading or a generation.
+if (!data?.foldersOnly) await initBackend(parseBackendName(data?.backend))
 port.on('message', (req: EngineRequest) => {
-  if (req.type === 'generate') void generate(req)
+  if (req.type === 'folder') folder(req.id, req.request)
+  else if (data?.foldersOnly) return
+  else if (req.type === 'generate') void generate(req)
   else if (req.type === 'stop') running.get(req.id)?.abort()
 })
 send({ type: 'ready' })

@@ -1,4 +1,5 @@
 import { tf } from '../../engine/backend.js'
+import { assertFiniteLogits } from '../../engine/finite.js'
 import { loadLanguageModel } from '../../engine/models/load.js'
 import { TextTokenizer } from '../../engine/tokenizer.js'
 import type { Command } from '../command.js'
@@ -50,6 +51,8 @@ export const forward: Command = {
       }
       const result = splice ? splice.forward(model, [ids], hooks) : model.forward([ids], { cacheNames: hooks })
       try {
+        // NaN would print as null with exit 0: refuse it, saying where the forward went non-finite.
+        assertFiniteLogits(model, ids, result.logits!.dataSync(), splice ? { mlpReplacements: splice.mlps(model, []) } : {}, dir)
         const logits = rowsOf('logits', result.logits!)
         const hookRows = Object.fromEntries(hooks.map((h) => [h, rowsOf(h, result.cache[h]!)]))
         if (ctx.json) ctx.printJson({ ids, logits, hooks: hookRows })

@@ -52,7 +52,7 @@ export const generate: Command = {
     try {
       splice = openSplice(ctx, stringOption(ctx, 'splice'), dir)
       const forward = splice ? { mlpReplacements: splice.mlps(model, steers) } : undefined
-      const stream = generateTokens(model, promptIds, { ...opts, tokenizer, signal: abort.signal, ...(forward ? { forward } : {}) })
+      const stream = generateTokens(model, promptIds, { ...opts, tokenizer, signal: abort.signal, modelName: dir, ...(forward ? { forward } : {}) })
       if (!ctx.json) ctx.out.write(prompt)
       for (;;) {
         const step = await stream.next()

@@ -8,36 +8,32 @@
 // Tensor names (under transformer.h.<l>.mlp.): gate.G [d, N]; first./second. U1 [N, R],
 // U2 [I+1, R], U3t [R, O] (CP) or G1 [N, r1, r2], G2 [I+1, r2, r3], G3 [r1, r3, O] (TR).
 import { tf } from '../backend.js'
-import { ModelLoadError } from '../model-folder.js'
+import type { ValidConfig } from '../architectures.js'
 import { entmax15 } from '../layers/entmax.js'
 import { geluNew } from './layers.js'
 import type { Mlp } from './model.js'
-import { configNumber, type WeightLoader } from './weights.js'
+import type { WeightLoader } from './weights.js'
 
 type Layer = (z: tf.Tensor2D, a: tf.Tensor2D) => tf.Tensor2D
 
 const withOnes = (z: tf.Tensor2D): tf.Tensor2D => tf.concat([z, tf.ones([z.shape[0], 1])], 1)
 
 /** The MLP of block `prefix` ("h.3.mlp") for a μMoE GPT-2; `kind` is config.json's mlp_kind. */
-export function loadMuMoEMlp(config: Record<string, unknown>, weights: WeightLoader, prefix: string, d: number, hidden: number): Mlp {
-  const kind = config.mlp_kind
-  const nExperts = configNumber(config, 'n_experts')
-  const eps = configNumber(config, 'layer_norm_epsilon', 1e-5)
+export function loadMuMoEMlp(config: ValidConfig, weights: WeightLoader, prefix: string, d: number, hidden: number): Mlp {
+  const kind = config.string('mlp_kind')
+  const nExperts = config.number('n_experts')
+  const eps = config.number('layer_norm_epsilon')
   const G = weights.matrix(`${prefix}.gate.G`, d, nExperts)
 
   const layer = (name: string, inDim: number, outDim: number): Layer => {
     if (kind === 'cpmoe') {
-      const rank = configNumber(config, 'rank')
+      const rank = config.number('rank')
       const U1 = weights.matrix(`${prefix}.${name}.U1`, nExperts, rank)
       const U2 = weights.matrix(`${prefix}.${name}.U2`, inDim + 1, rank)
       const U3t = weights.matrix(`${prefix}.${name}.U3t`, rank, outDim)
       return (z, a) => tf.matMul(tf.mul(tf.matMul(a, U1), tf.matMul(withOnes(z), U2)), U3t)
     }
-    const ranks = config.tr_ranks
-    if (!Array.isArray(ranks) || ranks.length !== 3 || !ranks.every((r) => Number.isInteger(r))) {
-      throw new ModelLoadError('config.json "tr_ranks" should be three whole numbers [r1, r2, r3]')
-    }
-    const [r1, r2, r3] = ranks as [number, number, number]
+    const [r1, r2, r3] = config.value('tr_ranks') as [number, number, number]
     // Stored as 3-way cores; kept as the matrices the products below use.
     const core = (core: string, shape: number[], rows: number, cols: number): tf.Tensor2D =>
       weights.transform(weights.read(`${prefix}.${name}.${core}`, shape), (t) => tf.reshape(t, [rows, cols]) as tf.Tensor2D)
@@ -51,7 +47,6 @@ export function loadMuMoEMlp(config: Record<string, unknown>, weights: WeightLoa
       return tf.matMul(tf.reshape(tf.matMul(A, B), [rows, r1 * r3]) as tf.Tensor2D, G3)
     }
   }
-  if (kind !== 'cpmoe' && kind !== 'trmoe') throw new ModelLoadError(`config.json "mlp_kind" = ${JSON.stringify(kind)} is not dense, cpmoe or trmoe`)
   const first = layer('first', d, hidden)
   const second = layer('second', hidden, d)
 

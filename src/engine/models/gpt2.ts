@@ -10,21 +10,16 @@ import { hookNames } from '../hooks.js'
 import { loadMuMoEMlp } from './gpt2-mumoe.js'
 import { geluNew, layerNorm, linear, type Linear } from './layers.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
-import { configNumber, configString, configTokenIds, requireDefault, type WeightSource, WeightLoader } from './weights.js'
+import type { ValidConfig } from '../architectures.js'
+import { type WeightSource, WeightLoader } from './weights.js'
 
-export function loadGpt2(config: Record<string, unknown>, source: WeightSource): DecoderSpec {
-  requireDefault(config, 'activation_function', 'gelu_new')
-  requireDefault(config, 'scale_attn_weights', true)
-  requireDefault(config, 'scale_attn_by_inverse_layer_idx', false)
-  const d = configNumber(config, 'n_embd')
-  const nHeads = configNumber(config, 'n_head')
-  const dMlp = configNumber(config, 'n_inner', 4 * d)
-  const vocab = configNumber(config, 'vocab_size')
-  const nPositions = configNumber(config, 'n_positions')
-  const eps = configNumber(config, 'layer_norm_epsilon', 1e-5)
-  const nLayers = configNumber(config, 'n_layer')
+/** `valid` has been checked against architectures.ts (activation, scaling flags, sizes). */
+export function loadGpt2(valid: ValidConfig, source: WeightSource): DecoderSpec {
+  const config = valid.raw
+  const { dModel: d, nHeads, dMlp, vocabSize: vocab, maxPositions: nPositions, nLayers } = valid.dims
+  const eps = valid.number('layer_norm_epsilon')
   // "mlp_kind" is MxD Studio's own field: GPT-2s pre-trained with μMoE MLPs (src/engine/train).
-  const mlpKind = configString(config, 'mlp_kind', 'dense')
+  const mlpKind = valid.string('mlp_kind')
 
   const weights = new WeightLoader(source, 'transformer.')
   const conv1d = (prefix: string, inDim: number, outDim: number): Linear => ({
@@ -50,7 +45,7 @@ export function loadGpt2(config: Record<string, unknown>, source: WeightSource):
       // layout attention() expects.
       attn: { qkv: conv1d(`${h}.attn.c_attn`, d, 3 * d), out: conv1d(`${h}.attn.c_proj`, d, d) },
       ln2: norm(`${h}.ln_2`),
-      mlp: mlpKind === 'dense' ? denseMlp() : loadMuMoEMlp(config, weights, `${h}.mlp`, d, dMlp),
+      mlp: mlpKind === 'dense' ? denseMlp() : loadMuMoEMlp(valid, weights, `${h}.mlp`, d, dMlp),
     })
   }
   const lnFinal = norm('ln_f')
@@ -62,7 +57,7 @@ export function loadGpt2(config: Record<string, unknown>, source: WeightSource):
     b: null,
   }
 
-  const eos = configTokenIds(config, 'eos_token_id')
+  const eos = valid.tokenIds('eos_token_id')
   return {
     architecture: 'gpt2',
     config,
@@ -71,11 +66,11 @@ export function loadGpt2(config: Record<string, unknown>, source: WeightSource):
       dModel: d,
       nHeads,
       nKvHeads: nHeads,
-      headDim: d / nHeads,
+      headDim: valid.dims.headDim,
       dMlp,
       vocabSize: vocab,
       maxPositions: nPositions,
-      bosId: configTokenIds(config, 'bos_token_id')[0] ?? null,
+      bosId: valid.tokenIds('bos_token_id')[0] ?? null,
       eosIds: eos,
     },
     parallelResidual: false,

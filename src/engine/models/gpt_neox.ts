@@ -8,27 +8,21 @@
 //   logits = final_layer_norm(x) embed_outᵀ            separate (untied) unembedding
 import { tf } from '../backend.js'
 import { hookNames } from '../hooks.js'
-import { ModelLoadError } from '../model-folder.js'
+import { rotaryDims as rotaryDimsOf, type ValidConfig } from '../architectures.js'
 import { gelu, geluNew, layerNorm, linear, ropeInverseFrequencies, type Linear } from './layers.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
-import { configBoolean, configNumber, configString, configTokenIds, requireDefault, WeightLoader, type WeightSource } from './weights.js'
+import { WeightLoader, type WeightSource } from './weights.js'
 
 const ACTIVATIONS = { gelu, gelu_new: geluNew } as const
 
-export function loadGptNeox(config: Record<string, unknown>, source: WeightSource): DecoderSpec {
-  requireDefault(config, 'rope_scaling', null)
-  const d = configNumber(config, 'hidden_size')
-  const nHeads = configNumber(config, 'num_attention_heads')
-  const headDim = d / nHeads
-  const dMlp = configNumber(config, 'intermediate_size')
-  const vocab = configNumber(config, 'vocab_size')
-  const nLayers = configNumber(config, 'num_hidden_layers')
-  const eps = configNumber(config, 'layer_norm_eps', 1e-5)
-  const rotaryDims = Math.floor(headDim * configNumber(config, 'rotary_pct', 0.25))
-  const parallelResidual = configBoolean(config, 'use_parallel_residual', true)
-  const actName = configString(config, 'hidden_act', 'gelu')
-  if (!(actName in ACTIVATIONS)) throw new ModelLoadError(`GPT-NeoX hidden_act "${actName}" is not supported (gelu, gelu_new)`)
-  const act = ACTIVATIONS[actName as keyof typeof ACTIVATIONS]
+/** `valid` has been checked against architectures.ts (divisibility, rotary_pct, hidden_act…). */
+export function loadGptNeox(valid: ValidConfig, source: WeightSource): DecoderSpec {
+  const config = valid.raw
+  const { dModel: d, nHeads, headDim, dMlp, vocabSize: vocab, nLayers, maxPositions } = valid.dims
+  const eps = valid.number('layer_norm_eps')
+  const rotaryDims = rotaryDimsOf(valid.fields)
+  const parallelResidual = valid.boolean('use_parallel_residual')
+  const act = ACTIVATIONS[valid.string('hidden_act') as keyof typeof ACTIVATIONS]
 
   const weights = new WeightLoader(source, 'gpt_neox.')
   const norm = (prefix: string) => layerNorm(weights.vector(`${prefix}.weight`, d), weights.vector(`${prefix}.bias`, d), eps)
@@ -63,14 +57,14 @@ export function loadGptNeox(config: Record<string, unknown>, source: WeightSourc
       headDim,
       dMlp,
       vocabSize: vocab,
-      maxPositions: configNumber(config, 'max_position_embeddings'),
-      bosId: configTokenIds(config, 'bos_token_id')[0] ?? null,
-      eosIds: configTokenIds(config, 'eos_token_id'),
+      maxPositions,
+      bosId: valid.tokenIds('bos_token_id')[0] ?? null,
+      eosIds: valid.tokenIds('eos_token_id'),
     },
     parallelResidual,
     hasPosEmbed: false,
     embed: (ids, _positions, hook) => hook(hookNames.embed, tf.gather(embedIn, ids)),
-    rotaryInvFreq: ropeInverseFrequencies(configNumber(config, 'rotary_emb_base', 10000), rotaryDims),
+    rotaryInvFreq: ropeInverseFrequencies(valid.number('rotary_emb_base'), rotaryDims),
     blocks,
     lnFinal,
     unembed,

@@ -226,8 +226,8 @@ export interface AttentionShape {
 
 /** What every layer's attention shares within one forward. */
 export interface AttentionContext {
-  /** [batch, 1, newPos, allPos]: 0 where a query may look, −1e9 where it may not. */
-  bias: tf.Tensor4D
+  /** [batch, 1, newPos, allPos]: true where a query may look. */
+  visible: tf.Tensor4D
   rotary: RotaryTables | null
   kvCache: KVCache | null
 }
@@ -235,25 +235,24 @@ export interface AttentionContext {
 const MASKED = -1e9
 
 /**
- * Additive attention bias for `newLength` queries after the cached ones. A query sees key j when
- * j is not in its future and mask[j] = 1, and always sees itself, so a pad token's row is never
- * all-masked (its softmax stays finite) while real tokens never see pads.
+ * Which keys each of `newLength` queries (after the cached ones) may see: key j when j is not in
+ * its future and mask[j] = 1, and always itself, so a pad token's row is never all-masked (its
+ * softmax stays finite) while real tokens never see pads.
  */
-export function attentionBias(fullMask: readonly (readonly number[])[], newLength: number): tf.Tensor4D {
+export function attentionVisibility(fullMask: readonly (readonly number[])[], newLength: number): tf.Tensor4D {
   const batch = fullMask.length
   const total = fullMask[0]?.length ?? 0
   const past = total - newLength
-  const bias = new Float32Array(batch * newLength * total)
+  const visible = new Uint8Array(batch * newLength * total)
   fullMask.forEach((row, b) => {
     for (let i = 0; i < newLength; i++) {
       const q = past + i
       for (let j = 0; j < total; j++) {
-        const visible = j === q || (j < q && row[j] === 1)
-        if (!visible) bias[(b * newLength + i) * total + j] = MASKED
+        if (j === q || (j < q && row[j] === 1)) visible[(b * newLength + i) * total + j] = 1
       }
     }
   })
-  return tf.tensor4d(bias, [batch, 1, newLength, total])
+  return tf.tensor4d(visible, [batch, 1, newLength, total], 'bool')
 }
 
 /** Splits [batch, pos, heads·headDim] into [batch, heads, pos, headDim]. */
@@ -298,9 +297,25 @@ export function attention(
   // [batch, nKvHeads, group·q, d] and one batched matMul serves the whole group.
   const group = nHeads / nKvHeads
   const scores = tf.matMul(tf.reshape(q, [batch, nKvHeads, group * time, headDim]), keysT)
-  const masked = tf.add(tf.reshape(scores, [batch, nHeads, time, total]), ctx.bias)
+  // Masking selects instead of adding a large negative bias: NaN + (−1e9) is still NaN, so a
+  // non-finite key at a later position would otherwise poison every earlier query's softmax.
+  const masked = tf.where(ctx.visible, tf.reshape(scores, [batch, nHeads, time, total]), MASKED)
   const pattern = onPattern(tf.softmax(masked))
-  const z = tf.matMul(tf.reshape(pattern, [batch, nKvHeads, group * time, total]), values)
+  const z = attendValues(tf.reshape(pattern, [batch, nKvHeads, group * time, total]) as tf.Tensor4D, values)
   const heads = tf.transpose(tf.reshape(z, [batch, nHeads, time, headDim]), [0, 2, 1, 3])
   return linear(tf.reshape(heads, [batch, time, nHeads * headDim]), w.out)
+}
+
+/**
+ * pattern · values where a key a query cannot see contributes nothing even if its value is NaN or
+ * ±Infinity (a plain matMul gives 0 · NaN = NaN, leaking a later position into earlier ones). A
+ * non-finite value a query does see still makes that query NaN, as it would in the model itself.
+ */
+function attendValues(pattern: tf.Tensor4D, values: tf.Tensor4D): tf.Tensor4D {
+  const finite = tf.isFinite(values)
+  const z = tf.matMul(pattern, tf.where(finite, values, 0))
+  // [batch, kvHeads, key, 1]: how many non-finite channels each key's value has.
+  const badKeys = tf.sum(tf.cast(tf.logicalNot(finite), 'float32'), 3, true)
+  const reached = tf.greater(tf.matMul(pattern, badKeys), 0)
+  return tf.where(reached, NaN, z) as tf.Tensor4D
 }

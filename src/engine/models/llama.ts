@@ -6,25 +6,16 @@
 //   logits = norm(x) lm_headᵀ                            lm_head = embed_tokens when tied
 import { tf } from '../backend.js'
 import { hookNames } from '../hooks.js'
-import { ModelLoadError } from '../model-folder.js'
+import type { ValidConfig } from '../architectures.js'
 import { linear, llama3InverseFrequencies, rmsNorm, ropeInverseFrequencies, silu, type Linear } from './layers.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
-import { configBoolean, configNumber, configString, configTokenIds, requireDefault, WeightLoader, type WeightSource } from './weights.js'
+import { WeightLoader, type WeightSource } from './weights.js'
 
-export function loadLlama(config: Record<string, unknown>, source: WeightSource): DecoderSpec {
-  requireDefault(config, 'hidden_act', 'silu')
-  requireDefault(config, 'pretraining_tp', 1)
-  const d = configNumber(config, 'hidden_size')
-  const nHeads = configNumber(config, 'num_attention_heads')
-  const nKvHeads = configNumber(config, 'num_key_value_heads', nHeads)
-  const headDim = configNumber(config, 'head_dim', d / nHeads)
-  const dMlp = configNumber(config, 'intermediate_size')
-  const vocab = configNumber(config, 'vocab_size')
-  const nLayers = configNumber(config, 'num_hidden_layers')
-  const eps = configNumber(config, 'rms_norm_eps', 1e-6)
-  if (nHeads % nKvHeads !== 0) {
-    throw new ModelLoadError(`num_attention_heads (${nHeads}) must be a multiple of num_key_value_heads (${nKvHeads})`)
-  }
+/** `valid` has been checked against architectures.ts (head grouping, even head_dim, rope_scaling…). */
+export function loadLlama(valid: ValidConfig, source: WeightSource): DecoderSpec {
+  const config = valid.raw
+  const { dModel: d, nHeads, nKvHeads, headDim, dMlp, vocabSize: vocab, nLayers, maxPositions } = valid.dims
+  const eps = valid.number('rms_norm_eps')
 
   const weights = new WeightLoader(source, 'model.')
   const norm = (prefix: string) => rmsNorm(weights.vector(`${prefix}.weight`, d), eps)
@@ -48,7 +39,7 @@ export function loadLlama(config: Record<string, unknown>, source: WeightSource)
   }
   const lnFinal = norm('norm')
   // Tied models (Llama 3.2 1B/3B) ship no lm_head: reuse the embedding, transposed once.
-  const unembed: Linear = configBoolean(config, 'tie_word_embeddings', false)
+  const unembed: Linear = valid.boolean('tie_word_embeddings')
     ? { w: weights.derive(() => tf.transpose(embedTokens)), b: null }
     : weights.torchLinear('lm_head', d, vocab)
 
@@ -63,14 +54,14 @@ export function loadLlama(config: Record<string, unknown>, source: WeightSource)
       headDim,
       dMlp,
       vocabSize: vocab,
-      maxPositions: configNumber(config, 'max_position_embeddings'),
-      bosId: configTokenIds(config, 'bos_token_id')[0] ?? null,
-      eosIds: configTokenIds(config, 'eos_token_id'),
+      maxPositions,
+      bosId: valid.tokenIds('bos_token_id')[0] ?? null,
+      eosIds: valid.tokenIds('eos_token_id'),
     },
     parallelResidual: false,
     hasPosEmbed: false,
     embed: (ids, _positions, hook) => hook(hookNames.embed, tf.gather(embedTokens, ids)),
-    rotaryInvFreq: rotaryFrequencies(config, headDim),
+    rotaryInvFreq: rotaryFrequencies(valid, headDim),
     blocks,
     lnFinal,
     unembed,
@@ -97,19 +88,15 @@ function fuseQkv(weights: WeightLoader, prefix: string, d: number, qDim: number,
   return { w, b }
 }
 
-/** Default rotary frequencies, rescaled when rope_scaling asks for Llama 3's scheme. */
-function rotaryFrequencies(config: Record<string, unknown>, headDim: number): Float32Array {
-  const base = ropeInverseFrequencies(configNumber(config, 'rope_theta', 10000), headDim)
-  const scaling = config['rope_scaling']
-  if (scaling === undefined || scaling === null) return base
-  const s = scaling as Record<string, unknown>
-  const type = configString(s, 'rope_type', configString(s, 'type', 'default'))
-  if (type === 'default') return base
-  if (type !== 'llama3') throw new ModelLoadError(`rope_scaling type "${type}" is not supported (default, llama3)`)
+/** Default rotary frequencies, rescaled when rope_scaling asks for Llama 3's scheme (checked in architectures.ts). */
+function rotaryFrequencies(valid: ValidConfig, headDim: number): Float32Array {
+  const base = ropeInverseFrequencies(valid.number('rope_theta'), headDim)
+  const s = valid.value('rope_scaling') as Record<string, number | string> | null
+  if (s === null || (s.rope_type ?? s.type ?? 'default') === 'default') return base
   return llama3InverseFrequencies(base, {
-    factor: configNumber(s, 'factor'),
-    lowFreqFactor: configNumber(s, 'low_freq_factor'),
-    highFreqFactor: configNumber(s, 'high_freq_factor'),
-    originalMaxPositions: configNumber(s, 'original_max_position_embeddings'),
+    factor: s.factor as number,
+    lowFreqFactor: s.low_freq_factor as number,
+    highFreqFactor: s.high_freq_factor as number,
+    originalMaxPositions: s.original_max_position_embeddings as number,
   })
 }

@@ -11,8 +11,9 @@ import { loadGptNeox } from './gpt_neox.js'
 import { loadLlama } from './llama.js'
 import { Decoder, type DecoderSpec, type LanguageModel } from './model.js'
 import type { WeightSource } from './weights.js'
+import type { ValidConfig } from '../architectures.js'
 
-type SpecLoader = (config: Record<string, unknown>, weights: WeightSource) => DecoderSpec
+type SpecLoader = (config: ValidConfig, weights: WeightSource) => DecoderSpec
 
 const LOADERS: Record<string, SpecLoader> = { gpt2: loadGpt2, gpt_neox: loadGptNeox, llama: loadLlama }
 
@@ -59,7 +60,7 @@ function readSpec(dirOrFolder: string | ModelFolder): DecoderSpec {
         `Architecture "${folder.architecture}" is not supported: MxD Studio runs ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
       )
     }
-    return loader(folder.config, folder.weights)
+    return loader(folder.valid, folder.weights)
   } catch (err) {
     if (err instanceof ModelLoadError) err.message = `${folder.dir}: ${err.message}`
     throw err

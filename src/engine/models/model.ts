@@ -7,7 +7,7 @@ import type { Architecture } from '../model-folder.js'
 import { hookNames, hookPointNames, type HookFn, type MlpModule } from '../hooks.js'
 import {
   attention,
-  attentionBias,
+  attentionVisibility,
   KVCache,
   linear,
   positionIds,
@@ -197,7 +197,7 @@ export class Decoder implements LanguageModel {
     // tf.tidy frees every intermediate; logits and cached activations are kept for the caller.
     const logits = tf.tidy((): tf.Tensor3D | undefined => {
       const ctx: AttentionContext = {
-        bias: attentionBias(fullMask, positions[0]?.length ?? 0),
+        visible: attentionVisibility(fullMask, positions[0]?.length ?? 0),
         rotary: this.spec.rotaryInvFreq ? rotaryTables(this.spec.rotaryInvFreq, positions) : null,
         kvCache,
       }

@@ -7,7 +7,8 @@ import type { Linear } from './layers.js'
 /** The part of model-folder's WeightStore the loaders use. */
 export interface WeightSource {
   has(name: string): boolean
-  info(name: string): { shape: number[] }
+  /** `file` names the file holding the tensor, for messages. */
+  info(name: string): { shape: number[]; file?: string }
   readFloat32(name: string): Float32Array
 }
 
@@ -36,7 +37,9 @@ export class WeightLoader {
     if (stored.length !== shape.length || stored.some((d, i) => d !== shape[i])) {
       throw new ModelLoadError(`weight "${full}" has shape [${stored.join(', ')}] but config.json implies [${shape.join(', ')}]`)
     }
-    return this.derive(() => tf.tensor(this.source.readFloat32(full), shape))
+    const values = this.source.readFloat32(full)
+    checkFinite(values, full, this.source.info(full).file)
+    return this.derive(() => tf.tensor(values, shape))
   }
 
   vector(name: string, size: number): tf.Tensor1D {
@@ -83,48 +86,18 @@ export class WeightLoader {
   }
 }
 
-// -------------------------------------------------------------------------------- config.json
-
-export function configNumber(config: Record<string, unknown>, key: string, fallback?: number): number {
-  const value = config[key]
-  if (value === undefined || value === null) {
-    if (fallback !== undefined) return fallback
-    throw new ModelLoadError(`config.json has no "${key}"`)
-  }
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new ModelLoadError(`config.json "${key}" should be a number, got ${JSON.stringify(value)}`)
-  }
-  return value
-}
-
-export function configBoolean(config: Record<string, unknown>, key: string, fallback: boolean): boolean {
-  const value = config[key]
-  if (value === undefined || value === null) return fallback
-  if (typeof value !== 'boolean') {
-    throw new ModelLoadError(`config.json "${key}" should be true or false, got ${JSON.stringify(value)}`)
-  }
-  return value
-}
-
-export function configString(config: Record<string, unknown>, key: string, fallback: string): string {
-  const value = config[key]
-  if (value === undefined || value === null) return fallback
-  if (typeof value !== 'string') throw new ModelLoadError(`config.json "${key}" should be a string, got ${JSON.stringify(value)}`)
-  return value
-}
-
-/** Special token ids: a number, a list (Llama 3 has several EOS ids) or absent. */
-export function configTokenIds(config: Record<string, unknown>, key: string): number[] {
-  const value = config[key]
-  if (typeof value === 'number') return [value]
-  if (Array.isArray(value) && value.every((v) => typeof v === 'number')) return value as number[]
-  return []
-}
-
-/** Rejects a config option whose non-default value this engine does not implement. */
-export function requireDefault(config: Record<string, unknown>, key: string, expected: unknown): void {
-  const value = config[key]
-  if (value !== undefined && value !== null && value !== expected) {
-    throw new ModelLoadError(`config.json "${key}" = ${JSON.stringify(value)} is not supported (only ${JSON.stringify(expected)})`)
+/**
+ * A NaN or ±Inf weight makes every later activation NaN, which would reach the user as logits of
+ * null. One pass over values just read from disk costs little next to the read, and it can name
+ * the tensor, where a non-finite logit could not.
+ */
+function checkFinite(values: Float32Array, name: string, file: string | undefined): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!
+    if (v - v !== 0) {
+      throw new ModelLoadError(
+        `weight "${name}"${file ? ` in ${file}` : ''} holds ${v} at element ${i}: the weights are corrupt (or came from a training run that diverged); re-download or re-export them`,
+      )
+    }
   }
 }
