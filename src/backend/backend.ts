@@ -51,7 +51,13 @@ export class Backend {
       workerFactory: opts.workerFactory,
       backend: opts.backend,
     })
-    this.ctx = { ...ctx, queue, engine, notifyRunChanged: (data) => this.emit({ event: 'run.changed', data }) }
+    this.ctx = {
+      ...ctx,
+      queue,
+      engine,
+      notifyRunChanged: (data) => this.emit({ event: 'run.changed', data }),
+      notifyRunDeleted: (id) => this.emit({ event: 'run.deleted', data: { id } }),
+    }
   }
 
   static async create(opts: BackendOptions): Promise<Backend> {

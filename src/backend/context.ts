@@ -17,4 +17,6 @@ export interface BackendContext {
   bundledModelsDir: string | undefined
   /** Tells every client that a run changed outside the queue (e.g. an imported layer). */
   notifyRunChanged?: (run: Run) => void
+  /** Tells every client that a run was deleted. */
+  notifyRunDeleted?: (id: number) => void
 }

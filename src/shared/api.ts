@@ -277,6 +277,8 @@ export type Output<M extends Method> = z.output<Contract[M]['output']>
 export const eventSchemas = {
   'job.progress': JobProgress,
   'run.changed': Run,
+  /** A run and its files were deleted (runs.delete): every window drops it. */
+  'run.deleted': z.object({ id: RunId }),
   'playground.event': PlaygroundEvent,
 } as const
 export type EventName = keyof typeof eventSchemas

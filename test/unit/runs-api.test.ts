@@ -80,8 +80,15 @@ describe('runs.delete', () => {
     symlinkSync(outside, join(dir, 'link-to-user-folder'))
     writeFileSync(join(store.runDir(keep.id), 'keep.bin'), 'k')
 
+    const deleted: number[] = []
+    const unsubscribe = backend.subscribe((e) => {
+      if (e.event === 'run.deleted') deleted.push(e.data.id)
+    })
     const result = await backend.call('runs.delete', { id: gone.id })
+    unsubscribe()
     expect(result).toEqual({ id: gone.id, removedDir: dir })
+    // Every window hears of it (other windows drop the row without reloading).
+    expect(deleted).toEqual([gone.id])
     expect(existsSync(dir)).toBe(false)
     expect(readFileSync(join(outside, 'export.txt'), 'utf8')).toBe('mine')
     expect(existsSync(join(store.runDir(keep.id), 'keep.bin'))).toBe(true)

@@ -81,6 +81,9 @@ export function deleteRun(ctx: BackendContext, input: ParsedInput<'runs.delete'>
     removedDir = ctx.store.deleteRun(run.id)
   } catch (err) {
     throw new ApiError('internal', `Run ${run.id} was deleted, but its folder could not be removed: ${(err as Error).message}`)
+  } finally {
+    // The rows are gone even when the folder could not be removed: every window drops the run.
+    if (!ctx.store.getRun(run.id)) ctx.notifyRunDeleted?.(run.id)
   }
   return { id: run.id, removedDir }
 }

@@ -47,6 +47,9 @@ export const useBackendStore = defineStore('backend', () => {
     if (e.event === 'run.changed') {
       upsertRun(e.data)
       bump(e.data.id)
+    } else if (e.event === 'run.deleted') {
+      forgetRun(e.data.id)
+      bump(e.data.id)
     } else if (e.event === 'job.progress') {
       const run = runs.value.find((r) => r.id === e.data.runId)
       if (run && run.status !== 'running' && run.status !== 'queued') return
@@ -95,7 +98,7 @@ export const useBackendStore = defineStore('backend', () => {
     }
   }
 
-  /** Drops a deleted run from the list (runs.delete sends no event). */
+  /** Drops a deleted run from the list (the run.deleted event, in every window). */
   function forgetRun(id: number): void {
     runs.value = runs.value.filter((r) => r.id !== id)
     const { [id]: _dropped, ...rest } = progress.value
