@@ -73,7 +73,7 @@ export const ExportRequest = z.strictObject({
   runId: RunId,
   /** Absolute path of the folder to write. */
   dir: z.string().min(1).max(4096),
-  /** Replace a folder that is not empty. */
+  /** Replace a previous export (its cfg.json and weights) in `dir`; other files are never deleted. */
   force: z.boolean().default(false),
 })
 

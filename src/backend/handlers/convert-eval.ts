@@ -35,12 +35,15 @@ export function queueEvaluation(ctx: BackendContext, input: ParsedInput<'convert
   return { runId: run.id }
 }
 
-export function exportLayer(ctx: BackendContext, input: ParsedInput<'convert.export'>): Output<'convert.export'> {
+export async function exportLayer(ctx: BackendContext, input: ParsedInput<'convert.export'>): Promise<Output<'convert.export'>> {
   if (!isAbsolute(input.dir)) throw new ApiError('bad_request', `Give the export folder as an absolute path, not "${input.dir}".`)
-  return guarded(() => {
-    const files = exportLayerFolder(runLayerDir(ctx.store, input.runId), input.dir, { force: input.force })
+  const src = guarded(() => runLayerDir(ctx.store, input.runId))
+  try {
+    const files = await exportLayerFolder(src, input.dir, { force: input.force, storeDir: ctx.store.dir })
     return { dir: input.dir, files }
-  })
+  } catch (err) {
+    throw asApiError(err)
+  }
 }
 
 export function importLayerFolder(ctx: BackendContext, input: ParsedInput<'convert.import'>): Output<'convert.import'> {
