@@ -5,12 +5,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { z } from 'zod'
 import { Backend } from '../../src/backend/backend.js'
 import { startWebServer, type WebServer } from '../../src/server/web-server.js'
 import { resolveInside } from '../../src/server/static.js'
 import { contract } from '../../src/shared/api.js'
 import { methodNames } from '../../src/shared/methods.js'
 import { connectWs } from '../../src/shared/ws-client.js'
+import { MAX_WIRE_BYTES } from '../../src/shared/wire.js'
 
 let backend: Backend
 let server: WebServer
@@ -138,6 +140,68 @@ describe('web mode', () => {
     expect(runCount()).toBe(before)
     const doctor = await client.call('app.doctor', {})
     expect(doctor.backend).toBe('wasm')
+    client.close()
+  })
+})
+
+describe('size limits at the boundary', () => {
+  /** Every string and list a client may send, found by walking the contract's JSON Schema. */
+  function unbounded(schema: unknown, where: string, out: string[]): void {
+    if (schema === null || typeof schema !== 'object') return
+    const s = schema as Record<string, unknown>
+    if (s.type === 'string' && s.maxLength === undefined && s.enum === undefined && s.const === undefined && s.pattern === undefined) out.push(where)
+    if (s.type === 'array' && s.maxItems === undefined) out.push(where)
+    for (const [k, v] of Object.entries(s)) {
+      if (k === 'properties' && v && typeof v === 'object') for (const [p, sub] of Object.entries(v)) unbounded(sub, `${where}.${p}`, out)
+      else if (Array.isArray(v)) v.forEach((sub) => unbounded(sub, where, out))
+      else if (k === 'items' || k === 'additionalProperties') unbounded(v, `${where}[]`, out)
+    }
+  }
+
+  it('every string and list input in the contract has a maximum', () => {
+    const found: string[] = []
+    for (const [method, { input }] of Object.entries(contract)) unbounded(z.toJSONSchema(input, { io: 'input', unrepresentable: 'any' }), method, found)
+    expect(found).toEqual([])
+  })
+
+  const long = 'x'.repeat(5000)
+  const cases: [string, string, unknown, RegExp][] = [
+    ['a pasted text as a dataset path', 'datasets.add', { path: long }, /path: the dataset path is 5,000 characters long; a path can be at most 4,096/],
+    ['a huge text field name', 'datasets.add', { path: '/tmp/x.jsonl', textField: long }, /textField: the text field is 5,000 characters long/],
+    ['a huge export folder', 'convert.export', { runId: 1, dir: long }, /dir: the export folder is 5,000 characters/],
+    ['a huge pre-training output folder', 'jobs.pretrain', { data: '/d', out: long, layers: 1, dModel: 8, heads: 1, ctx: 4, tokens: 1 }, /out: the output folder is 5,000/],
+    ['an empty model path', 'models.add', { path: '' }, /path: the model folder is empty/],
+  ]
+  for (const [name, method, input, message] of cases) {
+    it(name, async () => {
+      const reply = await backend.dispatch(method, input)
+      expect(reply.ok).toBe(false)
+      if (!reply.ok) {
+        expect(reply.error.code).toBe('bad_request')
+        expect(reply.error.message).toMatch(message)
+      }
+    })
+  }
+
+  it('a 1.2 MB prompt pasted in the Playground gets the limit in characters, and the socket stays usable', async () => {
+    const client = await connectWs(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, WebSocket as never)
+    const prompt = 'é'.repeat(600_000) // 1.2 MB of UTF-8
+    await expect(client.call('playground.generate', { modelId: 1, prompt })).rejects.toThrow(
+      /prompt: the prompt is 600,000 characters long; it can be at most 100,000 characters: shorten it/,
+    )
+    expect((await client.call('app.doctor', {})).backend).toBe('wasm')
+    client.close()
+  })
+
+  it('a request larger than a socket carries is refused by the client with the reason, not by a closed socket', async () => {
+    const client = await connectWs(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, WebSocket as never)
+    let closed = false
+    client.onClose(() => (closed = true))
+    await expect(client.call('playground.generate', { modelId: 1, prompt: 'a'.repeat(MAX_WIRE_BYTES + 1) })).rejects.toThrow(
+      /playground\.generate request is 8\.0 MiB, more than the 8 MiB one request can carry/,
+    )
+    expect((await client.call('app.doctor', {})).backend).toBe('wasm')
+    expect(closed).toBe(false)
     client.close()
   })
 })
