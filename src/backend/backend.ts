@@ -93,7 +93,12 @@ export class Backend {
     const parsed = contract[m].input.safeParse(input ?? {})
     if (!parsed.success) throw new ApiError('bad_request', describeIssues(m, parsed.error))
     const handler = handlers[m] as (ctx: BackendContext, input: unknown) => Output<M> | Promise<Output<M>>
-    return await handler(this.ctx, parsed.data)
+    try {
+      return await handler(this.ctx, parsed.data)
+    } catch (err) {
+      // The same mapping as dispatch, so the CLI prints what the UI shows.
+      throw toApiError(err, this.ctx.store.path)
+    }
   }
 
   async close(): Promise<void> {

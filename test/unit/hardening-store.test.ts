@@ -1,13 +1,15 @@
 // The store under pressure: several processes creating the same new store at one moment, a
 // store folder under /proc, and a full database (SQLite's own SQLITE_FULL from a real write).
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
-import { Backend } from '../../src/backend/backend.js'
+import { Backend, toApiError } from '../../src/backend/backend.js'
+import { UserPathError } from '../../src/fs/user-files.js'
+import { ApiError } from '../../src/shared/api.js'
 import { SCHEMA_VERSION } from '../../src/store/migrations.js'
 import { DB_FILE, Store } from '../../src/store/store.js'
 
@@ -91,6 +93,42 @@ describe('store folder and disk errors', () => {
       }
       expect(backend.ctx.store.getRun(kept.id)?.status).toBe('succeeded')
       expect(backend.ctx.store.listRuns({ limit: 100_000 }).length).toBeGreaterThanOrEqual(before)
+    } finally {
+      await backend.close()
+    }
+  })
+})
+
+describe('one mapping from a thrown error to the API error', () => {
+  it("a raw errno error becomes bad_request naming the file and the fix; a UserPathError keeps its words; others stay 'internal'", () => {
+    const dir = tmp('mxd-errno-')
+    let enoent: unknown
+    try {
+      readFileSync(join(dir, 'missing.txt'))
+    } catch (err) {
+      enoent = err
+    }
+    expect(toApiError(enoent, '/s/mxd.sqlite').toBody()).toEqual({
+      code: 'bad_request',
+      message: `${join(dir, 'missing.txt')} does not exist: check the path.`,
+    })
+    expect(toApiError(new UserPathError('x is odd: fix it.', 'x'), '/s').toBody()).toEqual({ code: 'bad_request', message: 'x is odd: fix it.' })
+    expect(toApiError(new Error('boom'), '/s').toBody()).toEqual({ code: 'internal', message: 'boom' })
+  })
+
+  it('the CLI path (Backend.call) throws the same mapped error as dispatch answers', async () => {
+    const backend = await Backend.create({ storeDir: tmp('mxd-call-') })
+    try {
+      const dir = tmp('mxd-loop-')
+      symlinkSync(join(dir, 'a.txt'), join(dir, 'a.txt'))
+      const viaDispatch = await backend.dispatch('datasets.add', { path: join(dir, 'a.txt') })
+      const viaCall = await backend.call('datasets.add', { path: join(dir, 'a.txt') }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(viaCall).toBeInstanceOf(ApiError)
+      expect(viaDispatch).toEqual({ ok: false, error: (viaCall as ApiError).toBody() })
+      expect((viaCall as ApiError).message).toMatch(/loop of symbolic links/)
     } finally {
       await backend.close()
     }
