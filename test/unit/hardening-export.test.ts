@@ -1,6 +1,7 @@
 // Export never deletes what it did not write: `force` replaces only a previous export's cfg.json
 // and weights; a folder with other files, the store folder (or anything in it), a folder holding
 // a store database and /proc, /sys, /dev are refused before any write, with the files named.
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -104,5 +105,20 @@ describe('export --force replaces only a previous export', () => {
     expect(await refused(file, true)).toMatch(/exists and is a file/)
     mkdirSync(join(parent, 'sub'))
     expect(readdirSync(parent).sort()).toEqual(['sub', 'x'])
+  })
+})
+
+describe('import refuses what would block the server', () => {
+  it('a FIFO named cfg.json is refused at once, and /proc is refused', async () => {
+    const dir = tmp('mxd-fifo-layer-')
+    execFileSync('mkfifo', [join(dir, LAYER_CONFIG_FILE)])
+    const reply = await backend.dispatch('convert.import', { dir })
+    expect(reply).toEqual({
+      ok: false,
+      error: { code: 'bad_request', message: `${join(dir, LAYER_CONFIG_FILE)} is a named pipe (FIFO), not a regular file: point to the file itself.` },
+    })
+    const proc = await backend.dispatch('convert.import', { dir: '/proc/self' })
+    expect(proc.ok).toBe(false)
+    if (!proc.ok) expect(proc.error.message).toMatch(/inside \/proc/)
   })
 })

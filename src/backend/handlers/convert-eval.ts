@@ -1,10 +1,12 @@
 // The evaluation half of the conversion API: queue an evaluation, export / import a layer
 // folder, and the sparsity–accuracy frontier of a model's layer.
-import { isAbsolute } from 'node:path'
+import { readdir } from 'node:fs/promises'
+import { isAbsolute, join } from 'node:path'
+import { describeFsError, openRegularFile, refuseSystemPath } from '../../fs/user-files.js'
 import { ConvertEvalConfig } from '../../shared/convert-eval.js'
 import { exportLayerFolder, importLayer, runLayerDir } from '../../convert/export.js'
 import { layerFrontier } from '../../convert/frontier.js'
-import { LayerFileError } from '../../convert/layer-file.js'
+import { LAYER_CONFIG_FILE, LayerFileError } from '../../convert/layer-file.js'
 import { SafetensorsError } from '../../engine/safetensors.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
@@ -46,11 +48,30 @@ export async function exportLayer(ctx: BackendContext, input: ParsedInput<'conve
   }
 }
 
-export function importLayerFolder(ctx: BackendContext, input: ParsedInput<'convert.import'>): Output<'convert.import'> {
+export async function importLayerFolder(ctx: BackendContext, input: ParsedInput<'convert.import'>): Promise<Output<'convert.import'>> {
   if (!isAbsolute(input.dir)) throw new ApiError('bad_request', `Give the layer folder as an absolute path, not "${input.dir}".`)
+  await checkLayerFiles(input.dir)
   const { run, cfg, source } = guarded(() => importLayer(ctx.store, input.dir))
   ctx.notifyRunChanged?.(run)
   return { runId: run.id, architecture: cfg.architecture, layer: cfg.layer, k: cfg.k, source }
+}
+
+/**
+ * The import reads the folder synchronously (it is small and validated as a whole); before it
+ * does, on the event loop, refuse /proc, /sys, /dev and any cfg.json or weights file that is not
+ * a regular file: a FIFO named cfg.json would block the server's main thread forever.
+ */
+async function checkLayerFiles(dir: string): Promise<void> {
+  await refuseSystemPath(dir, 'The layer folder')
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (err) {
+    throw describeFsError(err, dir, 'The layer folder')
+  }
+  for (const name of names.filter((n) => n === LAYER_CONFIG_FILE || n.endsWith('.safetensors'))) {
+    await (await openRegularFile(join(dir, name))).close()
+  }
 }
 
 export function frontier(ctx: BackendContext, input: ParsedInput<'convert.frontier'>): Output<'convert.frontier'> {
