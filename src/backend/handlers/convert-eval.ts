@@ -67,6 +67,9 @@ async function checkLayerFiles(dir: string): Promise<void> {
   try {
     names = await readdir(dir)
   } catch (err) {
+    // A missing folder or a file: the import's own message says what a layer folder holds.
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return
     throw describeFsError(err, dir, 'The layer folder')
   }
   for (const name of names.filter((n) => n === LAYER_CONFIG_FILE || n.endsWith('.safetensors'))) {
