@@ -85,11 +85,11 @@ export function connectWs(url: string, Socket: SocketCtor = globalThis.WebSocket
 function closeReason(code: number | undefined, reason: string | undefined): string {
   switch (code) {
     case 1009:
-      return `, because a message was larger than the ${MAX_WIRE_BYTES / 2 ** 20} MiB it accepts`
+      return ', because a request was larger than the back end accepts: shorten the text or give a file path instead, then reload the page'
     case 1007:
-      return ', because a message was not valid UTF-8 text'
+      return ', because a request was not valid UTF-8 text: reload the page'
     case 1002:
-      return ', because a message broke the WebSocket protocol'
+      return ', because a request broke the WebSocket protocol: reload the page'
     default:
       return reason ? ` (${reason})` : ''
   }

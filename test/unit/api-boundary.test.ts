@@ -4,7 +4,7 @@ import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
+import WebSocket, { WebSocketServer } from 'ws'
 import { z } from 'zod'
 import { Backend } from '../../src/backend/backend.js'
 import { startWebServer, type WebServer } from '../../src/server/web-server.js'
@@ -203,5 +203,23 @@ describe('size limits at the boundary', () => {
     expect((await client.call('app.doctor', {})).backend).toBe('wasm')
     expect(closed).toBe(false)
     client.close()
+  })
+})
+
+describe('the web client reports why its socket was closed', () => {
+  it('a back end that refuses a too-large message (close 1009) is reported with the reason and the fix', async () => {
+    // A real ws server with a tiny limit stands in for a back end with a smaller maxPayload.
+    const small = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 64 })
+    small.on('connection', (ws) => ws.on('error', () => {}))
+    await new Promise<void>((resolve) => small.once('listening', () => resolve()))
+    const { port } = small.address() as { port: number }
+    try {
+      const client = await connectWs(`ws://127.0.0.1:${port}/api`, WebSocket as never)
+      await expect(client.call('playground.generate', { modelId: 1, prompt: 'x'.repeat(200) })).rejects.toThrow(
+        /connection to the MxD Studio back end was closed, because a request was larger than the back end accepts: shorten the text/,
+      )
+    } finally {
+      await new Promise<void>((resolve) => small.close(() => resolve()))
+    }
   })
 })
