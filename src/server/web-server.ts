@@ -98,8 +98,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
 
   // A malformed HTTP request gets Node's own 400 (the default when nobody listens is the same,
   // but spelled out here so that no path through the server relies on an unhandled 'error').
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`)
     else socket.destroy()
   })
   // The WebSocketServer re-emits errors of the underlying server; without a listener one would throw.

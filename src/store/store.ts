@@ -148,9 +148,15 @@ export class Store {
     this.db.pragma('busy_timeout = 5000')
     this.db.pragma('foreign_keys = ON')
     if (!opts.readonly) {
-      this.db.pragma('journal_mode = WAL')
-      this.db.pragma('synchronous = NORMAL')
-      migrate(this.db)
+      try {
+        this.db.pragma('journal_mode = WAL')
+        this.db.pragma('synchronous = NORMAL')
+        migrate(this.db)
+      } catch (err) {
+        // Opening writes (the WAL file, a migration): a full disk must be named as one here too.
+        this.db.close()
+        throw describeStoreError(err, this.path)
+      }
     }
   }
 
