@@ -9,7 +9,8 @@ import { z } from 'zod'
 import { Backend } from '../../src/backend/backend.js'
 import { startWebServer, type WebServer } from '../../src/server/web-server.js'
 import { resolveInside } from '../../src/server/static.js'
-import { contract } from '../../src/shared/api.js'
+import { ApiError, contract } from '../../src/shared/api.js'
+import { MAX_PROMPT_CHARS } from '../../src/shared/limits.js'
 import { methodNames } from '../../src/shared/methods.js'
 import { connectWs } from '../../src/shared/ws-client.js'
 import { MAX_WIRE_BYTES } from '../../src/shared/wire.js'
@@ -189,6 +190,20 @@ describe('size limits at the boundary', () => {
     await expect(client.call('playground.generate', { modelId: 1, prompt })).rejects.toThrow(
       /prompt: the prompt is 600,000 characters long; it can be at most 100,000 characters: shorten it/,
     )
+    expect((await client.call('app.doctor', {})).backend).toBe('wasm')
+    client.close()
+  })
+
+  it('the largest prompt the contract allows, at its worst as JSON (6 bytes a character), fits in one socket message', async () => {
+    const client = await connectWs(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, WebSocket as never)
+    const prompt = '\u0001'.repeat(MAX_PROMPT_CHARS)
+    expect(JSON.stringify({ id: 1, method: 'playground.generate', input: { modelId: 1, prompt } }).length).toBeGreaterThan(6 * MAX_PROMPT_CHARS)
+    // Past validation: the answer is about the model, not the size, and the socket stays open.
+    const err = await client.call('playground.generate', { modelId: 999, prompt }).then(
+      () => null,
+      (e: ApiError) => e,
+    )
+    expect(err?.code).toBe('not_found')
     expect((await client.call('app.doctor', {})).backend).toBe('wasm')
     client.close()
   })
