@@ -132,7 +132,9 @@ export async function exportLayerFolder(srcDir: string, outDir: string, opts: Ex
     }
   } catch (err) {
     await rm(staging, { recursive: true, force: true })
-    throw describeFsError(err, out, 'The export folder')
+    // Name the file the system named (a missing weights file in the run, a full disk at the target).
+    const path = (err as NodeJS.ErrnoException).path
+    throw typeof path === 'string' ? describeFsError(err, path) : describeFsError(err, out, 'The export folder')
   }
   return EXPORT_FILES.map((f) => join(out, f))
 }
