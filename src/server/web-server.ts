@@ -133,7 +133,17 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
 
 function attach(ws: WebSocket, backend: Backend): void {
   const send = (msg: WireMessage): void => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg))
+    if (ws.readyState !== ws.OPEN) return
+    let text: string
+    try {
+      text = JSON.stringify(msg)
+    } catch (err) {
+      // A value JSON cannot carry (a BigInt, a cycle) must fail this one reply, not become an
+      // unhandled rejection in the async 'message' listener, which would end the process.
+      if (msg.type !== 'reply') return
+      text = JSON.stringify({ type: 'reply', id: msg.id, reply: { ok: false, error: { code: 'internal', message: `The reply could not be encoded: ${(err as Error).message}` } } })
+    }
+    ws.send(text)
   }
   const unsubscribe = backend.subscribe((event) => send({ type: 'event', event }))
   ws.on('close', unsubscribe)
