@@ -14,7 +14,8 @@ import {
 import { initBackend } from '../engine/backend.js'
 import { JobQueue } from '../jobs/queue.js'
 import type { WorkerFactory } from '../jobs/spawn.js'
-import { Store } from '../store/store.js'
+import { describeStoreError, Store } from '../store/store.js'
+import { describeFsError, UserPathError } from '../fs/user-files.js'
 import type { BackendContext } from './context.js'
 import { handlers } from './handlers/index.js'
 import { EngineService } from './engine-service.js'
@@ -85,8 +86,7 @@ export class Backend {
     try {
       return { ok: true, value: await this.call(method, input) }
     } catch (err) {
-      if (err instanceof ApiError) return { ok: false, error: err.toBody() }
-      return { ok: false, error: { code: 'internal', message: err instanceof Error ? err.message : String(err) } }
+      return { ok: false, error: toApiError(err, this.ctx.store.path).toBody() }
     }
   }
 
@@ -99,7 +99,12 @@ export class Backend {
     const parsed = contract[m].input.safeParse(input ?? {})
     if (!parsed.success) throw new ApiError('bad_request', describeIssues(m, parsed.error))
     const handler = handlers[m] as (ctx: BackendContext, input: unknown) => Output<M> | Promise<Output<M>>
-    return await handler(this.ctx, parsed.data)
+    try {
+      return await handler(this.ctx, parsed.data)
+    } catch (err) {
+      // The same mapping as dispatch, so the CLI prints what the UI shows.
+      throw toApiError(err, this.ctx.store.path)
+    }
   }
 
   async close(): Promise<void> {
@@ -107,6 +112,29 @@ export class Backend {
     await this.ctx.engine.close()
     this.ctx.store.close()
   }
+}
+
+const DISK_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO'])
+
+/**
+ * The one mapping from whatever a handler threw to what a client sees. A user's path that cannot
+ * be used (UserPathError, or a raw Node errno error that escaped a handler) is the user's to fix:
+ * bad_request, in describeFsError's words naming the file and the fix. A full or failing disk
+ * (errno, or SQLite's SQLITE_FULL / SQLITE_IOERR on the store) is 'internal' but said as plainly.
+ */
+export function toApiError(err: unknown, storePath: string): ApiError {
+  if (err instanceof ApiError) return err
+  const described = describeStoreError(err, storePath)
+  let pathError: UserPathError | undefined
+  if (described instanceof UserPathError) pathError = described
+  else {
+    const e = err as NodeJS.ErrnoException
+    if (e instanceof Error && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+      pathError = describeFsError(e, typeof e.path === 'string' ? e.path : 'a file')
+    }
+  }
+  if (pathError) return new ApiError(pathError.code && DISK_CODES.has(pathError.code) ? 'internal' : 'bad_request', pathError.message)
+  return new ApiError('internal', err instanceof Error ? err.message : String(err))
 }
 
 /** "runs.get: id: expected number, received string" — one line a person can act on. */

@@ -4,24 +4,14 @@
 // registers it as a `layer-import` run carrying a copy, so that it is listed, evaluated, drawn on
 // the frontier and spliced exactly like a trained layer.
 import { randomBytes } from 'node:crypto'
-import {
-  closeSync,
-  copyFileSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, type Stats } from 'node:fs'
+import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join, resolve, sep } from 'node:path'
+import { describeFsError, refuseSystemPath } from '../fs/user-files.js'
 import type { Run } from '../shared/api.js'
 import { SafetensorsFile, writeSafetensors, type WritableTensor } from '../engine/safetensors.js'
 import { writeFileAtomic } from '../store/files.js'
-import type { Store } from '../store/store.js'
+import { DB_FILE, type Store } from '../store/store.js'
 import {
   LAYER_CONFIG_FILE,
   LAYER_FORMAT_VERSION,
@@ -64,54 +54,99 @@ export function resolveLayerSpec(spec: string, store: Store | undefined): string
 
 // ------------------------------------------------------------------------------------ export
 
+/** Exactly the files a layer export writes: all that `force` may ever replace in a folder. */
+export const EXPORT_FILES: readonly string[] = [LAYER_CONFIG_FILE, LAYER_WEIGHTS_FILE]
+
+/** The store's database files: a folder holding any of them is never an export target. */
+const STORE_DB_FILES = [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`]
+
+export interface ExportOptions {
+  /** Replace a previous export (only its cfg.json and weights) in `outDir`. */
+  force?: boolean
+  /** The store folder, refused as a target along with everything inside it. */
+  storeDir?: string
+}
+
+const listFiles = (names: readonly string[]): string => names.map((n) => `"${n}"`).join(', ')
+
 /**
- * Copies a layer folder's cfg.json and weights to `outDir`, atomically: into a hidden sibling
- * first, then renamed into place. A folder that exists and is not empty is refused unless `force`.
+ * Copies a layer folder's cfg.json and weights to `outDir`. The target must be new, empty, or
+ * (with `force`) hold nothing but a previous export's files, which are then replaced one by one
+ * by atomic renames; nothing else in it is ever touched. The store folder, anything inside it,
+ * a folder holding a store database and /proc, /sys, /dev are refused before any write. All
+ * filesystem work is async: this runs on the server's event loop in web mode.
  */
-export function exportLayerFolder(srcDir: string, outDir: string, opts: { force?: boolean } = {}): string[] {
-  readLayerConfig(srcDir) // refuses a folder that is not a layer
+export async function exportLayerFolder(srcDir: string, outDir: string, opts: ExportOptions = {}): Promise<string[]> {
+  readLayerConfig(srcDir) // refuses a folder that is not a layer (the store's own run folder)
   const out = resolve(outDir)
-  const existing = existsSync(out) ? statSync(out) : null
+  // Before any mkdir: a recursive mkdir under /proc never returns.
+  const real = await refuseSystemPath(out, 'The export folder')
+  if (opts.storeDir !== undefined) {
+    const store = await refuseSystemPath(opts.storeDir)
+    if (real === store || real.startsWith(store + sep)) {
+      throw new LayerFileError(
+        `${out} is ${real === store ? 'the store folder' : 'inside the store folder ' + store}, which holds the app's database and runs: choose a folder of your own for the export.`,
+      )
+    }
+  }
+  let existing: Stats | null = null
+  try {
+    existing = await stat(out)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw describeFsError(err, out, 'The export folder')
+  }
   if (existing && !existing.isDirectory()) throw new LayerFileError(`${out} exists and is a file: choose a folder path.`)
-  if (existing && readdirSync(out).length > 0 && !opts.force) {
-    throw new LayerFileError(`${out} is not empty: choose a new folder, or pass --force to replace it.`)
+  const entries = existing ? await readdir(out).catch((err: unknown) => Promise.reject(describeFsError(err, out, 'The export folder'))) : []
+  const dbFiles = entries.filter((f) => STORE_DB_FILES.includes(f))
+  if (dbFiles.length > 0) {
+    throw new LayerFileError(
+      `${out} holds an MxD Studio store database (${listFiles(dbFiles)}): exporting there could destroy it. Choose another folder; nothing was changed.`,
+    )
   }
-  mkdirSync(dirname(out), { recursive: true })
+  const foreign = entries.filter((f) => !EXPORT_FILES.includes(f))
+  if (foreign.length > 0) {
+    const shown = foreign.length > 10 ? `${listFiles(foreign.slice(0, 10))} and ${foreign.length - 10} more` : listFiles(foreign)
+    throw new LayerFileError(
+      `${out} is not empty: it holds ${shown}, which a layer export does not write. Choose a new or empty folder; --force only replaces a previous export (${listFiles(EXPORT_FILES)}) and never deletes other files. Nothing was changed.`,
+    )
+  }
+  if (entries.length > 0 && !opts.force) {
+    throw new LayerFileError(`${out} is not empty: it holds a previous export (${listFiles(entries)}). Choose a new folder, or pass --force to replace it.`)
+  }
+  try {
+    await mkdir(dirname(out), { recursive: true })
+  } catch (err) {
+    throw describeFsError(err, dirname(out), 'The export folder')
+  }
   const staging = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.partial`)
-  const files = [LAYER_CONFIG_FILE, LAYER_WEIGHTS_FILE]
   try {
-    mkdirSync(staging)
-    for (const f of files) copyDurably(join(srcDir, f), join(staging, f))
-    replaceFolder(staging, out)
+    await mkdir(staging)
+    for (const f of EXPORT_FILES) await copyDurably(join(srcDir, f), join(staging, f))
+    if (existing) {
+      // Only our own files, each replaced by an atomic rename: the folder itself and anything
+      // that appeared in it meanwhile stay as they are.
+      for (const f of EXPORT_FILES) await rename(join(staging, f), join(out, f))
+      await rm(staging, { recursive: true, force: true })
+    } else {
+      await rename(staging, out)
+    }
   } catch (err) {
-    rmSync(staging, { recursive: true, force: true })
-    throw err
+    await rm(staging, { recursive: true, force: true })
+    // Name the file the system named (a missing weights file in the run, a full disk at the target).
+    const path = (err as NodeJS.ErrnoException).path
+    throw typeof path === 'string' ? describeFsError(err, path) : describeFsError(err, out, 'The export folder')
   }
-  return files.map((f) => join(out, f))
+  return EXPORT_FILES.map((f) => join(out, f))
 }
 
-function copyDurably(from: string, to: string): void {
-  copyFileSync(from, to)
-  const fd = openSync(to, 'r')
+async function copyDurably(from: string, to: string): Promise<void> {
+  await copyFile(from, to)
+  const fh = await open(to, 'r')
   try {
-    fsyncSync(fd)
+    await fh.sync()
   } finally {
-    closeSync(fd)
+    await fh.close()
   }
-}
-
-/** Renames `staging` to `target`, moving an existing `target` aside first and deleting it after. */
-function replaceFolder(staging: string, target: string): void {
-  if (!existsSync(target)) return renameSync(staging, target)
-  const old = `${staging}.old`
-  renameSync(target, old)
-  try {
-    renameSync(staging, target)
-  } catch (err) {
-    renameSync(old, target)
-    throw err
-  }
-  rmSync(old, { recursive: true, force: true })
 }
 
 // ------------------------------------------------------------------------------------ import

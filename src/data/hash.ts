@@ -1,11 +1,17 @@
 // Content hashes of dataset files, streamed so a multi-GB file never sits in memory
 // (src/store/files.ts's sha256File reads the whole file, which suits checkpoints, not corpora).
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { openRegularFile } from '../fs/user-files.js'
 
 export async function sha256Stream(file: string): Promise<string> {
   const hash = createHash('sha256')
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer)
+  // Regular files only, opened non-blocking: a FIFO among the files is refused, not waited on.
+  const handle = await openRegularFile(file, 'The dataset file')
+  try {
+    for await (const chunk of handle.createReadStream({ highWaterMark: 4 << 20, autoClose: false })) hash.update(chunk as Buffer)
+  } finally {
+    await handle.close()
+  }
   return hash.digest('hex')
 }
 

@@ -38,7 +38,7 @@ export async function* readDocuments(path: string | DatasetFiles, opts: ReadOpti
 function readFile(format: DatasetFormat, file: string, opts: ReadOptions, malformed: MalformedLines): AsyncGenerator<Document> {
   switch (format) {
     case 'txt':
-      return readTxt(file, opts.txtDocuments)
+      return readTxt(file, opts.txtDocuments, malformed)
     case 'jsonl':
       return readJsonl(file, opts, malformed)
     case 'parquet':

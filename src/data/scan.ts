@@ -1,8 +1,9 @@
 // One full pass over a dataset to learn what registering it records: content hash, documents,
 // characters (or tokens, when pre-tokenized), how many documents the split holds out, and the
 // lines that could not be used.
-import { statSync } from 'node:fs'
+import { stat as statFile } from 'node:fs/promises'
 import { basename, relative } from 'node:path'
+import { describeFsError } from '../fs/user-files.js'
 import { countCharacters, type DocumentKind } from './document.js'
 import { DatasetError, listDatasetFiles, type DatasetFormat } from './formats.js'
 import { combinedSha256, sha256Stream } from './hash.js'
@@ -42,7 +43,8 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
   const single = dataset.files.length === 1 && dataset.files[0] === dataset.root
   const files: DatasetFileInfo[] = []
   for (const file of dataset.files) {
-    const stat = statSync(file)
+    // Async: registration runs on the server's event loop, and a dataset can be thousands of files.
+    const stat = await statFile(file).catch((err: unknown) => Promise.reject(describeFsError(err, file, 'The dataset file')))
     const name = single ? basename(file) : relative(dataset.root, file)
     files.push({ path: name, bytes: stat.size, mtimeMs: stat.mtimeMs, sha256: await sha256Stream(file) })
   }

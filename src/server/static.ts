@@ -46,5 +46,9 @@ export function serveStatic(root: string, urlPath: string, res: ServerResponse, 
     return
   }
   res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', ...headers })
-  createReadStream(file).pipe(res)
+  // A file removed or unreadable between the check and the read must end this one response,
+  // not throw an unhandled 'error' that would end the server.
+  createReadStream(file)
+    .on('error', () => res.destroy())
+    .pipe(res)
 }

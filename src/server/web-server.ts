@@ -6,15 +6,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Backend } from '../backend/backend.js'
-import { TOKEN_PARAM, WS_PATH, type WireMessage, type WireRequest } from '../shared/wire.js'
+import { MAX_WIRE_BYTES, TOKEN_PARAM, WS_PATH, type WireMessage, type WireRequest } from '../shared/wire.js'
 import { serveStatic } from './static.js'
 
 export const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:*; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 
 const COOKIE = 'mxd_token'
-/** A request larger than this is refused before parsing (no API input is anywhere near it). */
-const MAX_MESSAGE_BYTES = 1 << 20
 
 export interface WebServerOptions {
   backend: Backend
@@ -79,7 +77,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     })
   })
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES })
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WIRE_BYTES })
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', `http://${allowedHost()}`)
     const origin = req.headers.origin
@@ -88,6 +86,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       req.headers.host === allowedHost() &&
       (origin === undefined || origin === `http://${allowedHost()}`) &&
       sameToken(url.searchParams.get(TOKEN_PARAM) ?? cookieToken(req), token)
+    // A socket that is reset during the handshake emits 'error'; Node's HTTP server no longer
+    // listens on it once 'upgrade' fires, so without this one reset would end the process.
+    socket.on('error', () => socket.destroy())
     if (!ok) {
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n\r\nA valid per-launch token is required.\n')
       return
@@ -95,9 +96,24 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     wss.handleUpgrade(req, socket, head, (ws) => attach(ws, opts.backend))
   })
 
+  // A malformed HTTP request gets Node's own 400 (the default when nobody listens is the same,
+  // but spelled out here so that no path through the server relies on an unhandled 'error').
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`)
+    else socket.destroy()
+  })
+  // The WebSocketServer re-emits errors of the underlying server; without a listener one would throw.
+  wss.on('error', (err) => console.error(`mxd web: WebSocket server error: ${err.message}`))
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve())
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject)
+      // After listening, an accept error (EMFILE…) is reported, not fatal to running jobs.
+      server.on('error', (err) => console.error(`mxd web: server error: ${err.message}`))
+      resolve()
+    })
   })
   port = (server.address() as AddressInfo).port
   return {
@@ -117,10 +133,26 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
 
 function attach(ws: WebSocket, backend: Backend): void {
   const send = (msg: WireMessage): void => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg))
+    if (ws.readyState !== ws.OPEN) return
+    let text: string
+    try {
+      text = JSON.stringify(msg)
+    } catch (err) {
+      // A value JSON cannot carry (a BigInt, a cycle) must fail this one reply, not become an
+      // unhandled rejection in the async 'message' listener, which would end the process.
+      if (msg.type !== 'reply') return
+      text = JSON.stringify({ type: 'reply', id: msg.id, reply: { ok: false, error: { code: 'internal', message: `The reply could not be encoded: ${(err as Error).message}` } } })
+    }
+    ws.send(text)
   }
   const unsubscribe = backend.subscribe((event) => send({ type: 'event', event }))
   ws.on('close', unsubscribe)
+  // A bad frame (too large, invalid UTF-8, unmasked, reserved opcode or RSV bits, a fragmented
+  // control frame) makes ws emit 'error' and then close this socket with the matching close code
+  // (1009, 1007 or 1002) by itself, having sent the close frame already. Without a listener that
+  // 'error' would be thrown and take the whole process, with every running job, down; with one,
+  // only the offending socket goes. (Terminating here could drop the queued close frame.)
+  ws.on('error', () => {})
   ws.on('message', async (raw) => {
     let req: WireRequest
     try {

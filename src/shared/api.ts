@@ -2,6 +2,7 @@
 // (src/server) and the CLI (src/cli) all speak exactly these methods and events; the back end
 // validates every input against these schemas before any handler runs (src/backend/dispatch.ts).
 import { z } from 'zod'
+import { fieldName, pathString } from './limits.js'
 import { ConvertConfig, ConvertPreview, ConvertSweep } from './convert.js'
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent, SplicableLayer } from './models.js'
 import { PretrainPreview, PretrainPreviewRequest } from './pretrain.js'
@@ -83,11 +84,11 @@ export type BenchBackendConfig = z.infer<typeof BenchBackendConfig>
 export const PretrainConfig = z
   .strictObject({
     /** A dataset file or folder (.txt, .jsonl, .parquet); split by document into training and held-out parts. */
-    data: z.string().min(1),
+    data: pathString('the dataset path'),
     /** Absolute path of the output model folder. */
-    out: z.string().min(1),
+    out: pathString('the output folder'),
     /** A folder with tokenizer.json; without one a byte-level BPE of vocabSize tokens is trained on the training split. */
-    tokenizer: z.string().min(1).optional(),
+    tokenizer: pathString('the tokenizer folder').optional(),
     vocabSize: z.number().int().min(300).max(65_535).default(4096),
     layers: z.number().int().min(1).max(48),
     dModel: z.number().int().min(8).max(4096),
@@ -236,7 +237,7 @@ export const contract = {
   'jobs.cancel': { input: ByRun, output: z.object({ status: RunStatus }) },
   'jobs.resume': { input: ByRun, output: z.object({ runId: RunId }) },
   'models.list': { input: Empty, output: z.array(ModelEntry) },
-  'models.add': { input: z.strictObject({ path: z.string().min(1).max(4096) }), output: ModelEntry },
+  'models.add': { input: z.strictObject({ path: pathString('the model folder') }), output: ModelEntry },
   'models.remove': { input: z.strictObject({ id: ModelId }), output: z.object({ removed: z.boolean() }) },
   'models.inspect': { input: z.strictObject({ id: ModelId }), output: ModelDescription },
   'playground.generate': { input: GenerateRequest, output: z.object({ generationId: GenerationId }) },
@@ -250,9 +251,9 @@ export const contract = {
   'datasets.list': { input: Empty, output: z.array(Dataset) },
   'datasets.add': {
     input: z.strictObject({
-      path: z.string().min(1).max(4096),
+      path: pathString('the dataset path'),
       /** The JSON field or parquet column holding the text (default "text", else "input_ids"). */
-      textField: z.string().min(1).optional(),
+      textField: fieldName('the text field').optional(),
       heldOutFraction: z.number().min(0).lt(1).optional(),
     }),
     output: Dataset,

@@ -1,6 +1,7 @@
 // The evaluation job's config, the export/import requests and the frontier's shape. Pure zod, so
 // the API contract, the CLI and the renderer can import it without loading the compute engine.
 import { z } from 'zod'
+import { fieldName, pathString } from './limits.js'
 import { EVAL_DEFAULTS } from './convert-defaults.js'
 
 export { EVAL_DEFAULTS }
@@ -18,12 +19,12 @@ export const ConvertEvalConfig = z
     /** The `convert` or `layer-import` run whose layer (runDir/layer) is evaluated; its metrics get eval.*. */
     trainRunId: RunId.optional(),
     /** A layer folder (cfg.json + sae_weights.safetensors) instead of a run. */
-    layerDir: z.string().min(1).max(4096).optional(),
+    layerDir: pathString('the layer folder').optional(),
     /** The model folder; default the training run's model, else a registered model with the layer's model_hash. */
-    model: z.string().min(1).max(4096).optional(),
+    model: pathString('the model folder').optional(),
     /** A dataset path or registered id; default the training run's. Only its held-out split is read. */
-    data: z.union([z.string().min(1).max(4096), positiveInt]).optional(),
-    textField: z.string().min(1).optional(),
+    data: z.union([pathString('the dataset path'), positiveInt]).optional(),
+    textField: fieldName('the text field').optional(),
     /** Held-out tokens to evaluate (whole sequences of ctx tokens, at least one). */
     tokens: positiveInt.max(1e9).default(EVAL_DEFAULTS.tokens),
     /** Sequences per forward pass. */
@@ -45,9 +46,9 @@ export const ImportedLayerConfig = z.record(z.string(), z.unknown())
 /** `convert.evaluate`: a run id and any overrides of the evaluation config. */
 export const EvaluateRequest = z.strictObject({
   runId: RunId,
-  model: z.string().min(1).max(4096).optional(),
-  data: z.union([z.string().min(1).max(4096), positiveInt]).optional(),
-  textField: z.string().min(1).optional(),
+  model: pathString('the model folder').optional(),
+  data: z.union([pathString('the dataset path'), positiveInt]).optional(),
+  textField: fieldName('the text field').optional(),
   tokens: positiveInt.max(1e9).optional(),
   batch: positiveInt.max(1024).optional(),
   ctx: z.number().int().min(2).max(65_536).optional(),
@@ -72,14 +73,14 @@ export const EVAL_METRICS = {
 export const ExportRequest = z.strictObject({
   runId: RunId,
   /** Absolute path of the folder to write. */
-  dir: z.string().min(1).max(4096),
-  /** Replace a folder that is not empty. */
+  dir: pathString('the export folder'),
+  /** Replace a previous export (its cfg.json and weights) in `dir`; other files are never deleted. */
   force: z.boolean().default(false),
 })
 
 export const ExportResult = z.object({ dir: z.string(), files: z.array(z.string()) })
 
-export const ImportRequest = z.strictObject({ dir: z.string().min(1).max(4096) })
+export const ImportRequest = z.strictObject({ dir: pathString('the layer folder') })
 
 export const ImportResult = z.object({
   runId: RunId,
@@ -93,7 +94,7 @@ export const ImportResult = z.object({
 export const FrontierRequest = z
   .strictObject({
     /** A model folder (matched by the layer files' model_hash, or the training runs' model path). */
-    modelPath: z.string().min(1).max(4096).optional(),
+    modelPath: pathString('the model folder').optional(),
     /** A registered model's id. */
     modelId: z.number().int().positive().optional(),
     layer: z.number().int().min(0).max(1000),

@@ -4,6 +4,7 @@
 // formulas mirror src/engine/layers (mxdParameterCount, parameterMatchedExperts, the layers'
 // shapes); test/unit/convert/train.test.ts checks that they agree.
 import { z } from 'zod'
+import { fieldName, pathString } from './limits.js'
 import { CONVERT_DEFAULTS } from './convert-defaults.js'
 
 export { CONVERT_DEFAULTS }
@@ -17,13 +18,13 @@ const positiveInt = z.number().int().positive()
 /** The fields of a conversion run; ConvertConfig and the sweep share them. */
 const convertFields = {
   /** The model folder (config.json + safetensors). */
-  model: z.string().min(1).max(4096),
+  model: pathString('the model folder'),
   /** Index of the block whose MLP is converted. */
   layer: z.number().int().min(0).max(1000),
   /** A dataset path (registered on first use) or a registered dataset's id. */
-  data: z.union([z.string().min(1).max(4096), positiveInt]),
+  data: z.union([pathString('the dataset path'), positiveInt]),
   /** JSON field / parquet column with the text, when registering `data` (default "text", else "input_ids"). */
-  textField: z.string().min(1).optional(),
+  textField: fieldName('the text field').optional(),
   kind: LayerKind.default('mxd'),
   /** MxD: N experts; default parameter-matched to a 32× TopK transcoder. */
   experts: positiveInt.max(10_000_000).optional(),

@@ -2,13 +2,14 @@
 // `expert-analysis` job is asked, and what it writes. The definitions of the shares, the
 // thresholds and "specialised" are in src/analysis/experts.ts and docs/mumoe.md.
 import { z } from 'zod'
+import { pathString } from './limits.js'
 
 /** The job's stored config. */
 export const ExpertAnalysisConfig = z.strictObject({
   /** The model folder (absolute path). */
-  model: z.string().min(1),
+  model: pathString('the model folder'),
   /** A text dataset whose held-out split is read; default the pre-training run's, else the bundled KJV corpus. */
-  data: z.string().min(1),
+  data: pathString('the dataset path'),
   /** Tokens of held-out text (whole sequences, spread over the split). */
   tokens: z.number().int().min(64).max(1_000_000).default(32_768),
   heldOutFraction: z.number().min(0).lt(1).default(0.05),
@@ -22,7 +23,7 @@ export const ExpertAnalysisRequest = z.strictObject({
   modelId: z.number().int().positive(),
   tokens: z.number().int().min(64).max(1_000_000).optional(),
   /** A dataset path to read held-out text from (default: see ExpertAnalysisConfig.data). */
-  data: z.string().min(1).max(4096).optional(),
+  data: pathString('the dataset path').optional(),
 })
 
 export const ExpertAnalysisGet = z.strictObject({ runId: z.number().int().positive() })

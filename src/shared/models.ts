@@ -1,5 +1,6 @@
 // Schemas of the model-facing part of the API: the Models page and the Playground.
 import { z } from 'zod'
+import { promptString } from './limits.js'
 
 export const ModelId = z.number().int().positive()
 
@@ -82,7 +83,7 @@ export type SplicableLayer = z.infer<typeof SplicableLayer>
 
 export const GenerateRequest = z.strictObject({
   modelId: ModelId,
-  prompt: z.string().max(100_000),
+  prompt: promptString,
   maxTokens: z.number().int().min(1).max(4096).default(64),
   /** 0: greedy. */
   temperature: z.number().min(0).max(10).default(0),

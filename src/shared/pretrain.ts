@@ -17,7 +17,7 @@ export const PretrainPreviewRequest = z.strictObject({
   batch: z.number().int().min(1).max(4096).default(8),
   warmup: z.number().int().min(0).optional(),
   /** A folder name (no path) under the store's models folder. */
-  outName: z.string().min(1).max(100).optional(),
+  outName: z.string().min(1, 'the folder name is empty').max(100, 'the folder name can be at most 100 characters').optional(),
 })
 export type PretrainPreviewRequest = z.input<typeof PretrainPreviewRequest>
 

@@ -13,3 +13,11 @@ export type WireMessage = { type: 'reply'; id: number; reply: Reply<unknown> } |
 /** The path of the WebSocket endpoint; the per-launch token rides in its query string. */
 export const WS_PATH = '/api'
 export const TOKEN_PARAM = 'token'
+
+/**
+ * The largest message either side accepts. Far above every input the contract allows (the
+ * longest is a 100,000-character prompt, at most ~600 kB as JSON), so that a request which is
+ * merely too long, such as a whole book pasted as a prompt, reaches the contract's validation and
+ * gets its clear error instead of a closed socket. Only a larger one is refused by the socket.
+ */
+export const MAX_WIRE_BYTES = 8 << 20

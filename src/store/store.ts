@@ -5,6 +5,7 @@ import { lstatSync, mkdirSync, rmSync, unlinkSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Checkpoint, LogLine, Metric, Run, RunKind, RunStatus } from '../shared/api.js'
+import { describeFsError, refuseSystemPathSync, UserPathError } from '../fs/user-files.js'
 import { migrations, SCHEMA_VERSION } from './migrations.js'
 
 export const DB_FILE = 'mxd.sqlite'
@@ -68,24 +69,57 @@ function toRun(row: RunRow): Run {
   }
 }
 
-/** Brings a database to the newest schema; each step is one transaction with its version bump. */
-export function migrate(db: Database.Database, upTo: number = SCHEMA_VERSION): number {
-  let version = db.pragma('user_version', { simple: true }) as number
+function refuseNewer(db: Database.Database, version: number): void {
   if (version > SCHEMA_VERSION) {
     throw new Error(
       `The store ${db.name} has schema version ${version}, newer than this app's ${SCHEMA_VERSION}: update MxD Studio, or open another store with --store DIR.`,
     )
   }
-  while (version < upTo) {
-    const sql = migrations[version]!
-    const next = version + 1
-    db.transaction(() => {
-      db.exec(sql)
-      db.pragma(`user_version = ${next}`)
-    })()
-    version = next
-  }
+}
+
+/**
+ * Brings a database to the newest schema in one transaction with its version bump, so a crash
+ * mid-migration leaves the file at the old version. Several processes may open the same new
+ * store at once (the app, a CLI command, workers): the version read before taking the lock may
+ * be stale, so the transaction takes the write lock first (BEGIN IMMEDIATE, which waits out the
+ * busy timeout behind another migrator) and reads the version again under it.
+ */
+export function migrate(db: Database.Database, upTo: number = SCHEMA_VERSION): number {
+  const current = (): number => db.pragma('user_version', { simple: true }) as number
+  let version = current()
+  refuseNewer(db, version)
+  if (version >= upTo) return version
+  db.transaction(() => {
+    version = current()
+    refuseNewer(db, version)
+    while (version < upTo) {
+      db.exec(migrations[version]!)
+      version++
+      db.pragma(`user_version = ${version}`)
+    }
+  }).immediate()
   return version
+}
+
+/**
+ * A SQLite failure of a write, in words: a full disk (SQLITE_FULL) or an I/O error (SQLITE_IOERR*,
+ * "disk I/O error", which is also what a full disk gives in WAL mode) names the store's file and
+ * the fix. Anything else is returned as it is.
+ */
+export function describeStoreError(err: unknown, dbPath: string): unknown {
+  const code = (err as { code?: unknown })?.code
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err
+  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) {
+    return new UserPathError(
+      `The disk holding the store ${dbPath} is full or failing (${(err as Error).message}): free some space (or choose another store with --store DIR) and try again; what was stored before is kept.`,
+      dbPath,
+      code === 'SQLITE_FULL' ? 'ENOSPC' : 'EIO',
+    )
+  }
+  if (code === 'SQLITE_READONLY' || code.startsWith('SQLITE_READONLY_')) {
+    return new UserPathError(`The store ${dbPath} cannot be written (${(err as Error).message}): check its permissions and free space.`, dbPath, 'EROFS')
+  }
+  return err
 }
 
 export class Store {
@@ -95,7 +129,13 @@ export class Store {
 
   constructor(opts: OpenStoreOptions) {
     this.dir = resolve(opts.dir)
-    mkdirSync(this.dir, { recursive: true })
+    // Before mkdir: a recursive mkdir under /proc never returns.
+    refuseSystemPathSync(this.dir, 'The store folder')
+    try {
+      mkdirSync(this.dir, { recursive: true })
+    } catch (err) {
+      throw describeFsError(err, this.dir, 'The store folder')
+    }
     this.path = join(this.dir, DB_FILE)
     try {
       this.db = new Database(this.path, {
@@ -108,9 +148,15 @@ export class Store {
     this.db.pragma('busy_timeout = 5000')
     this.db.pragma('foreign_keys = ON')
     if (!opts.readonly) {
-      this.db.pragma('journal_mode = WAL')
-      this.db.pragma('synchronous = NORMAL')
-      migrate(this.db)
+      try {
+        this.db.pragma('journal_mode = WAL')
+        this.db.pragma('synchronous = NORMAL')
+        migrate(this.db)
+      } catch (err) {
+        // Opening writes (the WAL file, a migration): a full disk must be named as one here too.
+        this.db.close()
+        throw describeStoreError(err, this.path)
+      }
     }
   }
 

@@ -4,13 +4,16 @@ import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
+import WebSocket, { WebSocketServer } from 'ws'
+import { z } from 'zod'
 import { Backend } from '../../src/backend/backend.js'
 import { startWebServer, type WebServer } from '../../src/server/web-server.js'
 import { resolveInside } from '../../src/server/static.js'
-import { contract } from '../../src/shared/api.js'
+import { ApiError, contract } from '../../src/shared/api.js'
+import { MAX_PROMPT_CHARS } from '../../src/shared/limits.js'
 import { methodNames } from '../../src/shared/methods.js'
 import { connectWs } from '../../src/shared/ws-client.js'
+import { MAX_WIRE_BYTES } from '../../src/shared/wire.js'
 
 let backend: Backend
 let server: WebServer
@@ -139,5 +142,99 @@ describe('web mode', () => {
     const doctor = await client.call('app.doctor', {})
     expect(doctor.backend).toBe('wasm')
     client.close()
+  })
+})
+
+describe('size limits at the boundary', () => {
+  /** Every string and list a client may send, found by walking the contract's JSON Schema. */
+  function unbounded(schema: unknown, where: string, out: string[]): void {
+    if (schema === null || typeof schema !== 'object') return
+    const s = schema as Record<string, unknown>
+    if (s.type === 'string' && s.maxLength === undefined && s.enum === undefined && s.const === undefined && s.pattern === undefined) out.push(where)
+    if (s.type === 'array' && s.maxItems === undefined) out.push(where)
+    for (const [k, v] of Object.entries(s)) {
+      if (k === 'properties' && v && typeof v === 'object') for (const [p, sub] of Object.entries(v)) unbounded(sub, `${where}.${p}`, out)
+      else if (Array.isArray(v)) v.forEach((sub) => unbounded(sub, where, out))
+      else if (k === 'items' || k === 'additionalProperties') unbounded(v, `${where}[]`, out)
+    }
+  }
+
+  it('every string and list input in the contract has a maximum', () => {
+    const found: string[] = []
+    for (const [method, { input }] of Object.entries(contract)) unbounded(z.toJSONSchema(input, { io: 'input', unrepresentable: 'any' }), method, found)
+    expect(found).toEqual([])
+  })
+
+  const long = 'x'.repeat(5000)
+  const cases: [string, string, unknown, RegExp][] = [
+    ['a pasted text as a dataset path', 'datasets.add', { path: long }, /path: the dataset path is 5,000 characters long; a path can be at most 4,096/],
+    ['a huge text field name', 'datasets.add', { path: '/tmp/x.jsonl', textField: long }, /textField: the text field is 5,000 characters long/],
+    ['a huge export folder', 'convert.export', { runId: 1, dir: long }, /dir: the export folder is 5,000 characters/],
+    ['a huge pre-training output folder', 'jobs.pretrain', { data: '/d', out: long, layers: 1, dModel: 8, heads: 1, ctx: 4, tokens: 1 }, /out: the output folder is 5,000/],
+    ['an empty model path', 'models.add', { path: '' }, /path: the model folder is empty/],
+  ]
+  for (const [name, method, input, message] of cases) {
+    it(name, async () => {
+      const reply = await backend.dispatch(method, input)
+      expect(reply.ok).toBe(false)
+      if (!reply.ok) {
+        expect(reply.error.code).toBe('bad_request')
+        expect(reply.error.message).toMatch(message)
+      }
+    })
+  }
+
+  it('a 1.2 MB prompt pasted in the Playground gets the limit in characters, and the socket stays usable', async () => {
+    const client = await connectWs(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, WebSocket as never)
+    const prompt = 'é'.repeat(600_000) // 1.2 MB of UTF-8
+    await expect(client.call('playground.generate', { modelId: 1, prompt })).rejects.toThrow(
+      /prompt: the prompt is 600,000 characters long; it can be at most 100,000 characters: shorten it/,
+    )
+    expect((await client.call('app.doctor', {})).backend).toBe('wasm')
+    client.close()
+  })
+
+  it('the largest prompt the contract allows, at its worst as JSON (6 bytes a character), fits in one socket message', async () => {
+    const client = await connectWs(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, WebSocket as never)
+    const prompt = '\u0001'.repeat(MAX_PROMPT_CHARS)
+    expect(JSON.stringify({ id: 1, method: 'playground.generate', input: { modelId: 1, prompt } }).length).toBeGreaterThan(6 * MAX_PROMPT_CHARS)
+    // Past validation: the answer is about the model, not the size, and the socket stays open.
+    const err = await client.call('playground.generate', { modelId: 999, prompt }).then(
+      () => null,
+      (e: ApiError) => e,
+    )
+    expect(err?.code).toBe('not_found')
+    expect((await client.call('app.doctor', {})).backend).toBe('wasm')
+    client.close()
+  })
+
+  it('a request larger than a socket carries is refused by the client with the reason, not by a closed socket', async () => {
+    const client = await connectWs(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, WebSocket as never)
+    let closed = false
+    client.onClose(() => (closed = true))
+    await expect(client.call('playground.generate', { modelId: 1, prompt: 'a'.repeat(MAX_WIRE_BYTES + 1) })).rejects.toThrow(
+      /playground\.generate request is 8\.0 MiB, more than the 8 MiB one request can carry/,
+    )
+    expect((await client.call('app.doctor', {})).backend).toBe('wasm')
+    expect(closed).toBe(false)
+    client.close()
+  })
+})
+
+describe('the web client reports why its socket was closed', () => {
+  it('a back end that refuses a too-large message (close 1009) is reported with the reason and the fix', async () => {
+    // A real ws server with a tiny limit stands in for a back end with a smaller maxPayload.
+    const small = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 64 })
+    small.on('connection', (ws) => ws.on('error', () => {}))
+    await new Promise<void>((resolve) => small.once('listening', () => resolve()))
+    const { port } = small.address() as { port: number }
+    try {
+      const client = await connectWs(`ws://127.0.0.1:${port}/api`, WebSocket as never)
+      await expect(client.call('playground.generate', { modelId: 1, prompt: 'x'.repeat(200) })).rejects.toThrow(
+        /connection to the MxD Studio back end was closed, because a request was larger than the back end accepts: shorten the text/,
+      )
+    } finally {
+      await new Promise<void>((resolve) => small.close(() => resolve()))
+    }
   })
 })

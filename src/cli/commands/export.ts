@@ -12,7 +12,7 @@ export const exportCommand: Command = {
     const runArg = stringOption(ctx, 'run')
     if (runArg === undefined || !/^\d+$/.test(runArg)) throw new UsageError('--run ID is required')
     const out = stringOption(ctx, 'out')
-    if (!out) throw new UsageError('--out DIR is required (a new or empty folder; --force replaces one that is not empty)')
+    if (!out) throw new UsageError('--out DIR is required (a new or empty folder; --force replaces a previous export there, and nothing else)')
     const backend = await ctx.backend()
     const result = await backend.call('convert.export', { runId: Number(runArg), dir: resolve(out), force: ctx.values.force === true })
     if (ctx.json) ctx.printJson(result)

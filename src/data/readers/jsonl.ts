@@ -19,7 +19,7 @@ export async function* readJsonl(file: string, opts: FieldOptions, malformed: Ma
     firstProblem ??= `line ${line}: ${reason}`
   }
 
-  for await (const { line, text } of readLines(file)) {
+  for await (const { line, text } of readLines(file, report)) {
     if (text.trim().length === 0) continue
     let value: unknown
     try {

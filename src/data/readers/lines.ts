@@ -1,7 +1,5 @@
 // Line-by-line reading of text files in bounded memory, shared by the .txt and .jsonl readers.
-import { createReadStream } from 'node:fs'
-import { open } from 'node:fs/promises'
-import { createInterface } from 'node:readline'
+import { openRegularFile } from '../../fs/user-files.js'
 import { DatasetError, SUPPORTED_FORMATS } from '../formats.js'
 
 const SNIFF_BYTES = 64 * 1024
@@ -12,7 +10,10 @@ const SNIFF_BYTES = 64 * 1024
  * thousands of nonsense "malformed lines" instead of the one thing to fix.
  */
 export async function assertTextFile(file: string, expected: string): Promise<void> {
-  const handle = await open(file, 'r')
+  // Non-blocking, regular files only: a FIFO named data.txt is refused here instead of hanging.
+  const handle = await openRegularFile(file, 'The dataset file').catch((err: unknown) => {
+    throw new DatasetError('unreadable', (err as Error).message, { cause: err })
+  })
   try {
     const buffer = Buffer.alloc(SNIFF_BYTES)
     const { bytesRead } = await handle.read(buffer, 0, SNIFF_BYTES, 0)
@@ -29,26 +30,73 @@ export async function assertTextFile(file: string, expected: string): Promise<vo
   }
 }
 
-/** The lines of a UTF-8 file with 1-based numbers; a UTF-8 byte-order mark is dropped. */
-export async function* readLines(file: string): AsyncGenerator<{ line: number; text: string }> {
-  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })
-  const lines = createInterface({ input: stream, crlfDelay: Infinity })
+/** Lines that are not valid UTF-8 are reported here (1-based line number) and not yielded. */
+export type OnInvalidLine = (line: number, reason: string) => void
+
+export const INVALID_UTF8 = 'not valid UTF-8 text (a file saved in another encoding, such as Latin-1 or UTF-16?): re-save the file as UTF-8'
+
+/**
+ * The lines of a UTF-8 file with 1-based numbers; a UTF-8 byte-order mark is dropped, CRLF is
+ * read as LF. Lines are split on bytes and each is decoded strictly: a decoder that replaced bad
+ * bytes with U+FFFD would train on text that is not in the file without anyone knowing.
+ */
+export async function* readLines(file: string, onInvalid?: OnInvalidLine): AsyncGenerator<{ line: number; text: string }> {
+  const handle = await openRegularFile(file, 'The dataset file')
+  const stream = handle.createReadStream({ highWaterMark: 1 << 20 })
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
   let line = 0
+  let pending: Buffer[] = []
+  const decode = (bytes: Buffer): string | null => {
+    line++
+    const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length
+    try {
+      const text = decoder.decode(bytes.subarray(0, end))
+      return line === 1 && text.startsWith('\uFEFF') ? text.slice(1) : text
+    } catch {
+      onInvalid?.(line, INVALID_UTF8)
+      return null
+    }
+  }
   try {
-    for await (const raw of lines) {
-      line++
-      yield { line, text: line === 1 && raw.startsWith('\uFEFF') ? raw.slice(1) : raw }
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let start = 0
+      for (let nl = chunk.indexOf(0x0a, start); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+        const bytes = pending.length ? Buffer.concat([...pending, chunk.subarray(start, nl)]) : chunk.subarray(start, nl)
+        pending = []
+        start = nl + 1
+        const text = decode(bytes)
+        if (text !== null) yield { line, text }
+      }
+      if (start < chunk.length) pending.push(chunk.subarray(start))
+    }
+    if (pending.length) {
+      const text = decode(Buffer.concat(pending))
+      if (text !== null) yield { line, text }
     }
   } finally {
-    lines.close()
     stream.destroy()
+    await handle.close().catch(() => {})
   }
 }
 
-/** A whole file as one string (UTF-8, BOM dropped), for "one document per file". */
-export async function readWholeText(file: string): Promise<string> {
-  const chunks: string[] = []
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) chunks.push(chunk as string)
-  const text = chunks.join('')
-  return text.startsWith('\uFEFF') ? text.slice(1) : text
+/**
+ * A whole file as one string (UTF-8, BOM dropped), for "one document per file". A file with
+ * lines that are not UTF-8 gets them reported and left out, as in line-by-line reading.
+ */
+export async function readWholeText(file: string, onInvalid?: OnInvalidLine): Promise<string> {
+  const handle = await openRegularFile(file, 'The dataset file')
+  let bytes: Buffer
+  try {
+    bytes = await handle.readFile()
+  } finally {
+    await handle.close()
+  }
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)
+    return text.startsWith('\uFEFF') ? text.slice(1) : text
+  } catch {
+    const lines: string[] = []
+    for await (const { text } of readLines(file, onInvalid)) lines.push(text)
+    return lines.join('\n')
+  }
 }

@@ -152,7 +152,7 @@ describe('export and import', () => {
     layer.dispose()
   })
 
-  it('refuses to export into a folder that is not empty unless forced, and replaces it atomically when forced', async () => {
+  it('refuses to export into a folder that is not empty unless forced, and never deletes files it did not write', async () => {
     const b = await open()
     const layer = randomMxd(2)
     const run = conversionRun(b, layer, { status: 'succeeded' })
@@ -160,7 +160,11 @@ describe('export and import', () => {
     const out = mkdtempSync(join(tmpdir(), 'mxd-export-full-'))
     writeFileSync(join(out, 'notes.txt'), 'keep me')
     await expect(b.call('convert.export', { runId: run.id, dir: out })).rejects.toThrow(/not empty.*--force/)
+    // --force replaces a previous export only: a user's file is named and kept.
+    await expect(b.call('convert.export', { runId: run.id, dir: out, force: true })).rejects.toThrow(/"notes\.txt"/)
     expect(readdirSync(out)).toEqual(['notes.txt'])
+    rmSync(join(out, 'notes.txt'))
+    await b.call('convert.export', { runId: run.id, dir: out })
     await b.call('convert.export', { runId: run.id, dir: out, force: true })
     expect(readdirSync(out).sort()).toEqual(['cfg.json', LAYER_WEIGHTS_FILE])
     expect(readdirSync(join(out, '..')).filter((f) => f.includes('.partial'))).toEqual([])
