@@ -26,6 +26,8 @@ export const CONVERT_DEFAULTS = {
   /** Training tokens (paper 480M): the demo layer reaches NMSE ≈ 0.1 after 60k; 300k take a few minutes. */
   tokens: 300_000,
   ctx: 128,
+  /** Harvest the BOS position's rows as the official code does (see ConvertConfig.trainOnBos). */
+  trainOnBos: true,
   /** Warm-up: 5% of the steps, at most 5,000 (the paper's constant). */
   warmupFraction: 0.05,
   warmupMax: 5_000,
