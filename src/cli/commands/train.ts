@@ -1,7 +1,7 @@
 // `mxd train`: converts one MLP layer into a sparse layer (MxD, TopK transcoder or skip
 // transcoder) as a queued run in this process, following it to the end; then, unless --no-eval,
 // the held-out evaluation queued behind it. `--resume RUN` continues a cancelled, failed or
-// interrupted (e.g. killed) run from its last checkpoint.
+// interrupted (e.g. killed) run from its last checkpoint, at a new learning rate with --lr.
 import { ConvertConfig } from '../../shared/convert.js'
 import type { Backend } from '../../backend/backend.js'
 import type { RunDetail } from '../../shared/api.js'
@@ -49,6 +49,18 @@ function parseConfig(ctx: CommandContext): ConvertConfig {
   return parsed.data
 }
 
+/** --lr with --resume (the only setting a resume may change); other config flags are refused. */
+function parseResumeLr(ctx: CommandContext): number | undefined {
+  const others = Object.keys(NUMBERS).filter((f) => f !== 'lr' && ctx.values[f] !== undefined)
+  for (const f of ['model', 'data', 'kind', 'act', 'text-field']) if (ctx.values[f] !== undefined) others.push(f)
+  if (others.length > 0) throw new UsageError(`--resume continues a run as it was configured; only --lr may change (not --${others.join(', --')})`)
+  const text = ctx.values.lr
+  if (typeof text !== 'string') return undefined
+  const lr = Number(text)
+  if (!(lr > 0 && lr <= 1)) throw new UsageError(`--lr takes a learning rate in (0, 1], not "${text}"`)
+  return lr
+}
+
 /** The held-out evaluation queued behind a finished conversion run, if any. */
 async function followEvaluation(ctx: CommandContext, backend: Backend, trainRunId: number): Promise<RunDetail | undefined> {
   const evalRun = (await backend.call('runs.list', { kind: 'convert-eval', limit: 50 })).find((r) => r.config.trainRunId === trainRunId)
@@ -63,7 +75,7 @@ export const train: Command = {
   usage:
     'mxd train --model DIR --layer L --data PATH|ID --kind mxd|transcoder|skip-transcoder [--experts N] [--width S] [--k K] [--hidden H] [--act gelu|glu] ' +
     '[--lr LR] [--warmup STEPS] [--batch B] [--tokens T] [--ctx C] [--seed S] [--buffer-rows R] [--checkpoint-steps N] [--checkpoint-seconds S] [--text-field F] [--eval-tokens N] [--no-eval] [--json]\n' +
-    '       mxd train --resume RUN [--json]',
+    '       mxd train --resume RUN [--lr LR] [--json]',
   options: {
     model: { type: 'string', short: 'm' },
     data: { type: 'string' },
@@ -77,6 +89,7 @@ export const train: Command = {
   async run(ctx) {
     const resume = ctx.values.resume
     if (resume !== undefined && !/^\d+$/.test(String(resume))) throw new UsageError(`--resume takes a run id, not "${String(resume)}"`)
+    const resumeLr = resume === undefined ? undefined : parseResumeLr(ctx)
     const config = resume === undefined ? parseConfig(ctx) : undefined
     const backend = await ctx.backend()
     let runId: number
@@ -91,8 +104,12 @@ export const train: Command = {
           `${preview.steps} steps of ${config.batch} tokens, lr ${config.lr}, warm-up ${preview.warmup}`)
       }
     } else {
-      runId = (await backend.call('jobs.resume', { id: Number(resume) })).runId
-      if (!ctx.json) ctx.print(`run ${runId}: resuming from its last checkpoint`)
+      runId = (await backend.call('jobs.resume', { id: Number(resume), ...(resumeLr !== undefined ? { lr: resumeLr } : {}) })).runId
+      if (!ctx.json) {
+        const from = (await backend.call('runs.get', { id: runId })).checkpoints.at(-1)
+        const lr = resumeLr !== undefined ? ` with lr ${resumeLr}` : ''
+        ctx.print(from ? `run ${runId}: resuming from its checkpoint at step ${from.step}${lr}` : `run ${runId}: no checkpoint yet: starting over${lr}`)
+      }
     }
     const detail = await followRun(ctx, backend, runId)
     const evaluated = detail.run.status === 'succeeded' ? await followEvaluation(ctx, backend, runId) : undefined
