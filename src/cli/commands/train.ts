@@ -49,6 +49,10 @@ function parseConfig(ctx: CommandContext): ConvertConfig {
   return parsed.data
 }
 
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`
+}
+
 /** --lr with --resume (the only setting a resume may change); other config flags are refused. */
 function parseResumeLr(ctx: CommandContext): number | undefined {
   const others = Object.keys(NUMBERS).filter((f) => f !== 'lr' && ctx.values[f] !== undefined)
@@ -101,7 +105,8 @@ export const train: Command = {
         const what = config.kind === 'mxd' ? `${preview.width} experts (H = ${preview.hidden}, ${preview.act})` : `${preview.width} latents`
         ctx.print(`run ${runId}: ${config.kind} with ${what}, K = ${preview.k}; ${p.layer.toLocaleString('en-US')} parameters ` +
           `(dense MLP ${p.denseMlp.toLocaleString('en-US')}, 32× transcoder ${p.transcoder32x.toLocaleString('en-US')}); ` +
-          `${preview.steps} steps of ${config.batch} tokens, lr ${config.lr}, warm-up ${preview.warmup}`)
+          `${preview.steps} steps of ${config.batch} tokens, lr ${config.lr}, warm-up ${preview.warmup}; ` +
+          `disk: up to ${preview.checkpointFilesPeak} checkpoints of ${mib(preview.checkpointBytes)} (${mib(preview.diskPeakBytes)} at peak)`)
       }
     } else {
       runId = (await backend.call('jobs.resume', { id: Number(resume), ...(resumeLr !== undefined ? { lr: resumeLr } : {}) })).runId
