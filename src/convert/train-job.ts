@@ -69,7 +69,7 @@ export interface TrainHooks {
   transformBatch?: (batch: Batch, step: number) => Batch
   /** The clock of the time-based checkpoints, in ms (default performance.now). */
   now?: () => number
-  /** Called once a checkpoint file is written and fsynced, before older files are pruned. */
+  /** Called once a checkpoint file is written, fsynced and recorded: the most files on disk at once. */
   afterCheckpoint?: (step: number, path: string) => void
   /** Sees every harvested chunk (new or re-harvested for a resume) before it enters the buffer. */
   onHarvest?: (rows: ActivationRows) => void
@@ -488,8 +488,8 @@ interface LoadedCheckpoint {
 
 /**
  * One safetensors file: `layer.<name>` (F32), `opt.<AdamW state>`, `last_fired` and the buffer's
- * `buffer.*` arrays (I32), with CheckpointMeta as JSON in the metadata. Written atomically; the
- * oldest files beyond KEEP_CHECKPOINT_FILES are deleted afterwards.
+ * `buffer.*` arrays (I32), with CheckpointMeta as JSON in the metadata. Written atomically,
+ * after deleting all files but the newest (shared/convert.ts CHECKPOINT_FILES_PEAK).
  */
 function writeCheckpoint(
   ctx: JobContext<ConvertConfig>,

@@ -85,13 +85,17 @@ describe('jobs.resume', () => {
     const store = new Store({ dir })
     // A run killed while harvesting its first buffer: interrupted, no checkpoint row.
     const runId = store.createRun('convert', config, 'interrupted').id
+    store.addMetrics(runId, 3, { loss: 9 }) // reported by the attempt that was killed
     store.close()
     backend = await Backend.create({ storeDir: dir })
     await backend.call('jobs.resume', { id: runId })
     expect((await finished(backend, runId)).status).toBe('succeeded')
     const log = (await backend.call('runs.get', { id: runId })).log.map((l) => l.message)
-    expect(log).toContain('Resumed: no checkpoint yet: starting over.')
+    expect(log).toContain("Resumed: no checkpoint yet: starting over (the earlier attempt's 1 metric values are cleared).")
     expect(log).not.toContain('Resumed.')
+    // One loss curve, from the start: the killed attempt's value is gone.
+    const loss = backend.ctx.store.getMetrics(runId).filter((m) => m.name === 'loss')
+    expect(loss.map((m) => m.step)).toEqual(Array.from({ length: 10 }, (_, i) => 2 * (i + 1)))
   }, 180_000)
 
   it('refuses a new lr for a run that is not a conversion, and an lr out of range', async () => {

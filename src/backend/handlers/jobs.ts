@@ -46,7 +46,12 @@ export function resume(ctx: BackendContext, input: ParsedInput<'jobs.resume'>): 
   }
   // Say whether the job will go on from a checkpoint: a run stopped before its first one starts over.
   const from = ctx.store.latestCheckpoint(run.id)
-  ctx.store.log(run.id, 'info', from ? `Resumed from the checkpoint of step ${from.step}${lrNote}.` : `Resumed${lrNote}: no checkpoint yet: starting over.`)
+  if (from) ctx.store.log(run.id, 'info', `Resumed from the checkpoint of step ${from.step}${lrNote}.`)
+  else {
+    // Starting over re-reports every step: the earlier attempt's curves would be drawn twice.
+    const cleared = ctx.store.db.prepare('DELETE FROM metrics WHERE run_id = ?').run(run.id).changes
+    ctx.store.log(run.id, 'info', `Resumed${lrNote}: no checkpoint yet: starting over${cleared > 0 ? ` (the earlier attempt's ${cleared} metric values are cleared)` : ''}.`)
+  }
   ctx.store.setRunStatus(run.id, 'queued')
   ctx.queue.enqueue(run.id)
   return { runId: run.id }
