@@ -44,6 +44,7 @@ function parseConfig(ctx: CommandContext): ConvertConfig {
   if (typeof v.act === 'string') raw.act = v.act
   if (typeof v['text-field'] === 'string') raw.textField = v['text-field']
   if (v['no-eval'] === true) raw.evaluate = false
+  if (v['skip-bos'] === true) raw.trainOnBos = false
   const parsed = ConvertConfig.safeParse(raw)
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; '))
   return parsed.data
@@ -57,6 +58,7 @@ function mib(bytes: number): string {
 function parseResumeLr(ctx: CommandContext): number | undefined {
   const others = Object.keys(NUMBERS).filter((f) => f !== 'lr' && ctx.values[f] !== undefined)
   for (const f of ['model', 'data', 'kind', 'act', 'text-field']) if (ctx.values[f] !== undefined) others.push(f)
+  if (ctx.values['skip-bos'] === true) others.push('skip-bos')
   if (others.length > 0) throw new UsageError(`--resume continues a run as it was configured; only --lr may change (not --${others.join(', --')})`)
   const text = ctx.values.lr
   if (typeof text !== 'string') return undefined
@@ -78,7 +80,7 @@ export const train: Command = {
   summary: "Converts a model's MLP layer into a Mixture of Decoders (or a TopK / skip transcoder) trained on a dataset, then evaluates it on held-out text.",
   usage:
     'mxd train --model DIR --layer L --data PATH|ID --kind mxd|transcoder|skip-transcoder [--experts N] [--width S] [--k K] [--hidden H] [--act gelu|glu] ' +
-    '[--lr LR] [--warmup STEPS] [--batch B] [--tokens T] [--ctx C] [--seed S] [--buffer-rows R] [--checkpoint-steps N] [--checkpoint-seconds S] [--text-field F] [--eval-tokens N] [--no-eval] [--json]\n' +
+    '[--lr LR] [--warmup STEPS] [--batch B] [--tokens T] [--ctx C] [--seed S] [--buffer-rows R] [--checkpoint-steps N] [--checkpoint-seconds S] [--text-field F] [--eval-tokens N] [--no-eval] [--skip-bos] [--json]\n' +
     '       mxd train --resume RUN [--lr LR] [--json]',
   options: {
     model: { type: 'string', short: 'm' },
@@ -87,6 +89,8 @@ export const train: Command = {
     act: { type: 'string' },
     'text-field': { type: 'string' },
     'no-eval': { type: 'boolean', default: false },
+    /** Leave the BOS position's rows out of training (the default trains on them, as the official code). */
+    'skip-bos': { type: 'boolean', default: false },
     resume: { type: 'string' },
     ...Object.fromEntries(Object.keys(NUMBERS).map((k) => [k, { type: 'string' as const }])),
   },
