@@ -23,8 +23,8 @@ export interface ActivationRows {
 
 /**
  * (x, y*) of every position of `sequences` at block `layer`, in sequence-major order, skipping
- * position 0 when `skipFirst` (a BOS: its activations are the same for every sequence and are
- * outliers that say nothing about the layer).
+ * position 0 when `skipFirst` (a leading BOS; conversions keep it by default, see
+ * ConvertConfig.trainOnBos, because the layer is spliced in at that position too).
  */
 export function harvestSequences(
   model: LanguageModel,
@@ -128,6 +128,8 @@ export class Harvester {
     readonly stream: SequenceStream,
     readonly harvestBatch: number,
     readonly skipFirst: boolean,
+    /** Sees every chunk the model produced (the conversion's test seam). */
+    private readonly onRows?: (rows: ActivationRows) => void,
   ) {}
 
   /** The next chunk of `harvestBatch` sequences (the stream must sit on a chunk boundary). */
@@ -147,6 +149,7 @@ export class Harvester {
     const rows = harvestSequences(this.model, this.layer, seqs, { skipFirst: this.skipFirst, firstSeq })
     this.tokens += seqs.length * seqs[0]!.length
     this.seconds += (performance.now() - t0) / 1000
+    this.onRows?.(rows)
     return rows
   }
 

@@ -49,6 +49,12 @@ export const LayerFileConfig = z.object({
   model_hash: z.string(),
   dtype: z.literal('float32'),
   parameters: z.number().int().positive(),
+  /**
+   * Whether the layer was trained on the BOS position's activations (a conversion's default, as
+   * the official code does); false: it never saw BOS, where splicing it extrapolates. Absent in
+   * files from before this field and from importers that do not say.
+   */
+  train_on_bos: z.boolean().optional(),
   /** The conversion run's config (ConvertConfig) and where it ended; free-form for importers. */
   training: z.record(z.string(), z.unknown()),
 })
@@ -100,7 +106,7 @@ export function layerShapeFields(layer: SparseLayer): Pick<LayerFileConfig, 'arc
 export function saveLayerFolder(
   dir: string,
   layer: SparseLayer,
-  cfg: Pick<LayerFileConfig, 'hook_name' | 'hook_name_out' | 'layer' | 'model_name' | 'model_hash' | 'training'>,
+  cfg: Pick<LayerFileConfig, 'hook_name' | 'hook_name_out' | 'layer' | 'model_name' | 'model_hash' | 'training'> & Partial<Pick<LayerFileConfig, 'train_on_bos'>>,
 ): LayerFileConfig {
   mkdirSync(dir, { recursive: true })
   const full: LayerFileConfig = { format_version: LAYER_FORMAT_VERSION, ...layerShapeFields(layer), ...cfg, dtype: 'float32' }

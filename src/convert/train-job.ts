@@ -5,8 +5,10 @@
 //   grads   → remove each unit-norm row's radial part  (projectGradients)
 //   AdamW (weight decay 0, constant lr after a linear warm-up), then renormalise the rows (afterStep)
 // Metrics every few steps; atomic checkpoints (layer + AdamW state + data and buffer position, so
-// a resume continues the very same stream); a non-finite loss stops the run and keeps the last
-// good checkpoint; at the end the layer is saved in the export format into runDir/layer/.
+// a resume continues the very same stream), the first one early so that a run stopped in its
+// first minutes does not start over; a non-finite loss stops the run and keeps the last good
+// checkpoint; a run whose NMSE ends far above 1 (worse than outputting zero) fails as diverged;
+// at the end the layer is saved in the export format into runDir/layer/.
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import { packSequences } from '../data/pack.js'
@@ -28,7 +30,7 @@ import type { Dataset } from '../shared/api.js'
 import { sha256File } from '../store/files.js'
 import type { Store } from '../store/store.js'
 import { ActivationBuffer, type Batch, type BufferState } from './activation-buffer.js'
-import { resolveSizes, rowsPerSequence, type ConvertConfig, type ResolvedSizes } from '../shared/convert.js'
+import { CHECKPOINT_FILES_PEAK, resolveSizes, rowsPerSequence, type ConvertConfig, type ResolvedSizes } from '../shared/convert.js'
 import { Harvester, SequenceStream, type ActivationRows } from './harvest.js'
 import { LAYER_WEIGHTS_FILE, modelFingerprint, saveLayerFolder, type LayerFileConfig } from './layer-file.js'
 
@@ -36,8 +38,21 @@ const CHECKPOINT_FILE = 'convert.safetensors'
 const CHECKPOINT_VERSION = 1
 /** Sequences the packer shuffles within (documents' order is mixed before harvesting, too). */
 const SEQUENCE_SHUFFLE = 1024
-/** Checkpoint files kept on disk (older ones are deleted; their rows stay in the run's history). */
-const KEEP_CHECKPOINT_FILES = 2
+/**
+ * The first checkpoint comes after this many seconds or this fraction of the steps, whichever is
+ * first (later ones every checkpointSeconds): a run killed in its first minutes resumes instead of
+ * starting over, and the fraction makes it independent of the machine's speed.
+ */
+const FIRST_CHECKPOINT_SECONDS = 30
+const FIRST_CHECKPOINT_FRACTION = 0.02
+/**
+ * A run whose last training NMSE is above this has failed: outputting zero scores exactly 1, and
+ * a healthy run starts there (D = 0 at init) and only goes down, so 1.5 leaves room for the noise
+ * of a short run's last window yet catches every divergence seen (lr 1: NMSE ≈ 1e8).
+ */
+export const DIVERGED_NMSE = 1.5
+/** A metrics window this far above zero's NMSE after the warm-up stops the run at once (no way back). */
+const RUNAWAY_NMSE = 1e3
 
 export interface TrainResult {
   layerDir: string
@@ -52,6 +67,12 @@ export interface TrainResult {
 export interface TrainHooks {
   /** Replaces a batch before the step (tests poison one to check the NaN stop). */
   transformBatch?: (batch: Batch, step: number) => Batch
+  /** The clock of the time-based checkpoints, in ms (default performance.now). */
+  now?: () => number
+  /** Called once a checkpoint file is written, fsynced and recorded: the most files on disk at once. */
+  afterCheckpoint?: (step: number, path: string) => void
+  /** Sees every harvested chunk (new or re-harvested for a resume) before it enters the buffer. */
+  onHarvest?: (rows: ActivationRows) => void
 }
 
 /** The job registered under kind "convert". */
@@ -71,6 +92,10 @@ interface CheckpointMeta {
   harvestTokens: number
   harvestSeconds: number
   trainSeconds: number
+  /** The lr the run trained with up to this checkpoint (absent in older checkpoints). */
+  lr?: number
+  /** Whether the BOS position's rows were harvested (absent in older checkpoints: they skipped them). */
+  trainOnBos?: boolean
 }
 
 /**
@@ -101,7 +126,9 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
   const disposables: { dispose(): void }[] = [model]
   try {
     const bos = tokenizer ? tokenizer.bosId : model.dims.bosId
-    const skipFirst = bos !== null
+    // Skip a leading BOS only when asked to: by default the layer learns the attention-sink
+    // position too, since evaluation and generation splice it there (ConvertConfig.trainOnBos).
+    const skipFirst = bos !== null && !config.trainOnBos
     ctx.log('info', `Converting ${info.name} block ${config.layer} (${config.kind}, ${sizes.width} ${config.kind === 'mxd' ? 'experts' : 'latents'}, K = ${config.k}) on dataset ${dataset.name} (#${dataset.id}).`)
 
     // ---- data: sequence stream → harvester → buffer -------------------------------------
@@ -118,7 +145,7 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
         }),
       (epoch, n) => ctx.log('warn', `The training split ran out after ${n} sequences; starting epoch ${epoch + 1} (reshuffled).`),
     )
-    const harvester = new Harvester(model, config.layer, stream, config.harvestBatch, skipFirst)
+    const harvester = new Harvester(model, config.layer, stream, config.harvestBatch, skipFirst, hooks.onHarvest)
     const buffer = new ActivationBuffer({ capacity: sizes.bufferRows, dIn: sizes.d, dOut: sizes.d, seed: config.seed })
     const rowsPerChunk = config.harvestBatch * rowsPerSequence(config.ctx, skipFirst)
 
@@ -140,6 +167,9 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
       if (saved.meta.datasetSha256 !== dataset.sha256) {
         throw new JobError(`The dataset ${dataset.path} changed since this run started, so its stream cannot be continued: start a new run.`)
       }
+      if ((saved.meta.trainOnBos ?? false) !== config.trainOnBos && bos !== null) {
+        throw new JobError(`This run's checkpoint was harvested ${saved.meta.trainOnBos ? 'with' : 'without'} the BOS rows, so this version cannot continue its stream: start a new run.`)
+      }
       opt.loadState(saved.optimizer)
       lastFired = saved.lastFired
       step = saved.meta.step
@@ -149,14 +179,17 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
       harvester.seconds = saved.meta.harvestSeconds
       ctx.progress({ done: tokens, total: totalTokens, unit: 'tokens', message: `Resuming at step ${step}: rebuilding the activation buffer…` })
       await restoreBuffer(buffer, saved, stream, harvester, config.harvestBatch, rowsPerSequence(config.ctx, skipFirst), skipFirst)
-      ctx.log('info', `Resumed from step ${step} (${tokens} tokens).`)
+      const lrChange = saved.meta.lr !== undefined && saved.meta.lr !== config.lr ? ` (was ${saved.meta.lr} up to here)` : ''
+      ctx.log('info', `Resumed from step ${step} (${tokens} tokens) with lr ${config.lr}${lrChange}.`)
     }
     let lastCheckpointStep = saved ? step : -1
 
     // ---- checkpoints -------------------------------------------------------------------------
-    let lastCheckpointAt = performance.now()
+    const clock = hooks.now ?? (() => performance.now())
+    let lastCheckpointAt = clock()
+    const firstCheckpointStep = Math.max(1, Math.ceil(sizes.steps * FIRST_CHECKPOINT_FRACTION))
     const checkpoint = (): void => {
-      if (!paramsFinite(layer)) throw nanError('a parameter', step, lastCheckpointStep)
+      if (!paramsFinite(layer)) throw nanError('a parameter', step, lastCheckpointStep, config.lr, ctx.runId)
       const meta: CheckpointMeta = {
         version: CHECKPOINT_VERSION,
         step,
@@ -167,10 +200,12 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
         harvestTokens: harvester.tokens,
         harvestSeconds: harvester.seconds,
         trainSeconds,
+        lr: config.lr,
+        trainOnBos: config.trainOnBos,
       }
-      writeCheckpoint(ctx, step, layer, opt, buffer.state(), lastFired, meta)
+      writeCheckpoint(ctx, step, layer, opt, buffer.state(), lastFired, meta, hooks.afterCheckpoint)
       lastCheckpointStep = step
-      lastCheckpointAt = performance.now()
+      lastCheckpointAt = clock()
     }
 
     // ---- the loop ----------------------------------------------------------------------------
@@ -195,7 +230,7 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
 
     while (step < sizes.steps) {
       if (ctx.cancelled()) {
-        checkpoint()
+        if (lastCheckpointStep !== step) checkpoint()
         ctx.log('info', `Cancelled at step ${step}; resume continues from here.`)
         return null
       }
@@ -219,7 +254,7 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
       const lr = schedule(step)
       const stats = trainStep(layer, opt, batch, config.batch, sizes.d, lr)
       step++
-      if (!Number.isFinite(stats.loss)) throw nanError('the loss', step, lastCheckpointStep, stats.loss)
+      if (!Number.isFinite(stats.loss)) throw nanError('the loss', step, lastCheckpointStep, config.lr, ctx.runId, stats.loss)
       tokens += config.batch
       for (const u of stats.fired) lastFired[u] = step
       trainSeconds += (performance.now() - t0) / 1000
@@ -240,20 +275,29 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
         window.reset()
         ctx.store.addMetrics(ctx.runId, step, lastMetrics)
         report(`step ${step}/${sizes.steps}: loss ${lastMetrics.loss!.toPrecision(4)}, NMSE ${lastMetrics.nmse!.toFixed(4)}`, lastMetrics)
+        if (step > sizes.warmup && lastMetrics.nmse! > RUNAWAY_NMSE) throw divergedError(lastMetrics.nmse!, step, config.lr, true)
       }
-      const timeDue = (performance.now() - lastCheckpointAt) / 1000 >= config.checkpointSeconds
-      const stepDue = config.checkpointSteps !== undefined && step % config.checkpointSteps === 0
+      const first = lastCheckpointStep < 0
+      const interval = first ? Math.min(FIRST_CHECKPOINT_SECONDS, config.checkpointSeconds) : config.checkpointSeconds
+      const timeDue = (clock() - lastCheckpointAt) / 1000 >= interval
+      const stepDue = (config.checkpointSteps !== undefined && step % config.checkpointSteps === 0) || (first && step >= firstCheckpointStep)
       if ((timeDue || stepDue) && step < sizes.steps) checkpoint()
     }
 
-    // ---- the end: last checkpoint, then the layer in the export format -------------------------
+    // ---- the end: the divergence check, last checkpoint, then the layer in the export format ----
+    // A diverged layer is worse than none: no layer folder, so no evaluation is queued behind it.
+    if (lastMetrics.nmse !== undefined && !(lastMetrics.nmse <= DIVERGED_NMSE)) throw divergedError(lastMetrics.nmse, step, config.lr, false)
     if (lastCheckpointStep !== step) checkpoint()
+    // Only the final checkpoint is needed from here (a resume of a finished run uses the layer
+    // folder), so the layer file is written beside one checkpoint file, never two.
+    pruneCheckpointFiles(ctx, 1)
     const cfg = saveLayerFolder(layerDir, layer, {
       hook_name: hookNames.ln2(config.layer),
       hook_name_out: hookNames.mlpOut(config.layer),
       layer: config.layer,
       model_name: info.name,
       model_hash: modelFingerprint(modelDir),
+      train_on_bos: !skipFirst,
       training: {
         ...config,
         model: modelDir,
@@ -353,10 +397,29 @@ class MetricWindow {
   }
 }
 
-function nanError(what: string, step: number, lastGood: number, value?: number): JobError {
+function nanError(what: string, step: number, lastGood: number, lr: number, runId: number, value?: number): JobError {
   const kind = value === undefined ? 'NaN or Inf' : Number.isNaN(value) ? 'NaN' : 'Inf'
-  const kept = lastGood >= 0 ? `the last good checkpoint (step ${lastGood}) is kept` : 'no checkpoint had been written yet'
-  return new JobError(`${what === 'the loss' ? `loss became ${kind}` : `${what} became ${kind}`} at step ${step}; ${kept}; try a lower learning rate.`)
+  const lower = lowerLr(lr)
+  // With a good checkpoint the run can go on from it at a lower lr; without one it starts over.
+  const next =
+    lastGood >= 0
+      ? `the last good checkpoint (step ${lastGood}) is kept: resume it with a lower learning rate than ${lr}, e.g. ${lower} (mxd train --resume ${runId} --lr ${lower})`
+      : `no checkpoint had been written yet: start a new run with a lower learning rate than ${lr}, e.g. --lr ${lower}`
+  return new JobError(`${what === 'the loss' ? `loss became ${kind}` : `${what} became ${kind}`} at step ${step}; ${next}.`)
+}
+
+function divergedError(nmse: number, step: number, lr: number, early: boolean): JobError {
+  const lower = lowerLr(lr)
+  const when = early ? `reached ${nmse.toPrecision(3)} at step ${step}` : `ended at ${nmse.toPrecision(3)} (step ${step})`
+  return new JobError(
+    `Training diverged: the training NMSE ${when}, above ${DIVERGED_NMSE} (outputting zero scores 1) with lr ${lr}. ` +
+      `Lower the learning rate: start a new run with --lr ${lower}.`,
+  )
+}
+
+/** A tenth of lr with one significant digit: the suggestion after a divergence. */
+export function lowerLr(lr: number): number {
+  return Number((lr / 10).toPrecision(1))
 }
 
 function paramsFinite(layer: SparseLayer): boolean {
@@ -425,8 +488,8 @@ interface LoadedCheckpoint {
 
 /**
  * One safetensors file: `layer.<name>` (F32), `opt.<AdamW state>`, `last_fired` and the buffer's
- * `buffer.*` arrays (I32), with CheckpointMeta as JSON in the metadata. Written atomically; the
- * oldest files beyond KEEP_CHECKPOINT_FILES are deleted afterwards.
+ * `buffer.*` arrays (I32), with CheckpointMeta as JSON in the metadata. Written atomically,
+ * after deleting all files but the newest (shared/convert.ts CHECKPOINT_FILES_PEAK).
  */
 function writeCheckpoint(
   ctx: JobContext<ConvertConfig>,
@@ -436,6 +499,7 @@ function writeCheckpoint(
   buffer: BufferState,
   lastFired: Int32Array,
   meta: CheckpointMeta,
+  written?: (step: number, path: string) => void,
 ): void {
   const tensors: Record<string, WritableTensor> = {}
   for (const [name, t] of Object.entries(layer.toTensors())) tensors[`layer.${name}`] = t
@@ -446,12 +510,22 @@ function writeCheckpoint(
   tensors['buffer.slot_pos'] = i32(buffer.slotPos)
   tensors['buffer.slot_born'] = i32(buffer.slotBorn)
   tensors['buffer.queue'] = i32(buffer.queue)
+  // Disk: a GPT-2-small MxD checkpoint is ~400 MB. Only the newest file is kept while the next
+  // one is written (temp file, fsync, rename), so at most CHECKPOINT_FILES_PEAK exist at any time
+  // and the last good one survives a crash or a full disk mid-write.
+  pruneCheckpointFiles(ctx, CHECKPOINT_FILES_PEAK - 1)
   const path = join(ctx.store.runDir(ctx.runId), `step-${step}-${CHECKPOINT_FILE}`)
   const sha = writeSafetensors(path, tensors, { mxd_convert: JSON.stringify(meta) })
   ctx.store.addCheckpoint(ctx.runId, step, path, sha)
-  // Disk: a GPT-2-small MxD checkpoint is ~400 MB; keep the newest few files only.
-  const files = ctx.store.getCheckpoints(ctx.runId).filter((c) => c.path.endsWith(CHECKPOINT_FILE) && existsSync(c.path))
-  for (const old of files.slice(0, Math.max(0, files.length - KEEP_CHECKPOINT_FILES))) rmSync(old.path, { force: true })
+  written?.(step, path)
+}
+
+/** Deletes all but the newest `keep` checkpoint files (their rows stay in the run's history). */
+function pruneCheckpointFiles(ctx: JobContext<ConvertConfig>, keep: number): void {
+  // By path, newest row last: a file rewritten at the same step has several rows but is one file.
+  const paths = [...new Set(ctx.store.getCheckpoints(ctx.runId).reverse().map((c) => c.path))].reverse()
+  const files = paths.filter((p) => p.endsWith(CHECKPOINT_FILE) && existsSync(p))
+  for (const old of files.slice(0, Math.max(0, files.length - keep))) rmSync(old, { force: true })
 }
 
 function readCheckpoint(path: string): LoadedCheckpoint {

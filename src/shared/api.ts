@@ -235,7 +235,11 @@ export const contract = {
   'jobs.pretrain': { input: PretrainConfig, output: z.object({ runId: RunId }) },
   'pretrain.preview': { input: PretrainPreviewRequest, output: PretrainPreview },
   'jobs.cancel': { input: ByRun, output: z.object({ status: RunStatus }) },
-  'jobs.resume': { input: ByRun, output: z.object({ runId: RunId }) },
+  'jobs.resume': {
+    /** lr: a conversion run goes on from its checkpoint at this learning rate (recorded in its config and log). */
+    input: z.strictObject({ id: RunId, lr: z.number().positive().max(1).optional() }),
+    output: z.object({ runId: RunId }),
+  },
   'models.list': { input: Empty, output: z.array(ModelEntry) },
   'models.add': { input: z.strictObject({ path: pathString('the model folder') }), output: ModelEntry },
   'models.remove': { input: z.strictObject({ id: ModelId }), output: z.object({ removed: z.boolean() }) },

@@ -50,6 +50,12 @@ const convertFields = {
   /** Tokens per harvested sequence, BOS included where the tokenizer has one. */
   ctx: z.number().int().min(2).max(65_536).default(CONVERT_DEFAULTS.ctx),
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  /**
+   * Train on the BOS position's activations too (the official code's choice). Evaluation and
+   * generation splice the layer at every position, BOS included, so a layer that never saw BOS
+   * would extrapolate at the attention sink and confound every CE figure; false skips those rows.
+   */
+  trainOnBos: z.boolean().default(CONVERT_DEFAULTS.trainOnBos),
   /** Rows the shuffled activation buffer holds; default 65,536, capped at 256 MiB. */
   bufferRows: positiveInt.max(1e8).optional(),
   harvestBatch: positiveInt.max(4096).default(CONVERT_DEFAULTS.harvestBatch),
@@ -124,6 +130,12 @@ export const ConvertPreview = z.object({
   warmup: z.number().int(),
   bufferRows: z.number().int(),
   bufferBytes: z.number(),
+  /** Bytes of one training checkpoint file (layer, AdamW m and v, buffer state): an upper bound. */
+  checkpointBytes: z.number(),
+  /** Checkpoint files on disk at the worst moment (the newest good one while the next is written). */
+  checkpointFilesPeak: z.number().int(),
+  /** The run folder's peak disk use: checkpointFilesPeak checkpoints (the final layer file is smaller). */
+  diskPeakBytes: z.number(),
   /** Multiply-adds ×2 of one training step per token (forward + backward), for a time estimate. */
   trainFlopsPerToken: z.number(),
   hookIn: z.string(),
@@ -169,6 +181,23 @@ function defaultWidth(kind: LayerKind, d: number, hidden: number, glu: boolean):
   return kind === 'skip_transcoder' ? matchedSkipWidth(d) : 32 * d
 }
 
+/**
+ * Checkpoint files a conversion has on disk at once, at worst: it deletes all but the newest
+ * before writing the next (so the last good one survives a crash mid-write), and keeps only the
+ * final one beside the layer file at the end.
+ */
+export const CHECKPOINT_FILES_PEAK = 2
+
+/**
+ * Bytes of one conversion checkpoint (train-job.ts writeCheckpoint), from above: F32 parameters
+ * and AdamW's m and v (3 × 4 bytes per parameter), last_fired (I32 per unit), the buffer's four
+ * I32 arrays of at most bufferRows each, and the safetensors header (names, shapes, metadata).
+ */
+export function checkpointBytes(parameters: number, width: number, bufferRows: number): number {
+  const HEADER_BYTES = 4096
+  return 12 * parameters + 4 * width + 16 * bufferRows + 8 + HEADER_BYTES
+}
+
 /** Resolved sizes of a run: the layer's shape, the schedule and the buffer. */
 export interface ResolvedSizes {
   d: number
@@ -193,15 +222,15 @@ export function resolveSizes(config: ConvertConfig, model: ModelShape): Resolved
   const warmup = config.warmup ?? Math.min(CONVERT_DEFAULTS.warmupMax, Math.round(steps * CONVERT_DEFAULTS.warmupFraction))
   const rowBytes = 2 * d * 4
   const wanted = config.bufferRows ?? Math.min(CONVERT_DEFAULTS.bufferRows, Math.floor(CONVERT_DEFAULTS.bufferMaxBytes / rowBytes))
-  const rowsPerChunk = config.harvestBatch * rowsPerSequence(config.ctx, true)
+  const rowsPerChunk = config.harvestBatch * rowsPerSequence(config.ctx, !config.trainOnBos)
   // At least two chunks per half and at least two batches in the buffer.
   const half = Math.max(2 * rowsPerChunk, Math.ceil(Math.max(wanted, 2 * config.batch) / 2 / rowsPerChunk) * rowsPerChunk)
   return { d, hidden, glu, width, steps, warmup, bufferRows: 2 * half }
 }
 
-/** Rows (activations) one sequence gives: every position but a leading BOS. */
-export function rowsPerSequence(ctx: number, hasBos: boolean): number {
-  return hasBos ? ctx - 1 : ctx
+/** Rows (activations) one sequence gives: every position, less a leading BOS when it is skipped. */
+export function rowsPerSequence(ctx: number, skipBos: boolean): number {
+  return skipBos ? ctx - 1 : ctx
 }
 
 export function previewConversion(config: ConvertConfig, model: ModelShape): ConvertPreview {
@@ -244,6 +273,9 @@ export function previewConversion(config: ConvertConfig, model: ModelShape): Con
     warmup: r.warmup,
     bufferRows: r.bufferRows,
     bufferBytes: r.bufferRows * 2 * d * 4,
+    checkpointBytes: checkpointBytes(layerParams, width, r.bufferRows),
+    checkpointFilesPeak: CHECKPOINT_FILES_PEAK,
+    diskPeakBytes: CHECKPOINT_FILES_PEAK * checkpointBytes(layerParams, width, r.bufferRows),
     trainFlopsPerToken: 6 * forwardMacs,
     hookIn: `blocks.${config.layer}.ln2.hook_normalized`,
     hookOut: `blocks.${config.layer}.hook_mlp_out`,

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import { ApiError, type ParsedInput, type Output } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
+import { ConvertConfig } from '../../shared/convert.js'
 
 export function startBenchBackend(ctx: BackendContext, input: ParsedInput<'jobs.benchBackend'>): Output<'jobs.benchBackend'> {
   const run = ctx.store.createRun('bench-backend', input)
@@ -34,7 +35,23 @@ export function resume(ctx: BackendContext, input: ParsedInput<'jobs.resume'>): 
   if (!RESUMABLE.has(run.status)) {
     throw new ApiError('conflict', `Run ${run.id} is ${run.status}; only an interrupted, cancelled or failed run can be resumed.`)
   }
-  ctx.store.log(run.id, 'info', 'Resumed.')
+  let lrNote = ''
+  if (input.lr !== undefined) {
+    if (run.kind !== 'convert') throw new ApiError('bad_request', `Run ${run.id} is a ${run.kind} run; only a conversion run can be resumed with a new learning rate.`)
+    const config = { ...run.config, lr: input.lr }
+    ConvertConfig.parse(config) // the stored one was valid; the new lr is within the schema's range
+    // The stored config is what the worker runs with, so the new lr is part of the run's record.
+    ctx.store.db.prepare('UPDATE runs SET config = ? WHERE id = ?').run(JSON.stringify(config), run.id)
+    lrNote = ` with lr ${input.lr} (was ${String(run.config.lr)})`
+  }
+  // Say whether the job will go on from a checkpoint: a run stopped before its first one starts over.
+  const from = ctx.store.latestCheckpoint(run.id)
+  if (from) ctx.store.log(run.id, 'info', `Resumed from the checkpoint of step ${from.step}${lrNote}.`)
+  else {
+    // Starting over re-reports every step: the earlier attempt's curves would be drawn twice.
+    const cleared = ctx.store.db.prepare('DELETE FROM metrics WHERE run_id = ?').run(run.id).changes
+    ctx.store.log(run.id, 'info', `Resumed${lrNote}: no checkpoint yet: starting over${cleared > 0 ? ` (the earlier attempt's ${cleared} metric values are cleared)` : ''}.`)
+  }
   ctx.store.setRunStatus(run.id, 'queued')
   ctx.queue.enqueue(run.id)
   return { runId: run.id }

@@ -1,7 +1,7 @@
 // `mxd train`: converts one MLP layer into a sparse layer (MxD, TopK transcoder or skip
 // transcoder) as a queued run in this process, following it to the end; then, unless --no-eval,
 // the held-out evaluation queued behind it. `--resume RUN` continues a cancelled, failed or
-// interrupted (e.g. killed) run from its last checkpoint.
+// interrupted (e.g. killed) run from its last checkpoint, at a new learning rate with --lr.
 import { ConvertConfig } from '../../shared/convert.js'
 import type { Backend } from '../../backend/backend.js'
 import type { RunDetail } from '../../shared/api.js'
@@ -44,9 +44,27 @@ function parseConfig(ctx: CommandContext): ConvertConfig {
   if (typeof v.act === 'string') raw.act = v.act
   if (typeof v['text-field'] === 'string') raw.textField = v['text-field']
   if (v['no-eval'] === true) raw.evaluate = false
+  if (v['skip-bos'] === true) raw.trainOnBos = false
   const parsed = ConvertConfig.safeParse(raw)
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; '))
   return parsed.data
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`
+}
+
+/** --lr with --resume (the only setting a resume may change); other config flags are refused. */
+function parseResumeLr(ctx: CommandContext): number | undefined {
+  const others = Object.keys(NUMBERS).filter((f) => f !== 'lr' && ctx.values[f] !== undefined)
+  for (const f of ['model', 'data', 'kind', 'act', 'text-field']) if (ctx.values[f] !== undefined) others.push(f)
+  if (ctx.values['skip-bos'] === true) others.push('skip-bos')
+  if (others.length > 0) throw new UsageError(`--resume continues a run as it was configured; only --lr may change (not --${others.join(', --')})`)
+  const text = ctx.values.lr
+  if (typeof text !== 'string') return undefined
+  const lr = Number(text)
+  if (!(lr > 0 && lr <= 1)) throw new UsageError(`--lr takes a learning rate in (0, 1], not "${text}"`)
+  return lr
 }
 
 /** The held-out evaluation queued behind a finished conversion run, if any. */
@@ -62,8 +80,8 @@ export const train: Command = {
   summary: "Converts a model's MLP layer into a Mixture of Decoders (or a TopK / skip transcoder) trained on a dataset, then evaluates it on held-out text.",
   usage:
     'mxd train --model DIR --layer L --data PATH|ID --kind mxd|transcoder|skip-transcoder [--experts N] [--width S] [--k K] [--hidden H] [--act gelu|glu] ' +
-    '[--lr LR] [--warmup STEPS] [--batch B] [--tokens T] [--ctx C] [--seed S] [--buffer-rows R] [--checkpoint-steps N] [--checkpoint-seconds S] [--text-field F] [--eval-tokens N] [--no-eval] [--json]\n' +
-    '       mxd train --resume RUN [--json]',
+    '[--lr LR] [--warmup STEPS] [--batch B] [--tokens T] [--ctx C] [--seed S] [--buffer-rows R] [--checkpoint-steps N] [--checkpoint-seconds S] [--text-field F] [--eval-tokens N] [--no-eval] [--skip-bos] [--json]\n' +
+    '       mxd train --resume RUN [--lr LR] [--json]',
   options: {
     model: { type: 'string', short: 'm' },
     data: { type: 'string' },
@@ -71,12 +89,15 @@ export const train: Command = {
     act: { type: 'string' },
     'text-field': { type: 'string' },
     'no-eval': { type: 'boolean', default: false },
+    /** Leave the BOS position's rows out of training (the default trains on them, as the official code). */
+    'skip-bos': { type: 'boolean', default: false },
     resume: { type: 'string' },
     ...Object.fromEntries(Object.keys(NUMBERS).map((k) => [k, { type: 'string' as const }])),
   },
   async run(ctx) {
     const resume = ctx.values.resume
     if (resume !== undefined && !/^\d+$/.test(String(resume))) throw new UsageError(`--resume takes a run id, not "${String(resume)}"`)
+    const resumeLr = resume === undefined ? undefined : parseResumeLr(ctx)
     const config = resume === undefined ? parseConfig(ctx) : undefined
     const backend = await ctx.backend()
     let runId: number
@@ -88,11 +109,16 @@ export const train: Command = {
         const what = config.kind === 'mxd' ? `${preview.width} experts (H = ${preview.hidden}, ${preview.act})` : `${preview.width} latents`
         ctx.print(`run ${runId}: ${config.kind} with ${what}, K = ${preview.k}; ${p.layer.toLocaleString('en-US')} parameters ` +
           `(dense MLP ${p.denseMlp.toLocaleString('en-US')}, 32× transcoder ${p.transcoder32x.toLocaleString('en-US')}); ` +
-          `${preview.steps} steps of ${config.batch} tokens, lr ${config.lr}, warm-up ${preview.warmup}`)
+          `${preview.steps} steps of ${config.batch} tokens, lr ${config.lr}, warm-up ${preview.warmup}; ` +
+          `disk: up to ${preview.checkpointFilesPeak} checkpoints of ${mib(preview.checkpointBytes)} (${mib(preview.diskPeakBytes)} at peak)`)
       }
     } else {
-      runId = (await backend.call('jobs.resume', { id: Number(resume) })).runId
-      if (!ctx.json) ctx.print(`run ${runId}: resuming from its last checkpoint`)
+      runId = (await backend.call('jobs.resume', { id: Number(resume), ...(resumeLr !== undefined ? { lr: resumeLr } : {}) })).runId
+      if (!ctx.json) {
+        const from = (await backend.call('runs.get', { id: runId })).checkpoints.at(-1)
+        const lr = resumeLr !== undefined ? ` with lr ${resumeLr}` : ''
+        ctx.print(from ? `run ${runId}: resuming from its checkpoint at step ${from.step}${lr}` : `run ${runId}: no checkpoint yet: starting over${lr}`)
+      }
     }
     const detail = await followRun(ctx, backend, runId)
     const evaluated = detail.run.status === 'succeeded' ? await followEvaluation(ctx, backend, runId) : undefined

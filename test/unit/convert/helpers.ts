@@ -1,8 +1,14 @@
 // Shared by the conversion tests: sparse layers that reproduce or ablate a fixture model's MLP
-// exactly, so that splicing them must give CE_clean and CE_zero.
+// exactly, so that splicing them must give CE_clean and CE_zero; a seeded text corpus and the
+// job context a conversion run sees in a worker.
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Rng } from '../../../src/data/shuffle.js'
 import { MxDLayer } from '../../../src/engine/layers/mxd.js'
 import { SafetensorsFile } from '../../../src/engine/safetensors.js'
+import type { JobContext } from '../../../src/jobs/job.js'
+import type { ConvertConfig } from '../../../src/shared/convert.js'
+import type { Store } from '../../../src/store/store.js'
 
 export const MODELS = join(import.meta.dirname, '../../fixtures/models')
 export const NEOX = join(MODELS, 'neox-tiny-f32')
@@ -44,4 +50,32 @@ export function denseMlpAsMxd(block: number, dir = NEOX): MxDLayer {
 export function zeroMxd(d: number, experts = 8, k = 2, seed = 3): MxDLayer {
   const fresh = MxDLayer.create({ dIn: d, dOut: d, hidden: 4 * d, experts, k, seed })
   return fresh // D and b_out are zero-initialised
+}
+
+/** Seeded pseudo-English: 400 short paragraphs (≈ 60k bytes), written to dir/corpus.txt. */
+export function writeTrainCorpus(dir: string): string {
+  const words = 'the of and to in is was that for on with as by at from his her they this which be or are an'.split(' ')
+  const rng = new Rng(11)
+  const paragraphs: string[] = []
+  for (let p = 0; p < 400; p++) paragraphs.push(Array.from({ length: 20 + rng.below(20) }, () => words[rng.below(words.length)]).join(' ') + '.')
+  const path = join(dir, 'corpus.txt')
+  writeFileSync(path, paragraphs.join('\n\n'))
+  return path
+}
+
+/** What the worker gives a conversion job, on a real store; `cancelled` is the test's to drive. */
+export function jobContext(store: Store, config: ConvertConfig, runId: number, cancelled: () => boolean = () => false): JobContext<ConvertConfig> {
+  return {
+    runId,
+    kind: 'convert',
+    config,
+    store,
+    resumeFrom: store.latestCheckpoint(runId),
+    cancelled,
+    progress: () => undefined,
+    log: (level, message) => store.log(runId, level, message),
+    checkpoint: () => {
+      throw new Error('the conversion job writes its own checkpoints')
+    },
+  }
 }

@@ -19,11 +19,10 @@ import { ActivationBuffer } from '../../../src/convert/activation-buffer.js'
 import { harvestSequences } from '../../../src/convert/harvest.js'
 import { loadLanguageModel } from '../../../src/engine/models/load.js'
 import { AdamW } from '../../../src/engine/optim/adamw.js'
-import { Rng } from '../../../src/data/shuffle.js'
-import type { JobContext } from '../../../src/jobs/job.js'
 import { JobError } from '../../../src/jobs/job.js'
 import { Store } from '../../../src/store/store.js'
 import { tinyModelWithByteTokenizer } from '../../helpers/byte-tokenizer.js'
+import { jobContext, writeTrainCorpus } from './helpers.js'
 import { existsSync } from 'node:fs'
 
 const tmp = mkdtempSync(join(tmpdir(), 'mxd-convert-'))
@@ -112,7 +111,7 @@ describe('config: parameter counts and defaults', () => {
     expect(p.params.transcoder32x).toBe(transcoderParams(192, 192, 32 * 192, false))
     expect(Math.abs(p.params.layer - p.params.transcoder32x) / p.params.transcoder32x).toBeLessThan(0.01)
     expect(p.warnings).toEqual([])
-    expect(p.bufferRows % (2 * 16 * 127)).toBe(0)
+    expect(p.bufferRows % (2 * 16 * 128)).toBe(0) // whole chunks of 16 sequences × 128 rows (BOS rows included)
     const bad = previewConversion({ ...config, layer: 9, ctx: 512 }, { architecture: 'gpt2', layers: 4, dModel: 192, mlpWidth: 768, contextLength: 128 })
     expect(bad.warnings.join(' ')).toMatch(/layer 9 does not exist.*ctx 512 exceeds/)
   })
@@ -143,31 +142,7 @@ describe('config: parameter counts and defaults', () => {
 // ------------------------------------------------------------------------------ training
 
 const modelDir = tinyModelWithByteTokenizer()
-const corpus = join(tmp, 'corpus.txt')
-{
-  // Seeded pseudo-English: 400 short paragraphs (≈ 60k bytes = tokens with the byte tokenizer).
-  const words = 'the of and to in is was that for on with as by at from his her they this which be or are an'.split(' ')
-  const rng = new Rng(11)
-  const paragraphs: string[] = []
-  for (let p = 0; p < 400; p++) paragraphs.push(Array.from({ length: 20 + rng.below(20) }, () => words[rng.below(words.length)]).join(' ') + '.')
-  writeFileSync(corpus, paragraphs.join('\n\n'))
-}
-
-function jobContext(store: Store, config: ConvertConfig, runId: number, cancelled: () => boolean = () => false): JobContext<ConvertConfig> {
-  return {
-    runId,
-    kind: 'convert',
-    config,
-    store,
-    resumeFrom: store.latestCheckpoint(runId),
-    cancelled,
-    progress: () => undefined,
-    log: (level, message) => store.log(runId, level, message),
-    checkpoint: () => {
-      throw new Error('the conversion job writes its own checkpoints')
-    },
-  }
-}
+const corpus = writeTrainCorpus(tmp)
 
 const small = (extra: Record<string, unknown> = {}): ConvertConfig =>
   ConvertConfig.parse({ model: modelDir, layer: 1, data: corpus, k: 4, experts: 64, ctx: 32, batch: 64, tokens: 64 * 24, bufferRows: 512, harvestBatch: 4, lr: 3e-3, metricsEvery: 2, ...extra })
@@ -224,7 +199,9 @@ describe('training', () => {
     }
     const err = await trainConversion(jobContext(store, config, run.id), hooks).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(JobError)
-    expect((err as Error).message).toBe('loss became NaN at step 10; the last good checkpoint (step 8) is kept; try a lower learning rate.')
+    expect((err as Error).message).toBe(
+      `loss became NaN at step 10; the last good checkpoint (step 8) is kept: resume it with a lower learning rate than 0.003, e.g. 0.0003 (mxd train --resume ${run.id} --lr 0.0003).`,
+    )
     const last = store.latestCheckpoint(run.id)!
     expect(last.step).toBe(8)
     expect(existsSync(last.path)).toBe(true)
