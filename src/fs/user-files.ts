@@ -8,7 +8,7 @@
 //   - turns errno codes into one sentence that names the file and the fix.
 // The async forms are for the server's event loop; the sync forms are for the CLI and workers.
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, type Stats } from 'node:fs'
-import { open, realpath, type FileHandle } from 'node:fs/promises'
+import { access, open, realpath, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve, sep } from 'node:path'
 
 /** Folders that hold kernel and device interfaces, never a user's models, data or exports. */
@@ -225,4 +225,12 @@ export function readRegularFileSync(path: string, opts: { what?: string; maxByte
   } finally {
     closeSync(fd)
   }
+}
+
+/** Whether something exists at a path, asked off the event loop (fs.access in libuv's pool). */
+export async function pathExists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  )
 }

@@ -223,6 +223,11 @@ export class Store {
   }
 
   /** Records which process runs a job, so another process on the same store leaves it alone. */
+  /** Replaces a run's config (a resume at a new learning rate: the worker runs what is stored). */
+  setRunConfig(id: number, config: Record<string, unknown>): void {
+    this.db.prepare('UPDATE runs SET config = ? WHERE id = ?').run(JSON.stringify(config), id)
+  }
+
   claimRun(id: number, pid: number = process.pid): void {
     this.db.prepare('UPDATE runs SET owner_pid = ? WHERE id = ?').run(pid, id)
   }
@@ -276,6 +281,11 @@ export class Store {
     this.db.transaction(() => {
       for (const [name, value] of Object.entries(values)) stmt.run(runId, step, name, value)
     })()
+  }
+
+  /** Drops a run's metrics (a restart from step 0 re-reports every step); returns how many. */
+  clearMetrics(runId: number): number {
+    return this.db.prepare('DELETE FROM metrics WHERE run_id = ?').run(runId).changes
   }
 
   getMetrics(runId: number): Metric[] {

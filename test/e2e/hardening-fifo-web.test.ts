@@ -43,4 +43,24 @@ describe('web server and special files', () => {
       client.close()
     }
   }, 60_000)
+
+  it('a registered model whose config.json became a FIFO: experts and conversion checks fail promptly, the server still answers', async () => {
+    const dir = join(tmp, 'later-fifo')
+    cpSync(join(repoRoot, 'test/fixtures/models/gpt2-tiny-f32'), dir, { recursive: true })
+    web ??= await startWebProcess({ env: { HF_HUB_CACHE: join(tmp, 'no-hf-cache') } })
+    const client = await web.client()
+    try {
+      const model = await client.call('models.add', { path: dir })
+      rmSync(join(dir, 'config.json'))
+      execFileSync('mkfifo', [join(dir, 'config.json')])
+      // Both read the folder: on the event loop, a FIFO would have hung every client.
+      await expect(client.call('experts.forModel', { modelId: model.id })).rejects.toThrow(/config\.json.*named pipe \(FIFO\)/)
+      await expect(client.call('convert.preview', { model: dir, layer: 0, data: dir, kind: 'mxd', k: 4 })).rejects.toThrow(
+        /config\.json.*named pipe \(FIFO\)/,
+      )
+      expect((await client.call('models.list', {})).length).toBeGreaterThan(0)
+    } finally {
+      client.close()
+    }
+  }, 60_000)
 })

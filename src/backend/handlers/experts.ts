@@ -3,8 +3,8 @@
 // experts.forModel says whether a model has experts and lists its analyses. Held-out text: the
 // request's dataset, else the data of the pretrain run that made the model (with its held-out
 // fraction, so the text is the split the model never trained on), else the bundled KJV corpus.
-import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { pathExists, readRegularFile } from '../../fs/user-files.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
 import { ExpertAnalysisConfig } from '../../shared/experts.js'
 import { readExpertAnalysis } from '../../jobs/expert-analysis.js'
@@ -15,9 +15,9 @@ import { modelRow } from './models.js'
 
 export const BUNDLED_CORPUS = join(resourcesDir, 'corpus', 'kjv')
 
-export function analyzeExperts(ctx: BackendContext, input: ParsedInput<'experts.analyze'>): Output<'experts.analyze'> {
+export async function analyzeExperts(ctx: BackendContext, input: ParsedInput<'experts.analyze'>): Promise<Output<'experts.analyze'>> {
   const model = modelRow(ctx, input.modelId)
-  const kind = readMlpKind(model.path)
+  const kind = await readMlpKind(model.path)
   if (kind !== 'cpmoe' && kind !== 'trmoe') {
     throw new ApiError(
       'bad_request',
@@ -26,7 +26,7 @@ export function analyzeExperts(ctx: BackendContext, input: ParsedInput<'experts.
   }
   const trained = pretrainRunOf(ctx.store, model.path)
   const data = input.data ? resolve(input.data) : (trained?.data ?? BUNDLED_CORPUS)
-  if (!existsSync(data)) throw new ApiError('bad_request', `There is no dataset at ${data}.`)
+  if (!(await pathExists(data))) throw new ApiError('bad_request', `There is no dataset at ${data}.`)
   const config = ExpertAnalysisConfig.parse({
     model: model.path,
     data,
@@ -49,9 +49,9 @@ export function getExpertAnalysis(ctx: BackendContext, input: ParsedInput<'exper
   }
 }
 
-export function modelExperts(ctx: BackendContext, input: ParsedInput<'experts.forModel'>): Output<'experts.forModel'> {
+export async function modelExperts(ctx: BackendContext, input: ParsedInput<'experts.forModel'>): Promise<Output<'experts.forModel'>> {
   const model = modelRow(ctx, input.modelId)
-  const config = readConfig(model.path)
+  const config = await readConfig(model.path)
   const mlpKind = typeof config.mlp_kind === 'string' ? config.mlp_kind : null
   const moe = mlpKind === 'cpmoe' || mlpKind === 'trmoe'
   const runs = moe
@@ -63,16 +63,19 @@ export function modelExperts(ctx: BackendContext, input: ParsedInput<'experts.fo
   return { modelId: model.id, mlpKind, nExperts: moe && typeof config.n_experts === 'number' ? config.n_experts : null, runs }
 }
 
-function readConfig(dir: string): Record<string, unknown> {
+// A registered model's folder is still the user's: read it async and as a regular file only (a
+// FIFO named config.json must not stall the server), and at most a config's size.
+async function readConfig(dir: string): Promise<Record<string, unknown>> {
   try {
-    return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>
-  } catch {
-    throw new ApiError('conflict', `${dir}/config.json can no longer be read.`)
+    const text = (await readRegularFile(join(dir, 'config.json'), { what: "the model's config.json", maxBytes: 16 << 20 })).toString('utf8')
+    return JSON.parse(text) as Record<string, unknown>
+  } catch (err) {
+    throw new ApiError('conflict', `${dir}/config.json can no longer be read: ${(err as Error).message}`)
   }
 }
 
-function readMlpKind(dir: string): string | null {
-  const kind = readConfig(dir).mlp_kind
+async function readMlpKind(dir: string): Promise<string | null> {
+  const kind = (await readConfig(dir)).mlp_kind
   return typeof kind === 'string' ? kind : null
 }
 

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
+import { pathExists } from '../../fs/user-files.js'
 import { ApiError, type ParsedInput, type Output } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { ConvertConfig } from '../../shared/convert.js'
@@ -10,9 +10,9 @@ export function startBenchBackend(ctx: BackendContext, input: ParsedInput<'jobs.
   return { runId: run.id }
 }
 
-export function startPretrain(ctx: BackendContext, input: ParsedInput<'jobs.pretrain'>): Output<'jobs.pretrain'> {
+export async function startPretrain(ctx: BackendContext, input: ParsedInput<'jobs.pretrain'>): Promise<Output<'jobs.pretrain'>> {
   if (!isAbsolute(input.out)) throw new ApiError('bad_request', `Give the output folder as an absolute path, not "${input.out}".`)
-  if (!existsSync(input.data)) throw new ApiError('bad_request', `There is no dataset at ${input.data}.`)
+  if (!(await pathExists(input.data))) throw new ApiError('bad_request', `There is no dataset at ${input.data}.`)
   const run = ctx.store.createRun('pretrain', input)
   ctx.queue.enqueue(run.id)
   return { runId: run.id }
@@ -41,7 +41,7 @@ export function resume(ctx: BackendContext, input: ParsedInput<'jobs.resume'>): 
     const config = { ...run.config, lr: input.lr }
     ConvertConfig.parse(config) // the stored one was valid; the new lr is within the schema's range
     // The stored config is what the worker runs with, so the new lr is part of the run's record.
-    ctx.store.db.prepare('UPDATE runs SET config = ? WHERE id = ?').run(JSON.stringify(config), run.id)
+    ctx.store.setRunConfig(run.id, config)
     lrNote = ` with lr ${input.lr} (was ${String(run.config.lr)})`
   }
   // Say whether the job will go on from a checkpoint: a run stopped before its first one starts over.
@@ -49,7 +49,7 @@ export function resume(ctx: BackendContext, input: ParsedInput<'jobs.resume'>): 
   if (from) ctx.store.log(run.id, 'info', `Resumed from the checkpoint of step ${from.step}${lrNote}.`)
   else {
     // Starting over re-reports every step: the earlier attempt's curves would be drawn twice.
-    const cleared = ctx.store.db.prepare('DELETE FROM metrics WHERE run_id = ?').run(run.id).changes
+    const cleared = ctx.store.clearMetrics(run.id)
     ctx.store.log(run.id, 'info', `Resumed${lrNote}: no checkpoint yet: starting over${cleared > 0 ? ` (the earlier attempt's ${cleared} metric values are cleared)` : ''}.`)
   }
   ctx.store.setRunStatus(run.id, 'queued')
