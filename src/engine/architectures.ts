@@ -98,8 +98,10 @@ export interface ConfigDims {
   nHeads: number
   nKvHeads: number
   headDim: number
+  /** Width of the MLP's hidden layer (mlp.hook_post). */
   dMlp: number
   vocabSize: number
+  /** Longest sequence (cached + new tokens) the model accepts: learned position tables end there. */
   maxPositions: number
 }
 

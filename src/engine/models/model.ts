@@ -3,6 +3,7 @@
 // (how weights are named and laid out, which norm, which MLP, which position scheme); the order
 // of operations and every hook point live here, once.
 import { tf } from '../backend.js'
+import type { ConfigDims } from '../architectures.js'
 import type { Architecture } from '../model-folder.js'
 import { hookNames, hookPointNames, type HookFn, type MlpModule } from '../hooks.js'
 import {
@@ -23,17 +24,8 @@ export { KVCache }
 
 export type { Architecture }
 
-export interface ModelDims {
-  nLayers: number
-  dModel: number
-  nHeads: number
-  nKvHeads: number
-  headDim: number
-  /** Width of the MLP's hidden layer (mlp.hook_post). */
-  dMlp: number
-  vocabSize: number
-  /** Longest sequence (cached + new tokens) the model accepts: learned position tables end there. */
-  maxPositions: number
+/** The sizes config.json gives (checked by src/engine/architectures.ts), plus the special tokens. */
+export interface ModelDims extends ConfigDims {
   bosId: number | null
   /** Token ids that end generation (Llama 3 has several). */
   eosIds: number[]
