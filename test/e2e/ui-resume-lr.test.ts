@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
 // Resuming a conversion at a new learning rate from its run page, end to end on a real `mxd web`
 // and Chromium: a run made to diverge through the `mxd` command line (lr 1, as train-cli.test.ts
-// does) shows in `mxd runs` with its error, and its page offers a learning-rate field next to
-// Resume, prefilled with a tenth of the run's lr and refusing what the API would refuse. Resuming
-// at 0.003 goes view → store → jobs.resume: the run's stored config and its log say the new lr.
+// does) shows in `mxd runs` with its error; the Runs list's Resume… opens its page, which offers
+// a learning-rate field next to Resume, prefilled with a tenth of the run's lr and refusing what
+// the API would refuse. Resuming at 0.003 goes view → store → jobs.resume: the run's stored
+// config and its log say the new lr.
 import Database from 'better-sqlite3'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -56,7 +57,10 @@ describe('resume a conversion at a new learning rate', () => {
     const app = await openApp({ store, cleanup: [store] })
     try {
       const { page, web } = app
-      await page.goto(`${web.url}#/runs/1`)
+      // In the Runs list a failed conversion's Resume… leads to its page, where the lr is chosen.
+      await page.goto(`${web.url}#/runs`)
+      await page.locator('tr[data-run-id="1"]').getByRole('button', { name: 'Resume…' }).click()
+      await page.waitForURL(/#\/runs\/1$/)
       const field = page.getByTestId('resume-lr-input')
       // Prefilled with a tenth of the run's lr 1 (what the divergence message suggests).
       await waitFor('the prefilled lr', async () => ((await field.inputValue()) === '0.1' ? true : undefined), { timeoutMs: 60_000 })

@@ -193,6 +193,14 @@ export function resumeLrDefault(run: Pick<Run, 'kind' | 'status' | 'config'>): n
   return run.status === 'failed' ? lowerLr(lr) : lr
 }
 
+/**
+ * Whether Resume should go through the run's page, where the learning rate is chosen: a failed
+ * conversion most likely diverged, and resuming it at the same lr would fail the same way.
+ */
+export function resumeOnRunPage(run: Pick<Run, 'kind' | 'status'>): boolean {
+  return run.kind === 'convert' && run.status === 'failed'
+}
+
 /** The Resume form's lr text → the lr to send, or the reason it cannot be sent (the API's own bounds). */
 export function parseResumeLr(text: string): { lr: number } | { error: string } {
   const t = text.trim()
