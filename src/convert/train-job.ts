@@ -30,7 +30,7 @@ import type { Dataset } from '../shared/api.js'
 import { sha256File } from '../store/files.js'
 import type { Store } from '../store/store.js'
 import { ActivationBuffer, type Batch, type BufferState } from './activation-buffer.js'
-import { CHECKPOINT_FILES_PEAK, resolveSizes, rowsPerSequence, type ConvertConfig, type ResolvedSizes } from '../shared/convert.js'
+import { CHECKPOINT_FILES_PEAK, lowerLr, resolveSizes, rowsPerSequence, type ConvertConfig, type ResolvedSizes } from '../shared/convert.js'
 import { Harvester, SequenceStream, type ActivationRows } from './harvest.js'
 import { LAYER_WEIGHTS_FILE, modelFingerprint, saveLayerFolder, type LayerFileConfig } from './layer-file.js'
 
@@ -418,10 +418,6 @@ function divergedError(nmse: number, step: number, lr: number, early: boolean): 
 }
 
 /** A tenth of lr with one significant digit: the suggestion after a divergence. */
-export function lowerLr(lr: number): number {
-  return Number((lr / 10).toPrecision(1))
-}
-
 function paramsFinite(layer: SparseLayer): boolean {
   return tf.tidy(() => Object.values(layer.params).every((p) => tf.all(tf.isFinite(p)).dataSync()[0] === 1))
 }

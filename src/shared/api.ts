@@ -3,7 +3,7 @@
 // validates every input against these schemas before any handler runs (src/backend/dispatch.ts).
 import { z } from 'zod'
 import { fieldName, pathString } from './limits.js'
-import { ConvertConfig, ConvertPreview, ConvertSweep } from './convert.js'
+import { ConvertConfig, ConvertPreview, ConvertSweep, LearningRate } from './convert.js'
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent, SplicableLayer } from './models.js'
 import { PretrainPreview, PretrainPreviewRequest } from './pretrain.js'
 import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult, ModelExperts } from './experts.js'
@@ -237,7 +237,7 @@ export const contract = {
   'jobs.cancel': { input: ByRun, output: z.object({ status: RunStatus }) },
   'jobs.resume': {
     /** lr: a conversion run goes on from its checkpoint at this learning rate (recorded in its config and log). */
-    input: z.strictObject({ id: RunId, lr: z.number().positive().max(1).optional() }),
+    input: z.strictObject({ id: RunId, lr: LearningRate.optional() }),
     output: z.object({ runId: RunId }),
   },
   'models.list': { input: Empty, output: z.array(ModelEntry) },

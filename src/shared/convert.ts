@@ -15,6 +15,17 @@ export type LayerKind = z.infer<typeof LayerKind>
 
 const positiveInt = z.number().int().positive()
 
+/** A learning rate: the one bound shared by a new run, a resume at a new lr and the forms that offer one. */
+export const LearningRate = z.number().positive().max(1)
+
+/**
+ * The lr a diverged run's advice names: a tenth, rounded to one significant digit (3e-3 → 3e-4).
+ * Shared so that the error message and the Resume form suggest the same value.
+ */
+export function lowerLr(lr: number): number {
+  return Number((lr / 10).toPrecision(1))
+}
+
 /** The fields of a conversion run; ConvertConfig and the sweep share them. */
 const convertFields = {
   /** The model folder (config.json + safetensors). */
@@ -40,7 +51,7 @@ const convertFields = {
   hidden: positiveInt.max(1_000_000).optional(),
   /** MxD's hidden layer: exact GELU, or GLU (Llama-style models); default by architecture. */
   act: z.enum(['gelu', 'glu']).optional(),
-  lr: z.number().positive().max(1).default(CONVERT_DEFAULTS.lr),
+  lr: LearningRate.default(CONVERT_DEFAULTS.lr),
   /** Linear warm-up steps of the constant schedule; default 5% of the steps, at most 5,000. */
   warmup: z.number().int().min(0).optional(),
   /** Activations (tokens) per optimizer step. */

@@ -25,7 +25,23 @@ export const runs: Command = {
     const list = await backend.call('runs.list', { limit })
     if (ctx.json) ctx.printJson(list)
     else if (list.length === 0) ctx.print('No runs yet. Try: mxd bench-backend')
-    else for (const r of list) ctx.print(`${String(r.id).padStart(5)}  ${r.kind.padEnd(16)} ${r.status.padEnd(12)} ${r.createdAt}`)
+    else
+      for (const r of list) {
+        const line = `${String(r.id).padStart(5)}  ${r.kind.padEnd(16)} ${r.status.padEnd(12)} ${r.createdAt}`
+        // A failed run's reason belongs in the list (one line, so the table stays readable);
+        // `mxd runs --id N` prints the whole message.
+        ctx.print(r.status === 'failed' && r.error ? `${line}  ${firstLine(r.error)}` : line)
+      }
     return 0
   },
+}
+
+/** The error's first line, cut at a word near ERROR_CHARS with an ellipsis. */
+const ERROR_CHARS = 100
+export function firstLine(error: string): string {
+  const line = error.trim().split('\n', 1)[0]!.trim()
+  if (line.length <= ERROR_CHARS) return line
+  const cut = line.slice(0, ERROR_CHARS)
+  const space = cut.lastIndexOf(' ')
+  return `${(space > ERROR_CHARS * 0.6 ? cut.slice(0, space) : cut).trimEnd()}…`
 }

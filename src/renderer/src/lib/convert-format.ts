@@ -1,6 +1,7 @@
 // Words, numbers and explanations for the conversion pages (wizard, live run, frontier). The
 // wording follows docs of the method (Oldfield et al., "Mixture of Decoders", NeurIPS 2025).
-import type { RunDetail } from '../../../shared/api'
+import type { Run, RunDetail } from '../../../shared/api'
+import { LearningRate, lowerLr } from '../../../shared/convert'
 
 export type LayerKind = 'mxd' | 'transcoder' | 'skip_transcoder'
 export const LAYER_KINDS: LayerKind[] = ['mxd', 'transcoder', 'skip_transcoder']
@@ -179,4 +180,32 @@ export function ratio(a: number, b: number): string {
   if (!b) return '—'
   const r = a / b
   return r >= 10 ? `${r.toFixed(0)}×` : r >= 1 ? `${r.toFixed(2)}×` : `${r.toFixed(2)}×`
+}
+
+/**
+ * The learning rate the Resume form starts from for a conversion run: a failed run (divergence or
+ * a NaN, the failures a learning rate causes) gets a tenth of its lr, the value its error message
+ * suggests (lowerLr); a cancelled or interrupted one keeps its own. Null where the run has no lr.
+ */
+export function resumeLrDefault(run: Pick<Run, 'kind' | 'status' | 'config'>): number | null {
+  const lr = run.config.lr
+  if (run.kind !== 'convert' || typeof lr !== 'number') return null
+  return run.status === 'failed' ? lowerLr(lr) : lr
+}
+
+/**
+ * Whether Resume should go through the run's page, where the learning rate is chosen: a failed
+ * conversion most likely diverged, and resuming it at the same lr would fail the same way.
+ */
+export function resumeOnRunPage(run: Pick<Run, 'kind' | 'status'>): boolean {
+  return run.kind === 'convert' && run.status === 'failed'
+}
+
+/** The Resume form's lr text → the lr to send, or the reason it cannot be sent (the API's own bounds). */
+export function parseResumeLr(text: string): { lr: number } | { error: string } {
+  const t = text.trim()
+  if (t === '') return { error: 'Enter a learning rate, e.g. 0.003.' }
+  const parsed = LearningRate.safeParse(Number(t))
+  if (!parsed.success || !Number.isFinite(parsed.data)) return { error: `“${t}” is not a learning rate: use a number above 0 and at most 1.` }
+  return { lr: parsed.data }
 }

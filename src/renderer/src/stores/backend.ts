@@ -108,8 +108,9 @@ export const useBackendStore = defineStore('backend', () => {
   async function cancel(id: number): Promise<void> {
     await call('jobs.cancel', { id })
   }
-  async function resume(id: number): Promise<number> {
-    const { runId } = await call('jobs.resume', { id })
+  /** lr: a conversion run goes on at this learning rate (left out: the one it has). */
+  async function resume(id: number, lr?: number): Promise<number> {
+    const { runId } = await call('jobs.resume', lr === undefined ? { id } : { id, lr })
     return runId
   }
 
