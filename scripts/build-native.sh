@@ -19,7 +19,9 @@ if "${gyp[@]}" "${args[@]}" >"$log" 2>&1; then
   rm -f "$log"
   echo "build-native: built native/build/Release/mxd_native.node (OpenBLAS, system library)"
 else
-  why="$(grep -m1 -E 'error|not found|No such file' "$log" || tail -1 "$log")"
+  # The most telling line: a missing header or library first, else the first error, else the end.
+  why="$(grep -m1 -E 'fatal error|cannot find|No such file|not found' "$log" || grep -m1 -iE 'error' "$log" || tail -1 "$log")"
+  why="$(echo "$why" | sed -E 's/^ *(gyp ERR! )?//' | cut -c1-200)"
   echo "build-native: could not build the native kernels (${why}); the app will compute on plain wasm. Full log: $log" >&2
   exit 1
 fi

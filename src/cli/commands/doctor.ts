@@ -3,7 +3,7 @@ import type { Command } from '../command.js'
 
 function nativeLine(n: NativeKernels): string {
   if (n.kernels.length === 0) return `native kernels: none (${n.reason ?? 'unknown'})`
-  return `native kernels: ${n.kernels.join(', ')} — ${n.blas} on ${n.corename}, ${n.threads} threads (${n.threadsFrom})`
+  return `native kernels: ${n.kernels.join(', ')} — ${n.blas} on ${n.corename}, ${n.threads} thread${n.threads === 1 ? '' : 's'} (${n.threadsFrom})`
 }
 
 export const doctor: Command = {
