@@ -141,23 +141,29 @@ export function loadAddon(env: NodeJS.ProcessEnv = process.env): { addon: Native
 
 /**
  * OpenBLAS's thread count: MXD_THREADS (the app's own setting, also set by --threads) wins; else
- * an OPENBLAS_NUM_THREADS the user set is left in force; else every core. OPENBLAS_CORETYPE is
- * never touched: some processors need it because older OpenBLAS builds compute wrong results on
- * them.
+ * an OPENBLAS_NUM_THREADS the user set is left in force (null: do not change it); else every
+ * core. An invalid MXD_THREADS is ignored with a note rather than refused, so a typo cannot push
+ * the app off its fast kernels. OPENBLAS_CORETYPE is never touched: some processors need it
+ * because older OpenBLAS builds compute wrong results on them.
  */
-function applyThreads(native: NativeAddon, env: NodeJS.ProcessEnv): { threads: number; from: string } {
+export function chooseThreads(env: NodeJS.ProcessEnv, cores: number): { threads: number | null; from: string } {
   const mine = env.MXD_THREADS
+  let note = ''
   if (mine !== undefined && mine !== '') {
     const n = Number(mine)
-    if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`MXD_THREADS must be a whole number from 1 to 1024, not "${mine}".`)
-    native.setThreads(n)
-    return { threads: native.info().threads, from: 'MXD_THREADS' }
+    if (Number.isInteger(n) && n >= 1 && n <= 1024) return { threads: n, from: 'MXD_THREADS' }
+    note = ` (MXD_THREADS="${mine}" ignored: not a whole number from 1 to 1024)`
   }
-  if (env.OPENBLAS_NUM_THREADS !== undefined && env.OPENBLAS_NUM_THREADS !== '') {
-    return { threads: native.info().threads, from: 'OPENBLAS_NUM_THREADS' }
-  }
-  native.setThreads(availableParallelism())
-  return { threads: native.info().threads, from: 'all cores' }
+  if (env.OPENBLAS_NUM_THREADS !== undefined && env.OPENBLAS_NUM_THREADS !== '')
+    return { threads: null, from: `OPENBLAS_NUM_THREADS${note}` }
+  return { threads: cores, from: `all cores${note}` }
+}
+
+function applyThreads(native: NativeAddon, env: NodeJS.ProcessEnv): { threads: number; from: string } {
+  const choice = chooseThreads(env, availableParallelism())
+  if (choice.threads !== null) native.setThreads(choice.threads)
+  // What OpenBLAS then runs with (it caps the count at its build's MAX_THREADS).
+  return { threads: native.info().threads, from: choice.from }
 }
 
 /**

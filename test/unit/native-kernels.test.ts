@@ -11,7 +11,7 @@
 // test/unit/native-off.test.ts covers that configuration.
 import { afterAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../src/engine/backend.js'
-import { loadAddon, nativeAddon, nativeKernelsReport, planMatMul, setNativeKernels } from '../../src/engine/native.js'
+import { chooseThreads, loadAddon, nativeAddon, nativeKernelsReport, planMatMul, setNativeKernels } from '../../src/engine/native.js'
 
 await initBackend()
 const report = nativeKernelsReport()
@@ -432,5 +432,23 @@ describe.skipIf(!active)('the addon itself', () => {
     expect(report!.kernels).toEqual(['BatchMatMul', '_FusedMatMul'])
     expect(report!.blas).toMatch(/OpenBLAS/)
     expect(report!.threads).toBeGreaterThanOrEqual(1)
+  })
+})
+
+// Pure logic: runs with or without the addon.
+describe('OpenBLAS thread count', () => {
+  it('takes MXD_THREADS first, leaves a user OPENBLAS_NUM_THREADS alone, else uses every core', () => {
+    expect(chooseThreads({ MXD_THREADS: '3', OPENBLAS_NUM_THREADS: '1' }, 8)).toEqual({ threads: 3, from: 'MXD_THREADS' })
+    expect(chooseThreads({ OPENBLAS_NUM_THREADS: '1' }, 8)).toEqual({ threads: null, from: 'OPENBLAS_NUM_THREADS' })
+    expect(chooseThreads({}, 8)).toEqual({ threads: 8, from: 'all cores' })
+    expect(chooseThreads({ MXD_THREADS: '' }, 2)).toEqual({ threads: 2, from: 'all cores' })
+  })
+
+  it('ignores an invalid MXD_THREADS with a note instead of leaving the fast kernels', () => {
+    for (const bad of ['0', '-1', '2.5', 'many', '4096']) {
+      const choice = chooseThreads({ MXD_THREADS: bad }, 4)
+      expect(choice.threads).toBe(4)
+      expect(choice.from).toContain(`MXD_THREADS="${bad}" ignored`)
+    }
   })
 })
