@@ -192,18 +192,37 @@ export function installNativeKernels(env: NodeJS.ProcessEnv = process.env): Nati
     }
     return report
   }
-  const threads = applyThreads(native, env)
-  const info = native.info()
-  setNativeKernels(true)
-  report = {
-    kernels: [...NATIVE_KERNELS],
-    reason: null,
-    blas: info.config,
-    corename: info.corename,
-    threads: threads.threads,
-    threadsFrom: threads.from,
+  try {
+    const threads = applyThreads(native, env)
+    const info = native.info()
+    setNativeKernels(true)
+    report = {
+      kernels: [...NATIVE_KERNELS],
+      reason: null,
+      blas: info.config,
+      corename: info.corename,
+      threads: threads.threads,
+      threadsFrom: threads.from,
+    }
+  } catch (err) {
+    // Whatever went wrong, the stock kernels stay (or go back) in place: plain wasm, as before.
+    restoreStock()
+    const why = `the native kernels could not be installed: ${(err as Error).message.split('\n')[0]}`
+    report = { kernels: [], reason: why, blas: null, corename: null, threads: null, threadsFrom: null }
   }
   return report
+}
+
+/** Puts back every stock kernel that was replaced (a partial install included). Never throws. */
+function restoreStock(): void {
+  for (const [name, stock] of originals) {
+    try {
+      if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm')
+      tf.registerKernel(stock)
+    } catch {
+      // Nothing more to do: the registry is as tfjs left it.
+    }
+  }
 }
 
 /** What installNativeKernels decided, or null before it ran. */
