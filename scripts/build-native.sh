@@ -7,7 +7,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/native"
-nodedir="$(node -p "require('node:path').resolve(process.execPath, '../..')")"
+nodedir="$(dirname "$(dirname "$(node -p process.execPath)")")"
 args=(rebuild --release)
 # Node's release tarballs carry include/node; with it node-gyp needs no network.
 [ -f "$nodedir/include/node/node_api.h" ] && args+=("--nodedir=$nodedir")
