@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
 #include <node_api.h>
@@ -346,6 +347,96 @@ static napi_value Activate(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// ---- TopK ----
+
+typedef struct {
+  float v;
+  int32_t i;
+} Pick;
+
+// The order of tfjs-wasm's TopK, kept so that switching kernels changes no selection: larger value
+// first, NaN above every number, and among equal values (0 and -0 included) the lower index.
+static int better(float av, int32_t ai, float bv, int32_t bi) {
+  int an = av != av, bn = bv != bv;
+  if (an || bn) return an && bn ? ai < bi : an;
+  if (av != bv) return av > bv;
+  return ai < bi;
+}
+
+static int by_rank(const void *pa, const void *pb) {
+  const Pick *a = (const Pick *)pa, *b = (const Pick *)pb;
+  return better(a->v, a->i, b->v, b->i) ? -1 : (better(b->v, b->i, a->v, a->i) ? 1 : 0);
+}
+
+// Restores the min-heap (root = the worst pick kept so far) below position `at`.
+static void sift_down(Pick *h, int64_t k, int64_t at) {
+  for (;;) {
+    int64_t l = 2 * at + 1, r = l + 1, w = at;
+    if (l < k && better(h[w].v, h[w].i, h[l].v, h[l].i)) w = l;
+    if (r < k && better(h[w].v, h[w].i, h[r].v, h[r].i)) w = r;
+    if (w == at) return;
+    Pick t = h[at];
+    h[at] = h[w];
+    h[w] = t;
+    at = w;
+  }
+}
+
+// topk(heap, xOff, rows, n, k, valuesOff, indicesOff, scratch): the k largest of each row of
+// x [rows, n], sorted, as float32 values and int32 indices [rows, k]. One pass per row with a
+// k-element heap: a later element only enters by being strictly better than the worst kept,
+// which is what gives equal values to the lower index. `scratch` is an ArrayBuffer of at least
+// 8·k bytes for the heap (allocated by the caller, so this C code never allocates).
+static napi_value TopK(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, &a, 8)) return NULL;
+  Heap h = get_heap(&a, 0);
+  int64_t xOff = get_int(&a, 1, 0, OFF_MAX, "xOff");
+  int64_t rows = get_int(&a, 2, 0, DIM_MAX, "rows"), n = get_int(&a, 3, 0, DIM_MAX, "n"), k = get_int(&a, 4, 0, DIM_MAX, "k");
+  int64_t vOff = get_int(&a, 5, 0, OFF_MAX, "valuesOff"), iOff = get_int(&a, 6, 0, OFF_MAX, "indicesOff");
+  Heap scratch = get_heap(&a, 7);
+  if (a.failed) return NULL;
+  if (k > n) {
+    fail(&a, "MXD_RANGE", "k is larger than the row", 1);
+    return NULL;
+  }
+  if (rows == 0 || k == 0) return undefined(env);
+  if ((uint64_t)k * sizeof(Pick) > scratch.bytes) {
+    fail(&a, "MXD_RANGE", "the scratch buffer is smaller than k picks", 1);
+    return NULL;
+  }
+  const float *X = region(&a, h, xOff, rows * n, "x");
+  float *V = region(&a, h, vOff, rows * k, "values");
+  int32_t *Idx = (int32_t *)region(&a, h, iOff, rows * k, "indices");
+  if (a.failed) return NULL;
+  Pick *p = (Pick *)scratch.data;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *x = X + r * n;
+    for (int64_t j = 0; j < k; j++) {
+      p[j].v = x[j];
+      p[j].i = (int32_t)j;
+    }
+    for (int64_t j = k / 2 - 1; j >= 0; j--) sift_down(p, k, j);
+    for (int64_t j = k; j < n; j++) {
+      float v = x[j];
+      float w = p[0].v;
+      // Strictly better than the worst kept (a later index never wins a tie); NaN beats numbers.
+      if (w != w) continue;
+      if (v != v || v > w) {
+        p[0].v = v;
+        p[0].i = (int32_t)j;
+        sift_down(p, k, 0);
+      }
+    }
+    qsort(p, (size_t)k, sizeof(Pick), by_rank);
+    for (int64_t j = 0; j < k; j++) {
+      V[r * k + j] = p[j].v;
+      Idx[r * k + j] = p[j].i;
+    }
+  }
+  return undefined(env);
+}
+
 // setThreads(n): OpenBLAS's thread count for later calls in this process.
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a;
@@ -384,6 +475,7 @@ NAPI_MODULE_INIT() {
       {"sgemmBatched", NULL, SgemmBatched, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fillBroadcast", NULL, FillBroadcast, NULL, NULL, NULL, napi_enumerable, NULL},
       {"activate", NULL, Activate, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"topk", NULL, TopK, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"info", NULL, Info, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -429,9 +429,64 @@ describe.skipIf(!active)('the addon itself', () => {
   })
 
   it('reports OpenBLAS, its core type and a thread count', () => {
-    expect(report!.kernels).toEqual(['BatchMatMul', '_FusedMatMul'])
+    expect(report!.kernels).toEqual(['BatchMatMul', '_FusedMatMul', 'TopK'])
     expect(report!.blas).toMatch(/OpenBLAS/)
     expect(report!.threads).toBeGreaterThanOrEqual(1)
+  })
+})
+
+/** Reference TopK of one row: indices sorted larger value first, NaN above numbers, ties to the lower index. */
+function topkReference(row: Float32Array, k: number): number[] {
+  const rank = (i: number): [number, number] => [Number.isNaN(row[i]!) ? 1 : 0, Number.isNaN(row[i]!) ? 0 : row[i]!]
+  const order = Array.from(row, (_, i) => i).sort((i, j) => {
+    const [ni, vi] = rank(i)
+    const [nj, vj] = rank(j)
+    if (ni !== nj) return nj - ni
+    if (vi !== vj) return vj - vi
+    return i - j
+  })
+  return order.slice(0, k)
+}
+
+describe.skipIf(!active)('native TopK', () => {
+  // Stock tfjs-wasm orders NaNs inconsistently (its sort compares with NaN), so ours follows
+  // PyTorch's rule (NaN above every number) and is compared with stock only on NaN-free data.
+  it('selects as the reference does (ties to the lower index, zeros of both signs, NaN first), and as stock wasm where it is defined', () => {
+    const next = rng(32)
+    const cases: [number[], number][] = [
+      [[7], 3],
+      [[3, 100], 10],
+      [[2, 3, 50], 50],
+      [[5, 1], 1],
+      [[4, 300], 0],
+      [[16, 2149], 32],
+    ]
+    for (const [shape, k] of cases) {
+      for (const withNaN of [true, false]) {
+        const size = shape.reduce((p, d) => p * d, 1)
+        const x = new Float32Array(size)
+        // Few distinct values (many ties), zeros of both signs, and (first pass) a NaN now and then.
+        for (let i = 0; i < size; i++) {
+          const u = next()
+          x[i] = withNaN && u < 0.03 ? NaN : u < 0.3 ? (u < 0.15 ? 0 : -0) : Math.round((next() * 2 - 1) * 8) / 4
+        }
+        const n = shape[shape.length - 1]!
+        const want: number[] = []
+        for (let r = 0; r < size / n; r++) want.push(...topkReference(x.subarray(r * n, (r + 1) * n), k))
+        const t = tf.tensor(x, shape)
+        const ours = tf.topk(t, k)
+        expect(ours.indices.shape).toEqual([...shape.slice(0, -1), k])
+        expect(Array.from(ours.indices.dataSync())).toEqual(want)
+        const values = Array.from(ours.values.dataSync())
+        want.forEach((idx, i) => expect(Object.is(values[i], x[Math.floor(i / k) * n + idx])).toBe(true))
+        if (!withNaN && k > 0) {
+          const stock = withStock(() => tf.topk(t, k))
+          expect(Array.from(ours.indices.dataSync())).toEqual(Array.from(stock.indices.dataSync()))
+          tf.dispose([stock.values, stock.indices])
+        }
+        tf.dispose([t, ours.values, ours.indices])
+      }
+    }
   })
 })
 
