@@ -26,7 +26,14 @@ function forward(): number {
   return seconds
 }
 
-reply({ ready: true, backend: report.backend, tfjs: report.tfjsVersion, threads: 1 })
+// Native kernels run OpenBLAS on report.native.threads threads; everything else is wasm's one.
+const native = report.native.kernels.length > 0
+reply({
+  ready: true,
+  backend: report.backend,
+  tfjs: `${report.tfjsVersion} ${report.backend}${native ? ' + native OpenBLAS' : ''}`,
+  threads: native ? report.native.threads : 1,
+})
 for await (const line of createInterface({ input: process.stdin })) {
   const command = line.trim()
   if (command === 'run') reply({ seconds: forward() })

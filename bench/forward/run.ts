@@ -7,9 +7,13 @@
 //
 //   bash bench/forward/run.sh [--reps N] [--torch onednn,blas] [--torch-threads N] [--json FILE]
 //                             [--baseline DIR]   also time the engine of another checkout (A/B)
+//                             [--wasm]           also time our engine on plain wasm (MXD_NATIVE=0)
+// --torch-threads N gives our engine the same count (MXD_THREADS, for its native OpenBLAS
+// kernels). Where Debian's libjemalloc2 is installed every process runs with it (LD_PRELOAD):
+// glibc returns PyTorch's large buffers to the system on every forward on this VM.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
@@ -26,10 +30,18 @@ const { values: args } = parseArgs({
     'torch-threads': { type: 'string', default: '0' },
     json: { type: 'string' },
     baseline: { type: 'string' },
+    wasm: { type: 'boolean', default: false },
   },
 })
 const reps = Number(args.reps)
 const torchModes = (args.torch ?? '').split(',').filter(Boolean)
+const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
+const threadCount = Number(args['torch-threads'] ?? '0')
+/** The environment every implementation runs in: same allocator, same OpenBLAS settings. */
+function envFor(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, ...(existsSync(JEMALLOC) ? { LD_PRELOAD: JEMALLOC } : {}), ...extra }
+}
+const engineEnv = envFor(threadCount > 0 ? { MXD_THREADS: String(threadCount) } : {})
 
 /** A worker process that answers one JSON line per command line. */
 class Worker {
@@ -79,14 +91,25 @@ async function main(): Promise<void> {
 
   // Start one at a time: building a model is memory- and CPU-heavy and must not overlap a timing.
   const workers: Worker[] = []
-  const engine = new Worker('engine', spawn(process.execPath, ['--import', 'tsx', join(here, 'engine-worker.ts')], { cwd: root }))
+  const engine = new Worker(
+    'engine',
+    spawn(process.execPath, ['--import', 'tsx', join(here, 'engine-worker.ts')], { cwd: root, env: engineEnv }),
+  )
   workers.push(engine)
   await engine.info
+  if (args.wasm) {
+    const plain = new Worker(
+      'engine-wasm',
+      spawn(process.execPath, ['--import', 'tsx', join(here, 'engine-worker.ts')], { cwd: root, env: { ...engineEnv, MXD_NATIVE: '0' } }),
+    )
+    workers.push(plain)
+    await plain.info
+  }
   if (args.baseline) {
     // The same worker in another checkout (e.g. `git worktree add /tmp/base HEAD~1`, with
     // node_modules linked), timed in the same alternation: a fair A/B on a busy machine.
     const worker = join(args.baseline, 'bench', 'forward', 'engine-worker.ts')
-    const base = new Worker('engine-base', spawn(process.execPath, ['--import', 'tsx', worker], { cwd: args.baseline }))
+    const base = new Worker('engine-base', spawn(process.execPath, ['--import', 'tsx', worker], { cwd: args.baseline, env: engineEnv }))
     workers.push(base)
     await base.info
   }
@@ -94,8 +117,7 @@ async function main(): Promise<void> {
     const argv = [join(here, 'torch_gpt2.py'), '--ids', idsFile, '--linear', mode, '--threads', args['torch-threads'] ?? '0']
     argv.push('--layers', `${shape.nLayers}`, '--d-model', `${shape.dModel}`, '--heads', `${shape.nHeads}`, '--vocab', `${shape.vocab}`)
     // torch.set_num_threads does not reach an OpenBLAS that Debian's torch loads as plain libblas.
-    const threads = Number(args['torch-threads'] ?? '0')
-    const env = threads > 0 ? { ...process.env, OPENBLAS_NUM_THREADS: String(threads) } : process.env
+    const env = envFor(threadCount > 0 ? { OPENBLAS_NUM_THREADS: String(threadCount) } : {})
     const w = new Worker(`torch-${mode}`, spawn(PYTHON, argv, { cwd: root, env }))
     workers.push(w)
     await w.info
@@ -135,7 +157,14 @@ async function main(): Promise<void> {
     `GPT-2 small shape, random weights: ${shape.nLayers} layers, d=${shape.dModel}, ${shape.nHeads} heads, vocab ${shape.vocab}; ` +
       `batch ${shape.batch} × ${shape.seq} tokens, logits at every position; ${(flops / 1e9).toFixed(1)} GFLOP per forward`,
   )
-  console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; median of ${reps} after 1 warm-up`)
+  console.log(
+    `machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; median of ${reps} after 1 warm-up`,
+  )
+  console.log(
+    `malloc: ${existsSync(JEMALLOC) ? 'jemalloc (LD_PRELOAD, every process)' : 'glibc'}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}; load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  )
   console.log('')
   console.log('| implementation | threads | s / forward | tokens/s | engine ÷ this | GFLOP/s | peak RSS |')
   console.log('|---|---:|---:|---:|---:|---:|---:|')

@@ -49,7 +49,7 @@ try {
 console.log(
   JSON.stringify({
     impl: 'mxd-trainer',
-    backend: report.backend,
+    backend: report.native.kernels.length > 0 ? `${report.backend} + native OpenBLAS, ${report.native.threads} thread(s)` : `${report.backend}, 1 thread`,
     shape: { layers: L, dModel: d, heads: H, ctx: C, batch: B, vocab: V },
     params: model.paramCount(),
     steps,

@@ -36,6 +36,7 @@ export interface Command {
 export const sharedOptions: OptionSpec = {
   store: { type: 'string' },
   backend: { type: 'string' },
+  threads: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 }
@@ -43,6 +44,7 @@ export const sharedOptions: OptionSpec = {
 export const sharedUsage = `Shared options:
   --store DIR     the store folder (default: $MXD_HOME or ~/.mxd-studio)
   --backend NAME  compute backend: auto (default), tensorflow, wasm or cpu
+  --threads N     CPU threads for the native kernels (default: $MXD_THREADS, else every core)
   --json          machine-readable output
   -h, --help      this help`
 
@@ -63,6 +65,14 @@ export async function runCommand(cmd: Command, argv: string[], io: CommandIO): P
   }
   const storeDir = typeof values.store === 'string' ? values.store : defaultStoreDir()
   const backendName = parseBackendName(typeof values.backend === 'string' ? values.backend : undefined)
+  if (typeof values.threads === 'string') {
+    const n = Number(values.threads)
+    if (!Number.isInteger(n) || n < 1 || n > 1024)
+      throw new UsageError(`--threads must be a whole number from 1 to 1024, not "${values.threads}".`)
+    // Through the environment: the job workers inherit it, and src/engine/native.ts reads it
+    // wherever the backend starts.
+    process.env.MXD_THREADS = String(n)
+  }
   let opened: Backend | undefined
   const ctx: CommandContext = {
     ...io,

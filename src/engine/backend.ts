@@ -1,7 +1,8 @@
 // Chooses the compute backend once per process (and per worker thread):
-// tensorflow (tfjs-node-gpu, CUDA) → wasm → cpu, or the one the user forces with
-// --backend / MXD_BACKEND. All engine code is written against @tensorflow/tfjs-core, so it runs
-// unchanged on each; the report says which one is in use and why the better ones were not.
+// tensorflow (tfjs-node-gpu, CUDA) → wasm with native CPU kernels (src/engine/native.ts) → plain
+// wasm → cpu, or the one the user forces with --backend / MXD_BACKEND. All engine code is written
+// against @tensorflow/tfjs-core, so it runs unchanged on each; the report says which one is in
+// use, which kernels are native, and why the better ones were not.
 import * as tf from '@tensorflow/tfjs-core'
 // tfjs-core alone registers no gradients in Node (its gradient modules ship only as ESM files
 // that Node cannot load); the @tensorflow/tfjs bundle registers all of them on this same core.
@@ -10,11 +11,14 @@ import '@tensorflow/tfjs-backend-cpu'
 import '@tensorflow/tfjs-backend-wasm'
 import { createRequire } from 'node:module'
 import type { BackendName } from '../shared/api.js'
+import { installNativeKernels, type NativeKernelsReport } from './native.js'
 
 export interface BackendReport {
   backend: BackendName
   notes: string[]
   tfjsVersion: string
+  /** The wasm backend's kernels that run natively (OpenBLAS), or why none do. */
+  native: NativeKernelsReport
 }
 
 const ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu']
@@ -63,7 +67,20 @@ export async function initBackend(forced?: BackendName): Promise<BackendReport> 
       if (await tf.setBackend(name)) {
         await tf.ready()
         if (name === 'cpu' && !want) notes.push('wasm backend failed to start; the cpu backend is about 40× slower')
-        chosen = { backend: name, notes, tfjsVersion: tf.version_core }
+        // Native kernels replace some of wasm's, so they exist only on that backend.
+        const native: NativeKernelsReport =
+          name === 'wasm'
+            ? installNativeKernels()
+            : {
+                kernels: [],
+                reason: `they run under the wasm backend, not ${name}`,
+                blas: null,
+                corename: null,
+                threads: null,
+                threadsFrom: null,
+              }
+        if (native.reason && name === 'wasm') notes.push(`native CPU kernels: ${native.reason}`)
+        chosen = { backend: name, notes, tfjsVersion: tf.version_core, native }
         return chosen
       }
       notes.push(`${name} backend did not initialise`)

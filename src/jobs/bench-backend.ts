@@ -1,16 +1,19 @@
 // The backend benchmark: times square matrix multiplies on the chosen compute backend and
-// stores GFLOP/s per size (metric "gflops", step = matrix size). Resumable: a checkpoint after
-// each size lists the sizes done, and a resumed run skips them.
+// stores GFLOP/s per size (metric "gflops", step = matrix size). On wasm with the native kernels
+// (src/engine/native.ts) that is OpenBLAS's sgemm; the log's first line names the kernel timed.
+// Resumable: a checkpoint after each size lists the sizes done, and a resumed run skips them.
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { BenchBackendConfig } from '../shared/api.js'
 import { tf } from '../engine/backend.js'
+import { nativeKernelsReport } from '../engine/native.js'
 import type { JobContext } from './job.js'
 
 const BenchCheckpoint = z.object({ completed: z.array(z.number().int()) })
 
 export async function benchBackend(ctx: JobContext<BenchBackendConfig>): Promise<void> {
   const { sizes, repeats } = ctx.config
+  ctx.log('info', `matMul kernel: ${matMulKernel()}`)
   const completed = new Set<number>()
   if (ctx.resumeFrom) {
     const saved = BenchCheckpoint.parse(JSON.parse(readFileSync(ctx.resumeFrom.path, 'utf8')))
@@ -68,4 +71,13 @@ export async function benchBackend(ctx: JobContext<BenchBackendConfig>): Promise
       b.dispose()
     }
   }
+}
+
+/** Which matMul the numbers measure: the native one (OpenBLAS, its core type and threads) or the backend's own. */
+export function matMulKernel(): string {
+  const native = nativeKernelsReport()
+  if (tf.getBackend() === 'wasm' && native && native.kernels.includes('BatchMatMul')) {
+    return `native OpenBLAS sgemm (${native.corename}, ${native.threads} threads from ${native.threadsFrom})`
+  }
+  return `${tf.getBackend()} backend's own${native?.reason ? ` (no native kernels: ${native.reason})` : ''}`
 }

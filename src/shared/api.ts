@@ -54,6 +54,17 @@ export type RunDetail = z.infer<typeof RunDetail>
 export const BackendName = z.enum(['tensorflow', 'wasm', 'cpu'])
 export type BackendName = z.infer<typeof BackendName>
 
+/** The wasm backend's kernels that run natively (OpenBLAS, src/engine/native.ts), or why none do. */
+export const NativeKernels = z.object({
+  kernels: z.array(z.string()),
+  reason: z.string().nullable(),
+  blas: z.string().nullable(),
+  corename: z.string().nullable(),
+  threads: z.number().int().nullable(),
+  threadsFrom: z.string().nullable(),
+})
+export type NativeKernels = z.infer<typeof NativeKernels>
+
 /** What `mxd doctor` prints and the status bar shows. */
 export const DoctorReport = z.object({
   app: z.string(),
@@ -64,6 +75,7 @@ export const DoctorReport = z.object({
   /** Why each better backend was not used, e.g. "tfjs-node-gpu not installed". */
   backendNotes: z.array(z.string()),
   tfjsVersion: z.string(),
+  nativeKernels: NativeKernels,
   store: z.string(),
   database: z.string(),
   schemaVersion: z.number().int(),

@@ -12,11 +12,26 @@ describe('mxd', () => {
     expect(report).toMatchObject({ backend: 'wasm', store, schemaVersion: 1 })
     expect(report.electronBinary).toMatchObject({ present: expect.any(Boolean) })
     expect(report.backendNotes).toContainEqual(expect.stringMatching(/tfjs-node-gpu/))
+    // Native kernels are named, or the reason there are none is given.
+    const native = report.nativeKernels as { kernels: string[]; reason: string | null }
+    if (native.kernels.length > 0) expect(native.reason).toBeNull()
+    else expect(native.reason).toEqual(expect.any(String))
+  })
+
+  it('doctor --json with MXD_NATIVE=0 and --threads: no native kernels, and why', async () => {
+    const store = tempStore()
+    const off = await mxd(['doctor', '--json'], { env: { MXD_HOME: store, MXD_NATIVE: '0' } })
+    expect(JSON.parse(off.stdout).nativeKernels).toMatchObject({ kernels: [], reason: 'turned off by MXD_NATIVE=0' })
+    const one = JSON.parse((await mxd(['doctor', '--json', '--threads', '1'], { env: { MXD_HOME: store } })).stdout)
+    if (one.nativeKernels.kernels.length > 0) expect(one.nativeKernels).toMatchObject({ threads: 1, threadsFrom: 'MXD_THREADS' })
+    expect((await mxd(['doctor', '--threads', 'many'], { env: { MXD_HOME: store } })).stderr).toMatch(/--threads must be a whole number/)
   })
 
   it('--store overrides $MXD_HOME; --backend cpu is honoured', async () => {
     const store = tempStore()
-    const r = await mxd(['doctor', '--json', '--store', store, '--backend', 'cpu'], { env: { MXD_HOME: '/nonexistent-should-not-be-used' } })
+    const r = await mxd(['doctor', '--json', '--store', store, '--backend', 'cpu'], {
+      env: { MXD_HOME: '/nonexistent-should-not-be-used' },
+    })
     expect(JSON.parse(r.stdout)).toMatchObject({ store, backend: 'cpu' })
   })
 
@@ -24,7 +39,10 @@ describe('mxd', () => {
     const store = tempStore()
     const r = await mxd(['bench-backend', '--sizes', '32,64', '--repeats', '2', '--json', '--store', store])
     expect(r.code).toBe(0)
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(lines.slice(0, -1).every((l) => 'progress' in l)).toBe(true)
     const last = lines.at(-1) as { run: { id: number; status: string }; gflops: Record<string, number> }
     expect(last.run.status).toBe('succeeded')

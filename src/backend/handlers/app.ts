@@ -14,6 +14,7 @@ export function doctor(ctx: BackendContext): DoctorReport {
     backend: ctx.compute.backend,
     backendNotes: ctx.compute.notes,
     tfjsVersion: ctx.compute.tfjsVersion,
+    nativeKernels: ctx.compute.native,
     store: ctx.store.dir,
     database: ctx.store.path,
     schemaVersion: ctx.store.schemaVersion,

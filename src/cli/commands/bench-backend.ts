@@ -21,10 +21,14 @@ export const benchBackend: Command = {
     })
     const backend = await ctx.backend()
     const { runId } = await backend.call('jobs.benchBackend', config)
-    if (!ctx.json) ctx.print(`run ${runId}: benchmarking ${backend.ctx.compute.backend} matMul at sizes ${config.sizes.join(', ')}`)
+    const native = backend.ctx.compute.native
+    const kernel = native.kernels.includes('BatchMatMul')
+      ? `native OpenBLAS sgemm on ${native.corename}, ${native.threads} thread${native.threads === 1 ? '' : 's'} (${native.threadsFrom})`
+      : `${backend.ctx.compute.backend}'s own matMul${native.reason ? ` (no native kernels: ${native.reason})` : ''}`
+    if (!ctx.json) ctx.print(`run ${runId}: benchmarking ${kernel} at sizes ${config.sizes.join(', ')}`)
     const detail = await followRun(ctx, backend, runId)
     const gflops = Object.fromEntries(detail.metrics.filter((m) => m.name === 'gflops').map((m) => [m.step, m.value]))
-    if (ctx.json) ctx.printJson({ run: detail.run, backend: backend.ctx.compute.backend, gflops })
+    if (ctx.json) ctx.printJson({ run: detail.run, backend: backend.ctx.compute.backend, kernel, nativeKernels: native.kernels, gflops })
     else {
       for (const [n, g] of Object.entries(gflops)) ctx.print(`  ${n}×${n}: ${g.toFixed(2)} GFLOP/s`)
       ctx.print(`run ${runId} ${detail.run.status}${detail.run.error ? `: ${detail.run.error}` : ''}`)

@@ -1,4 +1,10 @@
+import type { NativeKernels } from '../../shared/api.js'
 import type { Command } from '../command.js'
+
+function nativeLine(n: NativeKernels): string {
+  if (n.kernels.length === 0) return `native kernels: none (${n.reason ?? 'unknown'})`
+  return `native kernels: ${n.kernels.join(', ')} — ${n.blas} on ${n.corename}, ${n.threads} thread${n.threads === 1 ? '' : 's'} (${n.threadsFrom})`
+}
 
 export const doctor: Command = {
   name: 'doctor',
@@ -16,6 +22,7 @@ export const doctor: Command = {
       [
         `${r.app} ${r.version} on Node ${r.node}${r.electron ? `, Electron ${r.electron}` : ''} (${r.platform}, ${r.cpus} cores)`,
         `compute backend: ${r.backend} (tfjs ${r.tfjsVersion})`,
+        nativeLine(r.nativeKernels),
         ...r.backendNotes.map((n) => `  not used: ${n}`),
         `store: ${r.store}`,
         `database: ${r.database} (schema version ${r.schemaVersion})`,

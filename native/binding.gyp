@@ -1,0 +1,18 @@
+# The native kernel addon (src/engine/native.ts loads it). Plain C against N-API only, so one
+# build serves Node and Electron (no per-runtime rebuild). It links the system's OpenBLAS
+# dynamically (Debian: libopenblas-dev at build time, libopenblas0 at run time), which keeps the
+# user's choice of OpenBLAS variant (pthread/openmp, update-alternatives) and its environment
+# variables in force. Where the library is missing the addon fails to load and the app computes
+# on plain wasm.
+{
+  "targets": [
+    {
+      "target_name": "mxd_native",
+      "sources": ["mxd_native.c"],
+      "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
+      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra"],
+      "libraries": ["-lopenblas"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
