@@ -437,6 +437,48 @@ static napi_value TopK(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// adamw(heap, n, pOff, mOff, vOff, gOff, pOutOff, mOutOff, vOutOff, decay, b1, b2, sqrtBias2, eps,
+// stepSize): one AdamW step over n float32 parameters in one pass, writing p', m', v' to the out
+// regions (src/engine/optim/adamw.ts has the formula). Every scalar is rounded to float32 and
+// every operation is one float32 operation in the order the tf-ops path runs them (p·decay;
+// m·b1 + g·(1−b1); v·b2 + (g·g)·(1−b2); √v / sqrtBias2 + eps; p − (m/denom)·stepSize), so the
+// result equals that path's bit for bit: each tfjs op rounds to float32 once, as these do.
+// binding.gyp builds with -ffp-contract=off so no two of them fuse into one FMA. decay = 1 when
+// there is no weight decay (p·1 = p exactly). An out region may be the same as its input (each
+// element is read before it is written) but must not partly overlap another region.
+static napi_value AdamW(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, &a, 15)) return NULL;
+  Heap h = get_heap(&a, 0);
+  int64_t n = get_int(&a, 1, 0, DIM_MAX, "n");
+  int64_t offs[7];
+  static const char *names[7] = {"p", "m", "v", "g", "pOut", "mOut", "vOut"};
+  for (int i = 0; i < 7; i++) offs[i] = get_int(&a, 2 + (size_t)i, 0, OFF_MAX, names[i]);
+  double decayD = get_double(&a, 9, "decay"), b1D = get_double(&a, 10, "b1"), b2D = get_double(&a, 11, "b2");
+  double sqrtBias2D = get_double(&a, 12, "sqrtBias2"), epsD = get_double(&a, 13, "eps");
+  double stepSizeD = get_double(&a, 14, "stepSize");
+  if (a.failed) return NULL;
+  float *r[7];
+  for (int i = 0; i < 7; i++) r[i] = region(&a, h, offs[i], n, names[i]);
+  if (a.failed) return NULL;
+  // The JavaScript side computes 1 − β in double and tfjs rounds it to float32; so does this.
+  const float decay = (float)decayD, b1 = (float)b1D, c1 = (float)(1.0 - b1D), b2 = (float)b2D,
+              c2 = (float)(1.0 - b2D), sqrtBias2 = (float)sqrtBias2D, eps = (float)epsD, stepSize = (float)stepSizeD;
+  const float *P = r[0], *M = r[1], *V = r[2], *G = r[3];
+  float *PO = r[4], *MO = r[5], *VO = r[6];
+  for (int64_t i = 0; i < n; i++) {
+    const float g = G[i];
+    const float p = P[i] * decay;
+    const float m = M[i] * b1 + g * c1;
+    const float v = V[i] * b2 + (g * g) * c2;
+    const float denom = sqrtf(v) / sqrtBias2 + eps;
+    PO[i] = p - (m / denom) * stepSize;
+    MO[i] = m;
+    VO[i] = v;
+  }
+  return undefined(env);
+}
+
 // setThreads(n): OpenBLAS's thread count for later calls in this process.
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a;
@@ -476,6 +518,7 @@ NAPI_MODULE_INIT() {
       {"fillBroadcast", NULL, FillBroadcast, NULL, NULL, NULL, napi_enumerable, NULL},
       {"activate", NULL, Activate, NULL, NULL, NULL, napi_enumerable, NULL},
       {"topk", NULL, TopK, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"info", NULL, Info, NULL, NULL, NULL, napi_enumerable, NULL},
   };
