@@ -12,7 +12,7 @@
       "sources": ["mxd_native.c"],
       "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
       "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off"],
-      "libraries": ["-lopenblas"],
+      "libraries": ["-lopenblas", "-lpthread"],
       "defines": ["NAPI_VERSION=8"]
     }
   ]

@@ -10,6 +10,7 @@
 // so one build serves the CLI, the tests, Electron's main process and its workers. NAPI_MODULE_INIT
 // makes the addon context-aware, so each worker thread that loads it gets its own exports.
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,9 +438,64 @@ static napi_value TopK(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// One AdamW chunk [lo, hi): the loop the kernel below describes.
+typedef struct {
+  const float *P, *M, *V, *G;
+  float *PO, *MO, *VO;
+  int64_t lo, hi;
+  float decay, b1, c1, b2, c2, sqrtBias2, eps, stepSize;
+} AdamWJob;
+
+static void *adamw_range(void *arg) {
+  const AdamWJob *j = (const AdamWJob *)arg;
+  for (int64_t i = j->lo; i < j->hi; i++) {
+    const float g = j->G[i];
+    const float p = j->P[i] * j->decay;
+    const float m = j->M[i] * j->b1 + g * j->c1;
+    const float v = j->V[i] * j->b2 + (g * g) * j->c2;
+    const float denom = sqrtf(v) / j->sqrtBias2 + j->eps;
+    j->PO[i] = p - (m / denom) * j->stepSize;
+    j->MO[i] = m;
+    j->VO[i] = v;
+  }
+  return NULL;
+}
+
+// Splits the elements over as many threads as OpenBLAS is set to use (MXD_THREADS, via
+// setThreads), at least 2^16 elements a thread so that a small parameter is not worth a thread.
+// Elementwise, so the split changes no result. The calling thread takes the first chunk; a
+// thread that cannot be started has its chunk run here instead.
+#define ADAMW_MAX_THREADS 64
+static void adamw_parallel(const AdamWJob *all) {
+  int64_t n = all->hi - all->lo;
+  int64_t threads = openblas_get_num_threads();
+  if (threads > ADAMW_MAX_THREADS) threads = ADAMW_MAX_THREADS;
+  if (threads > n / 65536) threads = n / 65536;
+  if (threads <= 1) {
+    adamw_range((void *)all);
+    return;
+  }
+  AdamWJob jobs[ADAMW_MAX_THREADS];
+  pthread_t tid[ADAMW_MAX_THREADS];
+  int started[ADAMW_MAX_THREADS] = {0};
+  int64_t chunk = (n + threads - 1) / threads;
+  chunk = (chunk + 15) / 16 * 16; // whole cache lines (64 bytes) per chunk
+  for (int64_t t = 0; t < threads; t++) {
+    jobs[t] = *all;
+    jobs[t].lo = all->lo + t * chunk < all->hi ? all->lo + t * chunk : all->hi;
+    jobs[t].hi = jobs[t].lo + chunk < all->hi ? jobs[t].lo + chunk : all->hi;
+  }
+  for (int64_t t = 1; t < threads; t++) started[t] = pthread_create(&tid[t], NULL, adamw_range, &jobs[t]) == 0;
+  adamw_range(&jobs[0]);
+  for (int64_t t = 1; t < threads; t++) {
+    if (started[t]) pthread_join(tid[t], NULL);
+    else adamw_range(&jobs[t]);
+  }
+}
+
 // adamw(heap, n, pOff, mOff, vOff, gOff, pOutOff, mOutOff, vOutOff, decay, b1, b2, sqrtBias2, eps,
-// stepSize): one AdamW step over n float32 parameters in one pass, writing p', m', v' to the out
-// regions (src/engine/optim/adamw.ts has the formula). Every scalar is rounded to float32 and
+// stepSize): one AdamW step over n float32 parameters in one pass (split over threads by
+// adamw_parallel above), writing p', m', v' to the out regions (src/engine/optim/adamw.ts has the formula). Every scalar is rounded to float32 and
 // every operation is one float32 operation in the order the tf-ops path runs them (p·decay;
 // m·b1 + g·(1−b1); v·b2 + (g·g)·(1−b2); √v / sqrtBias2 + eps; p − (m/denom)·stepSize), so the
 // result equals that path's bit for bit: each tfjs op rounds to float32 once, as these do.
@@ -464,18 +520,8 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   // The JavaScript side computes 1 − β in double and tfjs rounds it to float32; so does this.
   const float decay = (float)decayD, b1 = (float)b1D, c1 = (float)(1.0 - b1D), b2 = (float)b2D,
               c2 = (float)(1.0 - b2D), sqrtBias2 = (float)sqrtBias2D, eps = (float)epsD, stepSize = (float)stepSizeD;
-  const float *P = r[0], *M = r[1], *V = r[2], *G = r[3];
-  float *PO = r[4], *MO = r[5], *VO = r[6];
-  for (int64_t i = 0; i < n; i++) {
-    const float g = G[i];
-    const float p = P[i] * decay;
-    const float m = M[i] * b1 + g * c1;
-    const float v = V[i] * b2 + (g * g) * c2;
-    const float denom = sqrtf(v) / sqrtBias2 + eps;
-    PO[i] = p - (m / denom) * stepSize;
-    MO[i] = m;
-    VO[i] = v;
-  }
+  AdamWJob job = {r[0], r[1], r[2], r[3], r[4], r[5], r[6], 0, n, decay, b1, c1, b2, c2, sqrtBias2, eps, stepSize};
+  adamw_parallel(&job);
   return undefined(env);
 }
 

@@ -7,9 +7,9 @@
 //
 // Skipped, with the reason, where the addon is not built or MXD_NATIVE=0 (then only the tf-ops
 // path exists and test/unit/layers/adamw.test.ts covers it against torch).
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
-import { nativeKernelsReport, setNativeKernels } from '../../../src/engine/native.js'
+import { nativeAddon, nativeKernelsReport, setNativeKernels } from '../../../src/engine/native.js'
 import { AdamW } from '../../../src/engine/optim/adamw.js'
 
 await initBackend()
@@ -17,8 +17,17 @@ const report = nativeKernelsReport()
 const active = tf.getBackend() === 'wasm' && (report?.kernels.includes('MxdAdamW') ?? false)
 if (!active) console.warn(`native AdamW tests skipped: ${report?.reason ?? `backend is ${tf.getBackend()}`}`)
 
+// Two threads, so the largest shape (over 2·2^16 elements) is split across threads in C.
+let threadsBefore = 1
+beforeAll(() => {
+  if (!active) return
+  threadsBefore = nativeAddon()!.info().threads
+  nativeAddon()!.setThreads(2)
+})
 afterAll(() => {
-  if (active) setNativeKernels(true)
+  if (!active) return
+  setNativeKernels(true)
+  nativeAddon()!.setThreads(threadsBefore)
 })
 
 /** mulberry32: a small seeded generator, so every run checks the same cases. */
@@ -33,7 +42,7 @@ function rng(seed: number): () => number {
   }
 }
 
-const SHAPES = [[1], [7], [3, 5], [33, 17], [1023], [2, 3, 129]]
+const SHAPES = [[1], [7], [3, 5], [33, 17], [1023], [2, 3, 129], [3, 100_003]]
 const STEPS = 6
 const LRS = [1e-2, 3e-3, 1e-2, 5e-3, 1e-3, 2e-3] // a changing learning rate, as a schedule gives
 
