@@ -3,15 +3,16 @@
 # dynamically (Debian: libopenblas-dev at build time, libopenblas0 at run time), which keeps the
 # user's choice of OpenBLAS variant (pthread/openmp, update-alternatives) and its environment
 # variables in force. Where the library is missing the addon fails to load and the app computes
-# on plain wasm.
+# on plain wasm. -ffp-contract=off: no a·b + c may become one FMA, so the AdamW kernel rounds
+# after every operation as tfjs's separate ops do and matches them bit for bit.
 {
   "targets": [
     {
       "target_name": "mxd_native",
       "sources": ["mxd_native.c"],
       "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
-      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra"],
-      "libraries": ["-lopenblas"],
+      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off"],
+      "libraries": ["-lopenblas", "-lpthread"],
       "defines": ["NAPI_VERSION=8"]
     }
   ]

@@ -10,6 +10,7 @@
 // so one build serves the CLI, the tests, Electron's main process and its workers. NAPI_MODULE_INIT
 // makes the addon context-aware, so each worker thread that loads it gets its own exports.
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,6 +438,93 @@ static napi_value TopK(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// One AdamW chunk [lo, hi): the loop the kernel below describes.
+typedef struct {
+  const float *P, *M, *V, *G;
+  float *PO, *MO, *VO;
+  int64_t lo, hi;
+  float decay, b1, c1, b2, c2, sqrtBias2, eps, stepSize;
+} AdamWJob;
+
+static void *adamw_range(void *arg) {
+  const AdamWJob *j = (const AdamWJob *)arg;
+  for (int64_t i = j->lo; i < j->hi; i++) {
+    const float g = j->G[i];
+    const float p = j->P[i] * j->decay;
+    const float m = j->M[i] * j->b1 + g * j->c1;
+    const float v = j->V[i] * j->b2 + (g * g) * j->c2;
+    const float denom = sqrtf(v) / j->sqrtBias2 + j->eps;
+    j->PO[i] = p - (m / denom) * j->stepSize;
+    j->MO[i] = m;
+    j->VO[i] = v;
+  }
+  return NULL;
+}
+
+// Splits the elements over as many threads as OpenBLAS is set to use (MXD_THREADS, via
+// setThreads), at least 2^16 elements a thread so that a small parameter is not worth a thread.
+// Elementwise, so the split changes no result. The calling thread takes the first chunk; a
+// thread that cannot be started has its chunk run here instead.
+#define ADAMW_MAX_THREADS 64
+static void adamw_parallel(const AdamWJob *all) {
+  int64_t n = all->hi - all->lo;
+  int64_t threads = openblas_get_num_threads();
+  if (threads > ADAMW_MAX_THREADS) threads = ADAMW_MAX_THREADS;
+  if (threads > n / 65536) threads = n / 65536;
+  if (threads <= 1) {
+    adamw_range((void *)all);
+    return;
+  }
+  AdamWJob jobs[ADAMW_MAX_THREADS];
+  pthread_t tid[ADAMW_MAX_THREADS];
+  int started[ADAMW_MAX_THREADS] = {0};
+  int64_t chunk = (n + threads - 1) / threads;
+  chunk = (chunk + 15) / 16 * 16; // whole cache lines (64 bytes) per chunk
+  for (int64_t t = 0; t < threads; t++) {
+    jobs[t] = *all;
+    jobs[t].lo = all->lo + t * chunk < all->hi ? all->lo + t * chunk : all->hi;
+    jobs[t].hi = jobs[t].lo + chunk < all->hi ? jobs[t].lo + chunk : all->hi;
+  }
+  for (int64_t t = 1; t < threads; t++) started[t] = pthread_create(&tid[t], NULL, adamw_range, &jobs[t]) == 0;
+  adamw_range(&jobs[0]);
+  for (int64_t t = 1; t < threads; t++) {
+    if (started[t]) pthread_join(tid[t], NULL);
+    else adamw_range(&jobs[t]);
+  }
+}
+
+// adamw(heap, n, pOff, mOff, vOff, gOff, pOutOff, mOutOff, vOutOff, decay, b1, b2, sqrtBias2, eps,
+// stepSize): one AdamW step over n float32 parameters in one pass (split over threads by
+// adamw_parallel above), writing p', m', v' to the out regions (src/engine/optim/adamw.ts has the formula). Every scalar is rounded to float32 and
+// every operation is one float32 operation in the order the tf-ops path runs them (p·decay;
+// m·b1 + g·(1−b1); v·b2 + (g·g)·(1−b2); √v / sqrtBias2 + eps; p − (m/denom)·stepSize), so the
+// result equals that path's bit for bit: each tfjs op rounds to float32 once, as these do.
+// binding.gyp builds with -ffp-contract=off so no two of them fuse into one FMA. decay = 1 when
+// there is no weight decay (p·1 = p exactly). An out region may be the same as its input (each
+// element is read before it is written) but must not partly overlap another region.
+static napi_value AdamW(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, &a, 15)) return NULL;
+  Heap h = get_heap(&a, 0);
+  int64_t n = get_int(&a, 1, 0, DIM_MAX, "n");
+  int64_t offs[7];
+  static const char *names[7] = {"p", "m", "v", "g", "pOut", "mOut", "vOut"};
+  for (int i = 0; i < 7; i++) offs[i] = get_int(&a, 2 + (size_t)i, 0, OFF_MAX, names[i]);
+  double decayD = get_double(&a, 9, "decay"), b1D = get_double(&a, 10, "b1"), b2D = get_double(&a, 11, "b2");
+  double sqrtBias2D = get_double(&a, 12, "sqrtBias2"), epsD = get_double(&a, 13, "eps");
+  double stepSizeD = get_double(&a, 14, "stepSize");
+  if (a.failed) return NULL;
+  float *r[7];
+  for (int i = 0; i < 7; i++) r[i] = region(&a, h, offs[i], n, names[i]);
+  if (a.failed) return NULL;
+  // The JavaScript side computes 1 − β in double and tfjs rounds it to float32; so does this.
+  const float decay = (float)decayD, b1 = (float)b1D, c1 = (float)(1.0 - b1D), b2 = (float)b2D,
+              c2 = (float)(1.0 - b2D), sqrtBias2 = (float)sqrtBias2D, eps = (float)epsD, stepSize = (float)stepSizeD;
+  AdamWJob job = {r[0], r[1], r[2], r[3], r[4], r[5], r[6], 0, n, decay, b1, c1, b2, c2, sqrtBias2, eps, stepSize};
+  adamw_parallel(&job);
+  return undefined(env);
+}
+
 // setThreads(n): OpenBLAS's thread count for later calls in this process.
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a;
@@ -476,6 +564,7 @@ NAPI_MODULE_INIT() {
       {"fillBroadcast", NULL, FillBroadcast, NULL, NULL, NULL, napi_enumerable, NULL},
       {"activate", NULL, Activate, NULL, NULL, NULL, napi_enumerable, NULL},
       {"topk", NULL, TopK, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"info", NULL, Info, NULL, NULL, NULL, napi_enumerable, NULL},
   };

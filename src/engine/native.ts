@@ -5,7 +5,8 @@
 // place: tensors stay where tfjs put them, the engine's code does not change, and every other
 // kernel is still wasm. Where the addon is missing, fails to load, or MXD_NATIVE=0, nothing is
 // registered and the app computes exactly as before; the report says why. TopK is native too (one
-// heap pass per row instead of wasm's sort: 3× faster on the MxD gate).
+// heap pass per row instead of wasm's sort: 3× faster on the MxD gate). So is one whole AdamW step
+// per parameter (ADAMW_KERNEL: one pass instead of about eleven wasm elementwise kernels).
 //
 // Our _FusedMatMul is also a correctness fix: stock tfjs-wasm 4.22's gives wrong results with
 // transposeA/B plus a bias and with a bias of shape [1] (test/unit/native-kernels.test.ts checks
@@ -85,6 +86,23 @@ export interface NativeAddon {
     indicesOff: number,
     scratch: ArrayBuffer,
   ): void
+  adamw(
+    heap: ArrayBuffer,
+    n: number,
+    pOff: number,
+    mOff: number,
+    vOff: number,
+    gOff: number,
+    pOutOff: number,
+    mOutOff: number,
+    vOutOff: number,
+    decay: number,
+    b1: number,
+    b2: number,
+    sqrtBias2: number,
+    eps: number,
+    stepSize: number,
+  ): void
   setThreads(n: number): void
   info(): { config: string; corename: string; threads: number; parallel: number }
 }
@@ -110,6 +128,11 @@ interface WasmBackendLike {
 }
 
 const NATIVE_KERNELS = ['BatchMatMul', '_FusedMatMul', 'TopK'] as const
+/**
+ * Our own kernel, with no stock counterpart: one AdamW step (src/engine/optim/adamw.ts runs it
+ * through tf.engine().runKernel while it is registered, and its tf-ops path otherwise).
+ */
+export const ADAMW_KERNEL = 'MxdAdamW'
 const ADDON_PATH = join('native', 'build', 'Release', 'mxd_native.node')
 // tfjs-backend-wasm's FusableActivation numbering, which the addon's activate() uses too.
 const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, prelu: 3, leakyrelu: 4, sigmoid: 5, elu: 6 }
@@ -208,7 +231,7 @@ export function installNativeKernels(env: NodeJS.ProcessEnv = process.env): Nati
     const info = native.info()
     setNativeKernels(true)
     report = {
-      kernels: [...NATIVE_KERNELS],
+      kernels: [...NATIVE_KERNELS, ADAMW_KERNEL],
       reason: null,
       blas: info.config,
       corename: info.corename,
@@ -226,6 +249,7 @@ export function installNativeKernels(env: NodeJS.ProcessEnv = process.env): Nati
 
 /** Puts back every stock kernel that was replaced (a partial install included). Never throws. */
 function restoreStock(): void {
+  if (tf.getKernel(ADAMW_KERNEL, 'wasm')) tf.unregisterKernel(ADAMW_KERNEL, 'wasm')
   for (const [name, stock] of originals) {
     try {
       if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm')
@@ -260,6 +284,9 @@ export function setNativeKernels(on: boolean): void {
     if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm')
     tf.registerKernel(config)
   }
+  // "Off" means no AdamW kernel at all, so the optimizer takes its tf-ops path.
+  if (tf.getKernel(ADAMW_KERNEL, 'wasm')) tf.unregisterKernel(ADAMW_KERNEL, 'wasm')
+  if (on) tf.registerKernel({ kernelName: ADAMW_KERNEL, backendName: 'wasm', kernelFunc: adamW as unknown as KernelFunc })
 }
 
 /** The loaded addon, for the benchmark and the tests; null when none. */
@@ -476,6 +503,55 @@ function topK(args: { inputs: { x: TensorInfo }; backend: WasmBackendLike; attrs
   const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer
   addon!.topk(heap, offsetOfData(backend, x), rows, n, k, offsetOfData(backend, values), offsetOfData(backend, indices), topkScratch)
   return [values, indices]
+}
+
+/**
+ * One AdamW step: inputs p, m, v, g (float32, one shape); attrs decay (1 − lr·wd, or 1), b1, b2,
+ * sqrtBias2, eps, stepSize; outputs new p, m, v. The outputs are fresh tensors rather than writes
+ * into p, m, v in place: a tf.Variable shares its dataId with the tensor it was made from or last
+ * assigned (tfjs counts references to it, it does not copy), so an in-place write could change a
+ * tensor the caller still holds. Fresh outputs plus assign() cost two allocations and keep tfjs's
+ * ownership rules intact; the work is still one pass instead of about eleven.
+ */
+function adamW(args: {
+  inputs: { p: TensorInfo; m: TensorInfo; v: TensorInfo; g: TensorInfo }
+  backend: WasmBackendLike
+  attrs: NamedAttrMap
+}): TensorInfo[] {
+  const { inputs, backend, attrs } = args
+  const { p, m, v, g } = inputs
+  for (const t of [m, v, g]) {
+    if (t.dtype !== 'float32' || p.dtype !== 'float32' || !tf.util.arraysEqual(t.shape, p.shape))
+      throw new Error(`${ADAMW_KERNEL} needs float32 p, m, v, g of one shape, got [${p.shape}] and [${t.shape}].`)
+  }
+  const outs = [backend.makeOutput(p.shape, 'float32'), backend.makeOutput(p.shape, 'float32'), backend.makeOutput(p.shape, 'float32')]
+  const size = tf.util.sizeFromShape(p.shape)
+  if (size === 0) return outs
+  const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer
+  const [pOut, mOut, vOut] = outs.map((t) => offsetOfData(backend, t)) as [number, number, number]
+  const num = (key: string): number => {
+    const x = attrs[key]
+    if (typeof x !== 'number') throw new Error(`${ADAMW_KERNEL} needs a number attribute ${key}.`)
+    return x
+  }
+  addon!.adamw(
+    heap,
+    size,
+    offsetOfData(backend, p),
+    offsetOfData(backend, m),
+    offsetOfData(backend, v),
+    offsetOfData(backend, g),
+    pOut,
+    mOut,
+    vOut,
+    num('decay'),
+    num('b1'),
+    num('b2'),
+    num('sqrtBias2'),
+    num('eps'),
+    num('stepSize'),
+  )
+  return outs
 }
 
 const OURS: Record<(typeof NATIVE_KERNELS)[number], unknown> = { BatchMatMul: batchMatMul, _FusedMatMul: fusedMatMul, TopK: topK }

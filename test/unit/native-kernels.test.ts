@@ -429,7 +429,7 @@ describe.skipIf(!active)('the addon itself', () => {
   })
 
   it('reports OpenBLAS, its core type and a thread count', () => {
-    expect(report!.kernels).toEqual(['BatchMatMul', '_FusedMatMul', 'TopK'])
+    expect(report!.kernels).toEqual(['BatchMatMul', '_FusedMatMul', 'TopK', 'MxdAdamW'])
     expect(report!.blas).toMatch(/OpenBLAS/)
     expect(report!.threads).toBeGreaterThanOrEqual(1)
   })

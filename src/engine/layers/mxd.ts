@@ -162,7 +162,7 @@ export class MxDLayer extends SparseLayerBase {
       const codes = denseCodes(gate.values, gate.indices, this.width)
       if (options?.codeHook) return this.hookedForward(x, options.codeHook(codes))
       // 2. Decode with the hand-written backward (every parameter, through TopK's selection).
-      return { y: this.decode(x, gate, codes), codes }
+      return { y: this.decode(x, gate, codes), codes, selected: { values: gate.values, indices: gate.indices } }
     })
   }
 

@@ -28,6 +28,13 @@ export type SparseForward = {
   y: tf.Tensor2D
   /** The post-TopK code a, [B, N] (MxD experts) or [B, d_sae] (transcoder latents); ≤ K non-zeros a row. */
   codes: tf.Tensor2D
+  /**
+   * The TopK's K winners per row, [B, K] values and indices (distinct within a row): `codes` is
+   * these values at these columns and 0 elsewhere, so code statistics can read K entries a row
+   * instead of N. Absent when a codeHook replaced the code. (A type literal, not sparse.ts's
+   * TopK interface, so that the whole stays a TensorContainer.)
+   */
+  selected?: { values: tf.Tensor2D; indices: tf.Tensor2D }
 }
 
 export interface SparseLayer {

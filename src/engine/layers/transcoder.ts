@@ -99,7 +99,7 @@ export class TranscoderLayer extends SparseLayerBase {
         return { y: tf.add(tf.matMul(a, p.W_dec as tf.Tensor2D), this.skipAndBias(x, p)) as tf.Tensor2D, codes: a }
       }
       // 2. Decode with the hand-written backward.
-      return { y: this.decode(x, latents), codes }
+      return { y: this.decode(x, latents), codes, selected: { values: latents.values, indices: latents.indices } }
     })
   }
 

@@ -4,7 +4,13 @@
 //   p ← p·(1 − lr·wd)                       decoupled weight decay (skipped when wd = 0)
 //   m ← β1·m + (1 − β1)·g ;  v ← β2·v + (1 − β2)·g²
 //   p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)
+//
+// Where the native kernels are active (src/engine/native.ts registers ADAMW_KERNEL on the wasm
+// backend), each parameter's step is one native pass with the same float32 operations in the
+// same order, so it gives the same numbers as the tf-ops path below (test/unit/layers/
+// adamw-native.test.ts checks both against a float64 computation and each other).
 import { tf } from '../backend.js'
+import { ADAMW_KERNEL } from '../native.js'
 import type { WritableTensor } from '../safetensors.js'
 
 export interface AdamWOptions {
@@ -33,8 +39,13 @@ export class AdamW {
     this.eps = options.eps ?? 1e-8
     this.weightDecay = options.weightDecay ?? 0.01 // torch's default
     for (const [name, p] of Object.entries(params)) {
-      this.m[name] = tf.variable(tf.zerosLike(p), false)
-      this.v[name] = tf.variable(tf.zerosLike(p), false)
+      // A variable holds its own reference to the data, so the zeros tensor can go (it leaked
+      // before: two tensors per parameter per optimizer).
+      for (const state of [this.m, this.v]) {
+        const zeros = tf.zerosLike(p)
+        state[name] = tf.variable(zeros, false)
+        zeros.dispose()
+      }
     }
   }
 
@@ -44,11 +55,23 @@ export class AdamW {
     const [b1, b2] = this.betas
     const stepSize = lr / (1 - b1 ** this.step)
     const sqrtBias2 = Math.sqrt(1 - b2 ** this.step)
+    const fused = tf.getBackend() === 'wasm' && tf.getKernel(ADAMW_KERNEL, 'wasm') !== undefined
     for (const [name, p] of Object.entries(this.params)) {
       const g = grads[name]
       if (g === undefined) continue
       const m = this.m[name]!
       const v = this.v[name]!
+      if (fused && g.dtype === 'float32' && p.dtype === 'float32' && tf.util.arraysEqual(g.shape, p.shape)) {
+        // p·1 = p exactly, so decay 1 is the same as skipping the decay step.
+        const decay = this.weightDecay !== 0 ? 1 - lr * this.weightDecay : 1
+        const attrs = { decay, b1, b2, sqrtBias2, eps: this.eps, stepSize }
+        const [p1, m1, v1] = tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g }, attrs) as tf.Tensor[]
+        p.assign(p1!)
+        m.assign(m1!)
+        v.assign(v1!)
+        tf.dispose([p1!, m1!, v1!])
+        continue
+      }
       tf.tidy(() => {
         if (this.weightDecay !== 0) p.assign(tf.mul(p, 1 - lr * this.weightDecay))
         m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)))
