@@ -28,9 +28,9 @@ export function jobContext(store: Store, config: ConvertConfig, opts: { runId?: 
       store.log(runId, level, message)
       if (!opts.quiet) console.log(`[${level}] ${message}`)
     },
-    checkpoint: (step, bytes, name = 'checkpoint.bin') => {
+    checkpoint: (step, bytes, name = 'checkpoint.bin', metrics) => {
       const path = join(store.runDir(runId), `step-${step}-${name}`)
-      store.addCheckpoint(runId, step, path, writeFileAtomic(path, bytes))
+      store.addCheckpoint(runId, step, path, writeFileAtomic(path, bytes), metrics)
       return path
     },
   }

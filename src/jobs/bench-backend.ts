@@ -61,9 +61,11 @@ export async function benchBackend(ctx: JobContext<BenchBackendConfig>): Promise
         report(`${n}×${n} matmul ${r + 1}/${repeats}`)
       }
       const gflops = (flopsOf(n) * repeats) / (elapsed / 1000) / 1e9
-      ctx.store.addMetrics(ctx.runId, n, { gflops, ms_per_matmul: elapsed / repeats })
       completed.add(n)
-      ctx.checkpoint(n, new TextEncoder().encode(JSON.stringify({ completed: [...completed] })), 'bench.json')
+      // The size's metrics go in with the checkpoint that marks it done: a crash between two
+      // separate writes left them without it, and the resumed run measured the size again.
+      const metrics = { gflops, ms_per_matmul: elapsed / repeats }
+      ctx.checkpoint(n, new TextEncoder().encode(JSON.stringify({ completed: [...completed] })), 'bench.json', metrics)
       ctx.log('info', `${n}×${n}: ${gflops.toFixed(2)} GFLOP/s`)
       report(`${n}×${n}: ${gflops.toFixed(2)} GFLOP/s`, { gflops })
     } finally {

@@ -15,8 +15,11 @@ export interface JobContext<Config> {
   cancelled(): boolean
   progress(p: ProgressUpdate): void
   log(level: 'info' | 'warn' | 'error', message: string): void
-  /** Writes `data` atomically into the run's folder and records it as the checkpoint of `step`. */
-  checkpoint(step: number, data: Uint8Array, name?: string): string
+  /**
+   * Writes `data` atomically into the run's folder and records it as the checkpoint of `step`,
+   * together with `metrics` (at `step`) when given: both or neither survive a crash.
+   */
+  checkpoint(step: number, data: Uint8Array, name?: string, metrics?: Record<string, number>): string
 }
 
 export type ProgressUpdate = Pick<JobProgress, 'done' | 'total' | 'unit'> &

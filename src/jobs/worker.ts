@@ -36,10 +36,10 @@ async function main(data: WorkerData): Promise<void> {
       resumeFrom: store.latestCheckpoint(run.id),
       cancelled: () => Atomics.load(cancelFlag, 0) === 1,
       log: (level, message) => store.log(run.id, level, message),
-      checkpoint: (step, bytes, name = 'checkpoint.bin') => {
+      checkpoint: (step, bytes, name = 'checkpoint.bin', metrics) => {
         const path = join(store.runDir(run.id), `step-${step}-${name}`)
         const sha = writeFileAtomic(path, bytes)
-        store.addCheckpoint(run.id, step, path, sha)
+        store.addCheckpoint(run.id, step, path, sha, metrics)
         return path
       },
       progress: (p) => {

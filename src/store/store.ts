@@ -294,10 +294,18 @@ export class Store {
       .all(runId) as Metric[]
   }
 
-  addCheckpoint(runId: number, step: number, path: string, sha256: string): void {
-    this.db
-      .prepare('INSERT INTO checkpoints (run_id, step, path, sha256, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(runId, step, path, sha256, now())
+  /**
+   * Records a checkpoint file, and with it the metrics of the work it completes, in one
+   * transaction: a crash then never leaves a step's metrics without the checkpoint that says the
+   * step is done (a resume would measure it again and overwrite them).
+   */
+  addCheckpoint(runId: number, step: number, path: string, sha256: string, metrics?: Record<string, number>): void {
+    this.db.transaction(() => {
+      if (metrics) this.addMetrics(runId, step, metrics)
+      this.db
+        .prepare('INSERT INTO checkpoints (run_id, step, path, sha256, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(runId, step, path, sha256, now())
+    })()
   }
 
   getCheckpoints(runId: number): Checkpoint[] {

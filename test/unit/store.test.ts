@@ -118,4 +118,18 @@ describe('atomic files', () => {
     expect([...readFileSync(path)]).toEqual([9])
     expect(existsSync(join(dir, 'missing'))).toBe(false)
   })
+
+  it('records a checkpoint and the metrics of the work it completes together, or neither', () => {
+    const store = new Store({ dir: tmp() })
+    const run = store.createRun('bench-backend', { sizes: [8] }, 'running')
+    store.addCheckpoint(run.id, 8, '/x/step-8', 'abc', { gflops: 1.5 })
+    expect(store.getMetrics(run.id)).toEqual([{ step: 8, name: 'gflops', value: 1.5 }])
+    // The checkpoint row cannot be written (as on a crash or a full disk at that moment): the
+    // metrics must not be left behind without it, or a resume measures the step again.
+    store.db.exec("CREATE TRIGGER no_checkpoints BEFORE INSERT ON checkpoints BEGIN SELECT RAISE(ABORT, 'no room'); END")
+    expect(() => store.addCheckpoint(run.id, 16, '/x/step-16', 'def', { gflops: 2.5 })).toThrow(/no room/)
+    expect(store.getMetrics(run.id)).toEqual([{ step: 8, name: 'gflops', value: 1.5 }])
+    expect(store.latestCheckpoint(run.id)?.step).toBe(8)
+    store.close()
+  })
 })
