@@ -21,6 +21,7 @@ import { assertFiniteLogits, NonFiniteError } from '../../src/engine/finite.js'
 import { ModelLoadError, openModelFolder } from '../../src/engine/model-folder.js'
 import { loadLanguageModel } from '../../src/engine/models/load.js'
 import { SafetensorsError, SafetensorsFile, writeSafetensors } from '../../src/engine/safetensors.js'
+import { createRng as prng } from '../../src/engine/generate.js'
 
 const MODELS = join(import.meta.dirname, '../fixtures/models')
 const tmp = mkdtempSync(join(tmpdir(), 'mxd-fuzz-'))
@@ -33,18 +34,6 @@ beforeAll(async () => {
 const CASE_LIMIT_MS = 5_000
 
 // ------------------------------------------------------------------------------------ PRNG
-
-/** mulberry32: a small, well-mixed 32-bit generator; the same seed gives the same cases anywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Rng = () => number
 const int = (rng: Rng, n: number): number => Math.floor(rng() * n)

@@ -12,6 +12,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../src/engine/backend.js'
 import { chooseThreads, loadAddon, nativeAddon, nativeKernelsReport, planMatMul, setNativeKernels } from '../../src/engine/native.js'
+import { createRng as rng } from '../../src/engine/generate.js'
 
 await initBackend()
 const report = nativeKernelsReport()
@@ -21,18 +22,6 @@ if (!active) console.warn(`native-kernels tests skipped: ${report?.reason ?? 'no
 afterAll(() => {
   if (active) setNativeKernels(true)
 })
-
-/** mulberry32: a small seeded generator, so every run checks the same cases. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Dense {
   shape: number[]

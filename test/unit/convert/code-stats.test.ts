@@ -11,22 +11,11 @@ import type { SparseLayer } from '../../../src/engine/layers/sparse-layer.js'
 import { denseCodes } from '../../../src/engine/layers/sparse.js'
 import { TranscoderLayer } from '../../../src/engine/layers/transcoder.js'
 import { AdamW } from '../../../src/engine/optim/adamw.js'
+import { createRng as rng } from '../../../src/engine/generate.js'
 
 beforeAll(async () => {
   await initBackend()
 })
-
-/** mulberry32: a small seeded generator, so every run checks the same cases. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** The old computation: a scan of the dense code. */
 function denseStats(codes: tf.Tensor2D): { nonZeros: number; fired: number[] } {

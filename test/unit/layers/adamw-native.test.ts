@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
 import { nativeAddon, nativeKernelsReport, setNativeKernels } from '../../../src/engine/native.js'
 import { AdamW } from '../../../src/engine/optim/adamw.js'
+import { createRng as rng } from '../../../src/engine/generate.js'
 
 await initBackend()
 const report = nativeKernelsReport()
@@ -29,18 +30,6 @@ afterAll(() => {
   setNativeKernels(true)
   nativeAddon()!.setThreads(threadsBefore)
 })
-
-/** mulberry32: a small seeded generator, so every run checks the same cases. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const SHAPES = [[1], [7], [3, 5], [33, 17], [1023], [2, 3, 129], [3, 100_003]]
 const STEPS = 6
