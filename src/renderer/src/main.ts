@@ -10,6 +10,7 @@ import { useBackendStore } from './stores/backend'
 import { useThemeStore } from './stores/theme'
 import './styles/base.css'
 import './styles/wizard.css'
+import { errorMessage } from './lib/errors'
 
 async function start(): Promise<void> {
   const pinia = createPinia()
@@ -17,7 +18,7 @@ async function start(): Promise<void> {
   try {
     conn = await connect()
   } catch (err) {
-    const errorApp = createApp(ConnectError, { message: err instanceof Error ? err.message : String(err) })
+    const errorApp = createApp(ConnectError, { message: errorMessage(err) })
     errorApp.use(pinia)
     useThemeStore(pinia)
     errorApp.mount('#app')

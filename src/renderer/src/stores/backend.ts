@@ -4,6 +4,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import type { ApiEvent, DoctorReport, Input, JobProgress, Method, MxdClient, Output, Run } from '../../../shared/api'
 import type { Transport } from '../api/client'
+import { errorMessage } from '../lib/errors'
 
 export interface Connection {
   client: MxdClient
@@ -79,7 +80,7 @@ export const useBackendStore = defineStore('backend', () => {
       doctor.value = await call('app.doctor', {})
       doctorError.value = null
     } catch (err) {
-      doctorError.value = err instanceof Error ? err.message : String(err)
+      doctorError.value = errorMessage(err)
     }
   }
 
@@ -92,7 +93,7 @@ export const useBackendStore = defineStore('backend', () => {
       runs.value = [...byId.values()].sort((a, b) => b.id - a.id)
       runsError.value = null
     } catch (err) {
-      runsError.value = err instanceof Error ? err.message : String(err)
+      runsError.value = errorMessage(err)
     } finally {
       runsLoaded.value = true
     }

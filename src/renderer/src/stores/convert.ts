@@ -7,6 +7,7 @@ import type { Dataset, Input, Output, Run } from '../../../shared/api'
 import { CONVERT_DEFAULTS } from '../../../shared/convert-defaults'
 import type { LayerKind } from '../lib/convert-format'
 import { useBackendStore } from './backend'
+import { errorMessage } from '../lib/errors'
 
 export type ConvertInput = Input<'convert.start'>
 export type ConvertPreview = Output<'convert.preview'>
@@ -88,9 +89,6 @@ export interface SpeedSource {
   gflops?: number
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
 
 export const useConvertStore = defineStore('convert', () => {
   const backend = useBackendStore()
@@ -105,7 +103,7 @@ export const useConvertStore = defineStore('convert', () => {
       datasets.value = await backend.call('datasets.list', {})
       datasetsError.value = null
     } catch (err) {
-      datasetsError.value = message(err)
+      datasetsError.value = errorMessage(err)
     } finally {
       datasetsLoaded.value = true
     }

@@ -6,6 +6,7 @@ import { computed, ref, shallowRef, watch } from 'vue'
 import type { ModelDescription, ModelEntry, PlaygroundEvent } from '../../../shared/models'
 import { promptTokenTexts, type StopReason } from '../lib/model-format'
 import { useBackendStore } from './backend'
+import { errorMessage } from '../lib/errors'
 
 export interface Prediction {
   id: number
@@ -51,9 +52,6 @@ export interface GenerationSettings {
   splice?: { runId: number; steer: { unit: number; value: number }[] }
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
 
 export const useModelsStore = defineStore('models', () => {
   const backend = useBackendStore()
@@ -69,7 +67,7 @@ export const useModelsStore = defineStore('models', () => {
       models.value = await backend.call('models.list', {})
       listError.value = null
     } catch (err) {
-      listError.value = message(err)
+      listError.value = errorMessage(err)
     } finally {
       loaded.value = true
     }
@@ -243,7 +241,7 @@ export const useModelsStore = defineStore('models', () => {
       early = []
       for (const e of pending) apply(e)
     } catch (err) {
-      error.value = message(err)
+      error.value = errorMessage(err)
       status.value = 'error'
     }
   }
@@ -255,7 +253,7 @@ export const useModelsStore = defineStore('models', () => {
     try {
       await backend.call('playground.stop', { generationId: id })
     } catch (err) {
-      error.value = `Could not stop: ${message(err)}`
+      error.value = `Could not stop: ${errorMessage(err)}`
       stopping.value = false
     }
   }

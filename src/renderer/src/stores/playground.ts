@@ -5,6 +5,7 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import type { ModelEntry, SplicableLayer } from '../../../shared/models'
 import { useBackendStore } from './backend'
+import { errorMessage } from '../lib/errors'
 
 export type Parsed = { value: number; error: string | null }
 
@@ -100,7 +101,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
     try {
       layers.value = await backend.call('playground.layers', { modelId })
     } catch (e) {
-      layersError.value = e instanceof Error ? e.message : String(e)
+      layersError.value = errorMessage(e)
     }
     if (wanted !== null && layers.value.some((l) => l.runId === wanted)) spliceRun.value = wanted
     if (spliceRun.value !== null && !layers.value.some((l) => l.runId === spliceRun.value)) spliceRun.value = null

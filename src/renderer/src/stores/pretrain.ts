@@ -5,6 +5,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
 import type { Dataset, Input, Output } from '../../../shared/api'
 import { useBackendStore } from './backend'
+import { errorMessage } from '../lib/errors'
 
 export type MlpKind = 'dense' | 'cpmoe' | 'trmoe'
 export type StepId = 'data' | 'size' | 'mlp' | 'budget' | 'output' | 'review'
@@ -22,9 +23,6 @@ export type Preview = Output<'pretrain.preview'>
 /** Same rule as the back end (src/shared/pretrain.ts), kept here so the bundle has no zod. */
 const OUT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
 
 /** A whole number in [min, max] from typed text ("20_000", "2e4" and "20k" allowed), or a message. */
 export function parseInt_(text: string, what: string, min: number, max: number): { value: number | null; error: string | null } {
@@ -204,7 +202,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
       preview.value = p
       previewError.value = null
     } catch (err) {
-      if (seq === previewSeq) previewError.value = message(err)
+      if (seq === previewSeq) previewError.value = errorMessage(err)
     }
   }
   watch(
@@ -221,7 +219,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
       datasetsError.value = null
       if (datasetId.value === null && datasets.value.length === 1) datasetId.value = datasets.value[0]!.id
     } catch (err) {
-      datasetsError.value = message(err)
+      datasetsError.value = errorMessage(err)
     } finally {
       datasetsLoaded.value = true
     }
@@ -244,7 +242,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
       addPath.value = ''
       return true
     } catch (err) {
-      addError.value = message(err)
+      addError.value = errorMessage(err)
       return false
     } finally {
       adding.value = false
@@ -295,7 +293,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
       touched.value = new Set()
       return runId
     } catch (err) {
-      startError.value = message(err)
+      startError.value = errorMessage(err)
       return null
     } finally {
       starting.value = false

@@ -6,6 +6,7 @@ import { computed, ref, watch } from 'vue'
 import type { Output, Run, RunSummary } from '../../../shared/api'
 import type { LayerKind } from '../lib/convert-format'
 import { useBackendStore } from './backend'
+import { errorMessage } from '../lib/errors'
 
 export type ImportResult = Output<'convert.import'>
 
@@ -15,9 +16,6 @@ export interface RunFilter {
   layerKind: LayerKind | ''
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
 
 export const useRunsStore = defineStore('runs', () => {
   const backend = useBackendStore()
@@ -31,7 +29,7 @@ export const useRunsStore = defineStore('runs', () => {
       summaries.value = Object.fromEntries(list.map((s) => [s.id, s]))
       summariesError.value = null
     } catch (err) {
-      summariesError.value = message(err)
+      summariesError.value = errorMessage(err)
     }
   }
 
