@@ -409,22 +409,31 @@ function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: 
   // The heap's buffer is read after makeOutput: an allocation can grow the wasm memory, which
   // detaches the old ArrayBuffer.
   const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer
-  addon!.sgemmBatched(
+  sgemm(
     heap,
+    plan,
     attrs.transposeA === true,
     attrs.transposeB === true,
-    plan.m,
-    plan.n,
-    plan.k,
-    plan.batch,
     offsetOfData(backend, a),
-    plan.aIndex,
     offsetOfData(backend, b),
-    plan.bIndex,
     offsetOfData(backend, out),
     0,
   )
   return out
+}
+
+/** C = op(A)·op(B) + beta·C for every matrix of the plan's batch, in the wasm heap in place. */
+function sgemm(
+  heap: ArrayBuffer,
+  plan: MatMulPlan,
+  ta: boolean,
+  tb: boolean,
+  aOff: number,
+  bOff: number,
+  outOff: number,
+  beta: 0 | 1,
+): void {
+  addon!.sgemmBatched(heap, ta, tb, plan.m, plan.n, plan.k, plan.batch, aOff, plan.aIndex, bOff, plan.bIndex, outOff, beta)
 }
 
 function fusedMatMul(args: {
@@ -451,21 +460,7 @@ function fusedMatMul(args: {
       addon!.fillBroadcast(heap, outOff + o, batch, plan.m, plan.n, biasOff + s, sb, sm, sn),
     )
   }
-  addon!.sgemmBatched(
-    heap,
-    ta,
-    tb,
-    plan.m,
-    plan.n,
-    plan.k,
-    plan.batch,
-    offsetOfData(backend, a),
-    plan.aIndex,
-    offsetOfData(backend, b),
-    plan.bIndex,
-    outOff,
-    bias ? 1 : 0,
-  )
+  sgemm(heap, plan, ta, tb, offsetOfData(backend, a), offsetOfData(backend, b), outOff, bias ? 1 : 0)
   if (activation === PRELU) {
     const wOff = offsetOfData(backend, prelu!)
     broadcastCall(plan, prelu!.shape, (o, batch, s, sb, sm, sn) =>

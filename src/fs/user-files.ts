@@ -77,37 +77,39 @@ function systemPathError(path: string, real: string, what?: string): UserPathErr
  * the path would be once created. Lets an export target that does not exist yet be checked.
  */
 async function resolveExisting(path: string): Promise<string> {
-  let head = resolve(path)
-  const tail: string[] = []
+  const walk = { head: resolve(path), tail: [] as string[] }
   for (;;) {
     try {
-      return resolve(await realpath(head), ...tail.reverse())
+      return resolve(await realpath(walk.head), ...[...walk.tail].reverse())
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw describeFsError(err, path)
-      const parent = dirname(head)
-      if (parent === head) return resolve(path)
-      tail.push(head.slice(parent.length).replace(/^[/\\]+/, ''))
-      head = parent
+      if (!climb(walk, err, path)) return resolve(path)
     }
   }
 }
 
 function resolveExistingSync(path: string): string {
-  let head = resolve(path)
-  const tail: string[] = []
+  const walk = { head: resolve(path), tail: [] as string[] }
   for (;;) {
     try {
-      return resolve(realpathSync(head), ...tail.reverse())
+      return resolve(realpathSync(walk.head), ...[...walk.tail].reverse())
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw describeFsError(err, path)
-      const parent = dirname(head)
-      if (parent === head) return resolve(path)
-      tail.push(head.slice(parent.length).replace(/^[/\\]+/, ''))
-      head = parent
+      if (!climb(walk, err, path)) return resolve(path)
     }
   }
+}
+
+/**
+ * One step of resolveExisting's walk up after realpath failed on `walk.head`: a missing part
+ * moves the head to its parent (false at the root); any other error is the user's to see.
+ */
+function climb(walk: { head: string; tail: string[] }, err: unknown, path: string): boolean {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code !== 'ENOENT' && code !== 'ENOTDIR') throw describeFsError(err, path)
+  const parent = dirname(walk.head)
+  if (parent === walk.head) return false
+  walk.tail.push(walk.head.slice(parent.length).replace(/^[/\\]+/, ''))
+  walk.head = parent
+  return true
 }
 
 /** Refuses a path under /proc, /sys or /dev (links resolved); returns the resolved path. */
