@@ -2,23 +2,29 @@
 // dataset (evaluate.ts) and writes eval.* metrics onto its own run and onto the evaluated run,
 // at the layer's training step, where the Runs list, the run page and the frontier read them.
 import { resolve } from 'node:path'
-import { packSequences } from '../data/pack.js'
-import { readDocuments } from '../data/read.js'
-import { datasetOptions, getDataset, listDatasets, registerDataset } from '../data/registry.js'
-import { loadLanguageModel } from '../engine/models/load.js'
-import { TextTokenizer } from '../engine/tokenizer.js'
-import { JobError, type JobContext } from '../jobs/job.js'
-import type { Dataset } from '../shared/api.js'
-import type { Store } from '../store/store.js'
-import { EVAL_DEFAULTS, EVAL_METRICS, type ConvertEvalConfig } from '../shared/convert-eval.js'
-import { evaluateLayer, type EvalBatch, type EvalMetrics } from './evaluate.js'
-import { runLayerDir } from './export.js'
-import { loadLayerFolder, modelFingerprint, type LayerFileConfig } from './layer-file.js'
+import { evaluateLayer, type EvalBatch, type EvalMetrics } from '../../convert/evaluate.js'
+import { runLayerDir } from '../../convert/export.js'
+import { loadLayerFolder, modelFingerprint, type LayerFileConfig } from '../../convert/layer-file.js'
+import { packSequences } from '../../data/pack.js'
+import { readDocuments } from '../../data/read.js'
+import { datasetOptions } from '../../data/registry.js'
+import type { SparseLayer } from '../../engine/layers/sparse-layer.js'
+import { loadLanguageModel } from '../../engine/models/load.js'
+import type { LanguageModel } from '../../engine/models/model.js'
+import { TextTokenizer } from '../../engine/tokenizer.js'
+import type { Dataset } from '../../shared/api.js'
+import { ConvertEvalConfig, EVAL_DEFAULTS, EVAL_METRICS } from '../../shared/convert-eval.js'
+import { JobError } from '../../shared/errors.js'
+import type { Store } from '../../store/store.js'
+import { resolveDataset } from '../dataset.js'
+import { defineJob, type JobContext } from '../job.js'
 
 /** Held-out sequences are shuffled within a window this large (by the config's seed). */
 const SHUFFLE_WINDOW = 1024
 
-export async function convertEval(ctx: JobContext<ConvertEvalConfig>): Promise<void> {
+export const convertEvalJob = defineJob('convert-eval', ConvertEvalConfig, convertEval)
+
+async function convertEval(ctx: JobContext<ConvertEvalConfig>): Promise<void> {
   const c = ctx.config
   const store = ctx.store
   const layerDir = c.trainRunId !== undefined ? runLayerDir(store, c.trainRunId) : resolve(c.layerDir!)
@@ -41,61 +47,7 @@ export async function convertEval(ctx: JobContext<ConvertEvalConfig>): Promise<v
 
     const model = await loadLanguageModel(modelDir)
     try {
-      if (cfg.layer >= model.nLayers) throw new JobError(`The layer replaces block ${cfg.layer}, but ${modelDir} has blocks 0…${model.nLayers - 1}.`)
-      if (seqLen > model.dims.maxPositions) throw new JobError(`ctx ${seqLen} exceeds the model's context of ${model.dims.maxPositions}: lower --ctx.`)
-      const tokenizer = TextTokenizer.fromFolder(modelDir)
-      const bosId = tokenizer ? tokenizer.bosId : model.dims.bosId
-      const wanted = Math.max(1, Math.ceil(c.tokens / seqLen))
-      const total = wanted * seqLen
-      ctx.log(
-        'info',
-        `Evaluating the ${cfg.architecture} layer of block ${cfg.layer} (k = ${cfg.k}) from ${layerDir} on up to ${total} held-out tokens of ` +
-          `${dataset.path} (${wanted} sequences of ${seqLen}) with ${modelDir}.`,
-      )
-      const opts = datasetOptions(dataset)
-      const sequences = packSequences(readDocuments(dataset.path, opts), tokenizer, {
-        ...opts,
-        split: 'heldout',
-        ctx: seqLen,
-        addBos: true,
-        bosId,
-        shuffle: { seed: c.seed, bufferSize: SHUFFLE_WINDOW },
-      })
-      const started = performance.now()
-      let read = 0
-      const metrics = await evaluateLayer({
-        model,
-        layer,
-        block: cfg.layer,
-        bosId,
-        batches: batchesOf(sequences, c.batch, wanted, () => read++),
-        cancelled: ctx.cancelled,
-        onBatch: ({ positions, partial }) => {
-          const perSecond = positions / ((performance.now() - started) / 1000)
-          ctx.progress({
-            unit: 'tokens',
-            done: positions,
-            total,
-            perSecond,
-            etaSeconds: perSecond > 0 ? Math.max(0, total - positions) / perSecond : null,
-            message: `NMSE ${partial.nmse.toFixed(4)} · CE spliced ${partial.ceSpliced.toFixed(4)} (clean ${partial.ceClean.toFixed(4)})`,
-          })
-        },
-      })
-      if (ctx.cancelled()) return
-      if (metrics.sequences === 0) {
-        throw new JobError(
-          `The held-out split of ${dataset.path} has no complete sequence of ${seqLen} tokens: lower --ctx, or register the dataset with a larger held-out fraction.`,
-        )
-      }
-      if (read < wanted) ctx.log('warn', `The held-out split gave ${read} sequences (${read * seqLen} tokens) of the ${wanted} asked for.`)
-      for (const note of metrics.notes) ctx.log('warn', note)
-      const values = metricValues(metrics)
-      store.addMetrics(ctx.runId, step, values)
-      if (c.trainRunId !== undefined) store.addMetrics(c.trainRunId, step, values)
-      ctx.log('info', summary(metrics))
-      ctx.progress({ unit: 'tokens', done: total, total, message: summary(metrics), metrics: values })
-      if (c.trainRunId !== undefined) store.log(c.trainRunId, 'info', `Evaluated by run ${ctx.runId}: ${summary(metrics)}`)
+      await evaluateOn(ctx, { model, modelDir, layer, cfg, layerDir, dataset, seqLen, step })
     } finally {
       model.dispose()
     }
@@ -104,13 +56,88 @@ export async function convertEval(ctx: JobContext<ConvertEvalConfig>): Promise<v
   }
 }
 
-/** A `layer-import` run is registered finished (export.ts); should one be queued, it has nothing to do. */
-export async function importedLayerJob(): Promise<void> {
-  throw new JobError('An imported layer has nothing to run: evaluate it with "mxd eval --run ID".')
+/** What one evaluation runs on, resolved. */
+interface EvalSubject {
+  model: LanguageModel
+  modelDir: string
+  layer: SparseLayer
+  cfg: LayerFileConfig
+  layerDir: string
+  dataset: Dataset
+  seqLen: number
+  /** The training step the metrics are recorded at. */
+  step: number
+}
+
+async function evaluateOn(ctx: JobContext<ConvertEvalConfig>, e: EvalSubject): Promise<void> {
+  const c = ctx.config
+  const { model, modelDir, cfg, dataset, seqLen } = e
+  if (cfg.layer >= model.nLayers) throw new JobError(`The layer replaces block ${cfg.layer}, but ${modelDir} has blocks 0…${model.nLayers - 1}.`)
+  if (seqLen > model.dims.maxPositions) throw new JobError(`ctx ${seqLen} exceeds the model's context of ${model.dims.maxPositions}: lower --ctx.`)
+  const tokenizer = TextTokenizer.fromFolder(modelDir)
+  const bosId = tokenizer ? tokenizer.bosId : model.dims.bosId
+  const wanted = Math.max(1, Math.ceil(c.tokens / seqLen))
+  const total = wanted * seqLen
+  ctx.log(
+    'info',
+    `Evaluating the ${cfg.architecture} layer of block ${cfg.layer} (k = ${cfg.k}) from ${e.layerDir} on up to ${total} held-out tokens of ` +
+      `${dataset.path} (${wanted} sequences of ${seqLen}) with ${modelDir}.`,
+  )
+  const opts = datasetOptions(dataset)
+  const sequences = packSequences(readDocuments(dataset.path, opts), tokenizer, {
+    ...opts,
+    split: 'heldout',
+    ctx: seqLen,
+    addBos: true,
+    bosId,
+    shuffle: { seed: c.seed, bufferSize: SHUFFLE_WINDOW },
+  })
+  const started = performance.now()
+  let read = 0
+  const metrics = await evaluateLayer({
+    model,
+    layer: e.layer,
+    block: cfg.layer,
+    bosId,
+    batches: batchesOf(sequences, c.batch, wanted, () => read++),
+    cancelled: ctx.cancelled,
+    onBatch: ({ positions, partial }) => {
+      const perSecond = positions / ((performance.now() - started) / 1000)
+      ctx.progress({
+        unit: 'tokens',
+        done: positions,
+        total,
+        perSecond,
+        etaSeconds: perSecond > 0 ? Math.max(0, total - positions) / perSecond : null,
+        message: `NMSE ${partial.nmse.toFixed(4)} · CE spliced ${partial.ceSpliced.toFixed(4)} (clean ${partial.ceClean.toFixed(4)})`,
+      })
+    },
+  })
+  if (ctx.cancelled()) return
+  if (metrics.sequences === 0) {
+    throw new JobError(
+      `The held-out split of ${dataset.path} has no complete sequence of ${seqLen} tokens: lower --ctx, or register the dataset with a larger held-out fraction.`,
+    )
+  }
+  if (read < wanted) ctx.log('warn', `The held-out split gave ${read} sequences (${read * seqLen} tokens) of the ${wanted} asked for.`)
+  record(ctx, metrics, e.step, total)
+}
+
+/** Writes the eval.* metrics onto this run and the evaluated one, and says so in both logs. */
+function record(ctx: JobContext<ConvertEvalConfig>, metrics: EvalMetrics, step: number, total: number): void {
+  const c = ctx.config
+  const store = ctx.store
+  for (const note of metrics.notes) ctx.log('warn', note)
+  const values = metricValues(metrics)
+  store.addMetrics(ctx.runId, step, values)
+  if (c.trainRunId !== undefined) store.addMetrics(c.trainRunId, step, values)
+  ctx.log('info', summary(metrics))
+  ctx.progress({ unit: 'tokens', done: total, total, message: summary(metrics), metrics: values })
+  if (c.trainRunId !== undefined) store.log(c.trainRunId, 'info', `Evaluated by run ${ctx.runId}: ${summary(metrics)}`)
 }
 
 /** The eval.* metrics of a result; loss recovered is left out when it is undefined. */
-export function metricValues(m: EvalMetrics): Record<string, number> {
+function metricValues(m: EvalMetrics): Record<string, number> {
   const out: Record<string, number> = {
     [EVAL_METRICS.nmse]: m.nmse,
     [EVAL_METRICS.fvu]: m.fvu,
@@ -182,21 +209,11 @@ function resolveModelDir(
   throw new JobError(`No model is known for this layer (model "${cfg.model_name}"): give the model folder it was trained on (--model DIR).`)
 }
 
-async function resolveDataset(store: Store, data: string | number, textField: string | undefined): Promise<Dataset> {
-  if (typeof data === 'number') {
-    const d = getDataset(store.db, data)
-    if (!d) throw new JobError(`There is no registered dataset ${data}.`)
-    return d
-  }
-  const path = resolve(data)
-  return listDatasets(store.db).find((d) => d.path === path) ?? (await registerDataset(store.db, path, { textField }))
-}
-
 /**
  * The training step the layer was saved at: the layer's training record (step / steps), else
  * the last step its run recorded a metric at, else 0 (an imported layer).
  */
-export function trainingStep(store: Store, cfg: LayerFileConfig, runId: number | undefined): number {
+function trainingStep(store: Store, cfg: LayerFileConfig, runId: number | undefined): number {
   const t = cfg.training as Record<string, unknown>
   const recorded = numberField(t, 'step') ?? numberField(t, 'steps')
   if (recorded !== undefined) return Math.round(recorded)
