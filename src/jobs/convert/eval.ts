@@ -1,10 +1,11 @@
 // The `convert-eval` job: evaluates a trained (or imported) layer on the held-out split of its
 // dataset (evaluate.ts) and writes eval.* metrics onto its own run and onto the evaluated run,
 // at the layer's training step, where the Runs list, the run page and the frontier read them.
+// What it evaluates with, when the config leaves it out, comes from eval-inputs.ts.
 import { resolve } from 'node:path'
 import { evaluateLayer, type EvalBatch, type EvalMetrics } from '../../convert/evaluate.js'
 import { runLayerDir } from '../../convert/export.js'
-import { loadLayerFolder, modelFingerprint, type LayerFileConfig } from '../../convert/layer-file.js'
+import { loadLayerFolder, type LayerFileConfig } from '../../convert/layer-file.js'
 import { packSequences } from '../../data/pack.js'
 import { readDocuments } from '../../data/read.js'
 import { datasetOptions } from '../../data/registry.js'
@@ -13,11 +14,11 @@ import { loadLanguageModel } from '../../engine/models/load.js'
 import type { LanguageModel } from '../../engine/models/model.js'
 import { TextTokenizer } from '../../engine/tokenizer.js'
 import type { Dataset } from '../../shared/api.js'
-import { ConvertEvalConfig, EVAL_DEFAULTS, EVAL_METRICS } from '../../shared/convert-eval.js'
+import { ConvertEvalConfig, EVAL_METRICS } from '../../shared/convert-eval.js'
 import { JobError } from '../../shared/errors.js'
-import type { Store } from '../../store/store.js'
 import { resolveDataset } from '../dataset.js'
 import { defineJob, type JobContext } from '../job.js'
+import { evalInputs } from './eval-inputs.js'
 
 /** Held-out sequences are shuffled within a window this large (by the config's seed). */
 const SHUFFLE_WINDOW = 1024
@@ -29,22 +30,10 @@ async function convertEval(ctx: JobContext<ConvertEvalConfig>): Promise<void> {
   const store = ctx.store
   const layerDir = c.trainRunId !== undefined ? runLayerDir(store, c.trainRunId) : resolve(c.layerDir!)
   const trained = c.trainRunId !== undefined ? store.getRun(c.trainRunId) : undefined
-  const runConfig = (trained?.config ?? {}) as Record<string, unknown>
   const { layer, cfg } = loadLayerFolder(layerDir)
   try {
-    const training = cfg.training as Record<string, unknown>
-    const modelDir = resolveModelDir(store, c.model, runConfig, training, cfg)
-    // A dataset id means something only in the store that trained the layer; an imported layer
-    // carries the path instead.
-    const local = trained !== undefined && trained.kind !== 'layer-import'
-    const data = c.data ?? (local ? trainedDataset(training, 'id') : trainedDataset(training, 'path')) ?? pickData(training) ?? pickData(runConfig)
-    if (data === undefined) {
-      throw new JobError('The layer does not say which dataset it was trained on: give the data to evaluate on (--data PATH).')
-    }
-    const dataset = await resolveDataset(store, data, c.textField ?? stringField(runConfig, 'textField'))
-    const seqLen = c.ctx ?? numberField(runConfig, 'ctx') ?? numberField(training, 'ctx') ?? EVAL_DEFAULTS.ctx
-    const step = trainingStep(store, cfg, c.trainRunId)
-
+    const { modelDir, data, textField, seqLen, step } = evalInputs(store, c, cfg, trained)
+    const dataset = await resolveDataset(store, data, textField)
     const model = await loadLanguageModel(modelDir)
     try {
       await evaluateOn(ctx, { model, modelDir, layer, cfg, layerDir, dataset, seqLen, step })
@@ -173,78 +162,4 @@ async function* batchesOf(sequences: AsyncIterable<Int32Array>, batch: number, l
     if (taken === limit) return
   }
   if (ids.length > 0) yield { ids }
-}
-
-/**
- * The model folder: the config's, else the one recorded in the layer's training config, else
- * the training run's (ConvertConfig.model), else a registered model whose fingerprint is the
- * layer's model_hash. A known model_hash must match the chosen folder.
- */
-function resolveModelDir(
-  store: Store,
-  explicit: string | undefined,
-  runConfig: Record<string, unknown>,
-  training: Record<string, unknown>,
-  cfg: LayerFileConfig,
-): string {
-  // The layer's own record first: the training job writes the resolved absolute folder there.
-  const named = explicit ?? stringField(training, 'model') ?? stringField(runConfig, 'model')
-  const known = cfg.model_hash !== 'unknown' && cfg.model_hash !== ''
-  if (named !== undefined) {
-    const dir = resolve(named)
-    if (known && !explicit && modelFingerprint(dir) !== cfg.model_hash) {
-      throw new JobError(`${dir} is not the model the layer was trained on (its fingerprint differs from cfg.json's model_hash): pass that model with --model.`)
-    }
-    return dir
-  }
-  if (known) {
-    for (const m of store.listModels()) {
-      try {
-        if (modelFingerprint(m.path) === cfg.model_hash) return m.path
-      } catch {
-        // A registered model that moved: not the one.
-      }
-    }
-  }
-  throw new JobError(`No model is known for this layer (model "${cfg.model_name}"): give the model folder it was trained on (--model DIR).`)
-}
-
-/**
- * The training step the layer was saved at: the layer's training record (step / steps), else
- * the last step its run recorded a metric at, else 0 (an imported layer).
- */
-function trainingStep(store: Store, cfg: LayerFileConfig, runId: number | undefined): number {
-  const t = cfg.training as Record<string, unknown>
-  const recorded = numberField(t, 'step') ?? numberField(t, 'steps')
-  if (recorded !== undefined) return Math.round(recorded)
-  if (runId === undefined) return 0
-  const steps = store
-    .getMetrics(runId)
-    .filter((m) => !m.name.startsWith('eval.'))
-    .map((m) => m.step)
-  return steps.length > 0 ? Math.max(...steps) : 0
-}
-
-/** The registered dataset the layer was trained on, as the training job records it in cfg.training.dataset. */
-function trainedDataset(training: Record<string, unknown>, key: 'id' | 'path'): string | number | undefined {
-  const d = training.dataset
-  if (typeof d !== 'object' || d === null) return undefined
-  const v = (d as Record<string, unknown>)[key]
-  if (key === 'id') return typeof v === 'number' && Number.isInteger(v) ? v : undefined
-  return typeof v === 'string' && v.length > 0 ? v : undefined
-}
-
-function pickData(config: Record<string, unknown>): string | number | undefined {
-  const d = config.data
-  return typeof d === 'string' || (typeof d === 'number' && Number.isInteger(d)) ? d : undefined
-}
-
-function stringField(config: Record<string, unknown>, key: string): string | undefined {
-  const v = config[key]
-  return typeof v === 'string' && v.length > 0 ? v : undefined
-}
-
-function numberField(config: Record<string, unknown>, key: string): number | undefined {
-  const v = config[key]
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined
 }
