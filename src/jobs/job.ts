@@ -6,6 +6,8 @@ import type { z } from 'zod'
 import type { Checkpoint, JobProgress, RunKind } from '../shared/api.js'
 import type { Store } from '../store/store.js'
 
+// Jobs take JobError with the rest of their API; it is defined below every layer (shared/errors.ts)
+// so that the services jobs call can throw it without importing the job layer.
 export { JobError } from '../shared/errors.js'
 
 export interface JobContext<Config> {
