@@ -3,7 +3,7 @@
 // kernels in, BatchMatMul/_FusedMatMul are OpenBLAS and everything else is single-threaded wasm,
 // so this says which kernels to make native next.
 //   MXD_THREADS=1 node --import tsx bench/mxd-train/profile.ts [--batch 1024] [--top 12]
-import { trainStep } from '../../src/convert/train-job.js'
+import { trainStep } from '../../src/jobs/convert/step.js'
 import { initBackend, tf } from '../../src/engine/backend.js'
 import { MxDLayer } from '../../src/engine/layers/mxd.js'
 import { AdamW } from '../../src/engine/optim/adamw.js'

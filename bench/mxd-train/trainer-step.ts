@@ -3,7 +3,7 @@
 // runs, on random activations. Prints one JSON line: tokens/s (CPU time, best and median of the
 // timed steps), achieved GFLOP/s and peak RSS. Used by run.sh.
 //   node --import tsx bench/mxd-train/trainer-step.ts [--batch 1024] [--steps 3] [--d 768 --hidden 3072 --experts 21490 --k 32]
-import { trainStep } from '../../src/convert/train-job.js'
+import { trainStep } from '../../src/jobs/convert/step.js'
 import { initBackend, tf } from '../../src/engine/backend.js'
 import { MxDLayer } from '../../src/engine/layers/mxd.js'
 import { AdamW } from '../../src/engine/optim/adamw.js'

@@ -1,17 +1,15 @@
 // Follow-up evaluation: when a conversion (`convert`) run succeeds, its layer is evaluated on the
 // held-out split by a `convert-eval` run queued right behind it, unless the run's config says
 // evaluate: false. A listener on the back end's run.changed events, so neither the queue nor the
-// training job needs to know about evaluation.
+// training job (src/jobs/convert/train.ts) needs to know about evaluation (src/jobs/convert/eval.ts);
+// it names both by their RunKind only, and so does not load the jobs themselves.
 import { ConvertEvalConfig } from '../shared/convert-eval.js'
 import type { ApiEvent, Run } from '../shared/api.js'
 import type { BackendContext } from './context.js'
 
-/** The training run kind (owned by the conversion job; compared as a string so this file does not depend on it). */
-const CONVERT_KIND: string = 'convert'
-
 /** The follow-up evaluation's config for a finished conversion run, or null when none is wanted. */
 export function followUpConfig(run: Run): ConvertEvalConfig | null {
-  if (run.kind !== CONVERT_KIND || run.status !== 'succeeded' || run.config.evaluate === false) return null
+  if (run.kind !== 'convert' || run.status !== 'succeeded' || run.config.evaluate === false) return null
   const tokens = run.config.evalTokens
   return ConvertEvalConfig.parse({ trainRunId: run.id, ...(typeof tokens === 'number' ? { tokens } : {}) })
 }

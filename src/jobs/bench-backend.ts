@@ -7,11 +7,13 @@ import { z } from 'zod'
 import { BenchBackendConfig } from '../shared/api.js'
 import { tf } from '../engine/backend.js'
 import { nativeKernelsReport } from '../engine/native.js'
-import type { JobContext } from './job.js'
+import { defineJob, type JobContext } from './job.js'
 
 const BenchCheckpoint = z.object({ completed: z.array(z.number().int()) })
 
-export async function benchBackend(ctx: JobContext<BenchBackendConfig>): Promise<void> {
+export const benchBackendJob = defineJob('bench-backend', BenchBackendConfig, benchBackend)
+
+async function benchBackend(ctx: JobContext<BenchBackendConfig>): Promise<void> {
   const { sizes, repeats } = ctx.config
   ctx.log('info', `matMul kernel: ${matMulKernel()}`)
   const completed = new Set<number>()

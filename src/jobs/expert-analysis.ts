@@ -6,14 +6,16 @@ import { join } from 'node:path'
 import { analyzeModelFolder, ExpertAnalysisError } from '../analysis/experts.js'
 import { DatasetError } from '../data/formats.js'
 import { ModelLoadError } from '../engine/model-folder.js'
-import type { ExpertAnalysis, ExpertAnalysisConfig } from '../shared/experts.js'
+import { ExpertAnalysisConfig, type ExpertAnalysis } from '../shared/experts.js'
 import type { Store } from '../store/store.js'
 import { writeFileAtomic } from '../store/files.js'
-import { JobError, type JobContext } from './job.js'
+import { defineJob, JobError, type JobContext } from './job.js'
 
 const RESULT_FILE = 'experts.json'
 
-export async function expertAnalysis(ctx: JobContext<ExpertAnalysisConfig>): Promise<void> {
+export const expertAnalysisJob = defineJob('expert-analysis', ExpertAnalysisConfig, expertAnalysis)
+
+async function expertAnalysis(ctx: JobContext<ExpertAnalysisConfig>): Promise<void> {
   const c = ctx.config
   const started = performance.now()
   ctx.log('info', `Reading the gates of ${c.model} over ${c.tokens} held-out tokens of ${c.data}.`)

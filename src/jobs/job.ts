@@ -1,8 +1,14 @@
 // What a job sees while it runs inside a worker thread. A job is a plain async function of this
 // context: it reads its config, resumes from `resumeFrom` when set, reports progress, writes
 // metrics and checkpoints through its own store connection, and returns when `cancelled()`.
+// Each job module exports one JobDefinition (defineJob); registry.ts lists them by kind.
+import type { z } from 'zod'
 import type { Checkpoint, JobProgress, RunKind } from '../shared/api.js'
 import type { Store } from '../store/store.js'
+
+// Jobs take JobError with the rest of their API; it is defined below every layer (shared/errors.ts)
+// so that the services jobs call can throw it without importing the job layer.
+export { JobError } from '../shared/errors.js'
 
 export interface JobContext<Config> {
   runId: number
@@ -27,8 +33,21 @@ export type ProgressUpdate = Pick<JobProgress, 'done' | 'total' | 'unit'> &
 
 export type JobFn<Config> = (ctx: JobContext<Config>) => Promise<void>
 
-/** Thrown by a job for a failure the user can fix; its message is shown as it is. */
-export class JobError extends Error {}
+/**
+ * One kind of job: the run kind it is registered under, the schema its stored config is parsed
+ * with, and the function that runs it (a resume is the same call with ctx.resumeFrom set).
+ */
+export interface JobDefinition<Config = unknown> {
+  readonly kind: RunKind
+  readonly config: z.ZodType<Config>
+  // Method syntax on purpose: its parameter is checked bivariantly, so a definition of any config
+  // type fits the registry's JobDefinition<unknown>; the worker parses with this very `config`.
+  run(ctx: JobContext<Config>): Promise<void>
+}
+
+export function defineJob<Config>(kind: RunKind, config: z.ZodType<Config>, run: JobFn<Config>): JobDefinition<Config> {
+  return { kind, config, run }
+}
 
 /** Messages from a worker to the queue. */
 export type WorkerMessage =

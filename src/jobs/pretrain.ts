@@ -18,8 +18,8 @@ import { loadPretrainData } from '../engine/train/data.js'
 import { TrainableGpt2, type Gpt2Config, type MlpConfig } from '../engine/train/gpt2.js'
 import { saveGpt2Folder, type TokenizerFiles } from '../engine/train/save.js'
 import { NonFiniteLossError, Pretrainer, trainLoop, type TrainSettings } from '../engine/train/trainer.js'
-import type { PretrainConfig } from '../shared/api.js'
-import { JobError, type JobContext } from './job.js'
+import { PretrainConfig } from '../shared/api.js'
+import { defineJob, JobError, type JobContext } from './job.js'
 
 const EOS = '<|endoftext|>'
 /** Text the tokenizer trainer reads at most: enough for a few-thousand-token vocabulary. */
@@ -181,3 +181,5 @@ export async function pretrain(ctx: JobContext<PretrainConfig>): Promise<void> {
     tf.disposeVariables()
   }
 }
+
+export const pretrainJob = defineJob('pretrain', PretrainConfig, pretrain)

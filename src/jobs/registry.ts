@@ -1,31 +1,20 @@
-// Which function runs each kind of job, and how its stored config is parsed. The worker looks
-// jobs up here, so adding a job kind is one line plus its module.
-import type { z } from 'zod'
-import { BenchBackendConfig, PretrainConfig, type RunKind } from '../shared/api.js'
-import { benchBackend } from './bench-backend.js'
-import type { JobFn } from './job.js'
-import { ConvertEvalConfig, ImportedLayerConfig } from '../shared/convert-eval.js'
-import { convertEval, importedLayerJob } from '../convert/eval-job.js'
-import { pretrain } from './pretrain.js'
-import { ExpertAnalysisConfig } from '../shared/experts.js'
-import { expertAnalysis } from './expert-analysis.js'
-import { ConvertConfig } from '../shared/convert.js'
-import { convertJob } from '../convert/train-job.js'
+// Every kind of job, one line each: the worker looks a run's kind up here for the schema its
+// config is parsed with and the function that runs it. Adding a job is its module (exporting one
+// defineJob(...)) and its line here; the key must be the definition's own kind (jobs-registry.test).
+import type { RunKind } from '../shared/api.js'
+import { benchBackendJob } from './bench-backend.js'
+import { convertEvalJob } from './convert/eval.js'
+import { layerImportJob } from './convert/layer-import.js'
+import { convertJob } from './convert/train.js'
+import { expertAnalysisJob } from './expert-analysis.js'
+import type { JobDefinition } from './job.js'
+import { pretrainJob } from './pretrain.js'
 
-interface JobSpec<S extends z.ZodType> {
-  config: S
-  run: JobFn<z.output<S>>
-}
-
-function spec<S extends z.ZodType>(config: S, run: JobFn<z.output<S>>): JobSpec<S> {
-  return { config, run }
-}
-
-export const jobs: Record<RunKind, JobSpec<z.ZodType>> = {
-  'bench-backend': spec(BenchBackendConfig, benchBackend) as JobSpec<z.ZodType>,
-  pretrain: spec(PretrainConfig, pretrain) as JobSpec<z.ZodType>,
-  'expert-analysis': spec(ExpertAnalysisConfig, expertAnalysis) as JobSpec<z.ZodType>,
-  convert: spec(ConvertConfig, convertJob) as JobSpec<z.ZodType>,
-  'convert-eval': spec(ConvertEvalConfig, convertEval) as JobSpec<z.ZodType>,
-  'layer-import': spec(ImportedLayerConfig, importedLayerJob) as JobSpec<z.ZodType>,
+export const jobs: Record<RunKind, JobDefinition> = {
+  'bench-backend': benchBackendJob,
+  pretrain: pretrainJob,
+  'expert-analysis': expertAnalysisJob,
+  convert: convertJob,
+  'convert-eval': convertEvalJob,
+  'layer-import': layerImportJob,
 }

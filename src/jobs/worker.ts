@@ -23,8 +23,8 @@ async function main(data: WorkerData): Promise<void> {
   try {
     const run = store.getRun(data.runId)
     if (!run) throw new JobError(`run ${data.runId} does not exist`)
-    const spec = jobs[run.kind]
-    const config = spec.config.parse(run.config)
+    const job = jobs[run.kind]
+    const config = job.config.parse(run.config)
     await initBackend(parseBackendName(data.backend))
     const meter = new RateMeter()
     let lastSent = 0
@@ -64,7 +64,7 @@ async function main(data: WorkerData): Promise<void> {
         send({ type: 'progress', progress })
       },
     }
-    await spec.run(ctx)
+    await job.run(ctx)
     send({ type: 'done', status: ctx.cancelled() ? 'cancelled' : 'succeeded' })
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)

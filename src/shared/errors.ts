@@ -19,3 +19,9 @@ export class ApiError extends Error {
     return { code: this.code, message: this.message }
   }
 }
+
+/**
+ * Thrown by a job (or a service it runs) for a failure the user can fix; its message is shown as
+ * it is. Here, below every layer, so that services need not import the job layer to throw it.
+ */
+export class JobError extends Error {}

@@ -5,7 +5,7 @@
 // leaves selected entries at 0), and on hand-made codes with zeros, −0, negatives and NaN.
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
-import { selectedCodeStats, trainStep } from '../../../src/convert/train-job.js'
+import { selectedCodeStats, trainStep } from '../../../src/jobs/convert/step.js'
 import { MxDLayer } from '../../../src/engine/layers/mxd.js'
 import type { SparseLayer } from '../../../src/engine/layers/sparse-layer.js'
 import { denseCodes } from '../../../src/engine/layers/sparse.js'
