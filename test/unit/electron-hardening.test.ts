@@ -90,7 +90,7 @@ describe('Electron hardening', () => {
 
   it('the Electron window’s page gets that policy as a header, replacing any other', () => {
     expect(cspHeaders(undefined)).toEqual({ 'Content-Security-Policy': [CSP] })
-    expect(cspHeaders({ 'content-security-policy': ["default-src *"], 'Content-Type': ['text/html'] })).toEqual({
+    expect(cspHeaders({ 'content-security-policy': ['default-src *'], 'Content-Type': ['text/html'] })).toEqual({
       'Content-Type': ['text/html'],
       'Content-Security-Policy': [CSP],
     })
