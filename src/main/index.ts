@@ -1,6 +1,6 @@
 // Electron's main process, kept thin: a hardened window, the IPC bridge to the back end, menus.
 // Everything else lives in plain modules (src/backend, src/store, src/jobs, src/engine).
-import { app, BrowserWindow, dialog, ipcMain, Menu, shell } from 'electron'
+import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell } from 'electron'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Backend } from '../backend/backend.js'
@@ -8,7 +8,7 @@ import { parseBackendName } from '../engine/backend.js'
 import { bundledWorkerFactory } from '../jobs/spawn.js'
 import { IPC_CALL_PREFIX, IPC_EVENT_CHANNEL, methodNames } from '../shared/methods.js'
 import { electronSqliteBinding } from './native.js'
-import { windowOptions } from './window-options.js'
+import { cspHeaders, windowOptions } from './window-options.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 
@@ -28,10 +28,16 @@ async function start(): Promise<void> {
     restoreQueue: true,
   })
 
-  const win = new BrowserWindow(windowOptions(join(here, '../preload/index.cjs')))
   const appUrl = process.env.ELECTRON_RENDERER_URL
   // Only our own page may call the back end.
   const trusted = (url: string): boolean => (appUrl ? url.startsWith(appUrl) : url.startsWith('file://'))
+  // The page's Content-Security-Policy comes as a header, as in web mode (src/shared/csp.ts); set
+  // before the window exists so its first load already carries it. Electron's webRequest sees
+  // file:// loads too.
+  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+    callback(trusted(details.url) ? { responseHeaders: cspHeaders(details.responseHeaders) } : {})
+  })
+  const win = new BrowserWindow(windowOptions(join(here, '../preload/index.cjs')))
   for (const m of methodNames) {
     ipcMain.handle(IPC_CALL_PREFIX + m, (e, input: unknown) => {
       if (!trusted(e.senderFrame?.url ?? '')) return { ok: false, error: { code: 'unauthorized', message: 'Untrusted frame.' } }

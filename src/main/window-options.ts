@@ -1,5 +1,6 @@
 // The app window's security settings, kept free of Electron imports so a test can check them.
 import type { BrowserWindowConstructorOptions } from 'electron'
+import { CSP } from '../shared/csp.js'
 
 export function windowOptions(preloadPath: string): BrowserWindowConstructorOptions {
   return {
@@ -23,4 +24,13 @@ export function windowOptions(preloadPath: string): BrowserWindowConstructorOpti
       spellcheck: false,
     },
   }
+}
+
+/**
+ * The response headers of the window's own page with the app's one Content-Security-Policy in
+ * place of any the response carried (src/shared/csp.ts; the same string the web server sends).
+ */
+export function cspHeaders(headers: Record<string, string[]> | undefined): Record<string, string[]> {
+  const out = Object.fromEntries(Object.entries(headers ?? {}).filter(([k]) => k.toLowerCase() !== 'content-security-policy'))
+  return { ...out, 'Content-Security-Policy': [CSP] }
 }

@@ -6,11 +6,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Backend } from '../backend/backend.js'
+import { CSP } from '../shared/csp.js'
 import { MAX_WIRE_BYTES, TOKEN_PARAM, WS_PATH, type WireMessage, type WireRequest } from '../shared/wire.js'
 import { serveStatic } from './static.js'
-
-export const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:*; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 
 const COOKIE = 'mxd_token'
 

@@ -1,13 +1,14 @@
-// The Electron window's security settings, the Content-Security-Policy of the page it loads and
-// of the page web mode serves, and the preload's surface.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+// The Electron window's security settings, the one Content-Security-Policy that both the window
+// and web mode send with the page, and the preload's surface.
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Backend } from '../../src/backend/backend.js'
-import { windowOptions } from '../../src/main/window-options.js'
+import { cspHeaders, windowOptions } from '../../src/main/window-options.js'
 import { startWebServer } from '../../src/server/web-server.js'
 import { buildBridge, type IpcLike } from '../../src/preload/bridge.js'
+import { CSP } from '../../src/shared/csp.js'
 import { IPC_CALL_PREFIX, methodNames } from '../../src/shared/methods.js'
 
 const root = join(import.meta.dirname, '../..')
@@ -25,10 +26,13 @@ function parse(csp: string): Policy {
   )
 }
 
-function metaPolicy(html: string): Policy {
-  const csp = /http-equiv="Content-Security-Policy"\s+content="([^"]+)"/.exec(html)?.[1]
-  expect(csp, 'a Content-Security-Policy <meta>').toBeDefined()
-  return parse(csp!)
+/** Every file under dir (recursively) whose name ends in one of exts. */
+function filesUnder(dir: string, exts: string[]): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    if (statSync(path).isDirectory()) return filesUnder(path, exts)
+    return exts.some((e) => name.endsWith(e)) ? [path] : []
+  })
 }
 
 /** No inline or eval scripts, no plugins, no remote sources; sockets only to the local back end. */
@@ -69,14 +73,34 @@ describe('Electron hardening', () => {
     expect(main).not.toMatch(/nodeIntegration:\s*true|contextIsolation:\s*false|sandbox:\s*false/)
   })
 
-  // The policies the app really runs under: the Electron window loads index.html from disk (no
-  // HTTP headers), so its only policy is the page's <meta>; web mode serves that page with a
-  // Content-Security-Policy header as well, and the browser enforces both.
-  it('the Electron window’s page carries a strict Content-Security-Policy', () => {
-    expectStrict(metaPolicy(readFileSync(join(root, 'src/renderer/index.html'), 'utf8')), 'index.html <meta>')
+  // One policy, src/shared/csp.ts, sent as a header by both hosts: the Electron main process adds
+  // it to its own page's responses (file:// included), the web server to everything it serves.
+  it('the one Content-Security-Policy is strict and forbids framing', () => {
+    const p = expectStrict(parse(CSP), 'src/shared/csp.ts')
+    // frame-ancestors only works in a header, which is why the policy is never a <meta>.
+    expect(p['frame-ancestors']).toEqual(["'none'"])
   })
 
-  it('web mode serves the page with a strict Content-Security-Policy header that forbids framing', async () => {
+  it('no other copy of a policy exists: no <meta> CSP, no second string', () => {
+    const files = [join(root, 'src/renderer/index.html'), ...filesUnder(join(root, 'src'), ['.ts', '.vue', '.html'])]
+    const holders = files.filter((f) => /default-src|Content-Security-Policy"/.test(readFileSync(f, 'utf8')))
+    expect(holders.map((f) => f.slice(root.length + 1))).toEqual(['src/shared/csp.ts'])
+    expect(readFileSync(join(root, 'src/renderer/index.html'), 'utf8')).not.toMatch(/http-equiv/i)
+  })
+
+  it('the Electron window’s page gets that policy as a header, replacing any other', () => {
+    expect(cspHeaders(undefined)).toEqual({ 'Content-Security-Policy': [CSP] })
+    expect(cspHeaders({ 'content-security-policy': ['default-src *'], 'Content-Type': ['text/html'] })).toEqual({
+      'Content-Type': ['text/html'],
+      'Content-Security-Policy': [CSP],
+    })
+    const main = readFileSync(join(root, 'src/main/index.ts'), 'utf8')
+    expect(main).toMatch(/webRequest\.onHeadersReceived\([^]*?cspHeaders\(details\.responseHeaders\)/)
+    // Installed before the window is created, so the first load already carries it.
+    expect(main.indexOf('onHeadersReceived')).toBeLessThan(main.indexOf('new BrowserWindow('))
+  })
+
+  it('web mode serves the page with exactly that policy as its header', async () => {
     const rendererDir = mkdtempSync(join(tmpdir(), 'mxd-csp-'))
     copyFileSync(join(root, 'src/renderer/index.html'), join(rendererDir, 'index.html'))
     const backend = await Backend.create({ storeDir: mkdtempSync(join(tmpdir(), 'mxd-csp-store-')) })
@@ -84,12 +108,12 @@ describe('Electron hardening', () => {
     try {
       const res = await fetch(`http://127.0.0.1:${server.port}/?token=${encodeURIComponent(server.token)}`)
       expect(res.status).toBe(200)
-      const header = res.headers.get('content-security-policy')
-      expect(header, 'the CSP header').not.toBeNull()
-      const served = expectStrict(parse(header!), 'the CSP header')
-      // frame-ancestors is ignored in a <meta>, so only the header can stop clickjacking.
-      expect(served['frame-ancestors']).toEqual(["'none'"])
-      expectStrict(metaPolicy(await res.text()), 'the served page’s <meta>')
+      expect(res.headers.get('content-security-policy')).toBe(CSP)
+      expect(await res.text()).not.toMatch(/http-equiv/i)
+      // A client-side route and an asset get the same header.
+      const route = await fetch(`http://127.0.0.1:${server.port}/runs/3?token=${encodeURIComponent(server.token)}`)
+      expect(route.headers.get('content-security-policy')).toBe(CSP)
+      await route.body?.cancel()
     } finally {
       await server.close()
       await backend.close()

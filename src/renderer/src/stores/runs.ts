@@ -1,21 +1,21 @@
 // What the Runs page and the start page know about runs beyond the live list in the backend
-// store: a summary per run (model, block, kind, K, headline metrics), the list's filters, deleting
-// a run and importing a layer folder.
+// store: a summary per run (model, block, kind, K, headline metrics), the list's filters, one run's
+// full detail, cancelling, resuming and deleting a run, and importing and exporting a layer folder.
 import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
-import type { Output, Run, RunSummary } from '../../../shared/api'
+import type { Output, Run, RunDetail, RunSummary } from '../../../shared/api'
 import type { LayerKind } from '../lib/convert-format'
 import { useBackendStore } from './backend'
 import { errorMessage } from '../lib/errors'
 
 export type ImportResult = Output<'convert.import'>
+export type ExportResult = Output<'convert.export'>
 
 /** Filter values: '' is "all". A model filter is the summary's model name. */
 export interface RunFilter {
   model: string
   layerKind: LayerKind | ''
 }
-
 
 export const useRunsStore = defineStore('runs', () => {
   const backend = useBackendStore()
@@ -80,6 +80,16 @@ export const useRunsStore = defineStore('runs', () => {
     summaries.value = rest
   }
 
+  /** One run with its metrics, checkpoints and log. */
+  function fetchDetail(id: number): Promise<RunDetail> {
+    return backend.call('runs.get', { id })
+  }
+
+  /** Writes a finished layer's cfg.json and safetensors to `dir`; `force` replaces what it holds. */
+  function exportLayer(runId: number, dir: string, force: boolean): Promise<ExportResult> {
+    return backend.call('convert.export', { runId, dir, force })
+  }
+
   async function importLayer(dir: string): Promise<ImportResult> {
     const result = await backend.call('convert.import', { dir })
     await Promise.all([backend.refreshRuns(), refreshSummaries()])
@@ -96,7 +106,9 @@ export const useRunsStore = defineStore('runs', () => {
     summaryOf,
     layerRunsOf,
     refreshSummaries,
+    fetchDetail,
     deleteRun,
     importLayer,
+    exportLayer,
   }
 })
