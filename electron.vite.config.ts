@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import vue from '@vitejs/plugin-vue'
 import { defineConfig } from 'electron-vite'
+import { cspMetaTag } from './src/shared/csp.js'
 
 export default defineConfig({
   main: {
@@ -26,7 +27,8 @@ export default defineConfig({
   },
   renderer: {
     root: resolve('src/renderer'),
-    plugins: [vue()],
+    // The page's policy as a <meta> too (src/shared/csp.ts says why), from the one definition.
+    plugins: [vue(), { name: 'mxd-csp-meta', transformIndexHtml: (html: string) => html.replace('<head>', `<head>\n    ${cspMetaTag()}`) }],
     build: { rollupOptions: { input: resolve('src/renderer/index.html') } },
   },
 })

@@ -8,7 +8,7 @@ import { Backend } from '../../src/backend/backend.js'
 import { cspHeaders, windowOptions } from '../../src/main/window-options.js'
 import { startWebServer } from '../../src/server/web-server.js'
 import { buildBridge, type IpcLike } from '../../src/preload/bridge.js'
-import { CSP } from '../../src/shared/csp.js'
+import { CSP, CSP_META, cspMetaTag } from '../../src/shared/csp.js'
 import { IPC_CALL_PREFIX, methodNames } from '../../src/shared/methods.js'
 
 const root = join(import.meta.dirname, '../..')
@@ -77,7 +77,7 @@ describe('Electron hardening', () => {
   // it to its own page's responses (file:// included), the web server to everything it serves.
   it('the one Content-Security-Policy is strict and forbids framing', () => {
     const p = expectStrict(parse(CSP), 'src/shared/csp.ts')
-    // frame-ancestors only works in a header, which is why the policy is never a <meta>.
+    // frame-ancestors only works in a header, which is why the full policy is never a <meta>.
     expect(p['frame-ancestors']).toEqual(["'none'"])
   })
 
@@ -86,6 +86,17 @@ describe('Electron hardening', () => {
     const holders = files.filter((f) => /default-src|Content-Security-Policy"/.test(readFileSync(f, 'utf8')))
     expect(holders.map((f) => f.slice(root.length + 1))).toEqual(['src/shared/csp.ts'])
     expect(readFileSync(join(root, 'src/renderer/index.html'), 'utf8')).not.toMatch(/http-equiv/i)
+  })
+
+  it('the built page also carries the policy, less frame-ancestors, as a <meta> (for file:// in Electron)', () => {
+    const meta = parse(CSP_META)
+    const { ['frame-ancestors']: framing, ...rest } = parse(CSP)
+    expect(framing).toEqual(["'none'"])
+    expect(meta).toEqual(rest)
+    expect(cspMetaTag()).toBe(`<meta http-equiv="Content-Security-Policy" content="${CSP_META}" />`)
+    // The renderer build puts it in; the e2e tests load that built page and fail on console errors.
+    const config = readFileSync(join(root, 'electron.vite.config.ts'), 'utf8')
+    expect(config).toMatch(/transformIndexHtml[^\n]*cspMetaTag\(\)/)
   })
 
   it('the Electron window’s page gets that policy as a header, replacing any other', () => {
