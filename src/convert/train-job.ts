@@ -17,9 +17,8 @@ import { datasetOptions, getDataset, listDatasets, registerDataset } from '../da
 import { tf } from '../engine/backend.js'
 import { hookNames } from '../engine/hooks.js'
 import { mxdLoss } from '../engine/layers/loss.js'
-import { MxDLayer } from '../engine/layers/mxd.js'
+import { createSparseLayer, sparseLayerFromTensors } from '../engine/layers/kinds.js'
 import type { LayerTensors, SparseLayer } from '../engine/layers/sparse-layer.js'
-import { TranscoderLayer } from '../engine/layers/transcoder.js'
 import { openModelFolder } from '../engine/model-folder.js'
 import { loadLanguageModel } from '../engine/models/load.js'
 import { AdamW, constantWithWarmup } from '../engine/optim/adamw.js'
@@ -478,17 +477,11 @@ export async function resolveDataset(store: Store, config: Pick<ConvertConfig, '
 }
 
 function createLayer(config: ConvertConfig, s: ResolvedSizes): SparseLayer {
-  if (config.kind === 'mxd') {
-    return MxDLayer.create({ dIn: s.d, dOut: s.d, hidden: s.hidden, experts: s.width, k: config.k, glu: s.glu, seed: config.seed })
-  }
-  return TranscoderLayer.create({ dIn: s.d, dOut: s.d, width: s.width, k: config.k, skip: config.kind === 'skip_transcoder', seed: config.seed })
+  return createSparseLayer(config.kind, s.size, config.seed)
 }
 
 function layerFromTensors(config: ConvertConfig, s: ResolvedSizes, tensors: LayerTensors): SparseLayer {
-  if (config.kind === 'mxd') {
-    return MxDLayer.fromTensors({ dIn: s.d, dOut: s.d, hidden: s.hidden, experts: s.width, k: config.k, glu: s.glu }, tensors)
-  }
-  return TranscoderLayer.fromTensors({ dIn: s.d, dOut: s.d, width: s.width, k: config.k, skip: config.kind === 'skip_transcoder' }, tensors)
+  return sparseLayerFromTensors(config.kind, s.size, tensors)
 }
 
 /** A derived seed for epoch e's sequence shuffle. */
