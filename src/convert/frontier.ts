@@ -73,9 +73,9 @@ export function layerFrontier(store: Store, modelPath: string, layer: number): F
     .map((d) => d.id)
     .filter((k) => byKind.has(k))
     .map((kind) => ({
-    kind,
-    points: byKind.get(kind)!.sort((a, b) => a.k - b.k || a.runId - b.runId),
-  }))
+      kind,
+      points: byKind.get(kind)!.sort((a, b) => a.k - b.k || a.runId - b.runId),
+    }))
   // The newest evaluation's references: every evaluation of a block measures the same model on
   // held-out text, so they differ only by the evaluation budget.
   const newest = series

@@ -36,7 +36,8 @@ export function registerLayerKind(descriptor: LayerKindDescriptor): void {
   const existing = registry.get(descriptor.id)
   if (existing === descriptor) return
   if (existing) throw new Error(`layer kind "${descriptor.id}" is already registered`)
-  if (!/^[a-z][a-z0-9_]*$/.test(descriptor.id)) throw new Error(`layer kind id "${descriptor.id}" must be lower-case letters, digits and "_"`)
+  if (!/^[a-z][a-z0-9_]*$/.test(descriptor.id))
+    throw new Error(`layer kind id "${descriptor.id}" must be lower-case letters, digits and "_"`)
   registry.set(descriptor.id, descriptor)
 }
 
@@ -49,9 +50,10 @@ export function isLayerKind(id: unknown): id is LayerKindId {
   return typeof id === 'string' && registry.has(id)
 }
 
-const listed = (): string => layerKinds()
-  .map((d) => `"${d.id}"`)
-  .join(', ')
+const listed = (): string =>
+  layerKinds()
+    .map((d) => `"${d.id}"`)
+    .join(', ')
 
 /** The descriptor of `id`; an unknown id is an error that lists the registered ones. */
 export function layerKind(id: string): LayerKindDescriptor {

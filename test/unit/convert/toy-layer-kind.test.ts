@@ -128,7 +128,22 @@ beforeAll(async () => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
 const config = (): ConvertConfig =>
-  ConvertConfig.parse({ model: modelDir, layer: 1, data: corpus, kind: 'toy_gained', width: 48, k: 4, ctx: 32, batch: 64, tokens: 64 * 16, bufferRows: 512, harvestBatch: 4, lr: 3e-3, metricsEvery: 2, evaluate: false })
+  ConvertConfig.parse({
+    model: modelDir,
+    layer: 1,
+    data: corpus,
+    kind: 'toy_gained',
+    width: 48,
+    k: 4,
+    ctx: 32,
+    batch: 64,
+    tokens: 64 * 16,
+    bufferRows: 512,
+    harvestBatch: 4,
+    lr: 3e-3,
+    metricsEvery: 2,
+    evaluate: false,
+  })
 
 describe('a layer kind added through the registry alone', () => {
   it('is refused by the config schema until registered, with the registered kinds listed', () => {
@@ -143,7 +158,10 @@ describe('a layer kind added through the registry alone', () => {
     // The preview reads the descriptor: its parameters and the default-width rule.
     const preview = previewConversion(cfg, { architecture: 'gpt2', layers: 2, dModel: 32, mlpWidth: 128, contextLength: 64 })
     expect(preview.params.layer).toBe(32 * 48 + 48 + 48 * 32 + 2 * 32)
-    expect(previewConversion({ ...cfg, width: undefined }, { architecture: 'gpt2', layers: 2, dModel: 32, mlpWidth: 128, contextLength: 64 }).width).toBe(128)
+    expect(
+      previewConversion({ ...cfg, width: undefined }, { architecture: 'gpt2', layers: 2, dModel: 32, mlpWidth: 128, contextLength: 64 })
+        .width,
+    ).toBe(128)
 
     // 1. Train with the real job on a real store.
     const store = new Store({ dir: join(tmp, 'store') })
@@ -161,7 +179,16 @@ describe('a layer kind added through the registry alone', () => {
     const out = join(tmp, 'exported')
     await exportLayerFolder(runLayerDir(store, run.id), out)
     const written = JSON.parse(readFileSync(join(out, LAYER_CONFIG_FILE), 'utf8')) as Record<string, unknown>
-    expect(written).toMatchObject({ architecture: 'toy_gained', d_in: 32, d_out: 32, d_sae: 48, n_experts: null, hidden: null, k: 4, parameters: preview.params.layer })
+    expect(written).toMatchObject({
+      architecture: 'toy_gained',
+      d_in: 32,
+      d_out: 32,
+      d_sae: 48,
+      n_experts: null,
+      hidden: null,
+      k: 4,
+      parameters: preview.params.layer,
+    })
     expect(written.model_hash).toBe(modelFingerprint(modelDir))
     const imported = importLayer(store, out)
     expect(imported.cfg.architecture).toBe('toy_gained')
@@ -181,7 +208,10 @@ describe('a layer kind added through the registry alone', () => {
     const codesName = codesHookName(layer.kind, importedCfg.layer)
     expect(codesName).toBe('blocks.1.toy.hook_codes')
     const dense = model.forward(ids, { cacheNames: [hookNames.mlpOut(1)] })
-    const spliced = forwardSpliced(model, ids, { cacheNames: [hookNames.ln2(1), hookNames.mlpOut(1), codesName], splices: [{ block: importedCfg.layer, layer }] })
+    const spliced = forwardSpliced(model, ids, {
+      cacheNames: [hookNames.ln2(1), hookNames.mlpOut(1), codesName],
+      splices: [{ block: importedCfg.layer, layer }],
+    })
     const denseLogits = dense.logits!.dataSync()
     const splicedLogits = spliced.logits!.dataSync()
     const maxDiff = denseLogits.reduce((m, v, i) => Math.max(m, Math.abs(v - splicedLogits[i]!)), 0)
