@@ -212,8 +212,8 @@ describe('a layer kind added through the registry alone', () => {
       cacheNames: [hookNames.ln2(1), hookNames.mlpOut(1), codesName],
       splices: [{ block: importedCfg.layer, layer }],
     })
-    const denseLogits = dense.logits!.dataSync()
-    const splicedLogits = spliced.logits!.dataSync()
+    const denseLogits = Array.from(dense.logits!.dataSync())
+    const splicedLogits = Array.from(spliced.logits!.dataSync())
     const maxDiff = denseLogits.reduce((m, v, i) => Math.max(m, Math.abs(v - splicedLogits[i]!)), 0)
     expect(maxDiff).toBeGreaterThan(1e-3)
     // The block's MLP output is the toy layer's own forward on the activations the hook saw.
