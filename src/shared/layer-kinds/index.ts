@@ -26,6 +26,9 @@ export type BuiltInLayerKindId = (typeof BUILT_IN)[number]['id']
  */
 export type LayerKindId = BuiltInLayerKindId | (string & {})
 
+/** Longest kind id: a bound for the API boundary (every string a client sends has one). */
+const MAX_KIND_ID_CHARS = 64
+
 const registry = new Map<string, LayerKindDescriptor>(BUILT_IN.map((d): [string, LayerKindDescriptor] => [d.id, d]))
 
 /**
@@ -36,8 +39,8 @@ export function registerLayerKind(descriptor: LayerKindDescriptor): void {
   const existing = registry.get(descriptor.id)
   if (existing === descriptor) return
   if (existing) throw new Error(`layer kind "${descriptor.id}" is already registered`)
-  if (!/^[a-z][a-z0-9_]*$/.test(descriptor.id))
-    throw new Error(`layer kind id "${descriptor.id}" must be lower-case letters, digits and "_"`)
+  if (!/^[a-z][a-z0-9_]*$/.test(descriptor.id) || descriptor.id.length > MAX_KIND_ID_CHARS)
+    throw new Error(`layer kind id "${descriptor.id}" must be lower-case letters, digits and "_", at most ${MAX_KIND_ID_CHARS} characters`)
   registry.set(descriptor.id, descriptor)
 }
 
@@ -62,18 +65,16 @@ export function layerKind(id: string): LayerKindDescriptor {
   return d
 }
 
-/** The kind whose cfg.json "architecture" is `architecture` (the id), if registered. */
-export function layerKindOfFile(architecture: string): LayerKindDescriptor | undefined {
-  return registry.get(architecture)
-}
-
 /**
  * A layer kind in the API contract and the configs: any registered id, checked when parsed (not
  * when this module loads), so a kind registered at run time is accepted everywhere at once.
  */
-export const LayerKind = z.string().superRefine((value, ctx) => {
-  if (!registry.has(value)) ctx.addIssue({ code: 'custom', message: `unknown layer kind "${value}": use one of ${listed()}` })
-})
+export const LayerKind = z
+  .string()
+  .max(MAX_KIND_ID_CHARS, `a layer kind is at most ${MAX_KIND_ID_CHARS} characters`)
+  .superRefine((value, ctx) => {
+    if (!registry.has(value)) ctx.addIssue({ code: 'custom', message: `unknown layer kind "${value}": use one of ${listed()}` })
+  })
 
 /** Exact parameters of a layer, from its tensors' shapes (what every descriptor's `parameters` must equal). */
 export function tensorParameters(kind: LayerKindDescriptor, size: LayerSize): number {
