@@ -29,6 +29,12 @@ export const KIND_COLOR = byKind((d) => `var(--chart-${d.chartSlot})`)
 /** The wizard's words for a kind's default width ("32·d", "Matched to 32·d (W_skip’s d² paid in latents)"). */
 export const KIND_DEFAULT_WIDTH = byKind((d) => d.sizeField.defaultText)
 
+/** What TopK selects, plural ("experts", "latents"). */
+export const KIND_UNITS = byKind((d) => d.unit.many)
+
+/** The wizard's label of a kind's size field ("Experts N", "Latents d_sae"). */
+export const KIND_SIZE_LABEL = byKind((d) => d.sizeField.label)
+
 export const CONVERT_RUN_KIND_LABEL: Record<string, string> = {
   convert: 'Layer conversion',
   'convert-eval': 'Layer evaluation',
