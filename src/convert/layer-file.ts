@@ -94,7 +94,7 @@ export function layerShapeFields(layer: SparseLayer): ShapeFields {
 }
 
 /** The layer's sizes from a validated cfg.json. */
-export function layerSizeOf(cfg: LayerFileConfig): LayerSize {
+export function layerSizeOfFile(cfg: LayerFileConfig): LayerSize {
   const kind = layerKind(cfg.architecture)
   return {
     dIn: cfg.d_in,
@@ -102,7 +102,7 @@ export function layerSizeOf(cfg: LayerFileConfig): LayerSize {
     width: cfg[kind.file.widthKey]!,
     k: cfg.k,
     hidden: kind.usesHidden ? cfg.hidden : null,
-    glu: cfg.activation === 'glu',
+    glu: kind.usesHidden && cfg.activation === 'glu',
   }
 }
 
@@ -167,7 +167,7 @@ export function loadLayerFolder(dir: string): { layer: SparseLayer; cfg: LayerFi
   const path = join(dir, LAYER_WEIGHTS_FILE)
   if (!existsSync(path)) throw new LayerFileError(`${dir} has ${LAYER_CONFIG_FILE} but no ${LAYER_WEIGHTS_FILE}: re-export the layer.`)
   const kind = cfg.architecture
-  const size = layerSizeOf(cfg)
+  const size = layerSizeOfFile(cfg)
   const shapes = layerKind(kind).file.tensors(size)
   const file = SafetensorsFile.open(path)
   let tensors: LayerTensors
