@@ -1,14 +1,15 @@
 // Issue 10's acceptance test for the layer-kind registry: a kind that exists only in this file
 // (a descriptor and an implementation, registered at run time, no edit under src/) goes through
 // the real parts end to end. The conversion job trains it on the fixture model's block 1 with a
-// real store; its folder is exported and imported back; the imported layer is spliced into the
-// model, whose forward then differs from the dense model's and writes exactly the layer's own
-// output for the activations the hook saw.
+// real store; its folder is exported and imported back (and drawn on the frontier as a series of
+// its own); the imported layer is spliced into the model, whose forward then differs from the
+// dense model's and writes exactly the layer's own output for the activations the hook saw.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exportLayerFolder, importLayer, runLayerDir } from '../../../src/convert/export.js'
+import { layerFrontier } from '../../../src/convert/frontier.js'
 import { checkLayerModel, LAYER_CONFIG_FILE, loadLayerFolder, modelFingerprint } from '../../../src/convert/layer-file.js'
 import { codesHookName, forwardSpliced } from '../../../src/convert/splice.js'
 import { trainConversion } from '../../../src/convert/train-job.js'
@@ -192,6 +193,17 @@ describe('a layer kind added through the registry alone', () => {
     expect(written.model_hash).toBe(modelFingerprint(modelDir))
     const imported = importLayer(store, out)
     expect(imported.cfg.architecture).toBe('toy_gained')
+    // The frontier draws the new kind as a series of its own: the trained run and its import.
+    const frontier = layerFrontier(store, modelDir, 1)
+    expect(frontier.series.map((s) => [s.kind, s.points.map((p) => [p.runId, p.width, p.parameters])])).toEqual([
+      [
+        'toy_gained',
+        [
+          [run.id, 48, preview.params.layer],
+          [imported.run.id, 48, preview.params.layer],
+        ],
+      ],
+    ])
     const { layer, cfg: importedCfg } = loadLayerFolder(runLayerDir(store, imported.run.id))
     expect(layer).toBeInstanceOf(ToyLayer)
     const before = trained.layer.toTensors()
