@@ -16,11 +16,14 @@ import { parseArgs } from 'node:util'
 import { Backend } from '../src/backend/backend.js'
 import type { FrontierPoint } from '../src/shared/convert-eval.js'
 import type { RunDetail } from '../src/shared/api.js'
+import { layerKind, layerKinds, type LayerKindId } from '../src/shared/layer-kinds/index.js'
 
-type Kind = 'mxd' | 'transcoder' | 'skip_transcoder'
+type Kind = LayerKindId
 
-const KIND_LABEL: Record<Kind, string> = { mxd: 'MxD', transcoder: 'TopK transcoder', skip_transcoder: 'Skip transcoder' }
-const KIND_COLOR: Record<Kind, string> = { mxd: '#d62728', transcoder: '#1f77b4', skip_transcoder: '#2ca02c' }
+/** Names from the layer-kind registry; the report's own print palette by the kind's chart slot. */
+const PALETTE = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b']
+const kindLabel = (kind: Kind): string => layerKind(kind).name
+const kindColor = (kind: Kind): string => PALETTE[(layerKind(kind).chartSlot - 1) % PALETTE.length]!
 
 interface Row {
   kind: Kind
@@ -105,7 +108,7 @@ function markdownTable(rows: Row[]): string {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
   const lines = rows.map(
     (r) =>
-      `| ${KIND_LABEL[r.kind]} | ${r.k} | ${r.width.toLocaleString('en-US')} | ${r.parameters.toLocaleString('en-US')} | ${fmt(r.l0, 1)} | ` +
+      `| ${kindLabel(r.kind)} | ${r.k} | ${r.width.toLocaleString('en-US')} | ${r.parameters.toLocaleString('en-US')} | ${fmt(r.l0, 1)} | ` +
       `${sci(r.nmse)} | ${sci(r.fvu)} | ${fmt(r.ceClean, 4)} | ${fmt(r.ceSpliced, 4)} | ${fmt(r.ceZero, 4)} | ${fmt(r.lossRecovered, 3)} | ` +
       `${pct(r.evalDeadFraction)} | ${pct(r.trainDeadFraction)} |`,
   )
@@ -331,7 +334,7 @@ async function main(): Promise<void> {
   const imgDir = join(values.out, 'img')
   mkdirSync(dataDir, { recursive: true })
   mkdirSync(imgDir, { recursive: true })
-  const kinds = (['mxd', 'transcoder', 'skip_transcoder'] as Kind[]).filter((k) => rows.some((r) => r.kind === k))
+  const kinds = layerKinds().map((d) => d.id).filter((k) => rows.some((r) => r.kind === k))
   const ks = [...new Set(rows.map((r) => r.k))].sort((a, b) => a - b)
   const byKind = (kind: Kind): Row[] => rows.filter((r) => r.kind === kind)
   const mean = (v: (number | null)[]): number | null => {
@@ -372,14 +375,14 @@ async function main(): Promise<void> {
   writeFileSync(join(dataDir, `frontier-results${suffix}.json`), JSON.stringify(json, null, 2) + '\n')
   const versusMd =
     '| K | best kind by NMSE | MxD NMSE / better transcoder NMSE | CE_spliced − CE_clean: MxD | better transcoder |\n|---:|---|---:|---:|---:|\n' +
-    versus.map((v) => `| ${v.k} | ${v.best ? KIND_LABEL[v.best] : '–'} | ${fmt(v.nmseRatio, 3)} | ${fmt(v.mxdGap, 4)} | ${fmt(v.transcoderGap, 4)} |`).join('\n') +
+    versus.map((v) => `| ${v.k} | ${v.best ? kindLabel(v.best) : '–'} | ${fmt(v.nmseRatio, 3)} | ${fmt(v.mxdGap, 4)} | ${fmt(v.transcoderGap, 4)} |`).join('\n') +
     '\n'
   writeFileSync(join(dataDir, `frontier-table${suffix}.md`), `${table}\n${versusMd}`)
 
   const kSeries = (value: (r: Row) => number | null): Series[] =>
     kinds.map((kind) => ({
-      name: KIND_LABEL[kind],
-      color: KIND_COLOR[kind],
+      name: kindLabel(kind),
+      color: kindColor(kind),
       points: byKind(kind)
         .filter((r) => value(r) !== null)
         .map((r) => [r.k, value(r)!] as [number, number]),
@@ -425,8 +428,8 @@ async function main(): Promise<void> {
       width: panelW,
       height: panelH,
       series: kinds.map((kind) => ({
-        name: KIND_LABEL[kind],
-        color: KIND_COLOR[kind],
+        name: kindLabel(kind),
+        color: kindColor(kind),
         markers: false,
         points: (rows.find((r) => r.kind === kind && r.k === k)?.curve ?? []).map((c) => [c.tokens, c.nmse] as [number, number]),
       })),

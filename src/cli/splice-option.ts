@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { resolveLayerSpec } from '../convert/export.js'
-import { loadLayerFolder, modelFingerprint } from '../convert/layer-file.js'
+import { checkLayerModel, loadLayerFolder, readLayerConfig } from '../convert/layer-file.js'
 import { codesHookName, forwardSpliced, splicedMlps } from '../convert/splice.js'
 import type { MlpModule } from '../engine/hooks.js'
 import type { ForwardResult, LanguageModel } from '../engine/models/model.js'
@@ -50,11 +50,9 @@ export function openSplice(ctx: CommandContext, spec: string | undefined, modelD
   } finally {
     store?.close()
   }
+  // The app's rule (src/backend/handlers/playground.ts): refused, before the weights are read.
+  checkLayerModel(readLayerConfig(dir), modelDir, store ? `Run ${spec}'s layer` : `The layer in ${dir}`)
   const { layer, cfg } = loadLayerFolder(dir)
-  const known = cfg.model_hash !== 'unknown' && cfg.model_hash !== ''
-  if (known && modelFingerprint(modelDir) !== cfg.model_hash) {
-    ctx.err.write(`warning: the layer in ${dir} was trained on another model (${cfg.model_name}); splicing it anyway\n`)
-  }
   const block = cfg.layer
   return {
     block,

@@ -12,6 +12,7 @@ import type { Run } from '../shared/api.js'
 import { SafetensorsFile, writeSafetensors, type WritableTensor } from '../engine/safetensors.js'
 import { writeFileAtomic } from '../store/files.js'
 import { DB_FILE, type Store } from '../store/store.js'
+import { layerKinds, type LayerKindDescriptor } from '../shared/layer-kinds/index.js'
 import {
   LAYER_CONFIG_FILE,
   LAYER_FORMAT_VERSION,
@@ -19,6 +20,7 @@ import {
   LayerFileError,
   loadLayerFolder,
   readLayerConfig,
+  shapeFieldsOf,
   type LayerFileConfig,
 } from './layer-file.js'
 
@@ -283,21 +285,37 @@ function findWeightsFile(dir: string): string {
   throw new LayerFileError(`${dir} has several .safetensors files (${found.join(', ')}): keep only the layer's weights, named ${LAYER_WEIGHTS_FILE}.`)
 }
 
-const FOREIGN_ARCHITECTURES = new Set(['transcoder', 'skip_transcoder'])
+/**
+ * The registered kind a SAELens-style "architecture" names: among the kinds that accept the name
+ * (descriptor.file.saelensArchitectures), the one whose tensor names are exactly the file's (so a
+ * "transcoder" with W_skip is a skip transcoder), else the kind of that very id, else the first.
+ * The size does not change tensor names, so any size serves to list them.
+ */
+function saelensKind(arch: string, tensorNames: ReadonlySet<string>): LayerKindDescriptor | undefined {
+  const candidates = layerKinds().filter((d) => d.file.saelensArchitectures.includes(arch))
+  const namesOf = (d: LayerKindDescriptor): string[] => Object.keys(d.file.tensors({ dIn: 1, dOut: 1, width: 1, k: 1, hidden: 1, glu: false }))
+  const exact = candidates.find((d) => {
+    const names = namesOf(d)
+    return names.length === tensorNames.size && names.every((n) => tensorNames.has(n))
+  })
+  return exact ?? candidates.find((d) => d.id === arch) ?? candidates[0]
+}
 
 /**
- * Our cfg.json from a SAELens-style one: architecture "transcoder" / "skip_transcoder" (W_skip
- * present makes it a skip transcoder), d_in, d_sae, d_out (else W_dec's), k (or
- * activation_fn_kwargs.k), hook_name blocks.L.ln2.hook_normalized, model_name.
+ * Our cfg.json from a SAELens-style one: architecture a name some registered kind accepts
+ * ("transcoder", "skip_transcoder"; W_skip present makes it a skip transcoder), d_in, d_sae,
+ * d_out (else W_dec's), k (or activation_fn_kwargs.k), hook_name blocks.L.ln2.hook_normalized, model_name.
  */
 function saelensConfig(raw: Record<string, unknown>, cfgPath: string, file: SafetensorsFile, src: string): LayerFileConfig {
   const meta = (typeof raw.metadata === 'object' && raw.metadata !== null ? raw.metadata : {}) as Record<string, unknown>
   const pick = (key: string): unknown => raw[key] ?? meta[key]
   const arch = raw.architecture
-  if (typeof arch !== 'string' || !FOREIGN_ARCHITECTURES.has(arch)) {
+  const kind = typeof arch === 'string' ? saelensKind(arch, new Set(file.tensors.keys())) : undefined
+  if (!kind) {
+    const names = [...new Set(layerKinds().flatMap((d) => d.file.saelensArchitectures))].map((n) => `"${n}"`).join(' / ')
     throw new LayerFileError(
-      `${cfgPath}: architecture ${JSON.stringify(arch ?? null)} is unknown: MxD Studio imports "mxd" folders it exported (with format_version) and ` +
-        `SAELens-style TopK "transcoder" / "skip_transcoder" folders. Set "architecture" to one of those if the layer is one.`,
+      `${cfgPath}: architecture ${JSON.stringify(arch ?? null)} is unknown: MxD Studio imports folders it exported (with format_version) and ` +
+        `SAELens-style TopK ${names} folders. Set "architecture" to one of those if the layer is one.`,
     )
   }
   const int = (key: string, value: unknown): number => {
@@ -335,30 +353,21 @@ function saelensConfig(raw: Record<string, unknown>, cfgPath: string, file: Safe
   const dSae = int('d_sae', raw.d_sae)
   const dOut = int('d_out', raw.d_out ?? dec?.shape[1] ?? dIn)
   const k = int('k', kValue)
-  const skip = arch === 'skip_transcoder' || file.tensors.has('W_skip')
   const hookOut = pick('hook_name_out') ?? `blocks.${layer}.hook_mlp_out`
   if (hookOut !== `blocks.${layer}.hook_mlp_out`) {
     throw new LayerFileError(`${cfgPath}: "hook_name_out" is ${JSON.stringify(hookOut)}; a layer that replaces block ${layer}'s MLP writes blocks.${layer}.hook_mlp_out.`)
   }
   const modelName = pick('model_name')
-  const parameters = dIn * dSae + dSae + dSae * dOut + dOut + (skip ? dOut * dIn : 0)
   return {
     format_version: LAYER_FORMAT_VERSION,
-    architecture: skip ? 'skip_transcoder' : 'transcoder',
-    d_in: dIn,
-    d_out: dOut,
-    hidden: null,
-    n_experts: null,
-    d_sae: dSae,
-    k,
-    activation: 'topk_relu',
+    // SAELens layers have no hidden layer: the width is d_sae whatever the kind calls it.
+    ...shapeFieldsOf(kind, { dIn, dOut, width: dSae, k, hidden: null, glu: false }),
     hook_name: hookName as string,
     hook_name_out: hookOut,
     layer,
     model_name: typeof modelName === 'string' ? modelName : 'unknown',
     model_hash: typeof raw.model_hash === 'string' ? raw.model_hash : 'unknown',
     dtype: 'float32',
-    parameters,
     training: { imported_from: src, source_cfg: raw },
   }
 }

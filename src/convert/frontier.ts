@@ -6,9 +6,8 @@ import { join, resolve } from 'node:path'
 import type { Store } from '../store/store.js'
 import { EVAL_METRICS, type Frontier, type FrontierPoint, type FrontierSeries } from '../shared/convert-eval.js'
 import { LAYER_RUN_KINDS, LAYER_SUBDIR } from './export.js'
+import { layerKind, layerKinds } from '../shared/layer-kinds/index.js'
 import { LAYER_CONFIG_FILE, modelFingerprint, readLayerConfig, type LayerFileConfig } from './layer-file.js'
-
-const KIND_ORDER: FrontierSeries['kind'][] = ['mxd', 'transcoder', 'skip_transcoder']
 
 /** How many runs are scanned at most (newest first). */
 const MAX_RUNS = 10_000
@@ -69,10 +68,14 @@ export function layerFrontier(store: Store, modelPath: string, layer: number): F
     points.push(pointOf(store, runId, cfg))
     byKind.set(cfg.architecture, points)
   }
-  const series = KIND_ORDER.filter((k) => byKind.has(k)).map((kind) => ({
-    kind,
-    points: byKind.get(kind)!.sort((a, b) => a.k - b.k || a.runId - b.runId),
-  }))
+  // One series per kind, in the registry's order (the same on every page).
+  const series = layerKinds()
+    .map((d) => d.id)
+    .filter((k) => byKind.has(k))
+    .map((kind) => ({
+      kind,
+      points: byKind.get(kind)!.sort((a, b) => a.k - b.k || a.runId - b.runId),
+    }))
   // The newest evaluation's references: every evaluation of a block measures the same model on
   // held-out text, so they differ only by the evaluation budget.
   const newest = series
@@ -108,7 +111,7 @@ function pointOf(store: Store, runId: number, cfg: LayerFileConfig): FrontierPoi
     loss_recovered: get(EVAL_METRICS.lossRecovered),
     ce_clean: get(EVAL_METRICS.ceClean),
     ce_zero: get(EVAL_METRICS.ceZero),
-    width: cfg.architecture === 'mxd' ? cfg.n_experts! : cfg.d_sae!,
+    width: cfg[layerKind(cfg.architecture).file.widthKey]!,
     parameters: cfg.parameters,
   }
 }

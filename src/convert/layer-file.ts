@@ -7,6 +7,9 @@
 //     (skip) transcoder W_enc [d_in,d_sae], b_enc [d_sae], W_dec [d_sae,d_out], b_dec [d_out],
 //                      (W_skip [d_out,d_in])
 //
+// The tensors, the width field (n_experts / d_sae) and the activations of each kind come from its
+// descriptor (src/shared/layer-kinds); nothing here names a kind.
+//
 // The same folder is what a training run leaves in runDir/layer, what `mxd export` copies and
 // what `mxd import` / `--splice` read back. Both files are written atomically (temp + rename),
 // weights first, so a folder with a cfg.json always has complete weights beside it.
@@ -14,9 +17,9 @@ import { createHash } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { MxDLayer, type MxDConfig } from '../engine/layers/mxd.js'
-import type { LayerTensors, SparseLayer, SparseLayerKind } from '../engine/layers/sparse-layer.js'
-import { TranscoderLayer } from '../engine/layers/transcoder.js'
+import { sparseLayerFromTensors } from '../engine/layers/kinds.js'
+import type { LayerTensors, SparseLayer } from '../engine/layers/sparse-layer.js'
+import { LayerKind, layerKind, type LayerKindDescriptor, type LayerSize } from '../shared/layer-kinds/index.js'
 import { SafetensorsFile, writeSafetensors } from '../engine/safetensors.js'
 import { writeFileAtomic } from '../store/files.js'
 
@@ -27,10 +30,11 @@ export const LAYER_FORMAT_VERSION = 1
 
 export const LayerFileConfig = z.object({
   format_version: z.number().int().min(1),
-  architecture: z.enum(['mxd', 'transcoder', 'skip_transcoder']),
+  /** The layer kind's id (a registered kind, src/shared/layer-kinds). */
+  architecture: LayerKind,
   d_in: z.number().int().positive(),
   d_out: z.number().int().positive(),
-  /** MxD's dense hidden width H; null for transcoders. */
+  /** MxD's dense hidden width H; null for kinds without a hidden layer. */
   hidden: z.number().int().positive().nullable(),
   /** MxD: N experts; null for transcoders. */
   n_experts: z.number().int().positive().nullable(),
@@ -67,36 +71,39 @@ export class LayerFileError extends Error {
   }
 }
 
-/** The layer-kind-specific fields of cfg.json, read off a live layer. */
-export function layerShapeFields(layer: SparseLayer): Pick<LayerFileConfig, 'architecture' | 'd_in' | 'd_out' | 'hidden' | 'n_experts' | 'd_sae' | 'k' | 'activation' | 'parameters'> {
-  if (layer instanceof MxDLayer) {
-    const c = layer.config
-    return {
-      architecture: 'mxd',
-      d_in: c.dIn,
-      d_out: c.dOut,
-      hidden: c.hidden,
-      n_experts: c.experts,
-      d_sae: null,
-      k: c.k,
-      activation: c.glu ? 'glu' : 'gelu',
-      parameters: layer.parameterCount(),
-    }
+type ShapeFields = Pick<LayerFileConfig, 'architecture' | 'd_in' | 'd_out' | 'hidden' | 'n_experts' | 'd_sae' | 'k' | 'activation' | 'parameters'>
+
+/** The kind-specific fields of cfg.json for a layer of `kind` and `size`, as its descriptor lays them out. */
+export function shapeFieldsOf(kind: LayerKindDescriptor, size: LayerSize): ShapeFields {
+  return {
+    architecture: kind.id,
+    d_in: size.dIn,
+    d_out: size.dOut,
+    hidden: kind.usesHidden ? size.hidden : null,
+    n_experts: kind.file.widthKey === 'n_experts' ? size.width : null,
+    d_sae: kind.file.widthKey === 'd_sae' ? size.width : null,
+    k: size.k,
+    activation: kind.file.activation(size),
+    parameters: kind.parameters(size),
   }
-  if (layer instanceof TranscoderLayer) {
-    return {
-      architecture: layer.kind,
-      d_in: layer.config.dIn,
-      d_out: layer.config.dOut,
-      hidden: null,
-      n_experts: null,
-      d_sae: layer.width,
-      k: layer.k,
-      activation: 'topk_relu',
-      parameters: layer.parameterCount(),
-    }
+}
+
+/** The kind-specific fields of cfg.json, read off a live layer. */
+export function layerShapeFields(layer: SparseLayer): ShapeFields {
+  return { ...shapeFieldsOf(layerKind(layer.kind), layer.size), parameters: layer.parameterCount() }
+}
+
+/** The layer's sizes from a validated cfg.json. */
+export function layerSizeOfFile(cfg: LayerFileConfig): LayerSize {
+  const kind = layerKind(cfg.architecture)
+  return {
+    dIn: cfg.d_in,
+    dOut: cfg.d_out,
+    width: cfg[kind.file.widthKey]!,
+    k: cfg.k,
+    hidden: kind.usesHidden ? cfg.hidden : null,
+    glu: kind.usesHidden && cfg.activation === 'glu',
   }
-  throw new LayerFileError(`cannot save a layer of kind "${(layer as SparseLayer).kind}"`)
 }
 
 /**
@@ -138,12 +145,14 @@ export function readLayerConfig(dir: string): LayerFileConfig {
     throw new LayerFileError(`${path}: field "${issue.path.join('.')}" ${issue.message.toLowerCase()}; re-export the layer.`)
   }
   const c = parsed.data
-  const mxd = c.architecture === 'mxd'
-  if (mxd && (c.hidden === null || c.n_experts === null || c.activation === 'topk_relu')) {
-    throw new LayerFileError(`${path}: an "mxd" layer needs "hidden", "n_experts" and activation "gelu" or "glu".`)
+  const kind = layerKind(c.architecture)
+  const { widthKey, activations } = kind.file
+  if ((kind.usesHidden && c.hidden === null) || c[widthKey] === null || !activations.includes(c.activation)) {
+    const needs = [...(kind.usesHidden ? ['"hidden"'] : []), `"${widthKey}"`].join(', ')
+    const acts = activations.map((a) => `"${a}"`).join(' or ')
+    throw new LayerFileError(`${path}: a "${c.architecture}" layer needs ${needs} and activation ${acts}.`)
   }
-  if (!mxd && c.d_sae === null) throw new LayerFileError(`${path}: a "${c.architecture}" layer needs "d_sae".`)
-  const width = mxd ? c.n_experts! : c.d_sae!
+  const width = c[widthKey]!
   if (c.k > width) throw new LayerFileError(`${path}: k = ${c.k} is larger than the ${width} units it selects among.`)
   return c
 }
@@ -158,10 +167,8 @@ export function loadLayerFolder(dir: string): { layer: SparseLayer; cfg: LayerFi
   const path = join(dir, LAYER_WEIGHTS_FILE)
   if (!existsSync(path)) throw new LayerFileError(`${dir} has ${LAYER_CONFIG_FILE} but no ${LAYER_WEIGHTS_FILE}: re-export the layer.`)
   const kind = cfg.architecture
-  const shapes =
-    kind === 'mxd'
-      ? MxDLayer.shapes(mxdConfigOf(cfg))
-      : TranscoderLayer.shapes({ dIn: cfg.d_in, dOut: cfg.d_out, width: cfg.d_sae!, k: cfg.k, skip: kind === 'skip_transcoder' })
+  const size = layerSizeOfFile(cfg)
+  const shapes = layerKind(kind).file.tensors(size)
   const file = SafetensorsFile.open(path)
   let tensors: LayerTensors
   try {
@@ -181,17 +188,23 @@ export function loadLayerFolder(dir: string): { layer: SparseLayer; cfg: LayerFi
   } finally {
     file.close()
   }
-  const layer = layerFromTensors(kind, cfg, tensors)
-  return { layer, cfg }
+  return { layer: sparseLayerFromTensors(kind, size, tensors), cfg }
 }
 
-function mxdConfigOf(cfg: LayerFileConfig): MxDConfig {
-  return { dIn: cfg.d_in, dOut: cfg.d_out, hidden: cfg.hidden!, experts: cfg.n_experts!, k: cfg.k, glu: cfg.activation === 'glu' }
-}
-
-function layerFromTensors(kind: SparseLayerKind, cfg: LayerFileConfig, tensors: LayerTensors): SparseLayer {
-  if (kind === 'mxd') return MxDLayer.fromTensors(mxdConfigOf(cfg), tensors)
-  return TranscoderLayer.fromTensors({ dIn: cfg.d_in, dOut: cfg.d_out, width: cfg.d_sae!, k: cfg.k, skip: kind === 'skip_transcoder' }, tensors)
+/**
+ * The one rule for splicing a layer into a model (app and CLI alike): a layer whose cfg.json
+ * names the fingerprint of another model is refused, since its weights were fitted to another
+ * MLP's inputs and outputs and would give plausible-looking nonsense. `what` names the layer in
+ * the message ("Run 4's layer", "The layer in /x"). Layers without a fingerprint (imported
+ * SAELens files) are allowed: there is nothing to compare.
+ */
+export function checkLayerModel(cfg: LayerFileConfig, modelDir: string, what: string): void {
+  const known = cfg.model_hash !== 'unknown' && cfg.model_hash !== ''
+  if (known && cfg.model_hash !== modelFingerprint(modelDir)) {
+    throw new LayerFileError(
+      `${what} was trained on ${cfg.model_name}, not on this model (its model_hash differs from this model's fingerprint): splice one of this model's layers, or train one on it.`,
+    )
+  }
 }
 
 /**

@@ -1,27 +1,23 @@
 // Splicing a sparse layer into a model: the layer replaces blocks[L].mlp, reading ln2's output
 // (blocks.L.ln2.hook_normalized, [batch, pos, d]) and writing blocks.L.hook_mlp_out. Its post-TopK
-// code becomes one more hook point, blocks.L.mxd.hook_gate (MxD's expert coefficients a) or
-// blocks.L.transcoder.hook_codes (a transcoder's latents), [batch, pos, width], that can be cached
-// or replaced (steering) like any of the model's own hook points.
+// code becomes one more hook point, named by its kind's descriptor (blocks.L.mxd.hook_gate for
+// MxD's expert coefficients a, blocks.L.transcoder.hook_codes for a transcoder's latents),
+// [batch, pos, width], that can be cached or replaced (steering) like any of the model's own.
 import { tf } from '../engine/backend.js'
 import type { HookFn, MlpModule } from '../engine/hooks.js'
-import { mxdGateHookName } from '../engine/layers/mxd.js'
 import type { SparseLayer, SparseLayerKind } from '../engine/layers/sparse-layer.js'
+import { layerKind } from '../shared/layer-kinds/index.js'
 import type { ForwardOptions, ForwardResult, LanguageModel } from '../engine/models/model.js'
 import type { Steer } from '../shared/models.js'
 
 /** The hook point name of a spliced layer's post-TopK code. */
 export function codesHookName(kind: SparseLayerKind, block: number): string {
-  return kind === 'mxd' ? mxdGateHookName(block) : `blocks.${block}.transcoder.hook_codes`
+  return layerKind(kind).codesHook(block)
 }
 
-/** d_in and d_out of a sparse layer, read from its parameters (MxD: E and C; transcoders: W_enc and W_dec). */
+/** d_in and d_out of a sparse layer (its tensors were checked against these sizes when it was built). */
 export function layerDims(layer: SparseLayer): { dIn: number; dOut: number } {
-  const [enc, dec] = layer.kind === 'mxd' ? ['E', 'C'] : ['W_enc', 'W_dec']
-  const E = layer.params[enc!]
-  const D = layer.params[dec!]
-  if (!E || !D) throw new Error(`${layer.kind} layer lacks its ${enc} or ${dec} parameter`)
-  return { dIn: E.shape[0]!, dOut: D.shape[1]! }
+  return { dIn: layer.size.dIn, dOut: layer.size.dOut }
 }
 
 export interface SpliceOptions {

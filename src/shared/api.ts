@@ -3,7 +3,7 @@
 // validates every input against these schemas before any handler runs (src/backend/dispatch.ts).
 import { z } from 'zod'
 import { fieldName, pathString } from './limits.js'
-import { ConvertConfig, ConvertPreview, ConvertSweep, LearningRate } from './convert.js'
+import { ConvertConfig, ConvertPreview, ConvertSweep, LayerKind, LearningRate } from './convert.js'
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent, SplicableLayer } from './models.js'
 import { PretrainPreview, PretrainPreviewRequest } from './pretrain.js'
 import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult, ModelExperts } from './experts.js'
@@ -196,7 +196,7 @@ export const RunSummary = z.object({
   /** The registered model's id, for links; null when the model is not registered. */
   modelId: z.number().int().positive().nullable(),
   layer: z.number().int().nullable(),
-  layerKind: z.enum(['mxd', 'transcoder', 'skip_transcoder']).nullable(),
+  layerKind: LayerKind.nullable(),
   k: z.number().int().nullable(),
   /** The dataset's name (registered name, else the path's last part). */
   dataset: z.string().nullable(),

@@ -3,6 +3,7 @@
 import { z } from 'zod'
 import { fieldName, pathString } from './limits.js'
 import { EVAL_DEFAULTS } from './convert-defaults.js'
+import { LayerKind } from './layer-kinds/index.js'
 
 export { EVAL_DEFAULTS }
 
@@ -121,7 +122,7 @@ export const FrontierPoint = z.object({
 export type FrontierPoint = z.infer<typeof FrontierPoint>
 
 export const FrontierSeries = z.object({
-  kind: z.enum(['mxd', 'transcoder', 'skip_transcoder']),
+  kind: LayerKind,
   /** Sorted by k. */
   points: z.array(FrontierPoint),
 })

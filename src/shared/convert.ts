@@ -1,16 +1,17 @@
 // What a conversion run is (one dense MLP → one sparse layer, trained to reproduce it) and the
 // parameter counts shown before it starts. Pure: zod and arithmetic only, so the API contract,
-// the CLI and the wizard can import it without loading the compute engine. The parameter
-// formulas mirror src/engine/layers (mxdParameterCount, parameterMatchedExperts, the layers'
-// shapes); test/unit/convert/train.test.ts checks that they agree.
+// the CLI and the wizard can import it without loading the compute engine. Everything that
+// depends on the layer kind (default width, parameters, cost) comes from its descriptor in
+// ./layer-kinds; test/unit/layers/layer-kinds.test.ts checks each against the engine's layers.
 import { z } from 'zod'
 import { fieldName, pathString } from './limits.js'
 import { CONVERT_DEFAULTS } from './convert-defaults.js'
+import { LayerKind, layerKind, type LayerKindDescriptor, type LayerKindId, type LayerSize } from './layer-kinds/index.js'
+import { transcoderParams } from './layer-kinds/transcoder.js'
 
-export { CONVERT_DEFAULTS }
-
-export const LayerKind = z.enum(['mxd', 'transcoder', 'skip_transcoder'])
-export type LayerKind = z.infer<typeof LayerKind>
+export { CONVERT_DEFAULTS, LayerKind }
+export type LayerKind = LayerKindId
+export { matchedExperts, matchedSkipWidth, mxdParams, transcoderParams } from './layer-kinds/index.js'
 
 
 const positiveInt = z.number().int().positive()
@@ -90,7 +91,7 @@ export type ConvertConfigInput = z.input<typeof ConvertConfig>
 export const ConvertSweep = z.strictObject({
   ...convertFields,
   ks: z.array(positiveInt.max(65_536)).min(1).max(64),
-  kinds: z.array(LayerKind).min(1).max(3),
+  kinds: z.array(LayerKind).min(1).max(16),
 })
 export type ConvertSweep = z.infer<typeof ConvertSweep>
 
@@ -155,41 +156,9 @@ export const ConvertPreview = z.object({
 })
 export type ConvertPreview = z.infer<typeof ConvertPreview>
 
-/** Exact MxD parameters: E, b_E, (E_glu, b_glu,) G, b_G, C, D, b_out (= mxdParameterCount). */
-export function mxdParams(dIn: number, dOut: number, hidden: number, experts: number, glu: boolean): number {
-  return (glu ? 2 : 1) * (dIn * hidden + hidden) + experts * (dIn + 1 + dOut) + hidden * dOut + dOut
-}
-
-/** TopK transcoder: W_enc, b_enc, W_dec, b_dec (+ W_skip). */
-export function transcoderParams(dIn: number, dOut: number, width: number, skip: boolean): number {
-  return dIn * width + width + width * dOut + dOut + (skip ? dOut * dIn : 0)
-}
-
 /** The dense MLP: GPT-2 / NeoX W_in, b_in, W_out, b_out; Llama's gate/up/down (no biases). */
 export function denseMlpParams(architecture: string, d: number, hidden: number): number {
   return architecture === 'llama' ? 3 * d * hidden : 2 * d * hidden + hidden + d
-}
-
-/** N parameter-matched to a 32× TopK transcoder, as the official scripts compute it (= parameterMatchedExperts). */
-export function matchedExperts(dIn: number, dOut: number, hidden: number, glu: boolean, latentsPerInput = 32): number {
-  const S = latentsPerInput * dIn
-  const perExpert = dIn + 1 + dOut
-  if (glu) return Math.floor((S * (dIn + 1 + dOut) + dOut - (2 * hidden * (dIn + 1) + dOut * (hidden + 1))) / perExpert)
-  return Math.round((S * (dIn + dOut) - hidden * (dIn + dOut)) / perExpert)
-}
-
-/**
- * d_sae of a skip transcoder with as many parameters as a TopK transcoder of `latentsPerInput`·d
- * latents: each latent costs 2d + 1 parameters (encoder row, bias, decoder row), W_skip costs d².
- */
-export function matchedSkipWidth(d: number, latentsPerInput = 32): number {
-  return Math.max(1, latentsPerInput * d - Math.round((d * d) / (2 * d + 1)))
-}
-
-/** The default units of each kind: all three have the parameters of a 32·d TopK transcoder. */
-function defaultWidth(kind: LayerKind, d: number, hidden: number, glu: boolean): number {
-  if (kind === 'mxd') return Math.max(1, matchedExperts(d, d, hidden, glu))
-  return kind === 'skip_transcoder' ? matchedSkipWidth(d) : 32 * d
 }
 
 /**
@@ -215,6 +184,8 @@ export interface ResolvedSizes {
   hidden: number
   glu: boolean
   width: number
+  /** The layer's sizes as its kind reads them (hidden null for kinds without a hidden layer). */
+  size: LayerSize
   steps: number
   warmup: number
   bufferRows: number
@@ -228,7 +199,8 @@ export function resolveSizes(config: ConvertConfig, model: ModelShape): Resolved
   const d = model.dModel
   const glu = (config.act ?? (model.architecture === 'llama' ? 'glu' : 'gelu')) === 'glu'
   const hidden = config.hidden ?? model.mlpWidth
-  const width = (config.kind === 'mxd' ? config.experts : config.width) ?? defaultWidth(config.kind, d, hidden, glu)
+  const kind = layerKind(config.kind)
+  const width = config[kind.widthField] ?? kind.defaultWidth({ d, hidden, glu })
   const steps = Math.ceil(config.tokens / config.batch)
   const warmup = config.warmup ?? Math.min(CONVERT_DEFAULTS.warmupMax, Math.round(steps * CONVERT_DEFAULTS.warmupFraction))
   const rowBytes = 2 * d * 4
@@ -236,7 +208,13 @@ export function resolveSizes(config: ConvertConfig, model: ModelShape): Resolved
   const rowsPerChunk = config.harvestBatch * rowsPerSequence(config.ctx, !config.trainOnBos)
   // At least two chunks per half and at least two batches in the buffer.
   const half = Math.max(2 * rowsPerChunk, Math.ceil(Math.max(wanted, 2 * config.batch) / 2 / rowsPerChunk) * rowsPerChunk)
-  return { d, hidden, glu, width, steps, warmup, bufferRows: 2 * half }
+  const size = layerSizeOf(kind, { d, hidden, glu, width, k: config.k })
+  return { d, hidden, glu, width, size, steps, warmup, bufferRows: 2 * half }
+}
+
+/** A kind's LayerSize for a d → d layer; hidden and glu only where the kind has a hidden layer. */
+export function layerSizeOf(kind: LayerKindDescriptor, s: { d: number; hidden: number; glu: boolean; width: number; k: number }): LayerSize {
+  return { dIn: s.d, dOut: s.d, width: s.width, k: s.k, hidden: kind.usesHidden ? s.hidden : null, glu: kind.usesHidden && s.glu }
 }
 
 /** Rows (activations) one sequence gives: every position, less a leading BOS when it is skipped. */
@@ -247,24 +225,24 @@ export function rowsPerSequence(ctx: number, skipBos: boolean): number {
 export function previewConversion(config: ConvertConfig, model: ModelShape): ConvertPreview {
   const r = resolveSizes(config, model)
   const { d, hidden, glu, width } = r
-  const mxd = config.kind === 'mxd'
-  const layerParams = mxd ? mxdParams(d, d, hidden, width, glu) : transcoderParams(d, d, width, config.kind === 'skip_transcoder')
+  const kind = layerKind(config.kind)
+  // Kinds with a dense hidden layer (MxD) report H and its activation; the others report null.
+  const mxd = kind.usesHidden
+  const layerParams = kind.parameters(r.size)
   const warnings: string[] = []
   if (config.layer >= model.layers) warnings.push(`layer ${config.layer} does not exist: the model has layers 0…${model.layers - 1}`)
   if (config.ctx > model.contextLength) warnings.push(`ctx ${config.ctx} exceeds the model's context of ${model.contextLength}`)
-  if (config.k > width) warnings.push(`k = ${config.k} is larger than the ${width} ${mxd ? 'experts' : 'latents'}`)
+  if (config.k > width) warnings.push(`k = ${config.k} is larger than the ${width} ${kind.unit.many}`)
   if (r.warmup >= r.steps) warnings.push(`the warm-up (${r.warmup} steps) is as long as the run (${r.steps} steps)`)
   // Forward multiply-adds per token; a training step costs about 3× the forward.
-  const forwardMacs = mxd
-    ? (glu ? 2 : 1) * d * hidden + hidden * d + d * width + config.k * d
-    : d * width + config.k * d + (config.kind === 'skip_transcoder' ? d * d : 0)
+  const forwardMacs = kind.forwardMacs(r.size)
   return {
     resolved: {
       ...config,
       act: mxd ? (glu ? 'glu' : 'gelu') : undefined,
       hidden: mxd ? hidden : undefined,
-      experts: mxd ? width : undefined,
-      width: mxd ? undefined : width,
+      experts: kind.widthField === 'experts' ? width : undefined,
+      width: kind.widthField === 'width' ? width : undefined,
       warmup: r.warmup,
       bufferRows: r.bufferRows,
     },

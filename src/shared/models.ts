@@ -1,6 +1,7 @@
 // Schemas of the model-facing part of the API: the Models page and the Playground.
 import { z } from 'zod'
 import { promptString } from './limits.js'
+import { LayerKind } from './layer-kinds/index.js'
 
 export const ModelId = z.number().int().positive()
 
@@ -71,7 +72,7 @@ export type GenerateSplice = z.infer<typeof GenerateSplice>
 /** A sparse layer the Playground can splice into a model (playground.layers). */
 export const SplicableLayer = z.object({
   runId: z.number().int().positive(),
-  kind: z.enum(['mxd', 'transcoder', 'skip_transcoder']),
+  kind: LayerKind,
   block: z.number().int(),
   k: z.number().int(),
   /** N experts (MxD) or d_sae latents: the units a steer may name. */

@@ -1,6 +1,6 @@
 import { latestEvalMetrics, modelLayers } from '../../convert/frontier.js'
 import { runLayerDir } from '../../convert/export.js'
-import { LayerFileError, modelFingerprint, readLayerConfig } from '../../convert/layer-file.js'
+import { checkLayerModel, LayerFileError, readLayerConfig } from '../../convert/layer-file.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
 import { EVAL_METRICS } from '../../shared/convert-eval.js'
 import type { BackendContext } from '../context.js'
@@ -54,11 +54,7 @@ export function listSplicableLayers(ctx: BackendContext, input: ParsedInput<'pla
 function spliceDir(ctx: BackendContext, modelPath: string, runId: number): string {
   try {
     const dir = runLayerDir(ctx.store, runId)
-    const cfg = readLayerConfig(dir)
-    const known = cfg.model_hash !== 'unknown' && cfg.model_hash !== ''
-    if (known && cfg.model_hash !== modelFingerprint(modelPath)) {
-      throw new ApiError('bad_request', `Run ${runId}'s layer was trained on ${cfg.model_name}, not on this model: pick one of this model's layers.`)
-    }
+    checkLayerModel(readLayerConfig(dir), modelPath, `Run ${runId}'s layer`)
     return dir
   } catch (err) {
     if (err instanceof LayerFileError) throw new ApiError(/^There is no run/.test(err.message) ? 'not_found' : 'bad_request', err.message)

@@ -1,6 +1,7 @@
 import { basename, resolve } from 'node:path'
 import { ApiError, type ParsedInput, type Output, type Run, type RunSummary } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
+import { isLayerKind } from '../../shared/layer-kinds/index.js'
 
 export function listRuns(ctx: BackendContext, input: ParsedInput<'runs.list'>): Output<'runs.list'> {
   return ctx.store.listRuns({ limit: input.limit, kind: input.kind })
@@ -17,7 +18,6 @@ export function getRun(ctx: BackendContext, input: ParsedInput<'runs.get'>): Out
   }
 }
 
-const LAYER_KINDS = new Set(['mxd', 'transcoder', 'skip_transcoder'])
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null)
 const int = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) ? v : null)
 
@@ -51,7 +51,7 @@ export function runSummaries(ctx: BackendContext, input: ParsedInput<'runs.summa
       model: model?.name ?? (modelPath ? basename(modelPath) : (str(c.model_name) ?? base?.model ?? null)),
       modelId: model?.id ?? (modelPath ? null : (base?.modelId ?? null)),
       layer: int(c.layer) ?? base?.layer ?? null,
-      layerKind: kind && LAYER_KINDS.has(kind) ? (kind as RunSummary['layerKind']) : (base?.layerKind ?? null),
+      layerKind: isLayerKind(kind) ? kind : (base?.layerKind ?? null),
       k: int(c.k) ?? base?.k ?? null,
       dataset: datasetName(c.data) ?? base?.dataset ?? null,
     }

@@ -4,6 +4,7 @@
 //   ŷ = (Cᵀa) ∗ (Dᵀz) + b_out            = Σ_n a_n W_nᵀ z + b_out with W_n = D·diag(c_n)
 // The expert tensor is never built. Parameters keep the export names and shapes: E [d,H],
 // b_E [H], G [d,N], b_G [N], C [N,O] (row n = c_n, unit norm), D [H,O], b_out [O].
+import { matchedExperts, mxdKind, mxdParams } from '../../shared/layer-kinds/mxd.js'
 import { tf } from '../backend.js'
 import {
   codePositions,
@@ -23,9 +24,13 @@ import {
   variablesFromTensors,
   variablesOf,
   type ForwardOptions,
+  type LayerKindImpl,
+  type LayerSize,
   type LayerTensors,
   type SparseForward,
 } from './sparse-layer.js'
+
+export { mxdGateHookName } from '../../shared/layer-kinds/mxd.js'
 
 export interface MxDConfig {
   dIn: number
@@ -47,11 +52,6 @@ export interface MxDConfig {
   seed?: number
 }
 
-/** TransformerLens-style name of the post-TopK coefficients a for layer L. */
-export function mxdGateHookName(layer: number): string {
-  return `blocks.${layer}.mxd.hook_gate`
-}
-
 const SQRT1_2 = Math.SQRT1_2
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI)
 
@@ -69,32 +69,28 @@ function geluGrad(x: tf.Tensor): tf.Tensor {
   })
 }
 
-/** Exact number of MxD parameters: E, b_E, (E_glu, b_glu,) G, b_G, C, D, b_out. */
+/** Exact number of MxD parameters (the formula lives with the kind's descriptor, src/shared/layer-kinds/mxd.ts). */
 export function mxdParameterCount(dIn: number, dOut: number, hidden: number, experts: number, glu = false): number {
-  const hiddenLayer = (glu ? 2 : 1) * (dIn * hidden + hidden)
-  return hiddenLayer + experts * (dIn + 1 + dOut) + hidden * dOut + dOut
+  return mxdParams(dIn, dOut, hidden, experts, glu)
 }
 
-/**
- * N for which MxD is parameter-matched to a TopK transcoder with S = latentsPerInput·d_in
- * latents, reproducing the official scripts' figures exactly (GPT-2 21,490; Pythia-410M
- * 28,658; Pythia-1.4B 57,330; Llama-3.2-3B 86,015 GLU with H = 8192 / 90,087 MLP with
- * H = ⌊2.67·3072⌋ = 8202). The two official formulas count different terms:
- *  - MLP (train_gpt2.py): only the weight matrices are matched, N = round((S·(d+O) − H·(d+O)) / (d+O+1));
- *    the transcoder's biases (S + O) cancel against a mis-typed "S + O" in the MxD count, so b_E
- *    (H) and b_out are left out, and each expert costs d + O + 1 (gate row, gate bias, c_n).
- *  - GLU (train_llama3.2_3b.py): every parameter is counted, transcoder S·(d+1+O) + O against
- *    MxD 2·H·(d+1) + O·(H+1) + N·(d+1+O), and N is rounded down.
- */
-export function parameterMatchedExperts(dIn: number, dOut: number, hidden: number, glu: boolean, latentsPerInput = 32): number {
-  const S = latentsPerInput * dIn
-  const perExpert = dIn + 1 + dOut
-  if (glu) {
-    const transcoder = S * (dIn + 1 + dOut) + dOut
-    const fixed = 2 * hidden * (dIn + 1) + dOut * (hidden + 1)
-    return Math.floor((transcoder - fixed) / perExpert)
-  }
-  return Math.round((S * (dIn + dOut) - hidden * (dIn + dOut)) / perExpert)
+/** N parameter-matched to a latentsPerInput·d_in TopK transcoder (src/shared/layer-kinds/mxd.ts explains the official formulas). */
+export const parameterMatchedExperts = matchedExperts
+
+function mxdSize(c: MxDConfig): LayerSize {
+  return { dIn: c.dIn, dOut: c.dOut, width: c.experts, k: c.k, hidden: c.hidden, glu: c.glu ?? false }
+}
+
+function mxdConfigOf(size: LayerSize, seed?: number): MxDConfig {
+  if (size.hidden === null) throw new Error('an MxD layer needs its hidden width H')
+  return { dIn: size.dIn, dOut: size.dOut, hidden: size.hidden, experts: size.width, k: size.k, glu: size.glu, seed }
+}
+
+/** MxD's engine half, registered in ./kinds.ts. */
+export const mxdLayerKind: LayerKindImpl = {
+  descriptor: mxdKind,
+  create: (size, seed) => MxDLayer.create(mxdConfigOf(size, seed)),
+  fromTensors: (size, tensors) => MxDLayer.fromTensors(mxdConfigOf(size), tensors),
 }
 
 export class MxDLayer extends SparseLayerBase {
@@ -108,25 +104,20 @@ export class MxDLayer extends SparseLayerBase {
     readonly config: MxDConfig,
     params: Record<string, tf.Variable>,
   ) {
-    super(params, 'C')
+    super(params, mxdKind.file.unitNorm)
     this.width = config.experts
     this.k = config.k
     this.glu = config.glu ?? false
     this.expertProduct = config.expertProduct ?? 'sparse'
   }
 
-  /** Shapes of every parameter, by export name. */
-  static shapes({ dIn, dOut, hidden, experts, glu }: MxDConfig): Record<string, number[]> {
-    return {
-      E: [dIn, hidden],
-      b_E: [hidden],
-      ...(glu ? { E_glu: [dIn, hidden], b_glu: [hidden] } : {}),
-      G: [dIn, experts],
-      b_G: [experts],
-      C: [experts, dOut],
-      D: [hidden, dOut],
-      b_out: [dOut],
-    }
+  get size(): LayerSize {
+    return mxdSize(this.config)
+  }
+
+  /** Shapes of every parameter, by export name (the descriptor's file format). */
+  static shapes(config: MxDConfig): Record<string, number[]> {
+    return mxdKind.file.tensors(mxdSize(config))
   }
 
   /**

@@ -2,11 +2,15 @@
 // transcoder), so that the training loop, the exporter and the evaluation code never branch on
 // the kind. The shared behaviour (parameter count, decoder-row constraint, export) lives in
 // SparseLayerBase; each layer only writes its forward pass and its hand-written backward pass.
+// A kind's data (names, shapes, formulas) is its descriptor in src/shared/layer-kinds; its
+// compute is a LayerKindImpl registered in ./kinds.ts.
+import type { LayerKindDescriptor, LayerKindId, LayerSize } from '../../shared/layer-kinds/index.js'
 import { tf } from '../backend.js'
 import type { WritableTensor } from '../safetensors.js'
 import { removeParallelComponent, renormalizeRows } from './sparse.js'
 
-export type SparseLayerKind = 'mxd' | 'transcoder' | 'skip_transcoder'
+export type SparseLayerKind = LayerKindId
+export type { LayerSize }
 
 /** Gradients by parameter name (the same names as `params`). */
 export type Grads = Record<string, tf.Tensor>
@@ -39,6 +43,8 @@ export type SparseForward = {
 
 export interface SparseLayer {
   readonly kind: SparseLayerKind
+  /** The sizes it was built from: with `kind`, all that cfg.json and the descriptor need. */
+  readonly size: LayerSize
   readonly params: Record<string, tf.Variable>
   /** Units that the TopK selects among: N experts or d_sae latents. */
   readonly width: number
@@ -65,6 +71,7 @@ export interface SparseLayer {
 
 export abstract class SparseLayerBase implements SparseLayer {
   abstract readonly kind: SparseLayerKind
+  abstract readonly size: LayerSize
   abstract readonly width: number
   abstract readonly k: number
   abstract forward(x: tf.Tensor2D, options?: ForwardOptions): SparseForward
@@ -127,16 +134,21 @@ export abstract class SparseLayerBase implements SparseLayer {
  * different size or kind is refused with the offending tensor named).
  */
 export function variablesFromTensors(tensors: LayerTensors, shapes: Record<string, number[]>): Record<string, tf.Variable> {
+  checkTensorShapes(tensors, shapes)
   const out: Record<string, tf.Tensor> = {}
+  for (const [name, shape] of Object.entries(shapes)) out[name] = tf.tensor(tensors[name]!.data, shape, 'float32')
+  return variablesOf(out)
+}
+
+/** Throws, naming the tensor, unless every expected name is present with its expected shape. */
+export function checkTensorShapes(tensors: LayerTensors, shapes: Record<string, number[]>): void {
   for (const [name, shape] of Object.entries(shapes)) {
     const t = tensors[name]
     if (t === undefined) throw new Error(`missing tensor "${name}"`)
     if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
       throw new Error(`tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`)
     }
-    out[name] = tf.tensor(t.data, shape, 'float32')
   }
-  return variablesOf(out)
 }
 
 /** Variables from freshly initialised tensors (the tensors are handed over, not copied). */
@@ -147,4 +159,15 @@ export function variablesOf(tensors: Record<string, tf.Tensor>): Record<string, 
     t.dispose()
   }
   return out
+}
+
+/**
+ * A kind's engine half: how to build a fresh layer of a size (the kind's initialisation) and how
+ * to rebuild one from saved tensors (already checked against descriptor.file.tensors). Registered
+ * in ./kinds.ts beside the descriptor, which it carries.
+ */
+export interface LayerKindImpl {
+  readonly descriptor: LayerKindDescriptor
+  create(size: LayerSize, seed?: number): SparseLayer
+  fromTensors(size: LayerSize, tensors: LayerTensors): SparseLayer
 }

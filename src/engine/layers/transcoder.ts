@@ -3,6 +3,8 @@
 //   a = TopK(ReLU(W_encᵀx + b_enc), K)     latents, ≤ K non-zeros
 //   ŷ = W_decᵀa + b_dec (+ W_skip x)        unit-norm decoder rows; W_skip [d_out, d_in], no bias
 // Names and shapes follow SAELens: W_enc [d_in, d_sae], b_enc, W_dec [d_sae, d_out], b_dec.
+import { skipTranscoderKind } from '../../shared/layer-kinds/skip-transcoder.js'
+import { transcoderKind } from '../../shared/layer-kinds/transcoder.js'
 import { tf } from '../backend.js'
 import {
   customParamOp,
@@ -21,6 +23,8 @@ import {
   variablesFromTensors,
   variablesOf,
   type ForwardOptions,
+  type LayerKindImpl,
+  type LayerSize,
   type LayerTensors,
   type SparseForward,
 } from './sparse-layer.js'
@@ -36,6 +40,22 @@ export interface TranscoderConfig {
   seed?: number
 }
 
+function transcoderSize(c: TranscoderConfig): LayerSize {
+  return { dIn: c.dIn, dOut: c.dOut, width: c.width ?? 32 * c.dIn, k: c.k, hidden: null, glu: false }
+}
+
+/** The engine halves of both transcoder kinds, registered in ./kinds.ts. */
+export const transcoderLayerKind: LayerKindImpl = {
+  descriptor: transcoderKind,
+  create: (s, seed) => TranscoderLayer.create({ dIn: s.dIn, dOut: s.dOut, width: s.width, k: s.k, seed }),
+  fromTensors: (s, tensors) => TranscoderLayer.fromTensors({ dIn: s.dIn, dOut: s.dOut, width: s.width, k: s.k }, tensors),
+}
+export const skipTranscoderLayerKind: LayerKindImpl = {
+  descriptor: skipTranscoderKind,
+  create: (s, seed) => TranscoderLayer.create({ dIn: s.dIn, dOut: s.dOut, width: s.width, k: s.k, skip: true, seed }),
+  fromTensors: (s, tensors) => TranscoderLayer.fromTensors({ dIn: s.dIn, dOut: s.dOut, width: s.width, k: s.k, skip: true }, tensors),
+}
+
 export class TranscoderLayer extends SparseLayerBase {
   readonly kind: 'transcoder' | 'skip_transcoder'
   readonly width: number
@@ -46,23 +66,20 @@ export class TranscoderLayer extends SparseLayerBase {
     readonly config: TranscoderConfig,
     params: Record<string, tf.Variable>,
   ) {
-    super(params, 'W_dec')
+    super(params, transcoderKind.file.unitNorm)
     this.skip = config.skip ?? false
     this.kind = this.skip ? 'skip_transcoder' : 'transcoder'
     this.width = config.width ?? 32 * config.dIn
     this.k = config.k
   }
 
+  get size(): LayerSize {
+    return transcoderSize(this.config)
+  }
+
+  /** Shapes of every parameter, by export name (the descriptor's file format). */
   static shapes(config: TranscoderConfig): Record<string, number[]> {
-    const { dIn, dOut } = config
-    const width = config.width ?? 32 * dIn
-    return {
-      W_enc: [dIn, width],
-      b_enc: [width],
-      W_dec: [width, dOut],
-      b_dec: [dOut],
-      ...(config.skip ? { W_skip: [dOut, dIn] } : {}),
-    }
+    return (config.skip ? skipTranscoderKind : transcoderKind).file.tensors(transcoderSize(config))
   }
 
   /**

@@ -16,6 +16,7 @@ import { openModelFolder, type ModelInfo } from '../../engine/model-folder.js'
 import { loadLanguageModel } from '../../engine/models/load.js'
 import { AdamW } from '../../engine/optim/adamw.js'
 import { TextTokenizer } from '../../engine/tokenizer.js'
+import { createSparseLayer, sparseLayerFromTensors } from '../../engine/layers/kinds.js'
 import type { Dataset } from '../../shared/api.js'
 import { ConvertConfig, resolveSizes, rowsPerSequence, type ResolvedSizes } from '../../shared/convert.js'
 import { JobError } from '../../shared/errors.js'
@@ -25,7 +26,6 @@ import { readCheckpoint, type LoadedCheckpoint } from './checkpoint-file.js'
 import { Checkpointer, restoreBuffer, type TrainState } from './checkpoints.js'
 import { openTrainingData, type TrainingData } from './data.js'
 import { finishedResult, finishTraining, type TrainResult } from './finish.js'
-import { createLayer, layerFromTensors } from './layer.js'
 import { reporter, trainLoop } from './loop.js'
 
 export type { TrainResult } from './finish.js'
@@ -66,11 +66,17 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
     // Skip a leading BOS only when asked to: by default the layer learns the attention-sink
     // position too, since evaluation and generation splice it there (ConvertConfig.trainOnBos).
     const skipFirst = bos !== null && !config.trainOnBos
-    ctx.log('info', `Converting ${info.name} block ${config.layer} (${config.kind}, ${sizes.width} ${config.kind === 'mxd' ? 'experts' : 'latents'}, K = ${config.k}) on dataset ${dataset.name} (#${dataset.id}).`)
+    ctx.log(
+      'info',
+      `Converting ${info.name} block ${config.layer} (${config.kind}, ${sizes.width} ${config.kind === 'mxd' ? 'experts' : 'latents'}, K = ${config.k}) on dataset ${dataset.name} (#${dataset.id}).`,
+    )
     const data = openTrainingData(ctx, sizes, { model, dataset, tokenizer, bos, skipFirst, onHarvest: hooks.onHarvest })
 
     const saved = ctx.resumeFrom ? readCheckpoint(ctx.resumeFrom.path) : undefined
-    const layer = saved ? layerFromTensors(config, sizes, saved.layer) : createLayer(config, sizes)
+    // The kind's implementation comes from the layer-kind registry (src/engine/layers/kinds.ts).
+    const layer = saved
+      ? sparseLayerFromTensors(config.kind, sizes.size, saved.layer)
+      : createSparseLayer(config.kind, sizes.size, config.seed)
     disposables.push(layer)
     const opt = new AdamW(layer.params, { lr: config.lr, weightDecay: 0 })
     disposables.push(opt)
@@ -79,8 +85,24 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
     if (saved) await resume(ctx, saved, { opt, data, state, dataset, bos, totalTokens })
 
     const subject = { ctx, layer, opt, data, state, datasetSha256: dataset.sha256 }
-    const checkpoints = new Checkpointer(subject, sizes.steps, saved !== undefined, hooks.now ?? (() => performance.now()), hooks.afterCheckpoint)
-    const training = { ctx, sizes, data, layer, opt, state, checkpoints, report: reporter(ctx, state, totalTokens), transformBatch: hooks.transformBatch }
+    const checkpoints = new Checkpointer(
+      subject,
+      sizes.steps,
+      saved !== undefined,
+      hooks.now ?? (() => performance.now()),
+      hooks.afterCheckpoint,
+    )
+    const training = {
+      ctx,
+      sizes,
+      data,
+      layer,
+      opt,
+      state,
+      checkpoints,
+      report: reporter(ctx, state, totalTokens),
+      transformBatch: hooks.transformBatch,
+    }
     const lastMetrics = await trainLoop(training)
     if (lastMetrics === null) return null
     return finishTraining(training, { modelDir, modelName: info.name, dataset, layerDir }, lastMetrics)
@@ -107,7 +129,9 @@ async function prepare(ctx: JobContext<ConvertConfig>, modelDir: string): Promis
   const dataset = await resolveDataset(ctx.store, config.data, config.textField)
   const tokenizer = dataset.kind === 'text' ? TextTokenizer.fromFolder(modelDir) : null
   if (dataset.kind === 'text' && !tokenizer) {
-    throw new JobError(`${modelDir} has no tokenizer.json, so the text dataset ${dataset.path} cannot be tokenized: use a pre-tokenized dataset or add the tokenizer.`)
+    throw new JobError(
+      `${modelDir} has no tokenizer.json, so the text dataset ${dataset.path} cannot be tokenized: use a pre-tokenized dataset or add the tokenizer.`,
+    )
   }
   return { info, sizes, dataset, tokenizer }
 }
@@ -135,7 +159,9 @@ async function resume(ctx: JobContext<ConvertConfig>, saved: LoadedCheckpoint, t
     throw new JobError(`The dataset ${to.dataset.path} changed since this run started, so its stream cannot be continued: start a new run.`)
   }
   if ((saved.meta.trainOnBos ?? false) !== config.trainOnBos && to.bos !== null) {
-    throw new JobError(`This run's checkpoint was harvested ${saved.meta.trainOnBos ? 'with' : 'without'} the BOS rows, so this version cannot continue its stream: start a new run.`)
+    throw new JobError(
+      `This run's checkpoint was harvested ${saved.meta.trainOnBos ? 'with' : 'without'} the BOS rows, so this version cannot continue its stream: start a new run.`,
+    )
   }
   to.opt.loadState(saved.optimizer)
   state.lastFired = saved.lastFired
@@ -144,8 +170,21 @@ async function resume(ctx: JobContext<ConvertConfig>, saved: LoadedCheckpoint, t
   state.trainSeconds = saved.meta.trainSeconds
   data.harvester.tokens = saved.meta.harvestTokens
   data.harvester.seconds = saved.meta.harvestSeconds
-  ctx.progress({ done: state.tokens, total: to.totalTokens, unit: 'tokens', message: `Resuming at step ${state.step}: rebuilding the activation buffer…` })
-  await restoreBuffer(data.buffer, saved, data.stream, data.harvester, config.harvestBatch, rowsPerSequence(config.ctx, data.skipFirst), data.skipFirst)
+  ctx.progress({
+    done: state.tokens,
+    total: to.totalTokens,
+    unit: 'tokens',
+    message: `Resuming at step ${state.step}: rebuilding the activation buffer…`,
+  })
+  await restoreBuffer(
+    data.buffer,
+    saved,
+    data.stream,
+    data.harvester,
+    config.harvestBatch,
+    rowsPerSequence(config.ctx, data.skipFirst),
+    data.skipFirst,
+  )
   const lrChange = saved.meta.lr !== undefined && saved.meta.lr !== config.lr ? ` (was ${saved.meta.lr} up to here)` : ''
   ctx.log('info', `Resumed from step ${state.step} (${state.tokens} tokens) with lr ${config.lr}${lrChange}.`)
 }

@@ -2,29 +2,38 @@
 // wording follows docs of the method (Oldfield et al., "Mixture of Decoders", NeurIPS 2025).
 import type { Run, RunDetail } from '../../../shared/api'
 import { LearningRate, lowerLr } from '../../../shared/convert'
+import { layerKinds, type BuiltInLayerKindId, type LayerKindDescriptor } from '../../../shared/layer-kinds/index'
 
-export type LayerKind = 'mxd' | 'transcoder' | 'skip_transcoder'
-export const LAYER_KINDS: LayerKind[] = ['mxd', 'transcoder', 'skip_transcoder']
+// The layer kinds, their names, help texts and chart colours: all from the layer-kind registry
+// (src/shared/layer-kinds), read once when the renderer loads. The renderer registers no kind of
+// its own, so the kinds it lists are the built-in ones.
+export type LayerKind = BuiltInLayerKindId
+export const LAYER_KINDS = layerKinds().map((d) => d.id) as LayerKind[]
 
-export const KIND_LABEL: Record<LayerKind, string> = {
-  mxd: 'MxD',
-  transcoder: 'TopK transcoder',
-  skip_transcoder: 'Skip transcoder',
+/**
+ * A property of every registered kind, by id. A kind the server knows and this renderer does not
+ * (or an old run's) indexes as undefined: callers show the id instead.
+ */
+type ByKind = Readonly<Record<LayerKind, string>> & Readonly<Partial<Record<string, string>>>
+function byKind(value: (d: LayerKindDescriptor) => string): ByKind {
+  return Object.fromEntries(layerKinds().map((d) => [d.id, value(d)])) as ByKind
 }
 
-export const KIND_HELP: Record<LayerKind, string> = {
-  mxd: 'Mixture of Decoders: N full-rank linear experts, K of them active per token. Keeps the dense layer’s expressive power while each token uses only a few experts.',
-  transcoder:
-    'A TopK transcoder: K of d_sae latents active per token; the output lies in the span of those K decoder rows. The usual sparse baseline.',
-  skip_transcoder: 'A TopK transcoder plus a linear skip connection W_skip·x (d×d) from input to output.',
-}
+export const KIND_LABEL = byKind((d) => d.name)
+
+export const KIND_HELP = byKind((d) => d.help)
 
 /** Chart colours per kind, stable across pages. */
-export const KIND_COLOR: Record<LayerKind, string> = {
-  mxd: 'var(--chart-1)',
-  transcoder: 'var(--chart-2)',
-  skip_transcoder: 'var(--chart-3)',
-}
+export const KIND_COLOR = byKind((d) => `var(--chart-${d.chartSlot})`)
+
+/** The wizard's words for a kind's default width ("32·d", "Matched to 32·d (W_skip’s d² paid in latents)"). */
+export const KIND_DEFAULT_WIDTH = byKind((d) => d.sizeField.defaultText)
+
+/** What TopK selects, plural ("experts", "latents"). */
+export const KIND_UNITS = byKind((d) => d.unit.many)
+
+/** The wizard's label of a kind's size field ("Experts N", "Latents d_sae"). */
+export const KIND_SIZE_LABEL = byKind((d) => d.sizeField.label)
 
 export const CONVERT_RUN_KIND_LABEL: Record<string, string> = {
   convert: 'Layer conversion',
