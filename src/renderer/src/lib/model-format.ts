@@ -1,8 +1,37 @@
 // Formatting for the Models page and the Playground: counts, byte sizes, sources, stop reasons,
 // and turning vocabulary strings (GPT-2's "Ġthe", SentencePiece's "▁the", "<0x0A>") into the
 // text they stand for.
-import type { SeqToken } from '../stores/models'
 import type { ModelEntry, PlaygroundEvent } from '../../../shared/models'
+
+/** One of the model's most likely next tokens, with its probability. */
+export interface Prediction {
+  id: number
+  prob: number
+  text: string
+}
+
+export interface PromptToken {
+  kind: 'prompt'
+  /** Position in the whole sequence. */
+  pos: number
+  id: number
+  text: string
+}
+
+export interface GeneratedToken {
+  kind: 'generated'
+  pos: number
+  /** 0 for the first generated token. */
+  index: number
+  id: number
+  /** '' while a multi-byte character is incomplete (the next token completes it). */
+  text: string
+  /** The model's most likely tokens for this position, before it chose this one. */
+  top: Prediction[]
+}
+
+/** The tokens of a Playground sequence: the prompt's, then the generated ones. */
+export type SeqToken = PromptToken | GeneratedToken
 
 /** 124.4M, 1.1B, 6.7K; plain below a thousand. */
 export function formatCount(n: number): string {

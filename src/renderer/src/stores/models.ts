@@ -4,37 +4,20 @@
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, watch } from 'vue'
 import type { ModelDescription, ModelEntry, PlaygroundEvent } from '../../../shared/models'
-import { promptTokenTexts, type StopReason } from '../lib/model-format'
+import {
+  promptTokenTexts,
+  type GeneratedToken,
+  type Prediction,
+  type PromptToken,
+  type SeqToken,
+  type StopReason,
+} from '../lib/model-format'
 import { useBackendStore } from './backend'
 import { errorMessage } from '../lib/errors'
 
-export interface Prediction {
-  id: number
-  prob: number
-  text: string
-}
-
-export interface PromptToken {
-  kind: 'prompt'
-  /** Position in the whole sequence. */
-  pos: number
-  id: number
-  text: string
-}
-
-export interface GeneratedToken {
-  kind: 'generated'
-  pos: number
-  /** 0 for the first generated token. */
-  index: number
-  id: number
-  /** '' while a multi-byte character is incomplete (the next token completes it). */
-  text: string
-  /** The model's most likely tokens for this position, before it chose this one. */
-  top: Prediction[]
-}
-
-export type SeqToken = PromptToken | GeneratedToken
+// The sequence's token types live with their formatting (lib/model-format.ts); re-exported for
+// the components that take them from the store.
+export type { GeneratedToken, Prediction, PromptToken, SeqToken }
 
 export type GenerationStatus = 'idle' | 'starting' | 'running' | 'done' | 'error'
 
@@ -51,7 +34,6 @@ export interface GenerationSettings {
   /** A converted layer in place of its block's MLP, with its steers (none: the model as it is). */
   splice?: { runId: number; steer: { unit: number; value: number }[] }
 }
-
 
 export const useModelsStore = defineStore('models', () => {
   const backend = useBackendStore()
@@ -142,7 +124,9 @@ export const useModelsStore = defineStore('models', () => {
       if (status.value === 'starting') status.value = 'running'
     } else if (e.type === 'token') {
       const pos = promptTokens.value.length + e.index
-      pendingTokens.push(Object.freeze<GeneratedToken>({ kind: 'generated', pos, index: e.index, id: e.id, text: e.text ?? '', top: e.top }))
+      pendingTokens.push(
+        Object.freeze<GeneratedToken>({ kind: 'generated', pos, index: e.index, id: e.id, text: e.text ?? '', top: e.top }),
+      )
       pendingLastAt = performance.now()
       if (frame === null) frame = requestAnimationFrame(commitTokens)
       if (status.value === 'starting') status.value = 'running'
