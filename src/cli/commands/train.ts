@@ -3,6 +3,7 @@
 // the held-out evaluation queued behind it. `--resume RUN` continues a cancelled, failed or
 // interrupted (e.g. killed) run from its last checkpoint, at a new learning rate with --lr.
 import { ConvertConfig } from '../../shared/convert.js'
+import { layerKind, layerKinds } from '../../shared/layer-kinds/index.js'
 import type { Backend } from '../../backend/backend.js'
 import type { RunDetail } from '../../shared/api.js'
 import type { Command, CommandContext } from '../command.js'
@@ -59,7 +60,8 @@ function parseResumeLr(ctx: CommandContext): number | undefined {
   const others = Object.keys(NUMBERS).filter((f) => f !== 'lr' && ctx.values[f] !== undefined)
   for (const f of ['model', 'data', 'kind', 'act', 'text-field']) if (ctx.values[f] !== undefined) others.push(f)
   if (ctx.values['skip-bos'] === true) others.push('skip-bos')
-  if (others.length > 0) throw new UsageError(`--resume continues a run as it was configured; only --lr may change (not --${others.join(', --')})`)
+  if (others.length > 0)
+    throw new UsageError(`--resume continues a run as it was configured; only --lr may change (not --${others.join(', --')})`)
   const text = ctx.values.lr
   if (typeof text !== 'string') return undefined
   const lr = Number(text)
@@ -77,9 +79,13 @@ async function followEvaluation(ctx: CommandContext, backend: Backend, trainRunI
 
 export const train: Command = {
   name: 'train',
-  summary: "Converts a model's MLP layer into a Mixture of Decoders (or a TopK / skip transcoder) trained on a dataset, then evaluates it on held-out text.",
+  summary:
+    "Converts a model's MLP layer into a Mixture of Decoders (or a TopK / skip transcoder) trained on a dataset, then evaluates it on held-out text.",
   usage:
-    'mxd train --model DIR --layer L --data PATH|ID --kind mxd|transcoder|skip-transcoder [--experts N] [--width S] [--k K] [--hidden H] [--act gelu|glu] ' +
+    `mxd train --model DIR --layer L --data PATH|ID --kind ${layerKinds()
+      .map((d) => d.id.replaceAll('_', '-'))
+      .join('|')} ` +
+    '[--experts N] [--width S] [--k K] [--hidden H] [--act gelu|glu] ' +
     '[--lr LR] [--warmup STEPS] [--batch B] [--tokens T] [--ctx C] [--seed S] [--buffer-rows R] [--checkpoint-steps N] [--checkpoint-seconds S] [--text-field F] [--eval-tokens N] [--no-eval] [--skip-bos] [--json]\n' +
     '       mxd train --resume RUN [--lr LR] [--json]',
   options: {
@@ -106,18 +112,25 @@ export const train: Command = {
       runId = (await backend.call('convert.start', config)).runId
       if (!ctx.json) {
         const p = preview.params
-        const what = config.kind === 'mxd' ? `${preview.width} experts (H = ${preview.hidden}, ${preview.act})` : `${preview.width} latents`
-        ctx.print(`run ${runId}: ${config.kind} with ${what}, K = ${preview.k}; ${p.layer.toLocaleString('en-US')} parameters ` +
-          `(dense MLP ${p.denseMlp.toLocaleString('en-US')}, 32× transcoder ${p.transcoder32x.toLocaleString('en-US')}); ` +
-          `${preview.steps} steps of ${config.batch} tokens, lr ${config.lr}, warm-up ${preview.warmup}; ` +
-          `disk: up to ${preview.checkpointFilesPeak} checkpoints of ${mib(preview.checkpointBytes)} (${mib(preview.diskPeakBytes)} at peak)`)
+        const kind = layerKind(config.kind)
+        const what = `${preview.width} ${kind.unit.many}` + (kind.usesHidden ? ` (H = ${preview.hidden}, ${preview.act})` : '')
+        ctx.print(
+          `run ${runId}: ${config.kind} with ${what}, K = ${preview.k}; ${p.layer.toLocaleString('en-US')} parameters ` +
+            `(dense MLP ${p.denseMlp.toLocaleString('en-US')}, 32× transcoder ${p.transcoder32x.toLocaleString('en-US')}); ` +
+            `${preview.steps} steps of ${config.batch} tokens, lr ${config.lr}, warm-up ${preview.warmup}; ` +
+            `disk: up to ${preview.checkpointFilesPeak} checkpoints of ${mib(preview.checkpointBytes)} (${mib(preview.diskPeakBytes)} at peak)`,
+        )
       }
     } else {
       runId = (await backend.call('jobs.resume', { id: Number(resume), ...(resumeLr !== undefined ? { lr: resumeLr } : {}) })).runId
       if (!ctx.json) {
         const from = (await backend.call('runs.get', { id: runId })).checkpoints.at(-1)
         const lr = resumeLr !== undefined ? ` with lr ${resumeLr}` : ''
-        ctx.print(from ? `run ${runId}: resuming from its checkpoint at step ${from.step}${lr}` : `run ${runId}: no checkpoint yet: starting over${lr}`)
+        ctx.print(
+          from
+            ? `run ${runId}: resuming from its checkpoint at step ${from.step}${lr}`
+            : `run ${runId}: no checkpoint yet: starting over${lr}`,
+        )
       }
     }
     const detail = await followRun(ctx, backend, runId)
@@ -129,7 +142,8 @@ export const train: Command = {
     else {
       for (const name of ['loss', 'nmse', 'l0', 'dead_fraction', 'tokens_per_s', 'harvest_tokens_per_s'])
         if (metrics[name] !== undefined) ctx.print(`  ${name.padEnd(22)} ${metrics[name].toPrecision(4)}`)
-      for (const [name, value] of Object.entries(metrics)) if (name.startsWith('eval.')) ctx.print(`  ${name.padEnd(22)} ${value.toPrecision(4)}`)
+      for (const [name, value] of Object.entries(metrics))
+        if (name.startsWith('eval.')) ctx.print(`  ${name.padEnd(22)} ${value.toPrecision(4)}`)
       ctx.print(`run ${runId} ${final.run.status}${final.run.error ? `: ${final.run.error}` : ''}`)
     }
     return final.run.status === 'succeeded' ? 0 : 1

@@ -20,6 +20,7 @@ import { createSparseLayer, sparseLayerFromTensors } from '../../engine/layers/k
 import type { Dataset } from '../../shared/api.js'
 import { ConvertConfig, resolveSizes, rowsPerSequence, type ResolvedSizes } from '../../shared/convert.js'
 import { JobError } from '../../shared/errors.js'
+import { layerKind } from '../../shared/layer-kinds/index.js'
 import { resolveDataset } from '../dataset.js'
 import { defineJob, type JobContext } from '../job.js'
 import { readCheckpoint, type LoadedCheckpoint } from './checkpoint-file.js'
@@ -68,7 +69,7 @@ export async function trainConversion(ctx: JobContext<ConvertConfig>, hooks: Tra
     const skipFirst = bos !== null && !config.trainOnBos
     ctx.log(
       'info',
-      `Converting ${info.name} block ${config.layer} (${config.kind}, ${sizes.width} ${config.kind === 'mxd' ? 'experts' : 'latents'}, K = ${config.k}) on dataset ${dataset.name} (#${dataset.id}).`,
+      `Converting ${info.name} block ${config.layer} (${config.kind}, ${sizes.width} ${layerKind(config.kind).unit.many}, K = ${config.k}) on dataset ${dataset.name} (#${dataset.id}).`,
     )
     const data = openTrainingData(ctx, sizes, { model, dataset, tokenizer, bos, skipFirst, onHarvest: hooks.onHarvest })
 
