@@ -9,7 +9,7 @@
 import { tf } from '../backend.js'
 import { hookNames } from '../hooks.js'
 import { rotaryDims as rotaryDimsOf, type ValidConfig } from '../architectures.js'
-import { gelu, geluNew, layerNorm, linear, ropeInverseFrequencies, type Linear } from './layers.js'
+import { embedding, gelu, geluNew, layerNorm, linear, ropeInverseFrequencies, type Linear } from '../ops.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
 import { WeightLoader, type WeightSource } from './weights.js'
 
@@ -25,7 +25,11 @@ export function loadGptNeox(valid: ValidConfig, source: WeightSource): DecoderSp
   const act = ACTIVATIONS[valid.string('hidden_act') as keyof typeof ACTIVATIONS]
 
   const weights = new WeightLoader(source, 'gpt_neox.')
-  const norm = (prefix: string) => layerNorm(weights.vector(`${prefix}.weight`, d), weights.vector(`${prefix}.bias`, d), eps)
+  const norm = (prefix: string) => {
+    const w = weights.vector(`${prefix}.weight`, d)
+    const b = weights.vector(`${prefix}.bias`, d)
+    return (x: tf.Tensor) => layerNorm(x, w, b, eps)
+  }
   const embedIn = weights.matrix('embed_in.weight', vocab, d)
 
   const blocks: DecoderBlock[] = []
@@ -63,11 +67,11 @@ export function loadGptNeox(valid: ValidConfig, source: WeightSource): DecoderSp
     },
     parallelResidual,
     hasPosEmbed: false,
-    embed: (ids, _positions, hook) => hook(hookNames.embed, tf.gather(embedIn, ids)),
+    embed: (ids, _positions, hook) => hook(hookNames.embed, embedding(embedIn, ids)),
     rotaryInvFreq: ropeInverseFrequencies(valid.number('rotary_emb_base'), rotaryDims),
     blocks,
     lnFinal,
-    unembed,
+    unembed: (x) => linear(x, unembed),
     tensors: weights.tensors,
   }
 }

@@ -7,7 +7,7 @@
 import { tf } from '../backend.js'
 import { hookNames } from '../hooks.js'
 import type { ValidConfig } from '../architectures.js'
-import { linear, llama3InverseFrequencies, rmsNorm, ropeInverseFrequencies, silu, type Linear } from './layers.js'
+import { embedding, linear, llama3InverseFrequencies, rmsNorm, ropeInverseFrequencies, silu, type Linear } from '../ops.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
 import { WeightLoader, type WeightSource } from './weights.js'
 
@@ -18,7 +18,10 @@ export function loadLlama(valid: ValidConfig, source: WeightSource): DecoderSpec
   const eps = valid.number('rms_norm_eps')
 
   const weights = new WeightLoader(source, 'model.')
-  const norm = (prefix: string) => rmsNorm(weights.vector(`${prefix}.weight`, d), eps)
+  const norm = (prefix: string) => {
+    const w = weights.vector(`${prefix}.weight`, d)
+    return (x: tf.Tensor) => rmsNorm(x, w, eps)
+  }
   const embedTokens = weights.matrix('embed_tokens.weight', vocab, d)
 
   const blocks: DecoderBlock[] = []
@@ -60,11 +63,11 @@ export function loadLlama(valid: ValidConfig, source: WeightSource): DecoderSpec
     },
     parallelResidual: false,
     hasPosEmbed: false,
-    embed: (ids, _positions, hook) => hook(hookNames.embed, tf.gather(embedTokens, ids)),
+    embed: (ids, _positions, hook) => hook(hookNames.embed, embedding(embedTokens, ids)),
     rotaryInvFreq: rotaryFrequencies(valid, headDim),
     blocks,
     lnFinal,
-    unembed,
+    unembed: (x) => linear(x, unembed),
     tensors: weights.tensors,
   }
 }
