@@ -20,6 +20,8 @@ import { cpMix, layerNormGate, mixtureForward, trMix, type TRRanks } from '../la
 import { embedding, geluNew, idGrid, layerNorm, linear, type Linear } from '../ops.js'
 import type { DecoderBlock, DecoderSpec, ModelDims } from './model.js'
 import type { ValidConfig } from '../architectures.js'
+import { divides, normTensors, num, oneOf, positiveInt, positiveNumber, range, show, TOKEN_FIELDS, type ArchitectureSchema, type PlannedTensor } from '../config-fields.js'
+import type { ArchitectureModule } from './registry.js'
 import { type WeightSource, WeightLoader } from './weights.js'
 
 export type Gpt2Mlp =
@@ -167,7 +169,92 @@ export function gpt2Shape(valid: ValidConfig): Gpt2Shape {
   return { nLayers, dModel, nHeads, dMlp, vocabSize, maxPositions, layerNormEps: valid.number('layer_norm_epsilon'), mlp }
 }
 
-/** `valid` has been checked against architectures.ts (activation, scaling flags, sizes). */
+// -------------------------------------------------------------------------- the folder format
+
+/** What a GPT-2 folder's config.json must say and which tensors it must hold. */
+export const GPT2_SCHEMA: ArchitectureSchema = {
+  prefix: 'transformer.',
+  fields: {
+    ...TOKEN_FIELDS,
+    n_embd: positiveInt(),
+    n_head: positiveInt(),
+    n_layer: positiveInt(),
+    // GPT-2 writes n_inner: null for the default 4 × n_embd.
+    n_inner: positiveInt((v) => 4 * num(v, 'n_embd')),
+    vocab_size: positiveInt(),
+    n_positions: { ...positiveInt(), aliases: ['n_ctx'] },
+    layer_norm_epsilon: positiveNumber(1e-5),
+    activation_function: oneOf(['gelu_new'], 'gelu_new'),
+    scale_attn_weights: oneOf([true], true),
+    scale_attn_by_inverse_layer_idx: oneOf([false], false),
+    // MxD Studio's own field: GPT-2s pre-trained here with μMoE MLPs (src/engine/train).
+    mlp_kind: oneOf(['dense', 'cpmoe', 'trmoe'], 'dense'),
+    n_experts: { ...positiveInt(), when: (v) => v.mlp_kind !== 'dense' },
+    rank: { ...positiveInt(), when: (v) => v.mlp_kind === 'cpmoe' },
+    tr_ranks: {
+      what: 'three positive integers [r1, r2, r3]',
+      check: (v) =>
+        Array.isArray(v) && v.length === 3 && v.every((r) => Number.isSafeInteger(r) && (r as number) > 0) ? null : `is ${show(v)}`,
+      when: (v) => v.mlp_kind === 'trmoe',
+    },
+  },
+  rules: [divides('n_head', 'n_embd', 'each attention head takes an equal slice of the width')],
+  dims: (v) => ({
+    nLayers: num(v, 'n_layer'),
+    dModel: num(v, 'n_embd'),
+    nHeads: num(v, 'n_head'),
+    nKvHeads: num(v, 'n_head'),
+    headDim: num(v, 'n_embd') / num(v, 'n_head'),
+    dMlp: num(v, 'n_inner'),
+    vocabSize: num(v, 'vocab_size'),
+    maxPositions: num(v, 'n_positions'),
+  }),
+  tensors: (v, { nLayers, dModel: d, dMlp, vocabSize, maxPositions }) => {
+    // GPT-2's Conv1D weights are [in, out].
+    const conv1d = (p: string, inDim: number, outDim: number): PlannedTensor[] => [
+      { name: `${p}.weight`, shape: [inDim, outDim] },
+      { name: `${p}.bias`, shape: [outDim] },
+    ]
+    const mlp = (p: string): PlannedTensor[] => {
+      if (v.mlp_kind === 'dense') return [...conv1d(`${p}.c_fc`, d, dMlp), ...conv1d(`${p}.c_proj`, dMlp, d)]
+      const n = num(v, 'n_experts')
+      const layer = (name: string, inDim: number, outDim: number): PlannedTensor[] => {
+        if (v.mlp_kind === 'cpmoe') {
+          const r = num(v, 'rank')
+          return [
+            { name: `${p}.${name}.U1`, shape: [n, r] },
+            { name: `${p}.${name}.U2`, shape: [inDim + 1, r] },
+            { name: `${p}.${name}.U3t`, shape: [r, outDim] },
+          ]
+        }
+        const [r1, r2, r3] = v.tr_ranks as [number, number, number]
+        return [
+          { name: `${p}.${name}.G1`, shape: [n, r1, r2] },
+          { name: `${p}.${name}.G2`, shape: [inDim + 1, r2, r3] },
+          { name: `${p}.${name}.G3`, shape: [r1, r3, outDim] },
+        ]
+      }
+      return [{ name: `${p}.gate.G`, shape: [d, n] }, ...layer('first', d, dMlp), ...layer('second', dMlp, d)]
+    }
+    return [
+      { name: 'wte.weight', shape: [vocabSize, d] },
+      { name: 'wpe.weight', shape: [maxPositions, d] },
+      ...range(nLayers).flatMap((l) => [
+        ...normTensors(`h.${l}.ln_1`, d),
+        ...conv1d(`h.${l}.attn.c_attn`, d, 3 * d),
+        ...conv1d(`h.${l}.attn.c_proj`, d, d),
+        ...normTensors(`h.${l}.ln_2`, d),
+        ...mlp(`h.${l}.mlp`),
+      ]),
+      ...normTensors('ln_f', d),
+      // A separate lm_head is rare for GPT-2 (the unembedding is tied to wte).
+      { name: 'lm_head.weight', shape: [vocabSize, d], optional: true },
+    ]
+  },
+}
+
+
+/** `valid` has been checked against GPT2_SCHEMA (activation, scaling flags, sizes). */
 export function loadGpt2(valid: ValidConfig, source: WeightSource): DecoderSpec {
   const shape = gpt2Shape(valid)
   const weights = new WeightLoader(source, 'transformer.')
@@ -189,3 +276,5 @@ export function loadGpt2(valid: ValidConfig, source: WeightSource): DecoderSpec 
     },
   )
 }
+
+export const gpt2Architecture: ArchitectureModule = { schema: GPT2_SCHEMA, load: loadGpt2 }
