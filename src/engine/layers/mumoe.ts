@@ -210,7 +210,7 @@ export class CPMuMoE implements MuMoELayer {
   }
 
   forward(z: tf.Tensor2D, a: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => cpMix(z, a, this as CPFactorTensors))
+    return tf.tidy(() => cpMix(z, a, this))
   }
 
   variables(): Record<string, tf.Variable> {
@@ -257,7 +257,7 @@ export class TRMuMoE implements MuMoELayer {
   }
 
   forward(z: tf.Tensor2D, a: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => trMix(z, a, this as TRFactorTensors))
+    return tf.tidy(() => trMix(z, a, this))
   }
 
   variables(): Record<string, tf.Variable> {

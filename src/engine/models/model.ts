@@ -10,7 +10,7 @@ import {
   attention,
   attentionVisibility,
   causalSelfAttention,
-  causalVisibility,
+  causalBias,
   idGrid,
   linear,
   positionIds,
@@ -321,10 +321,10 @@ export function trainingLogits(spec: DecoderSpec, ids: IdGrid): tf.Tensor2D {
   if (time > spec.dims.maxPositions) throw new Error(`${time} positions exceed the context of ${spec.dims.maxPositions}`)
   const row = Array.from({ length: time }, (_, t) => t)
   let x = spec.embed(ids, Array.from({ length: batch }, () => row), noHook)
-  const visible = causalVisibility(time)
+  const bias = causalBias(time)
   for (const block of spec.blocks) {
     const qkv = linear(block.ln1(x), block.attn.qkv) as tf.Tensor3D
-    const attnOut = linear(causalSelfAttention(qkv, spec.dims.nHeads, visible), block.attn.out)
+    const attnOut = linear(causalSelfAttention(qkv, spec.dims.nHeads, bias), block.attn.out)
     const mid = spec.parallelResidual ? null : tf.add(x, attnOut)
     const mlpOut = block.mlp(block.ln2(mid ?? x), (a) => a, (a) => a)
     x = mid ? tf.add(mid, mlpOut) : tf.addN([x, attnOut, mlpOut])
