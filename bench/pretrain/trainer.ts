@@ -1,13 +1,13 @@
 // Training throughput of the trainable GPT-2 (src/engine/train) on this machine's tfjs backend:
 // full optimizer steps (forward, backward, clipping, AdamW) on random tokens, timed after two
 // warm-up steps. Prints one JSON line. Also times one linear layer's backward both ways, to show
-// why ops.ts writes its own matMul gradients (plain matMuls on explicitly transposed operands)
+// why src/engine/ops.ts writes its own matMul gradients (plain matMuls on explicitly transposed operands)
 // instead of tfjs's (matMul with transposeA/transposeB).
 //   npx tsx bench/pretrain/trainer.ts [--layers 4 --d-model 256 --heads 4 --ctx 128 --batch 8 --vocab 512 --steps 5]
 import { parseArgs } from 'node:util'
 import { initBackend, tf } from '../../src/engine/backend.js'
 import { TrainableGpt2 } from '../../src/engine/train/gpt2.js'
-import { linear } from '../../src/engine/train/ops.js'
+import { linear } from '../../src/engine/ops.js'
 import { Pretrainer } from '../../src/engine/train/trainer.js'
 
 const { values } = parseArgs({
@@ -39,7 +39,7 @@ function timeGrad(f: (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor): number {
   return (performance.now() - start) / 3
 }
 const zeros = tf.zeros([4 * d]) as tf.Tensor1D
-const oursMs = timeGrad((x, w) => linear(x, w, zeros))
+const oursMs = timeGrad((x, w) => linear(x, { w, b: zeros }))
 let tfjsMs: number | null = null
 try {
   tfjsMs = timeGrad((x, w) => tf.add(tf.matMul(x, w), zeros))

@@ -7,7 +7,7 @@
 import { randomInt } from 'node:crypto'
 import { assertFiniteLogits } from './finite.js'
 import type { ForwardOptions, LanguageModel } from './models/model.js'
-import { KVCache } from './models/layers.js'
+import { KVCache } from './models/kv-cache.js'
 
 /** The one tokenizer method generation needs (TextTokenizer satisfies it). */
 export interface TokenDecoder {

@@ -15,31 +15,10 @@
 //   TR: G1 [N, r1, r2], G2 [I+1, r2, r3], G3 [r1, r3, O]  (paper: r1×N×r2, r2×(I+1)×r3, r3×O×r1)
 // Inputs are rows: x [..., I] is folded to [rows, I] and the output unfolded back.
 import { tf } from '../backend.js'
-import { gelu, geluNew } from '../models/layers.js'
+import { gelu, geluNew, matmul as mm, standardize } from '../ops.js'
 import { entmax15 } from './entmax.js'
 
 // ------------------------------------------------------------------------------------ helpers
-
-/**
- * a @ b for rank-2 or batched rank-3 tensors whose gradient also uses plain matMuls: tfjs's own
- * matMul gradient calls matMul with transposeA/B, the slow path on wasm, so transpose explicitly.
- */
-const mm = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc]
-  save([a, b])
-  return {
-    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved as [tf.Tensor, tf.Tensor]
-      // d(a b) = da b + a db  ⇒  grad_a = dy bᵀ,  grad_b = aᵀ dy  (last two axes transposed)
-      return [tf.matMul(dy as tf.Tensor2D, swapLast(sb)), tf.matMul(swapLast(sa), dy as tf.Tensor2D)]
-    },
-  }
-}) as <T extends tf.Tensor2D | tf.Tensor3D>(a: T, b: T) => T
-
-function swapLast(t: tf.Tensor): tf.Tensor2D {
-  return tf.transpose(t, t.rank === 3 ? [0, 2, 1] : [1, 0]) as tf.Tensor2D
-}
 
 /** z̃ = [z; 1]: appends a column of ones so the last input row of each expert acts as its bias. */
 function foldBias(z: tf.Tensor2D): tf.Tensor2D {
@@ -73,6 +52,11 @@ export interface GateOptions {
   momentum?: number
 }
 
+/** a = entmax15(LayerNorm_noaffine(x G)) for x [rows, I]: the GPT-2 μMoE gate. */
+export function layerNormGate(x: tf.Tensor2D, G: tf.Tensor2D, eps: number): tf.Tensor2D {
+  return entmax15(standardize(mm(x, G), eps).xhat as tf.Tensor2D)
+}
+
 /** a = entmax15(Norm(Gᵀx)). One gate may drive several μMoE layers (the GPT-2 MLP block). */
 export class MuMoEGate {
   readonly inputDim: number
@@ -102,16 +86,13 @@ export class MuMoEGate {
 
   /** x [rows, I] → a [rows, N], each row on the simplex. */
   forward(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => entmax15(this.normalize(mm(x, this.G as tf.Tensor2D))))
+    return tf.tidy(() =>
+      this.norm === 'layernorm' ? layerNormGate(x, this.G as tf.Tensor2D, this.eps) : entmax15(this.batchNorm(mm(x, this.G as tf.Tensor2D))),
+    )
   }
 
-  private normalize(h: tf.Tensor2D): tf.Tensor2D {
+  private batchNorm(h: tf.Tensor2D): tf.Tensor2D {
     const eps = this.eps
-    if (this.norm === 'layernorm') {
-      // LayerNorm across the N expert logits of each row (biased variance, as torch).
-      const centred = tf.sub(h, tf.mean(h, -1, true))
-      return tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), eps)))
-    }
     if (!this.training) {
       // Eval: fixed running statistics per expert.
       return tf.mul(tf.sub(h, this.runningMean as tf.Tensor), tf.rsqrt(tf.add(this.runningVar as tf.Tensor, eps)))
@@ -160,6 +141,50 @@ export interface MuMoELayer extends LayerDims {
   dispose(): void
 }
 
+// The two mixtures as functions of their factors, so a trainable layer (below) and a loaded model
+// (models/gpt2.ts) compute them with the same code.
+
+export interface CPFactorTensors {
+  U1: tf.Tensor
+  U2: tf.Tensor
+  U3t: tf.Tensor
+}
+
+/** CP: y = U3 ((U1ᵀa) ∗ (U2ᵀz̃)) for z [rows, I], a [rows, N]. */
+export function cpMix(z: tf.Tensor2D, a: tf.Tensor2D, f: CPFactorTensors): tf.Tensor2D {
+  // U1ᵀa: the gate mixed into rank space, [rows, R]
+  const expertMode = mm(a, f.U1 as tf.Tensor2D)
+  // U2ᵀz̃: the input in rank space, [rows, R]
+  const inputMode = mm(foldBias(z), f.U2 as tf.Tensor2D)
+  // y = U3 (· ∗ ·): Hadamard product of the two, mapped to the output, [rows, O]
+  return mm(tf.mul(expertMode, inputMode), f.U3t as tf.Tensor2D)
+}
+
+export interface TRFactorTensors {
+  /** [N, r1, r2] */
+  G1: tf.Tensor
+  /** [I+1, r2, r3] */
+  G2: tf.Tensor
+  /** [r1, r3, O] */
+  G3: tf.Tensor
+}
+
+/** TR: y_o = Σ_ijk A[i,j] B[j,k] G3[i,k,o] with A = G1 ×₂ a, B = G2 ×₂ z̃ (the stored layouts). */
+export function trMix(z: tf.Tensor2D, a: tf.Tensor2D, f: TRFactorTensors): tf.Tensor2D {
+  const [nExperts, r1, r2] = f.G1.shape as [number, number, number]
+  const [inRows, , r3] = f.G2.shape as [number, number, number]
+  const outDim = f.G3.shape[2] as number
+  const rows = z.shape[0]
+  // A = G1 ×₂ a: each row's expert core mixed by its gate, [rows, r1, r2]
+  const A = tf.reshape(mm(a, tf.reshape(f.G1, [nExperts, r1 * r2]) as tf.Tensor2D), [rows, r1, r2])
+  // B = G2 ×₂ z̃: the input core contracted with the input, [rows, r2, r3]
+  const B = tf.reshape(mm(foldBias(z), tf.reshape(f.G2, [inRows, r2 * r3]) as tf.Tensor2D), [rows, r2, r3])
+  // AB: the ring's two contracted cores multiplied, [rows, r1, r3]
+  const AB = mm(A as tf.Tensor3D, B as tf.Tensor3D)
+  // y_o = Σ_ik AB[i,k] G3[k,o,i]: close the ring with the output core, [rows, O]
+  return mm(tf.reshape(AB, [rows, r1 * r3]) as tf.Tensor2D, tf.reshape(f.G3, [r1 * r3, outDim]) as tf.Tensor2D)
+}
+
 /** CPμMoE: 𝓦 = [[U1, U2, U3]], rank R. */
 export class CPMuMoE implements MuMoELayer {
   readonly kind = 'cp'
@@ -185,14 +210,7 @@ export class CPMuMoE implements MuMoELayer {
   }
 
   forward(z: tf.Tensor2D, a: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => {
-      // U1ᵀa: the gate mixed into rank space, [rows, R]
-      const expertMode = mm(a, this.U1 as tf.Tensor2D)
-      // U2ᵀz̃: the input in rank space, [rows, R]
-      const inputMode = mm(foldBias(z), this.U2 as tf.Tensor2D)
-      // y = U3 (· ∗ ·): Hadamard product of the two, mapped to the output, [rows, O]
-      return mm(tf.mul(expertMode, inputMode), this.U3t as tf.Tensor2D)
-    })
+    return tf.tidy(() => cpMix(z, a, this))
   }
 
   variables(): Record<string, tf.Variable> {
@@ -239,18 +257,7 @@ export class TRMuMoE implements MuMoELayer {
   }
 
   forward(z: tf.Tensor2D, a: tf.Tensor2D): tf.Tensor2D {
-    const { r1, r2, r3 } = this.ranks
-    const rows = z.shape[0]
-    return tf.tidy(() => {
-      // A = G1 ×₂ a: each row's expert core mixed by its gate, [rows, r1, r2]
-      const A = tf.reshape(mm(a, tf.reshape(this.G1, [this.nExperts, r1 * r2]) as tf.Tensor2D), [rows, r1, r2])
-      // B = G2 ×₂ z̃: the input core contracted with the input, [rows, r2, r3]
-      const B = tf.reshape(mm(foldBias(z), tf.reshape(this.G2, [this.inputDim + 1, r2 * r3]) as tf.Tensor2D), [rows, r2, r3])
-      // AB: the ring's two contracted cores multiplied, [rows, r1, r3]
-      const AB = mm(A as tf.Tensor3D, B as tf.Tensor3D)
-      // y_o = Σ_ik AB[i,k] G3[k,o,i]: close the ring with the output core, [rows, O]
-      return mm(tf.reshape(AB, [rows, r1 * r3]) as tf.Tensor2D, tf.reshape(this.G3, [r1 * r3, this.outputDim]) as tf.Tensor2D)
-    })
+    return tf.tidy(() => trMix(z, a, this))
   }
 
   variables(): Record<string, tf.Variable> {
@@ -291,6 +298,44 @@ function makeLayer(kind: MuMoEKind, dims: LayerDims, rank: number | TRRanks, see
   return new TRMuMoE(dims, rank, seed)
 }
 
+/** The pieces of a gated μMoE module, however their tensors are held. */
+export interface MixtureParts {
+  nExperts: number
+  /** x rows [rows, I] → a [rows, N] */
+  gate: (rows: tf.Tensor2D) => tf.Tensor2D
+  first: (z: tf.Tensor2D, a: tf.Tensor2D) => tf.Tensor2D
+  /** The second layer of an MLP block (after `activation`), or null. */
+  second: ((z: tf.Tensor2D, a: tf.Tensor2D) => tf.Tensor2D) | null
+  activation: (x: tf.Tensor) => tf.Tensor
+}
+
+/** Where a μMoE MLP reports (and may replace) its gate and its hidden activation, as [..., width]. */
+export interface MixtureHooks {
+  gate?: (a: tf.Tensor) => tf.Tensor
+  post?: (act: tf.Tensor) => tf.Tensor
+}
+
+/**
+ * The gated μMoE module's forward for x [..., I]: one gate a = gate(x) drives the first layer and
+ * (after the activation) the second. Every leading axis (batch, tokens) is folded into rows.
+ * Returns y [..., O] and a [..., N].
+ */
+export function mixtureForward(x: tf.Tensor, m: MixtureParts, hooks: MixtureHooks = {}): { y: tf.Tensor; a: tf.Tensor } {
+  const lead = x.shape.slice(0, -1)
+  const unfold = (t: tf.Tensor): tf.Tensor => tf.reshape(t, [...lead, t.shape[t.rank - 1] as number])
+  const fold = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, [-1, t.shape[t.rank - 1] as number]) as tf.Tensor2D
+  const rows = fold(x)
+  let a = m.gate(rows)
+  if (hooks.gate) a = fold(hooks.gate(unfold(a)))
+  let y = m.first(rows, a)
+  if (m.second) {
+    let hidden = m.activation(y) as tf.Tensor2D
+    if (hooks.post) hidden = fold(hooks.post(unfold(hidden)))
+    y = m.second(hidden, a)
+  }
+  return { y: unfold(y), a: unfold(a) }
+}
+
 /**
  * A gate and one μMoE layer, or two sharing the gate (GPT-2 MLP: d → 4d, GELU, 4d → d). The gate
  * reads the module's input x, as the official code.
@@ -320,20 +365,17 @@ export class MuMoE {
 
   /** y and the expert coefficients a [..., N] (for expert analysis: top tokens per expert). */
   forwardWithGate(x: tf.Tensor): { y: tf.Tensor; a: tf.Tensor } {
-    const lead = x.shape.slice(0, -1)
-    const outDim = this.second ? this.second.outputDim : this.first.outputDim
-    return tf.tidy(() => {
-      // Fold every leading axis (batch, tokens) into rows.
-      const rows = tf.reshape(x, [-1, this.first.inputDim]) as tf.Tensor2D
-      // One gate for the whole module.
-      const a = this.gate.forward(rows)
-      let y = this.first.forward(rows, a)
-      if (this.second) {
-        const act = this.activation === 'gelu_new' ? geluNew : gelu
-        y = this.second.forward(act(y) as tf.Tensor2D, a)
-      }
-      return { y: tf.reshape(y, [...lead, outDim]), a: tf.reshape(a, [...lead, this.gate.nExperts]) }
-    })
+    const act = this.activation === 'gelu_new' ? geluNew : gelu
+    const second = this.second
+    return tf.tidy(() =>
+      mixtureForward(x, {
+        gate: (rows) => this.gate.forward(rows),
+        nExperts: this.gate.nExperts,
+        first: (z, a) => this.first.forward(z, a),
+        second: second ? (z, a) => second.forward(z, a) : null,
+        activation: act,
+      }),
+    )
   }
 
   /** Every trainable variable, by a stable name (gate.G, first.U1, second.G3, …). */

@@ -6,6 +6,7 @@
 // b_E [H], G [d,N], b_G [N], C [N,O] (row n = c_n, unit norm), D [H,O], b_out [O].
 import { matchedExperts, mxdKind, mxdParams } from '../../shared/layer-kinds/mxd.js'
 import { tf } from '../backend.js'
+import { gelu as geluOp } from '../ops.js'
 import {
   codePositions,
   customParamOp,
@@ -168,7 +169,7 @@ export class MxDLayer extends SparseLayerBase {
   /** z = φ(x·E + b_E) (∗ (x·E_glu + b_glu)), keeping the pre-activations for the backward pass. */
   private hiddenLayer(x: tf.Tensor2D, p: Record<string, tf.Tensor>): { pre: tf.Tensor2D; h: tf.Tensor2D; u?: tf.Tensor2D; z: tf.Tensor2D } {
     const pre = tf.add(tf.matMul(x, p.E as tf.Tensor2D), p.b_E!) as tf.Tensor2D
-    const h = gelu(pre) as tf.Tensor2D
+    const h = geluOp(pre)
     if (!this.glu) return { pre, h, z: h }
     const u = tf.add(tf.matMul(x, p.E_glu as tf.Tensor2D), p.b_glu!) as tf.Tensor2D
     return { pre, h, u, z: tf.mul(h, u) }

@@ -8,24 +8,96 @@
 //   logits = final_layer_norm(x) embed_outᵀ            separate (untied) unembedding
 import { tf } from '../backend.js'
 import { hookNames } from '../hooks.js'
-import { rotaryDims as rotaryDimsOf, type ValidConfig } from '../architectures.js'
-import { gelu, geluNew, layerNorm, linear, ropeInverseFrequencies, type Linear } from './layers.js'
+import type { ValidConfig } from '../architectures.js'
+import { boolean, divides, normTensors, num, oneOf, positiveInt, positiveNumber, range, show, TOKEN_FIELDS, torchLinear, type ArchitectureSchema, type Values } from '../config-fields.js'
+import type { ArchitectureModule } from './registry.js'
+import { embedding, gelu, geluNew, layerNorm, linear, ropeInverseFrequencies, type Linear } from '../ops.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
 import { WeightLoader, type WeightSource } from './weights.js'
 
 const ACTIVATIONS = { gelu, gelu_new: geluNew } as const
 
-/** `valid` has been checked against architectures.ts (divisibility, rotary_pct, hidden_act…). */
+// -------------------------------------------------------------------------- the folder format
+
+/** What a GPT-NeoX folder's config.json must say and which tensors it must hold. */
+export const GPT_NEOX_SCHEMA: ArchitectureSchema = {
+  prefix: 'gpt_neox.',
+  fields: {
+    ...TOKEN_FIELDS,
+    hidden_size: positiveInt(),
+    num_attention_heads: positiveInt(),
+    num_hidden_layers: positiveInt(),
+    intermediate_size: positiveInt(),
+    vocab_size: positiveInt(),
+    max_position_embeddings: positiveInt(),
+    layer_norm_eps: positiveNumber(1e-5),
+    rotary_pct: {
+      what: 'a number greater than 0 and at most 1 (the share of each head rotated)',
+      check: (v) => (typeof v === 'number' && v > 0 && v <= 1 ? null : `is ${show(v)}`),
+      fallback: 0.25,
+    },
+    rotary_emb_base: positiveNumber(10000),
+    use_parallel_residual: boolean(true),
+    hidden_act: oneOf(['gelu', 'gelu_new'], 'gelu'),
+    rope_scaling: oneOf([null], null),
+  },
+  rules: [
+    divides('num_attention_heads', 'hidden_size', 'each attention head takes an equal slice of the width'),
+    (v) => {
+      const dims = rotaryDims(v)
+      return dims >= 2 && dims % 2 === 0
+        ? null
+        : `"rotary_pct" = ${num(v, 'rotary_pct')} of the ${headDimOf(v)}-channel heads rotates ${dims} channels, but rotary embeddings turn channels in pairs: they need an even number, at least 2`
+    },
+  ],
+  dims: (v) => ({
+    nLayers: num(v, 'num_hidden_layers'),
+    dModel: num(v, 'hidden_size'),
+    nHeads: num(v, 'num_attention_heads'),
+    nKvHeads: num(v, 'num_attention_heads'),
+    headDim: headDimOf(v),
+    dMlp: num(v, 'intermediate_size'),
+    vocabSize: num(v, 'vocab_size'),
+    maxPositions: num(v, 'max_position_embeddings'),
+  }),
+  tensors: (_v, { nLayers, dModel: d, dMlp, vocabSize }) => [
+    { name: 'embed_in.weight', shape: [vocabSize, d] },
+    ...range(nLayers).flatMap((l) => [
+      ...normTensors(`layers.${l}.input_layernorm`, d),
+      ...torchLinear(`layers.${l}.attention.query_key_value`, d, 3 * d),
+      ...torchLinear(`layers.${l}.attention.dense`, d, d),
+      ...normTensors(`layers.${l}.post_attention_layernorm`, d),
+      ...torchLinear(`layers.${l}.mlp.dense_h_to_4h`, d, dMlp),
+      ...torchLinear(`layers.${l}.mlp.dense_4h_to_h`, dMlp, d),
+    ]),
+    ...normTensors('final_layer_norm', d),
+    ...torchLinear('embed_out', d, vocabSize),
+  ],
+}
+
+const headDimOf = (v: Values): number => num(v, 'hidden_size') / num(v, 'num_attention_heads')
+
+/** GPT-NeoX rotates the first floor(head_dim × rotary_pct) channels of each head, as HF does. */
+export function rotaryDims(v: Values): number {
+  return Math.floor(headDimOf(v) * num(v, 'rotary_pct'))
+}
+
+
+/** `valid` has been checked against GPT_NEOX_SCHEMA (divisibility, rotary_pct, hidden_act…). */
 export function loadGptNeox(valid: ValidConfig, source: WeightSource): DecoderSpec {
   const config = valid.raw
   const { dModel: d, nHeads, headDim, dMlp, vocabSize: vocab, nLayers, maxPositions } = valid.dims
   const eps = valid.number('layer_norm_eps')
-  const rotaryDims = rotaryDimsOf(valid.fields)
+  const nRotary = rotaryDims(valid.fields)
   const parallelResidual = valid.boolean('use_parallel_residual')
   const act = ACTIVATIONS[valid.string('hidden_act') as keyof typeof ACTIVATIONS]
 
   const weights = new WeightLoader(source, 'gpt_neox.')
-  const norm = (prefix: string) => layerNorm(weights.vector(`${prefix}.weight`, d), weights.vector(`${prefix}.bias`, d), eps)
+  const norm = (prefix: string) => {
+    const w = weights.vector(`${prefix}.weight`, d)
+    const b = weights.vector(`${prefix}.bias`, d)
+    return (x: tf.Tensor) => layerNorm(x, w, b, eps)
+  }
   const embedIn = weights.matrix('embed_in.weight', vocab, d)
 
   const blocks: DecoderBlock[] = []
@@ -63,11 +135,11 @@ export function loadGptNeox(valid: ValidConfig, source: WeightSource): DecoderSp
     },
     parallelResidual,
     hasPosEmbed: false,
-    embed: (ids, _positions, hook) => hook(hookNames.embed, tf.gather(embedIn, ids)),
-    rotaryInvFreq: ropeInverseFrequencies(valid.number('rotary_emb_base'), rotaryDims),
+    embed: (ids, _positions, hook) => hook(hookNames.embed, embedding(embedIn, ids)),
+    rotaryInvFreq: ropeInverseFrequencies(valid.number('rotary_emb_base'), nRotary),
     blocks,
     lnFinal,
-    unembed,
+    unembed: (x) => linear(x, unembed),
     tensors: weights.tensors,
   }
 }
@@ -97,3 +169,5 @@ function fusedQkv(weights: WeightLoader, prefix: string, nHeads: number, headDim
     : null
   return { w, b }
 }
+
+export const gptNeoxArchitecture: ArchitectureModule = { schema: GPT_NEOX_SCHEMA, load: loadGptNeox }

@@ -6,16 +6,8 @@ import { readdirSync, realpathSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { initBackend } from '../backend.js'
 import { ModelLoadError, openModelFolder, SUPPORTED_MODEL_TYPES, type ModelFolder } from '../model-folder.js'
-import { loadGpt2 } from './gpt2.js'
-import { loadGptNeox } from './gpt_neox.js'
-import { loadLlama } from './llama.js'
 import { Decoder, type DecoderSpec, type LanguageModel } from './model.js'
-import type { WeightSource } from './weights.js'
-import type { ValidConfig } from '../architectures.js'
-
-type SpecLoader = (config: ValidConfig, weights: WeightSource) => DecoderSpec
-
-const LOADERS: Record<string, SpecLoader> = { gpt2: loadGpt2, gpt_neox: loadGptNeox, llama: loadLlama }
+import { architectureModule } from './registry.js'
 
 interface SharedWeights {
   spec: DecoderSpec
@@ -54,7 +46,7 @@ export function loadedWeightSets(): number {
 function readSpec(dirOrFolder: string | ModelFolder): DecoderSpec {
   const folder = typeof dirOrFolder === 'string' ? openModelFolder(dirOrFolder) : dirOrFolder
   try {
-    const loader = LOADERS[folder.architecture]
+    const loader = architectureModule(folder.architecture)?.load
     if (!loader) {
       throw new ModelLoadError(
         `Architecture "${folder.architecture}" is not supported: MxD Studio runs ${SUPPORTED_MODEL_TYPES.join(', ')}.`,

@@ -9,16 +9,19 @@ import { hookNames, hookPointNames, type HookFn, type MlpModule } from '../hooks
 import {
   attention,
   attentionVisibility,
-  KVCache,
+  causalSelfAttention,
+  causalBias,
+  idGrid,
   linear,
   positionIds,
   rotaryTables,
   type AttentionContext,
   type AttentionShape,
   type AttentionWeights,
-  type Linear,
+  type IdGrid,
   type Norm,
-} from './layers.js'
+} from '../ops.js'
+import { KVCache } from './kv-cache.js'
 
 export { KVCache }
 
@@ -110,13 +113,13 @@ export interface DecoderSpec {
   /** μMoE MLPs (GPT-2 pre-trained here), whose gate is reported through mlp.hook_gate. */
   hasMlpGate?: boolean
   /** Token (and learned position) embedding; must run hook_embed (and hook_pos_embed). */
-  embed(ids: tf.Tensor2D, positions: number[][], hook: HookRunner): tf.Tensor
+  embed(ids: IdGrid, positions: number[][], hook: HookRunner): tf.Tensor
   /** Rotary inverse frequencies (one per rotated channel pair), or null without rotary. */
   rotaryInvFreq: Float32Array | null
   blocks: DecoderBlock[]
   lnFinal: Norm
-  /** [d_model, vocab] (+ bias): the lm_head, pre-transposed (a copy of wte when tied). */
-  unembed: Linear
+  /** ln_final's output → logits: the lm_head (tied to the token embedding for GPT-2). */
+  unembed: (x: tf.Tensor) => tf.Tensor
   /** Every weight tensor, freed on dispose. */
   tensors: tf.Tensor[]
 }
@@ -194,7 +197,7 @@ export class Decoder implements LanguageModel {
         kvCache,
       }
       const start = opts.startAtLayer
-      let x = start ? start.residual : this.spec.embed(tf.tensor2d(ids, undefined, 'int32'), positions, run)
+      let x = start ? start.residual : this.spec.embed(idGrid(ids), positions, run)
       // A tidy per block frees its intermediates as soon as it ends, so a forward holds one block's
       // working set (plus the residual stream) instead of every layer's: less memory, and the wasm
       // heap reuses warm buffers.
@@ -205,7 +208,7 @@ export class Decoder implements LanguageModel {
       if (opts.stopAfterLayer !== undefined) return undefined
       let final = run(hookNames.lnFinal, this.spec.lnFinal(x))
       if (opts.lastPositionOnly) final = tf.slice(final, [0, (final.shape[1] as number) - 1], [-1, 1])
-      return linear(final, this.spec.unembed) as tf.Tensor3D
+      return this.spec.unembed(final) as tf.Tensor3D
     })
     kvCache?.appendMask(mask)
     return { logits: logits ?? null, cache }
@@ -299,4 +302,33 @@ export class Decoder implements LanguageModel {
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i])
+}
+
+// ------------------------------------------------------------------------- the training path
+
+const noHook = (_name: string, act: tf.Tensor): tf.Tensor => act
+
+/**
+ * logits [batch·time, vocab] of unpadded sequences ids [batch, time], for training: Decoder's
+ * forward (the same spec, the same ops in the same order, on the same [batch, pos, d] shapes, so
+ * the same numbers) without what training never uses — hooks, padding masks, the KV cache — and
+ * with attention's hand-differentiated fast path. Learned positions only (GPT-2): rotary models
+ * are not trained here.
+ */
+export function trainingLogits(spec: DecoderSpec, ids: IdGrid): tf.Tensor2D {
+  const { batch, time } = ids
+  if (spec.rotaryInvFreq) throw new Error(`training a ${spec.architecture} model (rotary positions) is not supported`)
+  if (time > spec.dims.maxPositions) throw new Error(`${time} positions exceed the context of ${spec.dims.maxPositions}`)
+  const row = Array.from({ length: time }, (_, t) => t)
+  let x = spec.embed(ids, Array.from({ length: batch }, () => row), noHook)
+  const bias = causalBias(time)
+  for (const block of spec.blocks) {
+    const qkv = linear(block.ln1(x), block.attn.qkv) as tf.Tensor3D
+    const attnOut = linear(causalSelfAttention(qkv, spec.dims.nHeads, bias), block.attn.out)
+    const mid = spec.parallelResidual ? null : tf.add(x, attnOut)
+    const mlpOut = block.mlp(block.ln2(mid ?? x), (a) => a, (a) => a)
+    x = mid ? tf.add(mid, mlpOut) : tf.addN([x, attnOut, mlpOut])
+  }
+  const logits = spec.unembed(spec.lnFinal(x))
+  return tf.reshape(logits, [batch * time, spec.dims.vocabSize]) as tf.Tensor2D
 }

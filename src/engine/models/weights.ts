@@ -2,7 +2,7 @@
 // that name the file, the field and what was expected, since the folder comes from the user.
 import { tf } from '../backend.js'
 import { ModelLoadError } from '../model-folder.js'
-import type { Linear } from './layers.js'
+import type { Linear } from '../ops.js'
 
 /** The part of model-folder's WeightStore the loaders use. */
 export interface WeightSource {

@@ -1,22 +1,19 @@
-// A trainable GPT-2: the architecture of the engine's models/gpt2.ts (pre-LN blocks, learned
-// positions, gelu_new, lm_head tied to wte), with its parameters as tf.Variables named and laid
-// out exactly as Hugging Face's GPT2LMHeadModel state dict (Conv1D weights [in, out]), so a
-// save is a model folder that both the engine and transformers load.
+// A trainable GPT-2: the engine's GPT-2 (models/gpt2.ts, the one definition of its maths) run on
+// tf.Variables named and laid out exactly as Hugging Face's GPT2LMHeadModel state dict (Conv1D
+// weights [in, out]), so a save is a model folder that both the engine and transformers load,
+// and the engine computes the same logits from it as this class does.
 //
-//   x = wte[ids] + wpe[pos]
-//   per block:  x = x + c_proj(attn(c_attn(ln_1(x))));  x = x + mlp(ln_2(x))
-//   logits = ln_f(x) wteᵀ
-//
-// The MLP is pluggable: dense (c_fc → gelu_new → c_proj), or two μMoE layers sharing one gate
-// (CPμMoE / TRμMoE from layers/mumoe.ts).
+// What lives here is only what training adds: the initialisation, the parameter set and its
+// weight-decay split, and the loss. The MLP is dense (c_fc → gelu_new → c_proj), or two μMoE
+// layers sharing one gate (CPμMoE / TRμMoE from layers/mumoe.ts).
 import { tf } from '../backend.js'
 import { MuMoE, type TRRanks } from '../layers/mumoe.js'
-import { causalAttention, causalBias, crossEntropy, embed, geluNew, layerNorm, linear, matmul } from './ops.js'
+import { gpt2Spec, type Gpt2Mlp } from '../models/gpt2.js'
+import { trainingLogits, type DecoderSpec } from '../models/model.js'
+import { crossEntropy } from '../ops.js'
 
-export type MlpConfig =
-  | { kind: 'dense' }
-  | { kind: 'cpmoe'; nExperts: number; rank: number }
-  | { kind: 'trmoe'; nExperts: number; ranks: TRRanks }
+export type MlpConfig = Gpt2Mlp
+export type { TRRanks }
 
 export interface Gpt2Config {
   vocabSize: number
@@ -32,22 +29,12 @@ export interface Gpt2Config {
 /** Name prefix of every transformer weight, as GPT2LMHeadModel.state_dict() has it. */
 const T = 'transformer.'
 
-interface Block {
-  ln1: [tf.Variable, tf.Variable]
-  attn: { w: tf.Variable; b: tf.Variable }
-  proj: { w: tf.Variable; b: tf.Variable }
-  ln2: [tf.Variable, tf.Variable]
-  mlp: { kind: 'dense'; fc: { w: tf.Variable; b: tf.Variable }; proj: { w: tf.Variable; b: tf.Variable } } | { kind: 'moe'; moe: MuMoE }
-}
-
 export class TrainableGpt2 {
   /** Every trainable parameter by its Hugging Face name. */
   readonly params: Record<string, tf.Variable> = {}
-  private readonly blocks: Block[] = []
-  private readonly wte: tf.Variable
-  private readonly wpe: tf.Variable
-  private readonly lnf: [tf.Variable, tf.Variable]
-  private readonly biasCache = new Map<number, tf.Tensor4D>()
+  /** The engine's GPT-2 on these variables. */
+  readonly spec: DecoderSpec
+  private readonly moes: MuMoE[] = []
 
   /**
    * A freshly initialised model, as GPT-2 / nanoGPT: weights N(0, 0.02), residual projections
@@ -64,22 +51,25 @@ export class TrainableGpt2 {
       this.add(name, tf.tidy(() => tf.randomNormal(shape, 0, std, 'float32', s++)))
     const constant = (name: string, shape: number[], value: number): tf.Variable => this.add(name, tf.fill(shape, value))
     const projStd = 0.02 / Math.sqrt(2 * nLayer)
-    this.wte = normal(`${T}wte.weight`, [V, d], 0.02)
-    this.wpe = normal(`${T}wpe.weight`, [P, d], 0.02)
+    normal(`${T}wte.weight`, [V, d], 0.02)
+    normal(`${T}wpe.weight`, [P, d], 0.02)
     for (let l = 0; l < nLayer; l++) {
       const h = `${T}h.${l}.`
-      const ln = (name: string): [tf.Variable, tf.Variable] => [constant(`${h}${name}.weight`, [d], 1), constant(`${h}${name}.bias`, [d], 0)]
-      const conv = (name: string, inDim: number, outDim: number, std: number) => ({
-        w: normal(`${h}${name}.weight`, [inDim, outDim], std),
-        b: constant(`${h}${name}.bias`, [outDim], 0),
-      })
-      const ln1 = ln('ln_1')
-      const attn = conv('attn.c_attn', d, 3 * d, 0.02)
-      const proj = conv('attn.c_proj', d, d, projStd)
-      const ln2 = ln('ln_2')
-      let mlp: Block['mlp']
+      const ln = (name: string): void => {
+        constant(`${h}${name}.weight`, [d], 1)
+        constant(`${h}${name}.bias`, [d], 0)
+      }
+      const conv = (name: string, inDim: number, outDim: number, std: number): void => {
+        normal(`${h}${name}.weight`, [inDim, outDim], std)
+        constant(`${h}${name}.bias`, [outDim], 0)
+      }
+      ln('ln_1')
+      conv('attn.c_attn', d, 3 * d, 0.02)
+      conv('attn.c_proj', d, d, projStd)
+      ln('ln_2')
       if (config.mlp.kind === 'dense') {
-        mlp = { kind: 'dense', fc: conv('mlp.c_fc', d, 4 * d, 0.02), proj: conv('mlp.c_proj', 4 * d, d, projStd) }
+        conv('mlp.c_fc', d, 4 * d, 0.02)
+        conv('mlp.c_proj', 4 * d, d, projStd)
       } else {
         const moe = new MuMoE({
           kind: config.mlp.kind === 'cpmoe' ? 'cp' : 'tr',
@@ -93,12 +83,28 @@ export class TrainableGpt2 {
           seed: s,
         })
         s += 100
+        // The μMoE module only initialises the factors: the forward is the engine's.
         for (const [name, v] of Object.entries(moe.variables())) this.params[`${h}mlp.${name}`] = v
-        mlp = { kind: 'moe', moe }
+        this.moes.push(moe)
       }
-      this.blocks.push({ ln1, attn, proj, ln2, mlp })
     }
-    this.lnf = [constant(`${T}ln_f.weight`, [d], 1), constant(`${T}ln_f.bias`, [d], 0)]
+    constant(`${T}ln_f.weight`, [d], 1)
+    constant(`${T}ln_f.bias`, [d], 0)
+    this.spec = gpt2Spec(
+      { nLayers: nLayer, dModel: d, nHeads: config.nHead, dMlp: 4 * d, vocabSize: V, maxPositions: P, layerNormEps: config.layerNormEps, mlp: config.mlp },
+      (name, shape) => this.param(`${T}${name}`, shape),
+      // Tied unembedding, transposed on every forward so its gradient reaches wte.
+      () => null,
+      { config: {}, bosId: null, eosIds: [], tensors: [] },
+    )
+  }
+
+  private param(name: string, shape: number[]): tf.Variable {
+    const v = this.params[name]
+    if (!v || v.shape.length !== shape.length || v.shape.some((n, i) => n !== shape[i])) {
+      throw new Error(`the trainable GPT-2 has no parameter "${name}" of shape [${shape.join(', ')}]`)
+    }
+    return v
   }
 
   private add(name: string, value: tf.Tensor): tf.Variable {
@@ -131,29 +137,7 @@ export class TrainableGpt2 {
 
   /** logits [batch·time, vocab] for ids [batch·time] (row-major [batch, time]). */
   logits(ids: Int32Array, batch: number, time: number): tf.Tensor2D {
-    const { nEmbd: d, nHead, layerNormEps: eps } = this.config
-    if (time > this.config.nPositions) throw new Error(`${time} positions exceed the context of ${this.config.nPositions}`)
-    const rows = batch * time
-    let x = tf.reshape(embed(this.wte as tf.Tensor2D, this.wpe as tf.Tensor2D, ids, batch, time), [rows, d]) as tf.Tensor2D
-    const bias = this.causalBias(time)
-    for (const b of this.blocks) {
-      const h1 = layerNorm(x, b.ln1[0] as tf.Tensor1D, b.ln1[1] as tf.Tensor1D, eps)
-      const qkv = tf.reshape(linear(h1, b.attn.w as tf.Tensor2D, b.attn.b as tf.Tensor1D), [batch, time, 3 * d]) as tf.Tensor3D
-      const heads = tf.reshape(causalAttention(qkv, nHead, bias), [rows, d]) as tf.Tensor2D
-      x = tf.add(x, linear(heads, b.proj.w as tf.Tensor2D, b.proj.b as tf.Tensor1D))
-      const h2 = layerNorm(x, b.ln2[0] as tf.Tensor1D, b.ln2[1] as tf.Tensor1D, eps)
-      x = tf.add(x, this.mlp(b, h2))
-    }
-    const final = layerNorm(x, this.lnf[0] as tf.Tensor1D, this.lnf[1] as tf.Tensor1D, eps)
-    // Tied unembedding: logits = ln_f(x) wteᵀ (the transpose is explicit; its gradient is too).
-    return matmul(final, tf.transpose(this.wte) as tf.Tensor2D)
-  }
-
-  private mlp(b: Block, x: tf.Tensor2D): tf.Tensor2D {
-    const m = b.mlp
-    if (m.kind === 'moe') return m.moe.forward(x) as tf.Tensor2D
-    const hidden = geluNew(linear(x, m.fc.w as tf.Tensor2D, m.fc.b as tf.Tensor1D))
-    return linear(hidden, m.proj.w as tf.Tensor2D, m.proj.b as tf.Tensor1D)
+    return trainingLogits(this.spec, { data: ids, batch, time })
   }
 
   /** Mean next-token cross-entropy (nats) of ids against targets, both [batch·time]. */
@@ -161,18 +145,8 @@ export class TrainableGpt2 {
     return crossEntropy(this.logits(ids, batch, time), targets)
   }
 
-  private causalBias(time: number): tf.Tensor4D {
-    let bias = this.biasCache.get(time)
-    if (!bias) {
-      bias = tf.keep(causalBias(time))
-      this.biasCache.set(time, bias)
-    }
-    return bias
-  }
-
   dispose(): void {
-    for (const b of this.blocks) if (b.mlp.kind === 'moe') b.mlp.moe.dispose()
+    for (const moe of this.moes) moe.dispose()
     tf.dispose(Object.values(this.params))
-    for (const b of this.biasCache.values()) b.dispose()
   }
 }

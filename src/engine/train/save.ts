@@ -4,7 +4,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { SafetensorsFile, writeSafetensors, type WritableTensor } from '../safetensors.js'
-import { TrainableGpt2, type Gpt2Config, type MlpConfig } from './gpt2.js'
+import { validateConfig } from '../architectures.js'
+import { gpt2Shape } from '../models/gpt2.js'
+import { TrainableGpt2, type Gpt2Config } from './gpt2.js'
 
 export interface TokenizerFiles {
   /** tokenizer.json content */
@@ -48,29 +50,21 @@ export function gpt2ConfigJson(c: Gpt2Config, special: { bosId: number | null; e
   }
 }
 
-/** The trainer's config from a config.json written by gpt2ConfigJson (or any GPT-2 config). */
-export function gpt2ConfigFromJson(json: Record<string, unknown>): Gpt2Config {
-  const num = (k: string): number => {
-    const v = json[k]
-    if (typeof v !== 'number') throw new Error(`config.json has no numeric "${k}"`)
-    return v
-  }
-  const kind = (json.mlp_kind as string | undefined) ?? 'dense'
-  let mlp: MlpConfig
-  if (kind === 'dense') mlp = { kind: 'dense' }
-  else if (kind === 'cpmoe') mlp = { kind: 'cpmoe', nExperts: num('n_experts'), rank: num('rank') }
-  else if (kind === 'trmoe') {
-    const [r1, r2, r3] = json.tr_ranks as [number, number, number]
-    mlp = { kind: 'trmoe', nExperts: num('n_experts'), ranks: { r1, r2, r3 } }
-  } else throw new Error(`config.json "mlp_kind" = ${JSON.stringify(kind)} is not dense, cpmoe or trmoe`)
+/**
+ * The trainer's config from a config.json written by gpt2ConfigJson (or any GPT-2 config), read
+ * by the engine's own GPT-2 schema, so the trainer accepts exactly the folders the engine loads.
+ */
+export function gpt2ConfigFromJson(json: Record<string, unknown>, path = 'config.json'): Gpt2Config {
+  const s = gpt2Shape(validateConfig('gpt2', json, path))
+  if (s.dMlp !== 4 * s.dModel) throw new Error(`${path}: "n_inner" is ${s.dMlp}; the trainer builds MLPs of 4 × n_embd = ${4 * s.dModel}`)
   return {
-    vocabSize: num('vocab_size'),
-    nPositions: num('n_positions'),
-    nLayer: num('n_layer'),
-    nHead: num('n_head'),
-    nEmbd: num('n_embd'),
-    layerNormEps: typeof json.layer_norm_epsilon === 'number' ? json.layer_norm_epsilon : 1e-5,
-    mlp,
+    vocabSize: s.vocabSize,
+    nPositions: s.maxPositions,
+    nLayer: s.nLayers,
+    nHead: s.nHeads,
+    nEmbd: s.dModel,
+    layerNormEps: s.layerNormEps,
+    mlp: s.mlp,
   }
 }
 
@@ -103,7 +97,8 @@ export function saveGpt2Folder(dir: string, model: TrainableGpt2, opts: SaveOpti
 
 /** A saved folder back as a trainable model (to continue training it, or to test round trips). */
 export function loadTrainableGpt2(dir: string): TrainableGpt2 {
-  const config = gpt2ConfigFromJson(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>)
+  const configPath = join(dir, 'config.json')
+  const config = gpt2ConfigFromJson(JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>, configPath)
   const model = new TrainableGpt2(config, 0)
   const file = SafetensorsFile.open(join(dir, 'model.safetensors'))
   try {

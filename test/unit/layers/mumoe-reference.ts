@@ -1,7 +1,7 @@
 // Independent float64 references for the μMoE tests: entmax-1.5 by bisection on its threshold,
 // the gate norms, GELU, and a whole μMoE module evaluated through the materialized expert tensor.
 // Nothing here shares code with the tfjs implementation except the materializer (itself loops).
-import { cpExperts, mixExperts, trExperts, type ExpertTensor } from '../../../src/engine/layers/mumoe-materialize.js'
+import { cpExperts, mixExperts, trExperts, type ExpertTensor } from '../../helpers/mumoe-materialize.js'
 import type { LayerDims, MuMoE, TRRanks } from '../../../src/engine/layers/mumoe.js'
 
 export type Rows = number[][]

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
-import { materializeExperts, mixExperts } from '../../../src/engine/layers/mumoe-materialize.js'
+import { materializeExperts, mixExperts } from '../../helpers/mumoe-materialize.js'
 import {
   CPMuMoE,
   cpLayerParamCount,

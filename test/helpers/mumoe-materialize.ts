@@ -1,8 +1,8 @@
-// Test/inspection helper: builds a μMoE layer's full expert tensor W [N, I+1, O] from its factors,
+// Test helper: builds a μMoE layer's full expert tensor W [N, I+1, O] from its factors,
 // in float64 with plain loops (independent of the layer's matMul path), and evaluates the mixture
 // y = Σ_n a_n W_nᵀ [z; 1] the factorized forward must equal. Only for small sizes: W has
 // N·(I+1)·O entries, which is the very thing the factorized layers avoid.
-import type { CPMuMoE, LayerDims, MuMoELayer, TRMuMoE, TRRanks } from './mumoe.js'
+import type { CPMuMoE, LayerDims, MuMoELayer, TRMuMoE, TRRanks } from '../../src/engine/layers/mumoe.js'
 
 export interface ExpertTensor {
   nExperts: number
