@@ -173,14 +173,21 @@ export const gelu = tf.customGrad((...args: Args) => {
   save([x])
   return {
     value: tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const sx = saved[0] as tf.Tensor
-      const cdf = tf.mul(tf.add(tf.erf(tf.mul(sx, Math.SQRT1_2)), 1), 0.5)
-      const pdf = tf.mul(tf.exp(tf.mul(tf.square(sx), -0.5)), INV_SQRT_2PI)
-      return [tf.mul(dy, tf.add(cdf, tf.mul(sx, pdf)))]
-    },
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, geluGrad(saved[0] as tf.Tensor))],
   }
 }) as <T extends tf.Tensor>(x: T) => T
+
+/**
+ * d/dx of exact GELU, Φ(x) + x·φ(x): gelu's gradient, and the MxD layer's hand-written backward
+ * (layers/mxd.ts), which differentiates through its hidden layer without tf's tape.
+ */
+export function geluGrad(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5)
+    const pdf = tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), INV_SQRT_2PI)
+    return tf.add(cdf, tf.mul(x, pdf))
+  })
+}
 
 /** SiLU / swish, x · sigmoid(x): the gate activation of Llama's SwiGLU MLP. */
 export function silu(x: tf.Tensor): tf.Tensor {

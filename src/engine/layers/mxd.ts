@@ -6,7 +6,7 @@
 // b_E [H], G [d,N], b_G [N], C [N,O] (row n = c_n, unit norm), D [H,O], b_out [O].
 import { matchedExperts, mxdKind, mxdParams } from '../../shared/layer-kinds/mxd.js'
 import { tf } from '../backend.js'
-import { gelu as geluOp } from '../ops.js'
+import { gelu, geluGrad } from '../ops.js'
 import {
   codePositions,
   customParamOp,
@@ -51,23 +51,6 @@ export interface MxDConfig {
    */
   expertProduct?: 'sparse' | 'dense'
   seed?: number
-}
-
-const SQRT1_2 = Math.SQRT1_2
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI)
-
-/** Exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)), as torch.nn.functional.gelu's default. */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1)))
-}
-
-/** d/dx of exact GELU: Φ(x) + x·φ(x), φ the standard normal density. */
-function geluGrad(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1), 0.5)
-    const pdf = tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), INV_SQRT_2PI)
-    return tf.add(cdf, tf.mul(x, pdf))
-  })
 }
 
 /** Exact number of MxD parameters (the formula lives with the kind's descriptor, src/shared/layer-kinds/mxd.ts). */
@@ -169,7 +152,7 @@ export class MxDLayer extends SparseLayerBase {
   /** z = φ(x·E + b_E) (∗ (x·E_glu + b_glu)), keeping the pre-activations for the backward pass. */
   private hiddenLayer(x: tf.Tensor2D, p: Record<string, tf.Tensor>): { pre: tf.Tensor2D; h: tf.Tensor2D; u?: tf.Tensor2D; z: tf.Tensor2D } {
     const pre = tf.add(tf.matMul(x, p.E as tf.Tensor2D), p.b_E!) as tf.Tensor2D
-    const h = geluOp(pre)
+    const h = gelu(pre)
     if (!this.glu) return { pre, h, z: h }
     const u = tf.add(tf.matMul(x, p.E_glu as tf.Tensor2D), p.b_glu!) as tf.Tensor2D
     return { pre, h, u, z: tf.mul(h, u) }

@@ -3,7 +3,8 @@
 // decoder-gradient projection, one AdamW step and the unit-norm renormalisation, to 1e-5.
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
-import { gelu, MxDLayer } from '../../../src/engine/layers/mxd.js'
+import { MxDLayer } from '../../../src/engine/layers/mxd.js'
+import { gelu } from '../../../src/engine/ops.js'
 import { mxdLoss } from '../../../src/engine/layers/loss.js'
 import type { LayerTensors, SparseLayer } from '../../../src/engine/layers/sparse-layer.js'
 import { TranscoderLayer } from '../../../src/engine/layers/transcoder.js'
