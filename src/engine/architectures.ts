@@ -6,66 +6,17 @@
 // data), so `mxd inspect`, the Models page and loading agree: a folder inspect calls fine has
 // every tensor the loader asks for, in the shape and a dtype it can read. The loaders read their
 // numbers from the ValidConfig this returns instead of from config.json.
-import type { ArchitectureSchema, ConfigDims, PlannedTensor, Values } from './config-fields.js'
-import { ModelLoadError, type Architecture } from './model-folder.js'
-import { architectureModule } from './models/registry.js'
+import { ValidConfig, type ArchitectureSchema, type ConfigDims, type PlannedTensor, type Values } from './config-fields.js'
+import { ModelLoadError } from './load-error.js'
+import { architectureModule, type Architecture } from './models/registry.js'
 
-export type { ConfigDims, PlannedTensor }
+export { ValidConfig, type ConfigDims, type PlannedTensor }
 
 const schemaOf = (architecture: Architecture): ArchitectureSchema => architectureModule(architecture).schema
 
 // ------------------------------------------------------------------------------ validation
 
 const FIX_CONFIG = 'use the config.json that came with these weights (re-download it from the model page)'
-
-/** config.json after validation: every field the architecture reads, defaults filled in. */
-export class ValidConfig {
-  readonly dims: ConfigDims
-
-  constructor(
-    readonly architecture: Architecture,
-    /** config.json's path, for messages. */
-    readonly path: string,
-    /** config.json as read. */
-    readonly raw: Record<string, unknown>,
-    /** The checked fields, defaults filled in. */
-    readonly fields: Readonly<Values>,
-  ) {
-    this.dims = schemaOf(architecture).dims(fields)
-  }
-
-  /** A numeric field (already checked): loaders read their sizes here, never from raw. */
-  number(key: string): number {
-    return this.field(key, 'number') as number
-  }
-
-  boolean(key: string): boolean {
-    return this.field(key, 'boolean') as boolean
-  }
-
-  string(key: string): string {
-    return this.field(key, 'string') as string
-  }
-
-  /** bos_token_id / eos_token_id as a list (empty when absent). */
-  tokenIds(key: 'bos_token_id' | 'eos_token_id'): number[] {
-    const value = this.value(key) as number | number[] | null
-    return value === null ? [] : Array.isArray(value) ? value : [value]
-  }
-
-  /** Any checked field (lists, objects such as rope_scaling). */
-  value(key: string): unknown {
-    if (!Object.hasOwn(this.fields, key)) throw new Error(`${key} is not a field of the ${this.architecture} schema`)
-    return this.fields[key]
-  }
-
-  private field(key: string, type: string): unknown {
-    const value = this.value(key)
-    // A loader asking for a field as the wrong type is a bug here, not in the user's file.
-    if (typeof value !== type) throw new Error(`${this.architecture} field ${key} is ${typeof value}, not ${type}`)
-    return value
-  }
-}
 
 /**
  * Checks every config.json field `architecture` uses; throws a ModelLoadError naming the file,
@@ -94,7 +45,7 @@ export function validateConfig(architecture: Architecture, config: Record<string
     const problem = rule(values)
     if (problem !== null) throw new ModelLoadError(`${path}: ${problem}. These weights cannot run with this config: ${FIX_CONFIG}.`)
   }
-  return new ValidConfig(architecture, path, config, values)
+  return new ValidConfig(architecture, schema, path, config, values)
 }
 
 // ---------------------------------------------------------------------------------- tensors
@@ -111,14 +62,17 @@ export const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16']
 
 /** The stored name of a planned tensor: prefixed first, then bare, as the loaders resolve it. */
 export function storedName(architecture: Architecture, name: string, has: (n: string) => boolean): string | null {
-  const prefixed = schemaOf(architecture).prefix + name
-  if (has(prefixed)) return prefixed
+  return storedUnder(schemaOf(architecture).prefix, name, has)
+}
+
+function storedUnder(prefix: string, name: string, has: (n: string) => boolean): string | null {
+  if (has(prefix + name)) return prefix + name
   return has(name) ? name : null
 }
 
 /** Every tensor the architecture's loader reads, with the shape config.json implies. */
 export function plannedTensors(config: ValidConfig): PlannedTensor[] {
-  return schemaOf(config.architecture).tensors(config.fields, config.dims)
+  return config.schema.tensors(config.fields, config.dims)
 }
 
 /**
@@ -137,11 +91,11 @@ export function checkTensors(config: ValidConfig, store: HeaderSource, files: re
     )
   }
   for (const t of plannedTensors(config)) {
-    const name = storedName(config.architecture, t.name, (n) => store.has(n))
+    const name = storedUnder(config.schema.prefix, t.name, (n) => store.has(n))
     if (name === null) {
       if (t.optional) continue
       throw new ModelLoadError(
-        `${files.join(', ')} ${files.length === 1 ? 'lacks' : 'lack'} tensor "${schemaOf(config.architecture).prefix}${t.name}", which ${config.path} implies (${describeDims(config)}): ` +
+        `${files.join(', ')} ${files.length === 1 ? 'lacks' : 'lack'} tensor "${config.schema.prefix}${t.name}", which ${config.path} implies (${describeDims(config)}): ` +
           're-download the weights, or use the config.json that came with them.',
       )
     }

@@ -117,3 +117,54 @@ export const torchLinear = (prefix: string, inDim: number, outDim: number): Plan
 
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
+/** config.json after validation: every field the architecture reads, defaults filled in. */
+export class ValidConfig {
+  readonly dims: ConfigDims
+
+  constructor(
+    /** config.json's model_type (models/registry.ts lists them). */
+    readonly architecture: string,
+    /** Its schema (the architecture module's), which checked these fields. */
+    readonly schema: ArchitectureSchema,
+    /** config.json's path, for messages. */
+    readonly path: string,
+    /** config.json as read. */
+    readonly raw: Record<string, unknown>,
+    /** The checked fields, defaults filled in. */
+    readonly fields: Readonly<Values>,
+  ) {
+    this.dims = schema.dims(fields)
+  }
+
+  /** A numeric field (already checked): loaders read their sizes here, never from raw. */
+  number(key: string): number {
+    return this.field(key, 'number') as number
+  }
+
+  boolean(key: string): boolean {
+    return this.field(key, 'boolean') as boolean
+  }
+
+  string(key: string): string {
+    return this.field(key, 'string') as string
+  }
+
+  /** bos_token_id / eos_token_id as a list (empty when absent). */
+  tokenIds(key: 'bos_token_id' | 'eos_token_id'): number[] {
+    const value = this.value(key) as number | number[] | null
+    return value === null ? [] : Array.isArray(value) ? value : [value]
+  }
+
+  /** Any checked field (lists, objects such as rope_scaling). */
+  value(key: string): unknown {
+    if (!Object.hasOwn(this.fields, key)) throw new Error(`${key} is not a field of the ${this.architecture} schema`)
+    return this.fields[key]
+  }
+
+  private field(key: string, type: string): unknown {
+    const value = this.value(key)
+    // A loader asking for a field as the wrong type is a bug here, not in the user's file.
+    if (typeof value !== type) throw new Error(`${this.architecture} field ${key} is ${typeof value}, not ${type}`)
+    return value
+  }
+}

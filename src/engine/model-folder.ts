@@ -10,15 +10,10 @@ import { readRegularFileSync, refuseSystemPathSync, UserPathError } from '../fs/
 import { checkTensors, validateConfig, type ValidConfig } from './architectures.js'
 import { SafetensorsError, SafetensorsFile, type TensorInfo } from './safetensors.js'
 
-export const SUPPORTED_MODEL_TYPES = ['gpt2', 'gpt_neox', 'llama'] as const
-export type Architecture = (typeof SUPPORTED_MODEL_TYPES)[number]
+import { ModelLoadError } from './load-error.js'
+import { SUPPORTED_MODEL_TYPES, type Architecture } from './models/registry.js'
 
-export class ModelLoadError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'ModelLoadError'
-  }
-}
+export { ModelLoadError, SUPPORTED_MODEL_TYPES, type Architecture }
 
 /** Tensors of a model, over one safetensors file or many shards. */
 export interface WeightStore {
@@ -94,7 +89,7 @@ export function openModelFolder(dir: string): ModelFolder {
   const { store, files } = openWeights(dir)
   try {
     checkTensors(valid, store, files)
-    const info = describe(dir, valid, store, files, tokenizerFiles !== null)
+    const info = describe(dir, architecture, valid, store, files, tokenizerFiles !== null)
     return { dir, config, valid, architecture, weights: store, info, tokenizerFiles, close: () => store.close() }
   } catch (err) {
     store.close()
@@ -299,6 +294,7 @@ function isBuffer(name: string, shape: number[]): boolean {
 
 function describe(
   dir: string,
+  architecture: Architecture,
   valid: ValidConfig,
   store: WeightStore,
   files: string[],
@@ -316,8 +312,8 @@ function describe(
   return {
     dir,
     name: modelName(dir),
-    architecture: valid.architecture,
-    modelType: valid.architecture,
+    architecture,
+    modelType: architecture,
     parameters,
     layers: d.nLayers,
     dModel: d.dModel,

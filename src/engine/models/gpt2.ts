@@ -19,15 +19,25 @@ import { hookNames } from '../hooks.js'
 import { cpMix, layerNormGate, mixtureForward, trMix, type TRRanks } from '../layers/mumoe.js'
 import { embedding, geluNew, idGrid, layerNorm, linear, type Linear } from '../ops.js'
 import type { DecoderBlock, DecoderSpec, ModelDims } from './model.js'
-import type { ValidConfig } from '../architectures.js'
-import { divides, normTensors, num, oneOf, positiveInt, positiveNumber, range, show, TOKEN_FIELDS, type ArchitectureSchema, type PlannedTensor } from '../config-fields.js'
-import type { ArchitectureModule } from './registry.js'
+import type { ValidConfig } from '../config-fields.js'
+import {
+  divides,
+  normTensors,
+  num,
+  oneOf,
+  positiveInt,
+  positiveNumber,
+  range,
+  show,
+  TOKEN_FIELDS,
+  type ArchitectureSchema,
+  type PlannedTensor,
+} from '../config-fields.js'
+import type { ArchitectureModule } from './architecture.js'
 import { type WeightSource, WeightLoader } from './weights.js'
 
 export type Gpt2Mlp =
-  | { kind: 'dense' }
-  | { kind: 'cpmoe'; nExperts: number; rank: number }
-  | { kind: 'trmoe'; nExperts: number; ranks: TRRanks }
+  { kind: 'dense' } | { kind: 'cpmoe'; nExperts: number; rank: number } | { kind: 'trmoe'; nExperts: number; ranks: TRRanks }
 
 /** Everything about a GPT-2 besides its tensors. */
 export interface Gpt2Shape {
@@ -252,7 +262,6 @@ export const GPT2_SCHEMA: ArchitectureSchema = {
     ]
   },
 }
-
 
 /** `valid` has been checked against GPT2_SCHEMA (activation, scaling flags, sizes). */
 export function loadGpt2(valid: ValidConfig, source: WeightSource): DecoderSpec {

@@ -8,9 +8,23 @@
 //   logits = final_layer_norm(x) embed_outᵀ            separate (untied) unembedding
 import { tf } from '../backend.js'
 import { hookNames } from '../hooks.js'
-import type { ValidConfig } from '../architectures.js'
-import { boolean, divides, normTensors, num, oneOf, positiveInt, positiveNumber, range, show, TOKEN_FIELDS, torchLinear, type ArchitectureSchema, type Values } from '../config-fields.js'
-import type { ArchitectureModule } from './registry.js'
+import type { ValidConfig } from '../config-fields.js'
+import {
+  boolean,
+  divides,
+  normTensors,
+  num,
+  oneOf,
+  positiveInt,
+  positiveNumber,
+  range,
+  show,
+  TOKEN_FIELDS,
+  torchLinear,
+  type ArchitectureSchema,
+  type Values,
+} from '../config-fields.js'
+import type { ArchitectureModule } from './architecture.js'
 import { embedding, gelu, geluNew, layerNorm, linear, ropeInverseFrequencies, type Linear } from '../ops.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
 import { WeightLoader, type WeightSource } from './weights.js'
@@ -81,7 +95,6 @@ const headDimOf = (v: Values): number => num(v, 'hidden_size') / num(v, 'num_att
 export function rotaryDims(v: Values): number {
   return Math.floor(headDimOf(v) * num(v, 'rotary_pct'))
 }
-
 
 /** `valid` has been checked against GPT_NEOX_SCHEMA (divisibility, rotary_pct, hidden_act…). */
 export function loadGptNeox(valid: ValidConfig, source: WeightSource): DecoderSpec {

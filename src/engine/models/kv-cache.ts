@@ -48,4 +48,3 @@ export class KVCache {
     this.pastMask = []
   }
 }
-

@@ -6,9 +6,24 @@
 //   logits = norm(x) lm_headᵀ                            lm_head = embed_tokens when tied
 import { tf } from '../backend.js'
 import { hookNames } from '../hooks.js'
-import type { ValidConfig } from '../architectures.js'
-import { boolean, divides, normTensors, num, oneOf, positiveInt, positiveNumber, range, show, TOKEN_FIELDS, torchLinear, type ArchitectureSchema, type FieldRule, type Values } from '../config-fields.js'
-import type { ArchitectureModule } from './registry.js'
+import type { ValidConfig } from '../config-fields.js'
+import {
+  boolean,
+  divides,
+  normTensors,
+  num,
+  oneOf,
+  positiveInt,
+  positiveNumber,
+  range,
+  show,
+  TOKEN_FIELDS,
+  torchLinear,
+  type ArchitectureSchema,
+  type FieldRule,
+  type Values,
+} from '../config-fields.js'
+import type { ArchitectureModule } from './architecture.js'
 import { embedding, linear, llama3InverseFrequencies, rmsNorm, ropeInverseFrequencies, silu, type Linear } from '../ops.js'
 import type { DecoderBlock, DecoderSpec } from './model.js'
 import { WeightLoader, type WeightSource } from './weights.js'
@@ -96,7 +111,6 @@ export const LLAMA_SCHEMA: ArchitectureSchema = {
     ...(v.tie_word_embeddings ? [] : torchLinear('lm_head', d, vocabSize)),
   ],
 }
-
 
 /** `valid` has been checked against LLAMA_SCHEMA (head grouping, even head_dim, rope_scaling…). */
 export function loadLlama(valid: ValidConfig, source: WeightSource): DecoderSpec {

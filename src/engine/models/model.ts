@@ -3,8 +3,7 @@
 // (how weights are named and laid out, which norm, which MLP, which position scheme); the order
 // of operations and every hook point live here, once.
 import { tf } from '../backend.js'
-import type { ConfigDims } from '../architectures.js'
-import type { Architecture } from '../model-folder.js'
+import type { ConfigDims } from '../config-fields.js'
 import { hookNames, hookPointNames, type HookFn, type MlpModule } from '../hooks.js'
 import {
   attention,
@@ -24,8 +23,6 @@ import {
 import { KVCache } from './kv-cache.js'
 
 export { KVCache }
-
-export type { Architecture }
 
 /** The sizes config.json gives (checked by src/engine/architectures.ts), plus the special tokens. */
 export interface ModelDims extends ConfigDims {
@@ -70,7 +67,8 @@ export interface ForwardResult {
 }
 
 export interface LanguageModel {
-  readonly architecture: Architecture
+  /** config.json's model_type (models/registry.ts). */
+  readonly architecture: string
   /** config.json as read from the folder. */
   readonly config: Readonly<Record<string, unknown>>
   readonly dims: Readonly<ModelDims>
@@ -103,7 +101,7 @@ export interface DecoderBlock {
 }
 
 export interface DecoderSpec {
-  architecture: Architecture
+  architecture: string
   config: Record<string, unknown>
   dims: ModelDims
   /** GPT-NeoX use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)). */
@@ -145,7 +143,7 @@ export class Decoder implements LanguageModel {
     this.attnShape = { nHeads: spec.dims.nHeads, nKvHeads: spec.dims.nKvHeads, headDim: spec.dims.headDim }
   }
 
-  get architecture(): Architecture {
+  get architecture(): string {
     return this.spec.architecture
   }
   get config(): Readonly<Record<string, unknown>> {
@@ -275,7 +273,7 @@ export class Decoder implements LanguageModel {
     if (opts.startAtLayer) {
       const { layer, residual } = opts.startAtLayer
       if (!Number.isInteger(layer) || layer < 0 || layer > (opts.stopAfterLayer ?? this.nLayers - 1)) {
-        throw new Error(`startAtLayer must be a layer index 0…${(opts.stopAfterLayer ?? this.nLayers - 1)}`)
+        throw new Error(`startAtLayer must be a layer index 0…${opts.stopAfterLayer ?? this.nLayers - 1}`)
       }
       if (opts.kvCache) throw new Error('startAtLayer cannot be combined with a KV cache (earlier layers would miss their keys)')
       const want = [ids.length, time, this.dModel]
@@ -320,13 +318,21 @@ export function trainingLogits(spec: DecoderSpec, ids: IdGrid): tf.Tensor2D {
   if (spec.rotaryInvFreq) throw new Error(`training a ${spec.architecture} model (rotary positions) is not supported`)
   if (time > spec.dims.maxPositions) throw new Error(`${time} positions exceed the context of ${spec.dims.maxPositions}`)
   const row = Array.from({ length: time }, (_, t) => t)
-  let x = spec.embed(ids, Array.from({ length: batch }, () => row), noHook)
+  let x = spec.embed(
+    ids,
+    Array.from({ length: batch }, () => row),
+    noHook,
+  )
   const bias = causalBias(time)
   for (const block of spec.blocks) {
     const qkv = linear(block.ln1(x), block.attn.qkv) as tf.Tensor3D
     const attnOut = linear(causalSelfAttention(qkv, spec.dims.nHeads, bias), block.attn.out)
     const mid = spec.parallelResidual ? null : tf.add(x, attnOut)
-    const mlpOut = block.mlp(block.ln2(mid ?? x), (a) => a, (a) => a)
+    const mlpOut = block.mlp(
+      block.ln2(mid ?? x),
+      (a) => a,
+      (a) => a,
+    )
     x = mid ? tf.add(mid, mlpOut) : tf.addN([x, attnOut, mlpOut])
   }
   const logits = spec.unembed(spec.lnFinal(x))

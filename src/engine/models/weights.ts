@@ -1,7 +1,7 @@
 // Turning a model folder's tensors and config.json into tfjs tensors and numbers, with errors
 // that name the file, the field and what was expected, since the folder comes from the user.
 import { tf } from '../backend.js'
-import { ModelLoadError } from '../model-folder.js'
+import { ModelLoadError } from '../load-error.js'
 import type { Linear } from '../ops.js'
 
 /** The part of model-folder's WeightStore the loaders use. */
