@@ -33,6 +33,11 @@ export function mlpConfig(c: PretrainConfig): MlpConfig {
   return { kind: 'trmoe', nExperts, ranks: c.rank ? { r1: 4, r2: 4, r3: c.rank } : matchedTrRanks(dims, nExperts) }
 }
 
+/** The GPT-2 a pre-training run of `c` builds (its MLP and vocabulary decided by the caller). */
+export function gpt2Config(c: Pick<PretrainConfig, 'ctx' | 'layers' | 'heads' | 'dModel'>, mlp: MlpConfig, vocabSize: number): Gpt2Config {
+  return { vocabSize, nPositions: c.ctx, nLayer: c.layers, nHead: c.heads, nEmbd: c.dModel, mlp, layerNormEps: 1e-5 }
+}
+
 export function trainSettings(c: PretrainConfig): TrainSettings {
   const totalSteps = Math.ceil(c.tokens / (c.batch * c.ctx))
   return {
@@ -56,7 +61,8 @@ async function tokenizerFor(ctx: JobContext<PretrainConfig>): Promise<{ tokenize
   const c = ctx.config
   const dir = c.tokenizer ?? c.out
   if (c.tokenizer || existsSync(join(c.out, 'tokenizer.json'))) {
-    const read = (name: string): object => (existsSync(join(dir, name)) ? (JSON.parse(readFileSync(join(dir, name), 'utf8')) as object) : {})
+    const read = (name: string): object =>
+      existsSync(join(dir, name)) ? (JSON.parse(readFileSync(join(dir, name), 'utf8')) as object) : {}
     const files = { json: read('tokenizer.json'), config: read('tokenizer_config.json') }
     const tokenizer = TextTokenizer.fromFolder(dir)
     if (!tokenizer) throw new JobError(`${dir} has no tokenizer.json`)
@@ -84,15 +90,7 @@ export async function pretrain(ctx: JobContext<PretrainConfig>): Promise<void> {
   const c = ctx.config
   const settings = trainSettings(c)
   const { tokenizer, files } = await tokenizerFor(ctx)
-  const modelConfig: Gpt2Config = {
-    vocabSize: Math.max(tokenizer.vocabSize, c.tokenizer ? 0 : c.vocabSize),
-    nPositions: c.ctx,
-    nLayer: c.layers,
-    nHead: c.heads,
-    nEmbd: c.dModel,
-    mlp: mlpConfig(c),
-    layerNormEps: 1e-5,
-  }
+  const modelConfig = gpt2Config(c, mlpConfig(c), Math.max(tokenizer.vocabSize, c.tokenizer ? 0 : c.vocabSize))
   const data = await loadPretrainData(c.data, tokenizer, {
     ctx: c.ctx,
     heldOutFraction: c.heldOutFraction,
@@ -100,9 +98,12 @@ export async function pretrain(ctx: JobContext<PretrainConfig>): Promise<void> {
     maxHeldoutSequences: c.evalSequences,
   })
   if (data.train.length < c.batch) {
-    throw new JobError(`${c.data} packs into ${data.train.length} training sequences of ${c.ctx + 1} tokens, fewer than one batch of ${c.batch}: use a smaller --ctx or --batch, or more data.`)
+    throw new JobError(
+      `${c.data} packs into ${data.train.length} training sequences of ${c.ctx + 1} tokens, fewer than one batch of ${c.batch}: use a smaller --ctx or --batch, or more data.`,
+    )
   }
-  if (data.heldout.length === 0) ctx.log('warn', 'No held-out sequence: the held-out split is too small for one sequence, so no held-out loss is reported.')
+  if (data.heldout.length === 0)
+    ctx.log('warn', 'No held-out sequence: the held-out split is too small for one sequence, so no held-out loss is reported.')
 
   const model = new TrainableGpt2(modelConfig, c.seed)
   const trainer = new Pretrainer(model, data.train, data.heldout, settings)
@@ -116,7 +117,10 @@ export async function pretrain(ctx: JobContext<PretrainConfig>): Promise<void> {
       }
       ctx.log('info', `Resuming from the checkpoint of step ${trainer.step}.`)
     } else {
-      ctx.log('info', `${model.paramCount().toLocaleString('en')} parameters, ${settings.totalSteps} steps of ${c.batch}×${c.ctx} tokens; ${data.train.length} training and ${data.heldout.length} held-out sequences.`)
+      ctx.log(
+        'info',
+        `${model.paramCount().toLocaleString('en')} parameters, ${settings.totalSteps} steps of ${c.batch}×${c.ctx} tokens; ${data.train.length} training and ${data.heldout.length} held-out sequences.`,
+      )
     }
     const tokensPerStep = c.batch * c.ctx
     const total = settings.totalSteps * tokensPerStep

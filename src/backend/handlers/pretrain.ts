@@ -1,32 +1,30 @@
 // `pretrain.preview`: parameter counts of a GPT-2 configuration by part, the μMoE rank matched to
 // the dense MLP's budget, the steps and a rough time, and the output folder for a name. The
-// counts follow src/engine/train/gpt2.ts exactly (lm_head tied to wte, LayerNorm gains and biases).
+// counts are the engine's, off the tensors its GPT-2 would hold (lm_head tied to wte).
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { ApiError, type Output, type ParsedInput, type PretrainConfig } from '../../shared/api.js'
 import { OUT_NAME_PATTERN } from '../../shared/pretrain.js'
-import { denseMlpParamCount, matchedCpRank, matchedTrRanks, mumoeMlpParamCount } from '../../engine/layers/mumoe.js'
-import { mlpConfig, trainSettings } from '../../jobs/pretrain.js'
+import { matchedCpRank, matchedTrRanks } from '../../engine/layers/mumoe.js'
+import type { Gpt2Config, MlpConfig } from '../../engine/train/gpt2.js'
+import { gpt2ParameterCounts, type Gpt2ParameterCounts } from '../../engine/train/save.js'
+import { gpt2Config, mlpConfig, trainSettings } from '../../jobs/pretrain.js'
 import type { BackendContext } from '../context.js'
 import { resourcesDir } from '../paths.js'
 
 type Sizes = Pick<PretrainConfig, 'layers' | 'dModel' | 'heads' | 'ctx' | 'vocabSize' | 'mlp' | 'experts' | 'rank'>
 
-export function paramCounts(c: Sizes): { embeddings: number; attention: number; mlp: number; layerNorms: number; total: number; mlpPerBlock: number; denseMlpPerBlock: number } {
-  const d = c.dModel
-  const dims = { dModel: d, hidden: 4 * d }
-  const denseMlpPerBlock = denseMlpParamCount(dims)
-  let mlpPerBlock = denseMlpPerBlock
-  if (c.mlp !== 'dense' && c.experts !== undefined) {
-    const m = mlpConfig(c as PretrainConfig)
-    if (m.kind === 'cpmoe') mlpPerBlock = mumoeMlpParamCount(dims, m.nExperts, 'cp', m.rank)
-    else if (m.kind === 'trmoe') mlpPerBlock = mumoeMlpParamCount(dims, m.nExperts, 'tr', m.ranks)
-  }
-  const embeddings = c.vocabSize * d + c.ctx * d
-  const attention = c.layers * (d * 3 * d + 3 * d + d * d + d)
-  const mlp = c.layers * mlpPerBlock
-  const layerNorms = c.layers * 4 * d + 2 * d
-  return { embeddings, attention, mlp, layerNorms, total: embeddings + attention + mlp + layerNorms, mlpPerBlock, denseMlpPerBlock }
+/**
+ * Parameter counts by part, and of one block's MLP and of a dense one, for the GPT-2 the
+ * pre-training job would build from `c`: the engine counts them off its tensor list.
+ */
+export function paramCounts(c: Sizes): Gpt2ParameterCounts & { mlpPerBlock: number; denseMlpPerBlock: number } {
+  const model = (mlp: MlpConfig): Gpt2Config => gpt2Config(c, mlp, c.vocabSize)
+  const counts = gpt2ParameterCounts(
+    model(c.mlp !== 'dense' && c.experts !== undefined ? mlpConfig(c as PretrainConfig) : { kind: 'dense' }),
+  )
+  const dense = c.mlp === 'dense' ? counts : gpt2ParameterCounts(model({ kind: 'dense' }))
+  return { ...counts, mlpPerBlock: counts.mlp / c.layers, denseMlpPerBlock: dense.mlp / c.layers }
 }
 
 /** Training FLOPs per token: 6 per weight touched (lm_head included, the wte lookup not) plus causal attention. */
@@ -73,9 +71,15 @@ function estimate(ctx: BackendContext, c: StepShape, tokens: number): { seconds:
     const seconds = tokensPerStep / rate
     // What that run's arithmetic ran at, once its per-step overhead is taken out.
     const arithmetic = Math.max(seconds - stepOverhead(backend, theirs.layers), 0.2 * seconds)
-    return result((tokensPerStep * flopsPerToken(theirs)) / arithmetic, `scaled from the speed of run ${run.id}, data preparation not included`)
+    return result(
+      (tokensPerStep * flopsPerToken(theirs)) / arithmetic,
+      `scaled from the speed of run ${run.id}, data preparation not included`,
+    )
   }
-  return result(DEFAULT_FLOPS[backend] ?? DEFAULT_FLOPS.cpu!, `a rough guess for the ${backend} backend (no earlier pre-training run to go by), data preparation not included`)
+  return result(
+    DEFAULT_FLOPS[backend] ?? DEFAULT_FLOPS.cpu!,
+    `a rough guess for the ${backend} backend (no earlier pre-training run to go by), data preparation not included`,
+  )
 }
 
 function bundledCorpus(ctx: BackendContext): Output<'pretrain.preview'>['bundledCorpus'] {
@@ -89,10 +93,14 @@ function bundledCorpus(ctx: BackendContext): Output<'pretrain.preview'>['bundled
 }
 
 export function previewPretrain(ctx: BackendContext, input: ParsedInput<'pretrain.preview'>): Output<'pretrain.preview'> {
-  if (input.dModel % input.heads !== 0) throw new ApiError('bad_request', `d_model ${input.dModel} is not a multiple of ${input.heads} heads.`)
+  if (input.dModel % input.heads !== 0)
+    throw new ApiError('bad_request', `d_model ${input.dModel} is not a multiple of ${input.heads} heads.`)
   if (input.mlp !== 'dense' && input.experts === undefined) throw new ApiError('bad_request', 'A μMoE MLP needs a number of experts.')
   if (input.outName !== undefined && !OUT_NAME_PATTERN.test(input.outName)) {
-    throw new ApiError('bad_request', `"${input.outName}" is not a folder name: use letters, digits, ".", "_" and "-", starting with a letter or digit.`)
+    throw new ApiError(
+      'bad_request',
+      `"${input.outName}" is not a folder name: use letters, digits, ".", "_" and "-", starting with a letter or digit.`,
+    )
   }
   const counts = paramCounts(input)
   const dims = { dModel: input.dModel, hidden: 4 * input.dModel }
@@ -107,12 +115,19 @@ export function previewPretrain(ctx: BackendContext, input: ParsedInput<'pretrai
     matched = { rank: ranks.r3, ranks }
     rankUsed = input.rank ?? ranks.r3
   }
-  const settings = input.tokens === undefined ? null : trainSettings({ ...input, tokens: input.tokens, lr: 1e-3, seed: 0 } as PretrainConfig)
+  const settings =
+    input.tokens === undefined ? null : trainSettings({ ...input, tokens: input.tokens, lr: 1e-3, seed: 0 } as PretrainConfig)
   const modelsDir = join(ctx.store.dir, 'models')
   const out = input.outName === undefined ? null : join(modelsDir, input.outName)
   const outExists = out !== null && existsSync(out) && (!statSync(out).isDirectory() || readdirSync(out).length > 0)
   return {
-    params: { embeddings: counts.embeddings, attention: counts.attention, mlp: counts.mlp, layerNorms: counts.layerNorms, total: counts.total },
+    params: {
+      embeddings: counts.embeddings,
+      attention: counts.attention,
+      mlp: counts.mlp,
+      layerNorms: counts.layerNorms,
+      total: counts.total,
+    },
     mlpPerBlock: counts.mlpPerBlock,
     denseMlpPerBlock: counts.denseMlpPerBlock,
     matched,

@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { SafetensorsFile, writeSafetensors, type WritableTensor } from '../safetensors.js'
-import { validateConfig } from '../architectures.js'
+import { plannedTensors, validateConfig } from '../architectures.js'
 import { gpt2Shape } from '../models/gpt2.js'
 import { TrainableGpt2, type Gpt2Config } from './gpt2.js'
 
@@ -16,7 +16,11 @@ export interface TokenizerFiles {
 }
 
 /** config.json for a trained GPT-2 (transformers' GPT2Config fields; dropout off as trained). */
-export function gpt2ConfigJson(c: Gpt2Config, special: { bosId: number | null; eosId: number | null }, dtype: 'float16' | 'float32'): object {
+export function gpt2ConfigJson(
+  c: Gpt2Config,
+  special: { bosId: number | null; eosId: number | null },
+  dtype: 'float16' | 'float32',
+): object {
   const mlp: Record<string, unknown> =
     c.mlp.kind === 'dense'
       ? { mlp_kind: 'dense' }
@@ -109,4 +113,40 @@ export function loadTrainableGpt2(dir: string): TrainableGpt2 {
     file.close()
   }
   return model
+}
+
+/** A GPT-2's parameters by part. */
+export interface Gpt2ParameterCounts {
+  embeddings: number
+  attention: number
+  mlp: number
+  layerNorms: number
+  total: number
+}
+
+/**
+ * The parameters of a GPT-2 of config `c` by part, read off the tensors the engine's GPT-2 loader
+ * reads for it (the architecture's own tensor list, models/gpt2.ts): no second formula to keep
+ * equal. lm_head is tied to wte, so it is not counted twice.
+ */
+export function gpt2ParameterCounts(c: Gpt2Config): Gpt2ParameterCounts {
+  const json = gpt2ConfigJson(c, { bosId: null, eosId: null }, 'float32') as Record<string, unknown>
+  const counts = { embeddings: 0, attention: 0, mlp: 0, layerNorms: 0, total: 0 }
+  for (const t of plannedTensors(validateConfig('gpt2', json, 'config.json'))) {
+    const n = t.shape.reduce((a, b) => a * b, 1)
+    if (t.optional) continue // buffers some checkpoints carry (attn.bias), not parameters
+    const part = /^(wte|wpe)\./.test(t.name)
+      ? 'embeddings'
+      : /\.attn\./.test(t.name)
+        ? 'attention'
+        : /\.mlp\./.test(t.name)
+          ? 'mlp'
+          : /ln_/.test(t.name)
+            ? 'layerNorms'
+            : null
+    if (part === null) throw new Error(`GPT-2 tensor ${t.name} belongs to no part of the parameter count`)
+    counts[part] += n
+    counts.total += n
+  }
+  return counts
 }
