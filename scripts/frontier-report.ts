@@ -1,5 +1,5 @@
 // The sparsity–accuracy frontier of one model's layer (issue 6, acceptance 3): reads the runs of a
-// store through the API (convert.frontier for the points, runs.get for each run's config, training
+// store through the API (convert.getFrontier for the points, runs.get for each run's config, training
 // curve and timing) and writes
 //   docs/data/frontier-table.md    the table, Markdown (per kind and K: parameters, L0, NMSE, FVU,
 //                                  CE_clean, CE_spliced, CE_zero, loss recovered, dead experts)
@@ -316,7 +316,7 @@ async function main(): Promise<void> {
   let rows: Row[]
   let modelHash: string | null
   try {
-    const frontier = await backend.call('convert.frontier', { modelPath, layer })
+    const frontier = await backend.call('convert.getFrontier', { modelPath, layer })
     modelHash = frontier.modelHash
     rows = []
     for (const s of frontier.series) {

@@ -224,7 +224,7 @@ const ByRun = z.strictObject({ id: RunId })
  * Add a capability by adding a line here and a handler in src/backend/handlers.
  */
 export const contract = {
-  'app.doctor': { input: Empty, output: DoctorReport },
+  'app.diagnose': { input: Empty, output: DoctorReport },
   'runs.list': {
     input: z.strictObject({
       limit: z.number().int().min(1).max(10_000).default(500),
@@ -234,7 +234,7 @@ export const contract = {
   },
   'runs.get': { input: ByRun, output: RunDetail },
   /** One summary per run of runs.list (same limit and kind), newest first. */
-  'runs.summaries': {
+  'runs.summarize': {
     input: z.strictObject({
       limit: z.number().int().min(1).max(10_000).default(500),
       kind: RunKind.optional(),
@@ -243,8 +243,8 @@ export const contract = {
   },
   /** Deletes a finished run: its rows and its folder in the store; never files outside it. */
   'runs.delete': { input: ByRun, output: RunDeleteResult },
-  'jobs.benchBackend': { input: BenchBackendConfig, output: z.object({ runId: RunId }) },
-  'jobs.pretrain': { input: PretrainConfig, output: z.object({ runId: RunId }) },
+  'bench.start': { input: BenchBackendConfig, output: z.object({ runId: RunId }) },
+  'pretrain.start': { input: PretrainConfig, output: z.object({ runId: RunId }) },
   'pretrain.preview': { input: PretrainPreviewRequest, output: PretrainPreview },
   'jobs.cancel': { input: ByRun, output: z.object({ status: RunStatus }) },
   'jobs.resume': {
@@ -259,11 +259,11 @@ export const contract = {
   'playground.generate': { input: GenerateRequest, output: z.object({ generationId: GenerationId }) },
   'playground.stop': { input: z.strictObject({ generationId: GenerationId }), output: z.object({ stopped: z.boolean() }) },
   /** The trained or imported sparse layers that can replace one of this model's MLPs, newest first. */
-  'playground.layers': { input: z.strictObject({ modelId: ModelId }), output: z.array(SplicableLayer) },
+  'playground.listLayers': { input: z.strictObject({ modelId: ModelId }), output: z.array(SplicableLayer) },
   /** The expert-specialisation analysis of a μMoE model (job kind expert-analysis), and its result. */
   'experts.analyze': { input: ExpertAnalysisRequest, output: z.object({ runId: RunId }) },
   'experts.get': { input: ExpertAnalysisGet, output: ExpertAnalysisResult },
-  'experts.forModel': { input: z.strictObject({ modelId: ModelId }), output: ModelExperts },
+  'experts.list': { input: z.strictObject({ modelId: ModelId }), output: ModelExperts },
   'datasets.list': { input: Empty, output: z.array(Dataset) },
   'datasets.add': {
     input: z.strictObject({
@@ -280,7 +280,7 @@ export const contract = {
   'convert.evaluate': { input: EvaluateRequest, output: z.object({ runId: RunId }) },
   'convert.export': { input: ExportRequest, output: ExportResult },
   'convert.import': { input: ImportRequest, output: ImportResult },
-  'convert.frontier': { input: FrontierRequest, output: Frontier },
+  'convert.getFrontier': { input: FrontierRequest, output: Frontier },
 } as const
 
 export type Contract = typeof contract

@@ -1,13 +1,14 @@
 // The method names alone, for the sandboxed preload, which must not bundle zod.
-// test/unit/contract.test.ts checks this list equals Object.keys(contract).
+// test/unit/api-boundary.test.ts checks this list equals Object.keys(contract), and that every
+// name is domain.verb (a verb, optionally with its object: "playground.listLayers").
 export const methodNames = [
-  'app.doctor',
+  'app.diagnose',
   'runs.list',
   'runs.get',
-  'runs.summaries',
+  'runs.summarize',
   'runs.delete',
-  'jobs.benchBackend',
-  'jobs.pretrain',
+  'bench.start',
+  'pretrain.start',
   'pretrain.preview',
   'jobs.cancel',
   'jobs.resume',
@@ -17,10 +18,10 @@ export const methodNames = [
   'models.inspect',
   'playground.generate',
   'playground.stop',
-  'playground.layers',
+  'playground.listLayers',
   'experts.analyze',
   'experts.get',
-  'experts.forModel',
+  'experts.list',
   'datasets.list',
   'datasets.add',
   'convert.start',
@@ -29,7 +30,7 @@ export const methodNames = [
   'convert.evaluate',
   'convert.export',
   'convert.import',
-  'convert.frontier',
+  'convert.getFrontier',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

@@ -69,7 +69,7 @@ export const GenerateSplice = z.strictObject({
 })
 export type GenerateSplice = z.infer<typeof GenerateSplice>
 
-/** A sparse layer the Playground can splice into a model (playground.layers). */
+/** A sparse layer the Playground can splice into a model (playground.listLayers). */
 export const SplicableLayer = z.object({
   runId: z.number().int().positive(),
   kind: LayerKind,

@@ -326,7 +326,7 @@ export class Store {
     return this.db.prepare('SELECT at, level, message FROM run_log WHERE run_id = ? ORDER BY id').all(runId) as LogLine[]
   }
 
-  // ---- run summaries and deletion (runs.summaries, runs.delete) -----------------------------
+  // ---- run summaries and deletion (runs.summarize, runs.delete) -----------------------------
 
   /**
    * The runs of listRuns with their newest held-out NMSE and loss recovered (both of the step

@@ -30,7 +30,7 @@ describe('crash safety', () => {
     const first = await startWebProcess({ store })
     started.push(first)
     const client = await first.client()
-    const { runId } = await client.call('jobs.benchBackend', { sizes, repeats: 20 })
+    const { runId } = await client.call('bench.start', { sizes, repeats: 20 })
 
     // Let a few sizes finish and flush, then kill the process with no chance to clean up.
     const flushed = await waitFor('three flushed sizes', () => {

@@ -65,7 +65,7 @@ beforeAll(async () => {
   // The tiny CPμMoE model, pre-trained by the web process itself.
   modelDir = join(dir, 'tiny-cpmoe')
   const client = await web.client()
-  const { runId } = await client.call('jobs.pretrain', {
+  const { runId } = await client.call('pretrain.start', {
     data: textFile,
     out: modelDir,
     layers: TINY.layers,
@@ -148,7 +148,7 @@ describe('μMoE Experts page in web mode', () => {
     await expect.poll(() => page.getByTestId('analyze').isDisabled()).toBe(false)
 
     const client = await web.client()
-    const state = await client.call('experts.forModel', { modelId })
+    const state = await client.call('experts.list', { modelId })
     expect(state.runs).toHaveLength(1)
     expect(state.runs[0]!.status).toBe('succeeded')
     const result = await client.call('experts.get', { runId: state.runs[0]!.id })

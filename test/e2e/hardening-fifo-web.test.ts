@@ -54,7 +54,7 @@ describe('web server and special files', () => {
       rmSync(join(dir, 'config.json'))
       execFileSync('mkfifo', [join(dir, 'config.json')])
       // Both read the folder: on the event loop, a FIFO would have hung every client.
-      await expect(client.call('experts.forModel', { modelId: model.id })).rejects.toThrow(/config\.json.*named pipe \(FIFO\)/)
+      await expect(client.call('experts.list', { modelId: model.id })).rejects.toThrow(/config\.json.*named pipe \(FIFO\)/)
       await expect(client.call('convert.preview', { model: dir, layer: 0, data: dir, kind: 'mxd', k: 4 })).rejects.toThrow(
         /config\.json.*named pipe \(FIFO\)/,
       )

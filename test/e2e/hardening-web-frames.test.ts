@@ -136,7 +136,7 @@ async function stillServing(): Promise<void> {
   expect(web.child.exitCode, web.stderr()).toBeNull()
   const client = await web.client()
   try {
-    const doctor = await client.call('app.doctor', {})
+    const doctor = await client.call('app.diagnose', {})
     expect(doctor.store).toBe(web.store)
   } finally {
     client.close()
@@ -155,7 +155,7 @@ describe('a bad WebSocket frame closes only its own socket', () => {
       const close = firstFrame(raw.received())
       expect(close.opcode).toBe(8)
       expect(close.code).toBe(c.code)
-      expect((await bystander.call('app.doctor', {})).store).toBe(web.store)
+      expect((await bystander.call('app.diagnose', {})).store).toBe(web.store)
       bystander.close()
       await stillServing()
     })

@@ -179,7 +179,7 @@ describe('app shell in web mode', () => {
     const client = await web.client()
     // ≈ 20 TFLOP: hours here, minutes on a back end 100× faster, so the run is still going when
     // Cancel is clicked (a finished run has no Cancel button to click).
-    const { runId: id } = await client.call('jobs.benchBackend', { sizes: [1024, 1536, 2048], repeats: 1000 })
+    const { runId: id } = await client.call('bench.start', { sizes: [1024, 1536, 2048], repeats: 1000 })
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Runs/ }).click()
     const row = page.locator(`tr[data-run-id="${id}"]`)
     await row.locator('[data-status="running"]').waitFor()

@@ -34,11 +34,14 @@ const runCount = (): number => backend.ctx.store.listRuns({ limit: 10_000 }).len
 
 function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: server.port, path, headers: { host: `127.0.0.1:${server.port}`, ...headers } }, (res) => {
-      let body = ''
-      res.on('data', (d: Buffer) => (body += d.toString()))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
+    const req = request(
+      { host: '127.0.0.1', port: server.port, path, headers: { host: `127.0.0.1:${server.port}`, ...headers } },
+      (res) => {
+        let body = ''
+        res.on('data', (d: Buffer) => (body += d.toString()))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      },
+    )
     req.on('error', reject)
     req.end()
   })
@@ -60,14 +63,44 @@ describe('the contract', () => {
   it('lists the same methods for the preload as the schemas define', () => {
     expect([...methodNames].sort()).toEqual(Object.keys(contract).sort())
   })
+
+  it('names every method domain.verb, from one small set of verbs', () => {
+    // A new method reads like the others: runs.list, convert.start, playground.listLayers. Add a
+    // verb here only when none of these says what the method does.
+    const verbs = [
+      'list',
+      'get',
+      'add',
+      'remove',
+      'delete',
+      'inspect',
+      'start',
+      'stop',
+      'cancel',
+      'resume',
+      'preview',
+      'sweep',
+      'evaluate',
+      'export',
+      'import',
+      'analyze',
+      'generate',
+      'diagnose',
+      'summarize',
+    ]
+    const pattern = new RegExp(`^[a-z]+\\.(${verbs.join('|')})([A-Z][A-Za-z]*)?$`)
+    expect(methodNames.filter((m) => !pattern.test(m))).toEqual([])
+    // The check itself rejects what the old names were.
+    expect(['jobs.pretrain', 'experts.forModel', 'convert.frontier', 'runs.summaries'].filter((m) => pattern.test(m))).toEqual([])
+  })
 })
 
 describe('dispatch refuses bad input and changes nothing', () => {
   const cases: [string, string, unknown, RegExp][] = [
     ['unknown method', 'runs.explode', {}, /Unknown method "runs.explode"/],
     ['wrong type', 'runs.get', { id: 'seven' }, /id: .*expected number/i],
-    ['unknown field', 'jobs.benchBackend', { sizes: [64], repeats: 1, shell: 'rm -rf /' }, /Unrecognized key.*shell/i],
-    ['out of range', 'jobs.benchBackend', { sizes: [1_000_000] }, /sizes\.0/],
+    ['unknown field', 'bench.start', { sizes: [64], repeats: 1, shell: 'rm -rf /' }, /Unrecognized key.*shell/i],
+    ['out of range', 'bench.start', { sizes: [1_000_000] }, /sizes\.0/],
     ['negative id', 'jobs.cancel', { id: -1 }, /id/],
     ['not an object', 'runs.list', 'everything', /expected object/i],
     ['prototype pollution', 'runs.list', JSON.parse('{"__proto__": {"admin": true}}'), /Unrecognized key|__proto__/],
@@ -137,9 +170,9 @@ describe('web mode', () => {
     const client = await connectWs(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, WebSocket as never)
     const before = runCount()
     await expect(client.call('runs.get', { id: 'x' } as never)).rejects.toThrow(/Invalid request to runs.get/)
-    await expect(client.call('jobs.benchBackend', { sizes: [64], bogus: 1 } as never)).rejects.toThrow(/bogus/)
+    await expect(client.call('bench.start', { sizes: [64], bogus: 1 } as never)).rejects.toThrow(/bogus/)
     expect(runCount()).toBe(before)
-    const doctor = await client.call('app.doctor', {})
+    const doctor = await client.call('app.diagnose', {})
     expect(doctor.backend).toBe('wasm')
     client.close()
   })
@@ -150,7 +183,8 @@ describe('size limits at the boundary', () => {
   function unbounded(schema: unknown, where: string, out: string[]): void {
     if (schema === null || typeof schema !== 'object') return
     const s = schema as Record<string, unknown>
-    if (s.type === 'string' && s.maxLength === undefined && s.enum === undefined && s.const === undefined && s.pattern === undefined) out.push(where)
+    if (s.type === 'string' && s.maxLength === undefined && s.enum === undefined && s.const === undefined && s.pattern === undefined)
+      out.push(where)
     if (s.type === 'array' && s.maxItems === undefined) out.push(where)
     for (const [k, v] of Object.entries(s)) {
       if (k === 'properties' && v && typeof v === 'object') for (const [p, sub] of Object.entries(v)) unbounded(sub, `${where}.${p}`, out)
@@ -161,16 +195,32 @@ describe('size limits at the boundary', () => {
 
   it('every string and list input in the contract has a maximum', () => {
     const found: string[] = []
-    for (const [method, { input }] of Object.entries(contract)) unbounded(z.toJSONSchema(input, { io: 'input', unrepresentable: 'any' }), method, found)
+    for (const [method, { input }] of Object.entries(contract))
+      unbounded(z.toJSONSchema(input, { io: 'input', unrepresentable: 'any' }), method, found)
     expect(found).toEqual([])
   })
 
   const long = 'x'.repeat(5000)
   const cases: [string, string, unknown, RegExp][] = [
-    ['a pasted text as a dataset path', 'datasets.add', { path: long }, /path: the dataset path is 5,000 characters long; a path can be at most 4,096/],
-    ['a huge text field name', 'datasets.add', { path: '/tmp/x.jsonl', textField: long }, /textField: the text field is 5,000 characters long/],
+    [
+      'a pasted text as a dataset path',
+      'datasets.add',
+      { path: long },
+      /path: the dataset path is 5,000 characters long; a path can be at most 4,096/,
+    ],
+    [
+      'a huge text field name',
+      'datasets.add',
+      { path: '/tmp/x.jsonl', textField: long },
+      /textField: the text field is 5,000 characters long/,
+    ],
     ['a huge export folder', 'convert.export', { runId: 1, dir: long }, /dir: the export folder is 5,000 characters/],
-    ['a huge pre-training output folder', 'jobs.pretrain', { data: '/d', out: long, layers: 1, dModel: 8, heads: 1, ctx: 4, tokens: 1 }, /out: the output folder is 5,000/],
+    [
+      'a huge pre-training output folder',
+      'pretrain.start',
+      { data: '/d', out: long, layers: 1, dModel: 8, heads: 1, ctx: 4, tokens: 1 },
+      /out: the output folder is 5,000/,
+    ],
     ['an empty model path', 'models.add', { path: '' }, /path: the model folder is empty/],
   ]
   for (const [name, method, input, message] of cases) {
@@ -190,21 +240,23 @@ describe('size limits at the boundary', () => {
     await expect(client.call('playground.generate', { modelId: 1, prompt })).rejects.toThrow(
       /prompt: the prompt is 600,000 characters long; it can be at most 100,000 characters: shorten it/,
     )
-    expect((await client.call('app.doctor', {})).backend).toBe('wasm')
+    expect((await client.call('app.diagnose', {})).backend).toBe('wasm')
     client.close()
   })
 
   it('the largest prompt the contract allows, at its worst as JSON (6 bytes a character), fits in one socket message', async () => {
     const client = await connectWs(`ws://127.0.0.1:${server.port}/api?token=${server.token}`, WebSocket as never)
     const prompt = '\u0001'.repeat(MAX_PROMPT_CHARS)
-    expect(JSON.stringify({ id: 1, method: 'playground.generate', input: { modelId: 1, prompt } }).length).toBeGreaterThan(6 * MAX_PROMPT_CHARS)
+    expect(JSON.stringify({ id: 1, method: 'playground.generate', input: { modelId: 1, prompt } }).length).toBeGreaterThan(
+      6 * MAX_PROMPT_CHARS,
+    )
     // Past validation: the answer is about the model, not the size, and the socket stays open.
     const err = await client.call('playground.generate', { modelId: 999, prompt }).then(
       () => null,
       (e: ApiError) => e,
     )
     expect(err?.code).toBe('not_found')
-    expect((await client.call('app.doctor', {})).backend).toBe('wasm')
+    expect((await client.call('app.diagnose', {})).backend).toBe('wasm')
     client.close()
   })
 
@@ -215,7 +267,7 @@ describe('size limits at the boundary', () => {
     await expect(client.call('playground.generate', { modelId: 1, prompt: 'a'.repeat(MAX_WIRE_BYTES + 1) })).rejects.toThrow(
       /playground\.generate request is 8\.0 MiB, more than the 8 MiB one request can carry/,
     )
-    expect((await client.call('app.doctor', {})).backend).toBe('wasm')
+    expect((await client.call('app.diagnose', {})).backend).toBe('wasm')
     expect(closed).toBe(false)
     client.close()
   })

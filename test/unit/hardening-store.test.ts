@@ -93,7 +93,7 @@ describe('store folder and disk errors', () => {
         for (let i = 0; i < 100_000; i++) backend.ctx.store.createRun('bench-backend', { sizes: [8], repeats: 1 }, 'succeeded')
       }).toThrow(/full/)
       const before = backend.ctx.store.listRuns({ limit: 100_000 }).length
-      const reply = await backend.dispatch('jobs.benchBackend', { sizes: [8], repeats: 1 })
+      const reply = await backend.dispatch('bench.start', { sizes: [8], repeats: 1 })
       expect(reply.ok).toBe(false)
       if (!reply.ok) {
         expect(reply.error.message).toContain(join(dir, DB_FILE))

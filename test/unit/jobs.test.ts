@@ -39,7 +39,7 @@ describe('jobs', () => {
     const b = await open()
     const progress: JobProgress[] = []
     b.subscribe((e) => e.event === 'job.progress' && progress.push(e.data))
-    const { runId } = await b.call('jobs.benchBackend', { sizes: [32, 64], repeats: 2 })
+    const { runId } = await b.call('bench.start', { sizes: [32, 64], repeats: 2 })
     const run = await finished(b, runId)
     expect(run.status).toBe('succeeded')
     const metrics = b.ctx.store.getMetrics(runId).filter((m) => m.name === 'gflops')
@@ -51,8 +51,8 @@ describe('jobs', () => {
 
   it('runs one job at a time, in order', async () => {
     const b = await open()
-    const a = await b.call('jobs.benchBackend', { sizes: [32], repeats: 1 })
-    const c = await b.call('jobs.benchBackend', { sizes: [32], repeats: 1 })
+    const a = await b.call('bench.start', { sizes: [32], repeats: 1 })
+    const c = await b.call('bench.start', { sizes: [32], repeats: 1 })
     // (Whether `a` is still running at this point depends on the machine's speed, so the order
     // is checked on the recorded times instead.)
     await finished(b, c.runId)
@@ -64,7 +64,7 @@ describe('jobs', () => {
   it('cancels a running job, then resumes it from its checkpoint without redoing finished sizes', async () => {
     const b = await open()
     const sizes = [32, 1024, 1056, 1088]
-    const { runId } = await b.call('jobs.benchBackend', { sizes, repeats: 6 })
+    const { runId } = await b.call('bench.start', { sizes, repeats: 6 })
     // Cancel in the same turn as the first checkpoint's event, while the worker is busy with
     // ≈ 55 GFLOP of larger sizes: a cancel sent later (after an await) could find the run finished
     // on a fast back end, and then there would be nothing to cancel.
@@ -92,8 +92,8 @@ describe('jobs', () => {
   it('cancels a queued job at once', async () => {
     const b = await open()
     // A first job too long to end during the test (≈ 17 TFLOP) keeps the second one queued.
-    const first = await b.call('jobs.benchBackend', { sizes: [2048], repeats: 1000 })
-    const second = await b.call('jobs.benchBackend', { sizes: [32], repeats: 1 })
+    const first = await b.call('bench.start', { sizes: [2048], repeats: 1000 })
+    const second = await b.call('bench.start', { sizes: [32], repeats: 1 })
     expect((await b.call('jobs.cancel', { id: second.runId })).status).toBe('cancelled')
     expect(b.ctx.store.getRun(second.runId)?.status).toBe('cancelled')
     const firstEnded = finished(b, first.runId)

@@ -113,11 +113,11 @@ describe('playground API', () => {
     await initBackend()
     const dir = tinyModelWithByteTokenizer()
     const { id } = await backend.call('models.add', { path: dir })
-    await expect(backend.call('playground.layers', { modelId: id })).resolves.toEqual([])
+    await expect(backend.call('playground.listLayers', { modelId: id })).resolves.toEqual([])
     const layerDir = mkdtempSync(join(tmpdir(), 'mxd-layer-'))
     writeMxdLayerFolder(layerDir, { modelDir: dir, block: 1, dModel: 32, hidden: 128, experts: 24, k: 4 })
     const { runId } = await backend.call('convert.import', { dir: layerDir })
-    await expect(backend.call('playground.layers', { modelId: id })).resolves.toEqual([{ runId, kind: 'mxd', block: 1, k: 4, width: 24, nmse: null }])
+    await expect(backend.call('playground.listLayers', { modelId: id })).resolves.toEqual([{ runId, kind: 'mxd', block: 1, k: 4, width: 24, nmse: null }])
 
     const text = async (splice?: { runId: number; steer?: { unit: number; value: number }[] }): Promise<string | null> => {
       const { generationId } = await backend.call('playground.generate', { modelId: id, prompt: 'Hello', maxTokens: 6, ...(splice ? { splice } : {}) })

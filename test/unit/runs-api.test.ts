@@ -1,4 +1,4 @@
-// runs.summaries and runs.delete on a real store: what tells runs apart, and a deletion that
+// runs.summarize and runs.delete on a real store: what tells runs apart, and a deletion that
 // removes the run's rows and its folder in the store, and nothing else.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,7 +16,7 @@ afterAll(async () => {
   await backend.close()
 })
 
-describe('runs.summaries', () => {
+describe('runs.summarize', () => {
   it('names the model, block, kind, K and dataset, with the newest evaluation’s metrics', async () => {
     const store = backend.ctx.store
     const train = store.createRun(
@@ -33,7 +33,7 @@ describe('runs.summaries', () => {
     const imported = store.createRun('layer-import', { architecture: 'mxd', layer: 1, k: 4, model_name: 'gpt2' }, 'succeeded')
     const bench = store.createRun('bench-backend', { sizes: [8] }, 'succeeded')
 
-    const list = await backend.call('runs.summaries', {})
+    const list = await backend.call('runs.summarize', {})
     expect(list.map((s) => s.id)).toEqual([bench.id, imported.id, evalRun.id, train.id])
     expect(list[3]).toEqual({
       id: train.id,
@@ -59,7 +59,7 @@ describe('runs.summaries', () => {
     })
     expect(list[1]).toMatchObject({ model: 'gpt2', layer: 1, layerKind: 'mxd', k: 4, dataset: null, nmse: null })
     expect(list[0]).toMatchObject({ model: null, layer: null, layerKind: null, k: null, nmse: null, trainNmse: null })
-    expect(await backend.call('runs.summaries', { kind: 'layer-import' })).toHaveLength(1)
+    expect(await backend.call('runs.summarize', { kind: 'layer-import' })).toHaveLength(1)
   })
 })
 

@@ -77,7 +77,7 @@ async function checkLayerFiles(dir: string): Promise<void> {
   }
 }
 
-export function frontier(ctx: BackendContext, input: ParsedInput<'convert.frontier'>): Output<'convert.frontier'> {
+export function frontier(ctx: BackendContext, input: ParsedInput<'convert.getFrontier'>): Output<'convert.getFrontier'> {
   let modelPath = input.modelPath
   if (input.modelId !== undefined) {
     const model = ctx.store.getModel(input.modelId)

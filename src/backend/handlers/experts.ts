@@ -1,6 +1,6 @@
 // experts.analyze queues the expert-specialisation analysis of a registered μMoE model (job kind
 // expert-analysis); experts.get returns the run's state and, once it succeeded, its result;
-// experts.forModel says whether a model has experts and lists its analyses. Held-out text: the
+// experts.list says whether a model has experts and lists its analyses. Held-out text: the
 // request's dataset, else the data of the pretrain run that made the model (with its held-out
 // fraction, so the text is the split the model never trained on), else the bundled KJV corpus.
 import { join, resolve } from 'node:path'
@@ -49,7 +49,7 @@ export function getExpertAnalysis(ctx: BackendContext, input: ParsedInput<'exper
   }
 }
 
-export async function modelExperts(ctx: BackendContext, input: ParsedInput<'experts.forModel'>): Promise<Output<'experts.forModel'>> {
+export async function modelExperts(ctx: BackendContext, input: ParsedInput<'experts.list'>): Promise<Output<'experts.list'>> {
   const model = modelRow(ctx, input.modelId)
   const config = await readConfig(model.path)
   const mlpKind = typeof config.mlp_kind === 'string' ? config.mlp_kind : null

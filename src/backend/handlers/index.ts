@@ -17,13 +17,13 @@ export type Handlers = {
 }
 
 export const handlers: Handlers = {
-  'app.doctor': (ctx) => doctor(ctx),
+  'app.diagnose': (ctx) => doctor(ctx),
   'runs.list': listRuns,
   'runs.get': getRun,
-  'runs.summaries': runSummaries,
+  'runs.summarize': runSummaries,
   'runs.delete': deleteRun,
-  'jobs.benchBackend': startBenchBackend,
-  'jobs.pretrain': startPretrain,
+  'bench.start': startBenchBackend,
+  'pretrain.start': startPretrain,
   'pretrain.preview': previewPretrain,
   'jobs.cancel': cancel,
   'jobs.resume': resume,
@@ -33,10 +33,10 @@ export const handlers: Handlers = {
   'models.inspect': inspectModel,
   'playground.generate': startGeneration,
   'playground.stop': stopGeneration,
-  'playground.layers': listSplicableLayers,
+  'playground.listLayers': listSplicableLayers,
   'experts.analyze': analyzeExperts,
   'experts.get': getExpertAnalysis,
-  'experts.forModel': modelExperts,
+  'experts.list': modelExperts,
   'datasets.list': listDatasets,
   'datasets.add': addDataset,
   'convert.start': startConversion,
@@ -45,5 +45,5 @@ export const handlers: Handlers = {
   'convert.evaluate': queueEvaluation,
   'convert.export': exportLayer,
   'convert.import': importLayerFolder,
-  'convert.frontier': frontier,
+  'convert.getFrontier': frontier,
 }

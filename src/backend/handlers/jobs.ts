@@ -4,13 +4,13 @@ import { ApiError, type ParsedInput, type Output } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { ConvertConfig } from '../../shared/convert.js'
 
-export function startBenchBackend(ctx: BackendContext, input: ParsedInput<'jobs.benchBackend'>): Output<'jobs.benchBackend'> {
+export function startBenchBackend(ctx: BackendContext, input: ParsedInput<'bench.start'>): Output<'bench.start'> {
   const run = ctx.store.createRun('bench-backend', input)
   ctx.queue.enqueue(run.id)
   return { runId: run.id }
 }
 
-export async function startPretrain(ctx: BackendContext, input: ParsedInput<'jobs.pretrain'>): Promise<Output<'jobs.pretrain'>> {
+export async function startPretrain(ctx: BackendContext, input: ParsedInput<'pretrain.start'>): Promise<Output<'pretrain.start'>> {
   if (!isAbsolute(input.out)) throw new ApiError('bad_request', `Give the output folder as an absolute path, not "${input.out}".`)
   if (!(await pathExists(input.data))) throw new ApiError('bad_request', `There is no dataset at ${input.data}.`)
   const run = ctx.store.createRun('pretrain', input)

@@ -38,7 +38,7 @@ export function stopGeneration(ctx: BackendContext, input: ParsedInput<'playgrou
   return { stopped: ctx.engine.stop(input.generationId) }
 }
 
-export function listSplicableLayers(ctx: BackendContext, input: ParsedInput<'playground.layers'>): Output<'playground.layers'> {
+export function listSplicableLayers(ctx: BackendContext, input: ParsedInput<'playground.listLayers'>): Output<'playground.listLayers'> {
   const row = modelRow(ctx, input.modelId)
   return modelLayers(ctx.store, row.path).layers.map(({ runId, cfg }) => ({
     runId,

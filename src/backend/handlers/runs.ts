@@ -26,7 +26,7 @@ const int = (v: unknown): number | null => (typeof v === 'number' && Number.isIn
  * model, block, kind and K from the run it evaluated (when that run is in the same page of runs);
  * an imported layer's come from its config (copied from its cfg.json at import).
  */
-export function runSummaries(ctx: BackendContext, input: ParsedInput<'runs.summaries'>): Output<'runs.summaries'> {
+export function runSummaries(ctx: BackendContext, input: ParsedInput<'runs.summarize'>): Output<'runs.summarize'> {
   const rows = ctx.store.runSummaryRows({ limit: input.limit, kind: input.kind })
   const models = new Map(ctx.store.listModels().map((m) => [resolve(m.path), m]))
   const datasets = ctx.store.datasetNames()

@@ -20,7 +20,7 @@ export const benchBackend: Command = {
       ...(typeof ctx.values.repeats === 'string' ? { repeats: Number(ctx.values.repeats) } : {}),
     })
     const backend = await ctx.backend()
-    const { runId } = await backend.call('jobs.benchBackend', config)
+    const { runId } = await backend.call('bench.start', config)
     const native = backend.ctx.compute.native
     const kernel = native.kernels.includes('BatchMatMul')
       ? `native OpenBLAS sgemm on ${native.corename}, ${native.threads} thread${native.threads === 1 ? '' : 's'} (${native.threadsFrom})`

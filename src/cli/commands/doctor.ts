@@ -13,7 +13,7 @@ export const doctor: Command = {
   options: {},
   async run(ctx) {
     const backend = await ctx.backend()
-    const r = await backend.call('app.doctor', {})
+    const r = await backend.call('app.diagnose', {})
     if (ctx.json) {
       ctx.printJson(r)
       return 0

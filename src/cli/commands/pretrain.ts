@@ -76,7 +76,7 @@ export const pretrain: Command = {
       if (!ctx.json) ctx.print(`run ${runId}: resuming pre-training from its last checkpoint`)
     } else {
       const config = parseConfig(ctx)
-      runId = (await backend.call('jobs.pretrain', config)).runId
+      runId = (await backend.call('pretrain.start', config)).runId
       if (!ctx.json) {
         const mlp = config.mlp === 'dense' ? 'dense MLP' : `${config.mlp} MLP, ${config.experts} experts`
         ctx.print(`run ${runId}: pre-training ${config.layers}×${config.dModel} (${config.heads} heads, ctx ${config.ctx}, ${mlp}) on ${config.tokens} tokens of ${config.data}`)

@@ -304,15 +304,15 @@ describe('evaluation job and follow-up', () => {
     expect(second).toEqual(onEval)
 
     // The frontier reads them back.
-    const frontier = await b.call('convert.frontier', { modelPath: modelDir, layer: 1 })
+    const frontier = await b.call('convert.getFrontier', { modelPath: modelDir, layer: 1 })
     expect(frontier.series.map((s) => s.kind)).toEqual(['mxd'])
     const point = frontier.series[0]!.points.find((p) => p.runId === run.id)!
     expect(point).toMatchObject({ k: 4, width: 24, nmse: onEval[EVAL_METRICS.nmse], ce_spliced: onEval[EVAL_METRICS.ceSpliced] })
     expect(frontier.series[0]!.points.find((p) => p.runId === skipped.id)!.nmse).toBeNull()
     // The reference lines of the CE chart: the evaluation's clean and zero-ablated CE.
     expect(frontier.reference).toEqual({ ceClean: onEval[EVAL_METRICS.ceClean], ceZero: onEval[EVAL_METRICS.ceZero], runId: run.id })
-    expect((await b.call('convert.frontier', { modelPath: modelDir, layer: 0 })).series).toEqual([])
-    expect((await b.call('convert.frontier', { modelPath: modelDir, layer: 0 })).reference).toBeNull()
+    expect((await b.call('convert.getFrontier', { modelPath: modelDir, layer: 0 })).series).toEqual([])
+    expect((await b.call('convert.getFrontier', { modelPath: modelDir, layer: 0 })).reference).toBeNull()
   })
 
   it('evaluates an imported transcoder with an explicit model and data, and refuses runs without a layer', async () => {
@@ -322,7 +322,7 @@ describe('evaluation job and follow-up', () => {
     saveLayerFolder(dir, layer, { hook_name: 'blocks.0.ln2.hook_normalized', hook_name_out: 'blocks.0.hook_mlp_out', layer: 0, model_name: 'x', model_hash: 'unknown', training: {} })
     layer.dispose()
     const { runId } = await b.call('convert.import', { dir })
-    const bench = await b.call('jobs.benchBackend', { sizes: [8], repeats: 1 })
+    const bench = await b.call('bench.start', { sizes: [8], repeats: 1 })
     await expect(b.call('convert.evaluate', { runId: bench.runId })).rejects.toThrow(/bench-backend run/)
     const evalRun = await b.call('convert.evaluate', { runId, model: modelDir, data: dataFile, ctx: 16, tokens: 64, batch: 2 })
     const done = await finished(b, evalRun.runId)
@@ -330,7 +330,7 @@ describe('evaluation job and follow-up', () => {
     const m = Object.fromEntries(b.ctx.store.getMetrics(runId).map((x) => [x.name, x]))
     expect(m[EVAL_METRICS.tokens]!.value).toBe(64)
     expect(m[EVAL_METRICS.nmse]!.step).toBe(0)
-    const frontier = await b.call('convert.frontier', { modelPath: modelDir, layer: 0 })
+    const frontier = await b.call('convert.getFrontier', { modelPath: modelDir, layer: 0 })
     // No model_hash, but evaluated on this model: it is on this model's frontier.
     expect(frontier.series.map((s) => s.kind)).toEqual(['transcoder'])
     expect(frontier.series[0]!.points[0]).toMatchObject({ runId, k: 3, width: 64, nmse: m[EVAL_METRICS.nmse]!.value })

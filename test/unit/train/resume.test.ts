@@ -65,7 +65,7 @@ describe('pretrain job', () => {
     let referenceHeldout: [number, number][]
     try {
       const config: PretrainConfig = { ...PretrainDefaults, ...base, out: join(root, 'model-a') }
-      const { runId } = await b1.call('jobs.pretrain', config)
+      const { runId } = await b1.call('pretrain.start', config)
       const run = await finished(b1, runId)
       expect(run.status, run.error ?? '').toBe('succeeded')
       reference = curve(b1, runId, 'loss')

@@ -77,7 +77,7 @@ export const useBackendStore = defineStore('backend', () => {
 
   async function refreshDoctor(): Promise<void> {
     try {
-      doctor.value = await call('app.doctor', {})
+      doctor.value = await call('app.diagnose', {})
       doctorError.value = null
     } catch (err) {
       doctorError.value = errorMessage(err)

@@ -60,7 +60,7 @@ export const useBenchmarkStore = defineStore('benchmark', () => {
     starting.value = true
     serverError.value = null
     try {
-      return (await backend.call('jobs.benchBackend', { sizes, repeats })).runId
+      return (await backend.call('bench.start', { sizes, repeats })).runId
     } catch (err) {
       serverError.value = errorMessage(err)
       return null

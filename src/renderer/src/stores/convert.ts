@@ -11,7 +11,7 @@ import { errorMessage } from '../lib/errors'
 
 export type ConvertInput = Input<'convert.start'>
 export type ConvertPreview = Output<'convert.preview'>
-export type Frontier = Output<'convert.frontier'>
+export type Frontier = Output<'convert.getFrontier'>
 
 /** Everything the wizard asks, as typed (text), so that a wrong value can be shown with its message. */
 export interface ConvertDraft {
@@ -127,8 +127,8 @@ export const useConvertStore = defineStore('convert', () => {
   async function sweep(config: ConvertInput, ks: number[], kinds: LayerKind[]): Promise<number[]> {
     return (await backend.call('convert.sweep', { ...config, ks, kinds })).runIds
   }
-  function frontier(req: Input<'convert.frontier'>): Promise<Frontier> {
-    return backend.call('convert.frontier', req)
+  function frontier(req: Input<'convert.getFrontier'>): Promise<Frontier> {
+    return backend.call('convert.getFrontier', req)
   }
   async function evaluate(runId: number): Promise<number> {
     return (await backend.call('convert.evaluate', { runId })).runId

@@ -30,7 +30,7 @@ export const useExpertsStore = defineStore('experts', () => {
     if (id === null) return
     try {
       if (!models.loaded) await models.refresh()
-      const s = await backend.call('experts.forModel', { modelId: id })
+      const s = await backend.call('experts.list', { modelId: id })
       if (id !== modelId.value) return
       state.value = s
       const done = s.runs.find((r) => r.status === 'succeeded')
@@ -89,7 +89,7 @@ export const useExpertsStore = defineStore('experts', () => {
   /** How many experts per layer a model has (null: dense, not a μMoE, or unknown). */
   async function expertCount(id: number): Promise<number | null> {
     try {
-      return (await backend.call('experts.forModel', { modelId: id })).nExperts
+      return (await backend.call('experts.list', { modelId: id })).nExperts
     } catch {
       return null
     }

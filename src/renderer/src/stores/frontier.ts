@@ -11,8 +11,8 @@ import { errorMessage } from '../lib/errors'
 import { useBackendStore } from './backend'
 import { useConvertStore } from './convert'
 
-export type Frontier = Output<'convert.frontier'>
-export type FrontierRequest = Input<'convert.frontier'>
+export type Frontier = Output<'convert.getFrontier'>
+export type FrontierRequest = Input<'convert.getFrontier'>
 export type FrontierAxis = 'k' | 'l0'
 export type FrontierRow = Frontier['series'][number]['points'][number] & { kind: LayerKind }
 
@@ -77,7 +77,7 @@ export const useFrontierStore = defineStore('frontier', () => {
     }
     loading.value = true
     try {
-      const f = await backend.call('convert.frontier', req)
+      const f = await backend.call('convert.getFrontier', req)
       if (req === request.value) {
         frontier.value = f
         error.value = null

@@ -99,7 +99,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
     layers.value = []
     layersError.value = null
     try {
-      layers.value = await backend.call('playground.layers', { modelId })
+      layers.value = await backend.call('playground.listLayers', { modelId })
     } catch (e) {
       layersError.value = errorMessage(e)
     }

@@ -249,11 +249,11 @@ export const usePretrainStore = defineStore('pretrain', () => {
     }
   }
 
-  /** The config sent to jobs.pretrain; null until every step is valid. */
-  const config = computed<Input<'jobs.pretrain'> | null>(() => {
+  /** The config sent to pretrain.start; null until every step is valid. */
+  const config = computed<Input<'pretrain.start'> | null>(() => {
     if (!allValid.value || !dataset.value || !preview.value?.out) return null
     const v = f.value
-    const c: Input<'jobs.pretrain'> = {
+    const c: Input<'pretrain.start'> = {
       data: dataset.value.path,
       out: preview.value.out,
       vocabSize: v.vocabSize.value!,
@@ -288,7 +288,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
     }
     starting.value = true
     try {
-      const { runId } = await backend.call('jobs.pretrain', c)
+      const { runId } = await backend.call('pretrain.start', c)
       step.value = 'data'
       touched.value = new Set()
       return runId

@@ -25,7 +25,7 @@ export const useRunsStore = defineStore('runs', () => {
 
   async function refreshSummaries(): Promise<void> {
     try {
-      const list = await backend.call('runs.summaries', {})
+      const list = await backend.call('runs.summarize', {})
       summaries.value = Object.fromEntries(list.map((s) => [s.id, s]))
       summariesError.value = null
     } catch (err) {
