@@ -12,22 +12,33 @@ import ConvertView from './views/ConvertView.vue'
 import FrontierView from './views/FrontierView.vue'
 import PretrainView from './views/PretrainView.vue'
 
+/** A page's entry in the sidebar: its icon (NavIcon's names), and whether it is still to come. */
+export type NavIconName = 'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'privacy'
+
+export interface NavMeta {
+  /** NavIcon draws each of these. */
+  icon: NavIconName
+  soon?: boolean
+}
+
+// Adding a page: its view, its store, and one entry here; `meta.nav` puts it in the sidebar, in
+// this order, labelled with its title.
 const routes: RouteRecordRaw[] = [
-  { path: '/', component: HomeView, meta: { title: 'Start' } },
-  { path: '/models', component: ModelsView, meta: { title: 'Models' } },
+  { path: '/', component: HomeView, meta: { title: 'Start', nav: { icon: 'home' } } },
+  { path: '/models', component: ModelsView, meta: { title: 'Models', nav: { icon: 'models' } } },
   { path: '/models/:id(\\d+)', component: ModelDetailView, meta: { title: 'Model' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/models/:id(\\d+)/experts', component: ExpertsView, meta: { title: 'Experts' }, props: (r) => ({ id: Number(r.params.id) }) },
-  { path: '/playground', component: PlaygroundView, meta: { title: 'Playground' } },
-  { path: '/pretrain', component: PretrainView, meta: { title: 'Pre-train' } },
-  { path: '/convert', component: ConvertView, meta: { title: 'Convert' } },
+  { path: '/playground', component: PlaygroundView, meta: { title: 'Playground', nav: { icon: 'playground' } } },
+  { path: '/pretrain', component: PretrainView, meta: { title: 'Pre-train', nav: { icon: 'pretrain' } } },
+  { path: '/convert', component: ConvertView, meta: { title: 'Convert', nav: { icon: 'convert' } } },
   { path: '/convert/frontier', component: FrontierView, meta: { title: 'Frontier' } },
-  { path: '/runs', component: RunsView, meta: { title: 'Runs' } },
+  { path: '/runs', component: RunsView, meta: { title: 'Runs', nav: { icon: 'runs' } } },
   { path: '/runs/:id(\\d+)', component: RunDetailView, meta: { title: 'Run' }, props: (r) => ({ id: Number(r.params.id) }) },
-  { path: '/benchmark', component: BenchmarkView, meta: { title: 'Benchmark' } },
+  { path: '/benchmark', component: BenchmarkView, meta: { title: 'Benchmark', nav: { icon: 'benchmark' } } },
   {
     path: '/features',
     component: ComingView,
-    meta: { title: 'Features' },
+    meta: { title: 'Features', nav: { icon: 'features', soon: true } },
     props: {
       title: 'Features',
       summary: 'See what each expert of a converted layer does.',
@@ -41,7 +52,7 @@ const routes: RouteRecordRaw[] = [
   {
     path: '/privacy',
     component: ComingView,
-    meta: { title: 'Privacy' },
+    meta: { title: 'Privacy', nav: { icon: 'privacy', soon: true } },
     props: {
       title: 'Privacy',
       summary: 'Certify that a model knows nothing about protected instances.',
@@ -54,6 +65,12 @@ const routes: RouteRecordRaw[] = [
   },
   { path: '/:rest(.*)*', redirect: '/' },
 ]
+
+/** The sidebar's links, from the routes above. */
+export const navItems = routes.flatMap((r) => {
+  const nav = r.meta?.nav as NavMeta | undefined
+  return nav ? [{ to: r.path, label: String(r.meta?.title ?? r.path), icon: nav.icon, soon: nav.soon === true }] : []
+})
 
 export const router = createRouter({ history: createWebHashHistory(), routes })
 
