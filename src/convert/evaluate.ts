@@ -239,7 +239,7 @@ export interface EvaluateOptions {
   layer: SparseLayer
   /** The block whose MLP the layer replaces. */
   block: number
-  /** Held-out batches (heldOutBatches in eval-job.ts builds them from a dataset). */
+  /** Held-out batches (the convert-eval job, src/jobs/convert/eval.ts, builds them from a dataset). */
   batches: AsyncIterable<EvalBatch> | Iterable<EvalBatch>
   /** The tokenizer's BOS id: a sequence's leading BOS is left out of the reconstruction metrics. */
   bosId: number | null

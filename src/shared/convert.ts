@@ -169,7 +169,7 @@ export function denseMlpParams(architecture: string, d: number, hidden: number):
 export const CHECKPOINT_FILES_PEAK = 2
 
 /**
- * Bytes of one conversion checkpoint (train-job.ts writeCheckpoint), from above: F32 parameters
+ * Bytes of one conversion checkpoint (writeCheckpoint in src/jobs/convert/checkpoint-file.ts), from above: F32 parameters
  * and AdamW's m and v (3 × 4 bytes per parameter), last_fired (I32 per unit), the buffer's four
  * I32 arrays of at most bufferRows each, and the safetensors header (names, shapes, metadata).
  */
