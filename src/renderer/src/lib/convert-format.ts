@@ -93,53 +93,6 @@ export const EVAL_ROWS: { name: string; label: string; help: string }[] = [
   { name: 'eval.tokens', label: 'Held-out tokens', help: 'Tokens of the held-out split the metrics were measured on.' },
 ]
 
-/** A number typed into a field: the value, or a message saying what is wrong. */
-export type Parsed = { ok: true; value: number } | { ok: false; error: string }
-
-export interface NumberRule {
-  label: string
-  integer?: boolean
-  min?: number
-  /** Exclusive lower bound. */
-  above?: number
-  max?: number
-}
-
-/** Accepts 1e-3, 4096, 4,096, 1_000_000, 10k, 1.5M. */
-export function parseNumber(text: string, rule: NumberRule): Parsed {
-  const t = text.trim().replace(/[,_\s]/g, '')
-  if (!t) return { ok: false, error: `Enter ${rule.label}.` }
-  const m = /^([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)([kKmMbB]?)$/.exec(t)
-  if (!m) return { ok: false, error: `${cap(rule.label)} must be a number, not “${text.trim()}”.` }
-  const mult = { '': 1, k: 1e3, m: 1e6, b: 1e9 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'b']
-  const v = Number(m[1]) * mult
-  if (!Number.isFinite(v)) return { ok: false, error: `${cap(rule.label)} is too large.` }
-  if (rule.integer && !Number.isInteger(v)) return { ok: false, error: `${cap(rule.label)} must be a whole number.` }
-  if (rule.above !== undefined && !(v > rule.above)) return { ok: false, error: `${cap(rule.label)} must be greater than ${rule.above}.` }
-  if (rule.min !== undefined && v < rule.min)
-    return { ok: false, error: `${cap(rule.label)} must be at least ${rule.min.toLocaleString('en-US')}.` }
-  if (rule.max !== undefined && v > rule.max)
-    return { ok: false, error: `${cap(rule.label)} must be at most ${rule.max.toLocaleString('en-US')}.` }
-  return { ok: true, value: v }
-}
-
-/** A list of whole numbers such as "4, 8, 16 32". */
-export function parseIntList(text: string, rule: NumberRule): { ok: true; value: number[] } | { ok: false; error: string } {
-  const parts = text.split(/[\s,;]+/).filter(Boolean)
-  if (parts.length === 0) return { ok: false, error: `Enter at least one ${rule.label}.` }
-  const out: number[] = []
-  for (const p of parts) {
-    const r = parseNumber(p, rule)
-    if (!r.ok) return r
-    if (!out.includes(r.value)) out.push(r.value)
-  }
-  return { ok: true, value: out.sort((a, b) => a - b) }
-}
-
-function cap(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1)
-}
-
 /** 1.2K, 3.4M tokens; plain below a thousand. */
 export function compact(n: number): string {
   const a = Math.abs(n)
