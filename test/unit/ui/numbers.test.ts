@@ -3,10 +3,30 @@
 // a schema moves the form's bound with it.
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { boundsOf, parseNumber, parseNumberList, parseOptional, ruleOf } from '../../../src/renderer/src/lib/numbers.js'
 import { ConvertConfig } from '../../../src/shared/convert.js'
 import { PretrainConfig } from '../../../src/shared/api.js'
 import { GenerateRequest } from '../../../src/shared/models.js'
+
+// The renderer is its own TypeScript project (tsconfig.web.json); a specifier tsc does not follow
+// keeps it out of this one, and this interface states the part of the module tested here.
+interface Rule {
+  label: string
+  integer?: boolean
+  min?: number
+  above?: number
+  max?: number
+  below?: number
+}
+type Result<T> = { ok: true; value: T; error: null } | { ok: false; value: null; error: string }
+interface NumbersModule {
+  parseNumber(text: string, rule: Rule): Result<number>
+  parseOptional(text: string, rule: Rule): Result<number> | null
+  parseNumberList(text: string, rule: Rule): Result<number[]>
+  boundsOf(schema: z.ZodType): Omit<Rule, 'label'>
+  ruleOf(schema: z.ZodType, label: string, narrow?: Partial<Rule>): Rule
+}
+const NUMBERS: string = '../../../src/renderer/src/lib/numbers.ts'
+const { boundsOf, parseNumber, parseNumberList, parseOptional, ruleOf } = (await import(NUMBERS)) as NumbersModule
 
 const whole = { label: 'the batch size', integer: true, min: 1, max: 65_536 }
 

@@ -2,7 +2,7 @@
 // parameter bars, a time estimate from this machine's measured speed, the review's rows and the
 // equivalent command line. Pure functions of the wizard store's state.
 import type { ConvertInput, ConvertPreview, SpeedSource } from '../stores/convert'
-import type { ConvertDraft } from '../stores/convert-wizard'
+import type { ConvertDraft } from './convert-draft'
 import { compact, KIND_LABEL, ratio, type LayerKind } from './convert-format'
 import { formatSeconds } from './format'
 import { formatBytes } from './model-format'
