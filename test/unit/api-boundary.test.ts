@@ -91,7 +91,7 @@ describe('the contract', () => {
     const pattern = new RegExp(`^[a-z]+\\.(${verbs.join('|')})([A-Z][A-Za-z]*)?$`)
     expect(methodNames.filter((m) => !pattern.test(m))).toEqual([])
     // The check itself rejects what the old names were.
-    expect(['jobs.pretrain', 'experts.forModel', 'convert.frontier', 'runs.summaries'].filter((m) => pattern.test(m))).toEqual([])
+    expect(['pretrain.start', 'experts.list', 'convert.getFrontier', 'runs.summarize'].filter((m) => pattern.test(m))).toEqual([])
   })
 })
 

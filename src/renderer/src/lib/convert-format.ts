@@ -2,7 +2,7 @@
 // wording follows docs of the method (Oldfield et al., "Mixture of Decoders", NeurIPS 2025).
 import type { Run, RunDetail } from '../../../shared/api'
 import { LearningRate, lowerLr } from '../../../shared/convert'
-import { layerKinds, type BuiltInLayerKindId, type LayerKindDescriptor } from '../../../shared/layer-kinds/index'
+import { layerKind, layerKinds, type BuiltInLayerKindId, type LayerKindDescriptor } from '../../../shared/layer-kinds/index'
 
 // The layer kinds, their names, help texts and chart colours: all from the layer-kind registry
 // (src/shared/layer-kinds), read once when the renderer loads. The renderer registers no kind of
@@ -34,6 +34,16 @@ export const KIND_UNITS = byKind((d) => d.unit.many)
 
 /** The wizard's label of a kind's size field ("Experts N", "Latents d_sae"). */
 export const KIND_SIZE_LABEL = byKind((d) => d.sizeField.label)
+
+/** The config field that sets a kind's width: `experts` (MxD) or `width` (transcoders). */
+export function kindWidthField(kind: LayerKind): 'experts' | 'width' {
+  return layerKind(kind).widthField
+}
+
+/** Whether a kind has a dense hidden layer (the wizard's H and activation fields). */
+export function kindUsesHidden(kind: LayerKind): boolean {
+  return layerKind(kind).usesHidden
+}
 
 export const CONVERT_RUN_KIND_LABEL: Record<string, string> = {
   convert: 'Layer conversion',
@@ -102,53 +112,6 @@ export const EVAL_ROWS: { name: string; label: string; help: string }[] = [
   { name: 'eval.tokens', label: 'Held-out tokens', help: 'Tokens of the held-out split the metrics were measured on.' },
 ]
 
-/** A number typed into a field: the value, or a message saying what is wrong. */
-export type Parsed = { ok: true; value: number } | { ok: false; error: string }
-
-export interface NumberRule {
-  label: string
-  integer?: boolean
-  min?: number
-  /** Exclusive lower bound. */
-  above?: number
-  max?: number
-}
-
-/** Accepts 1e-3, 4096, 4,096, 1_000_000, 10k, 1.5M. */
-export function parseNumber(text: string, rule: NumberRule): Parsed {
-  const t = text.trim().replace(/[,_\s]/g, '')
-  if (!t) return { ok: false, error: `Enter ${rule.label}.` }
-  const m = /^([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)([kKmMbB]?)$/.exec(t)
-  if (!m) return { ok: false, error: `${cap(rule.label)} must be a number, not “${text.trim()}”.` }
-  const mult = { '': 1, k: 1e3, m: 1e6, b: 1e9 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'b']
-  const v = Number(m[1]) * mult
-  if (!Number.isFinite(v)) return { ok: false, error: `${cap(rule.label)} is too large.` }
-  if (rule.integer && !Number.isInteger(v)) return { ok: false, error: `${cap(rule.label)} must be a whole number.` }
-  if (rule.above !== undefined && !(v > rule.above)) return { ok: false, error: `${cap(rule.label)} must be greater than ${rule.above}.` }
-  if (rule.min !== undefined && v < rule.min)
-    return { ok: false, error: `${cap(rule.label)} must be at least ${rule.min.toLocaleString('en-US')}.` }
-  if (rule.max !== undefined && v > rule.max)
-    return { ok: false, error: `${cap(rule.label)} must be at most ${rule.max.toLocaleString('en-US')}.` }
-  return { ok: true, value: v }
-}
-
-/** A list of whole numbers such as "4, 8, 16 32". */
-export function parseIntList(text: string, rule: NumberRule): { ok: true; value: number[] } | { ok: false; error: string } {
-  const parts = text.split(/[\s,;]+/).filter(Boolean)
-  if (parts.length === 0) return { ok: false, error: `Enter at least one ${rule.label}.` }
-  const out: number[] = []
-  for (const p of parts) {
-    const r = parseNumber(p, rule)
-    if (!r.ok) return r
-    if (!out.includes(r.value)) out.push(r.value)
-  }
-  return { ok: true, value: out.sort((a, b) => a - b) }
-}
-
-function cap(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1)
-}
-
 /** 1.2K, 3.4M tokens; plain below a thousand. */
 export function compact(n: number): string {
   const a = Math.abs(n)
@@ -215,6 +178,7 @@ export function parseResumeLr(text: string): { lr: number } | { error: string } 
   const t = text.trim()
   if (t === '') return { error: 'Enter a learning rate, e.g. 0.003.' }
   const parsed = LearningRate.safeParse(Number(t))
-  if (!parsed.success || !Number.isFinite(parsed.data)) return { error: `“${t}” is not a learning rate: use a number above 0 and at most 1.` }
+  if (!parsed.success || !Number.isFinite(parsed.data))
+    return { error: `“${t}” is not a learning rate: use a number above 0 and at most 1.` }
   return { lr: parsed.data }
 }

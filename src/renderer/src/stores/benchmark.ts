@@ -2,46 +2,30 @@
 // and starting it. The form's text stays in the page; the rules for reading it live here.
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
+import { BenchBackendConfig } from '../../../shared/api'
 import { errorMessage } from '../lib/errors'
+import { lengthBoundsOf, parseNumber, parseNumberList, ruleOf, type Parsed, type ParsedList } from '../lib/numbers'
 import { useBackendStore } from './backend'
 
-// Limits mirror the back end's BenchBackendConfig; it validates again and its message wins.
-export const BENCH_LIMITS = { minSize: 8, maxSize: 4096, maxSizes: 16, maxRepeats: 1000 } as const
-export const BENCH_DEFAULTS = { sizes: '128, 256, 512, 1024', repeats: '5' } as const
+// The form's rules are BenchBackendConfig's (the schema the back end validates with): its bounds,
+// its length limit and its defaults.
+const SIZES = BenchBackendConfig.shape.sizes.unwrap()
+export const SIZE_RULE = ruleOf(SIZES.element, 'matrix size')
+export const REPEATS_RULE = ruleOf(BenchBackendConfig.shape.repeats, 'repeats')
+export const MAX_SIZES = lengthBoundsOf(SIZES).max ?? Infinity
+const DEFAULTS = BenchBackendConfig.parse({})
+export const BENCH_DEFAULTS = { sizes: DEFAULTS.sizes.join(', '), repeats: String(DEFAULTS.repeats) } as const
 
-/**
- * A whole number typed as digits only, else null. Kept here, small and alone, so the shared
- * number parser (lib/numbers.ts) can take its place in one line.
- */
-export function parseWholeNumber(text: string): number | null {
-  const t = text.trim()
-  return /^\d+$/.test(t) ? Number(t) : null
+/** Matrix sizes separated by commas, spaces or semicolons: each whole and in range (repeats dropped), at most MAX_SIZES. */
+export function parseSizes(text: string): ParsedList {
+  const sizes = parseNumberList(text, SIZE_RULE)
+  if (sizes.ok && sizes.value.length > MAX_SIZES)
+    return { ok: false, value: null, error: `At most ${MAX_SIZES} sizes (you entered ${sizes.value.length}).` }
+  return sizes
 }
 
-export type Parsed<T> = { value: T; error: null } | { value: null; error: string }
-
-/** Matrix sizes separated by commas, spaces or semicolons: each whole, in range, once. */
-export function parseSizes(text: string): Parsed<number[]> {
-  const { minSize, maxSize, maxSizes } = BENCH_LIMITS
-  const parts = text.split(/[\s,;]+/).filter(Boolean)
-  if (parts.length === 0) return { value: null, error: 'Enter at least one matrix size.' }
-  const sizes: number[] = []
-  for (const p of parts) {
-    const n = parseWholeNumber(p)
-    if (n === null) return { value: null, error: `“${p}” is not a whole number.` }
-    if (n < minSize || n > maxSize) return { value: null, error: `${n} is out of range: sizes go from ${minSize} to ${maxSize}.` }
-    sizes.push(n)
-  }
-  if (sizes.length > maxSizes) return { value: null, error: `At most ${maxSizes} sizes (you entered ${sizes.length}).` }
-  if (new Set(sizes).size !== sizes.length) return { value: null, error: 'Each size may appear only once.' }
-  return { value: sizes, error: null }
-}
-
-export function parseRepeats(text: string): Parsed<number> {
-  const r = parseWholeNumber(text)
-  if (r === null) return { value: null, error: 'Repeats must be a whole number.' }
-  if (r < 1 || r > BENCH_LIMITS.maxRepeats) return { value: null, error: `Repeats go from 1 to ${BENCH_LIMITS.maxRepeats}.` }
-  return { value: r, error: null }
+export function parseRepeats(text: string): Parsed {
+  return parseNumber(text, REPEATS_RULE)
 }
 
 /** The run's floating-point work in GFLOP: 2n³ per multiply, `repeats` timed multiplies per size. */

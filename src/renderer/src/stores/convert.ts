@@ -1,10 +1,9 @@
-// The conversion pages' state: the registered datasets, the wizard's draft (kept while the user
-// visits other pages), previews, starting runs and sweeps, the frontier, and a time estimate from
-// what this machine has measured before.
+// The conversion pages' back-end calls and data: the registered datasets, previews, starting runs
+// and sweeps, the frontier, and the speed this machine has measured before. The wizard's draft and
+// rules are stores/convert-wizard.ts.
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import type { Dataset, Input, Output, Run } from '../../../shared/api'
-import { CONVERT_DEFAULTS } from '../../../shared/convert-defaults'
 import type { LayerKind } from '../lib/convert-format'
 import { useBackendStore } from './backend'
 import { errorMessage } from '../lib/errors'
@@ -12,69 +11,6 @@ import { errorMessage } from '../lib/errors'
 export type ConvertInput = Input<'convert.start'>
 export type ConvertPreview = Output<'convert.preview'>
 export type Frontier = Output<'convert.getFrontier'>
-
-/** Everything the wizard asks, as typed (text), so that a wrong value can be shown with its message. */
-export interface ConvertDraft {
-  modelId: number | null
-  layer: number | null
-  datasetId: number | null
-  kind: LayerKind
-  /** MxD: N parameter-matched (default) or typed. */
-  customWidth: boolean
-  experts: string
-  /** Transcoders: d_sae. */
-  width: string
-  k: string
-  /** '' = the dense MLP's. */
-  hidden: string
-  /** '' = by architecture. */
-  act: '' | 'gelu' | 'glu'
-  tokens: string
-  batch: string
-  lr: string
-  /** '' = 5% of the steps. */
-  warmup: string
-  seed: string
-  ctx: string
-  evaluate: boolean
-  evalTokens: string
-  metricsEvery: string
-  /** '' = default (65,536 rows). */
-  bufferRows: string
-  harvestBatch: string
-  sweep: boolean
-  sweepKs: string
-  sweepKinds: LayerKind[]
-}
-
-export function defaultDraft(): ConvertDraft {
-  return {
-    modelId: null,
-    layer: null,
-    datasetId: null,
-    kind: 'mxd',
-    customWidth: false,
-    experts: '',
-    width: '',
-    k: String(CONVERT_DEFAULTS.k),
-    hidden: '',
-    act: '',
-    tokens: String(CONVERT_DEFAULTS.tokens),
-    batch: String(CONVERT_DEFAULTS.batch),
-    lr: String(CONVERT_DEFAULTS.lr),
-    warmup: '',
-    seed: '0',
-    ctx: String(CONVERT_DEFAULTS.ctx),
-    evaluate: true,
-    evalTokens: String(CONVERT_DEFAULTS.evalTokens),
-    metricsEvery: String(CONVERT_DEFAULTS.metricsEvery),
-    bufferRows: '',
-    harvestBatch: String(CONVERT_DEFAULTS.harvestBatch),
-    sweep: false,
-    sweepKs: '4, 8, 16, 32',
-    sweepKinds: ['mxd'],
-  }
-}
 
 /** A speed this machine measured: from an earlier conversion of the same model, or the benchmark. */
 export interface SpeedSource {
@@ -89,14 +25,12 @@ export interface SpeedSource {
   gflops?: number
 }
 
-
 export const useConvertStore = defineStore('convert', () => {
   const backend = useBackendStore()
 
   const datasets = ref<Dataset[]>([])
   const datasetsLoaded = ref(false)
   const datasetsError = ref<string | null>(null)
-  const draft = ref<ConvertDraft>(defaultDraft())
 
   async function refreshDatasets(): Promise<void> {
     try {
@@ -180,7 +114,6 @@ export const useConvertStore = defineStore('convert', () => {
     datasets,
     datasetsLoaded,
     datasetsError,
-    draft,
     refreshDatasets,
     addDataset,
     preview,

@@ -3,25 +3,29 @@
 // generation itself lives in the models store.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { ModelEntry, SplicableLayer } from '../../../shared/models'
+import { GenerateRequest, Steer, type ModelEntry, type SplicableLayer } from '../../../shared/models'
 import { useBackendStore } from './backend'
 import { errorMessage } from '../lib/errors'
+import { parseNumber, ruleOf, type Parsed } from '../lib/numbers'
+import { layerKinds } from '../../../shared/layer-kinds/index'
 
-export type Parsed = { value: number; error: string | null }
-
-export function parseField(text: string, opts: { int?: boolean; min: number; max: number; minExclusive?: boolean; name: string }): Parsed {
-  const t = text.trim()
-  const v = Number(t)
-  if (t === '' || !Number.isFinite(v)) return { value: 0, error: `${opts.name} must be a number.` }
-  if (opts.int && !Number.isInteger(v)) return { value: 0, error: `${opts.name} must be a whole number.` }
-  if (opts.minExclusive ? v <= opts.min : v < opts.min)
-    return { value: 0, error: `${opts.name} must be ${opts.minExclusive ? 'above' : 'at least'} ${opts.min}.` }
-  if (v > opts.max) return { value: 0, error: `${opts.name} must be at most ${opts.max.toLocaleString('en-US')}.` }
-  return { value: v, error: null }
+// The fields' bounds are GenerateRequest's; a model's context narrows max tokens, a layer's width
+// the steered unit, and asking for 0 predictions would leave the panel empty.
+const RULE = {
+  maxTokens: ruleOf(GenerateRequest.shape.maxTokens, 'max tokens'),
+  temperature: ruleOf(GenerateRequest.shape.temperature, 'the temperature'),
+  topK: ruleOf(GenerateRequest.shape.topK, 'top-k'),
+  topP: ruleOf(GenerateRequest.shape.topP, 'top-p'),
+  penalty: ruleOf(GenerateRequest.shape.frequencyPenalty, 'the frequency penalty'),
+  seed: ruleOf(GenerateRequest.shape.seed, 'the seed'),
+  topPredictions: ruleOf(GenerateRequest.shape.topPredictions, 'the number of predictions', { min: 1 }),
+  steerUnit: ruleOf(Steer.shape.unit, 'the unit'),
+  steerValue: ruleOf(Steer.shape.value, 'the steering value'),
 }
+const NOT_ASKED: Parsed = { ok: true, value: 0, error: null }
 
 /** The API's own cap on new tokens (GenerateRequest). */
-export const MAX_TOKENS_CAP = 4096
+export const MAX_TOKENS_CAP = RULE.maxTokens.max!
 
 /**
  * New tokens a model can give at most: its context minus at least one prompt token (the back end
@@ -68,13 +72,13 @@ export const usePlaygroundStore = defineStore('playground', () => {
   }
 
   const fieldRules = (model: ModelEntry | undefined) => ({
-    maxTokens: parseField(maxTokensText.value, { int: true, min: 1, max: maxTokensFor(model), name: 'Max tokens' }),
-    temperature: parseField(temperatureText.value, { min: 0, max: 10, name: 'Temperature' }),
-    topK: parseField(topKText.value, { int: true, min: 0, max: 100_000, name: 'Top-k' }),
-    topP: parseField(topPText.value, { min: 0, max: 1, minExclusive: true, name: 'Top-p' }),
-    penalty: parseField(penaltyText.value, { min: -10, max: 10, name: 'Frequency penalty' }),
-    seed: seedRandom.value ? { value: 0, error: null } : parseField(seedText.value, { int: true, min: 0, max: 2 ** 32 - 1, name: 'Seed' }),
-    topPredictions: parseField(topPredictionsText.value, { int: true, min: 1, max: 20, name: 'Predictions' }),
+    maxTokens: parseNumber(maxTokensText.value, { ...RULE.maxTokens, max: maxTokensFor(model) }),
+    temperature: parseNumber(temperatureText.value, RULE.temperature),
+    topK: parseNumber(topKText.value, RULE.topK),
+    topP: parseNumber(topPText.value, RULE.topP),
+    penalty: parseNumber(penaltyText.value, RULE.penalty),
+    seed: seedRandom.value ? NOT_ASKED : parseNumber(seedText.value, RULE.seed),
+    topPredictions: parseNumber(topPredictionsText.value, RULE.topPredictions),
   })
   const promptError = computed(() => (prompt.value.length === 0 ? 'Type a prompt first.' : null))
 
@@ -84,13 +88,13 @@ export const usePlaygroundStore = defineStore('playground', () => {
   const layers = ref<SplicableLayer[]>([])
   const layersError = ref<string | null>(null)
   const spliced = computed(() => layers.value.find((l) => l.runId === spliceRun.value) ?? null)
-  const unitName = computed(() => (spliced.value?.kind === 'mxd' ? 'expert' : 'latent'))
+  const unitName = computed(() => layerKinds().find((d) => d.id === spliced.value?.kind)?.unit.one ?? 'unit')
   const steerUnit = computed<Parsed | null>(() =>
     !spliced.value || steerUnitText.value.trim() === ''
       ? null
-      : parseField(steerUnitText.value, { int: true, min: 0, max: spliced.value.width - 1, name: `The ${unitName.value}` }),
+      : parseNumber(steerUnitText.value, { ...RULE.steerUnit, label: `the ${unitName.value}`, max: spliced.value.width - 1 }),
   )
-  const steerValue = computed(() => parseField(steerValueText.value, { min: -1e6, max: 1e6, name: 'The steering value' }))
+  const steerValue = computed(() => parseNumber(steerValueText.value, RULE.steerValue))
   /** The steer counts only when a unit is given; its value is read only then. */
   const steerValid = computed(() => !steerUnit.value || (!steerUnit.value.error && !steerValue.value.error))
 

@@ -2,55 +2,57 @@
 // back end's preview of the configuration (parameter counts, matched μMoE rank, time) and the
 // start. Field values are kept as typed text so each can carry its own message.
 import { defineStore } from 'pinia'
-import { computed, ref, watch } from 'vue'
+import { computed, markRaw, ref, watch } from 'vue'
 import type { Dataset, Input, Output } from '../../../shared/api'
-import { useBackendStore } from './backend'
+import { PretrainConfig } from '../../../shared/api'
+import { OUT_NAME_PATTERN } from '../../../shared/pretrain'
+import { createWizard } from '../components/wizard/wizard'
 import { errorMessage } from '../lib/errors'
+import { parseNumber, parseOptional, ruleOf, type NumberRule } from '../lib/numbers'
+import { useBackendStore } from './backend'
 
 export type MlpKind = 'dense' | 'cpmoe' | 'trmoe'
-export type StepId = 'data' | 'size' | 'mlp' | 'budget' | 'output' | 'review'
-export const STEPS: { id: StepId; label: string }[] = [
-  { id: 'data', label: 'Data' },
-  { id: 'size', label: 'Size' },
-  { id: 'mlp', label: 'MLP' },
-  { id: 'budget', label: 'Budget' },
-  { id: 'output', label: 'Output' },
-  { id: 'review', label: 'Review' },
-]
+export const STEPS = [
+  { id: 'data', title: 'Data', heading: 'Training text' },
+  { id: 'size', title: 'Size', heading: 'Model size' },
+  { id: 'mlp', title: 'MLP', heading: 'MLP kind' },
+  { id: 'budget', title: 'Budget', heading: 'Training budget' },
+  { id: 'output', title: 'Output', heading: 'Output folder' },
+  { id: 'review', title: 'Review' },
+] as const
+export type StepId = (typeof STEPS)[number]['id']
 
 export type Preview = Output<'pretrain.preview'>
 
-/** Same rule as the back end (src/shared/pretrain.ts), kept here so the bundle has no zod. */
-const OUT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+const S = PretrainConfig.shape
+/** Each number field's rule: PretrainConfig's bounds (the API's), under the field's name in messages. */
+export const RULES = {
+  layers: ruleOf(S.layers, 'the number of layers'),
+  dModel: ruleOf(S.dModel, 'd_model'),
+  heads: ruleOf(S.heads, 'the number of heads'),
+  ctx: ruleOf(S.ctx, 'the context length'),
+  vocabSize: ruleOf(S.vocabSize, 'the vocabulary size'),
+  experts: ruleOf(S.experts, 'the number of experts'),
+  rank: ruleOf(S.rank, 'the rank'),
+  tokens: ruleOf(S.tokens, 'the number of tokens'),
+  batch: ruleOf(S.batch, 'the batch size'),
+  lr: ruleOf(S.lr, 'the learning rate'),
+  warmup: ruleOf(S.warmup, 'the warm-up steps'),
+  seed: ruleOf(S.seed, 'the seed'),
+  evalEvery: ruleOf(S.evalEvery, 'the interval'),
+} satisfies Record<string, NumberRule>
 
+export const MLP_KINDS: { id: MlpKind; label: string; text: string }[] = [
+  { id: 'dense', label: 'Dense', text: 'GPT-2’s own MLP: d → 4d (GELU) → d.' },
+  { id: 'cpmoe', label: 'CPμMoE', text: 'Experts’ weights as a CP (rank-R) decomposition: U₁, U₂, U₃.' },
+  { id: 'trmoe', label: 'TRμMoE', text: 'Experts’ weights as a tensor ring with ranks (4, 4, r₃).' },
+]
 
-/** A whole number in [min, max] from typed text ("20_000", "2e4" and "20k" allowed), or a message. */
-export function parseInt_(text: string, what: string, min: number, max: number): { value: number | null; error: string | null } {
-  const t = text.trim().replaceAll('_', '').replaceAll(',', '')
-  if (t === '') return { value: null, error: `Enter ${what}.` }
-  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)([kKmM]?)$/.exec(t)
-  if (!m) return { value: null, error: `“${text.trim()}” is not a number.` }
-  const n = Number(m[1]) * (m[2] === '' ? 1 : /k/i.test(m[2]!) ? 1e3 : 1e6)
-  if (!Number.isInteger(n)) return { value: null, error: `${what[0]!.toUpperCase()}${what.slice(1)} must be a whole number.` }
-  if (n < min || n > max) return { value: null, error: `Between ${min.toLocaleString('en-US')} and ${max.toLocaleString('en-US')}.` }
-  return { value: n, error: null }
-}
-
-function parseFloat_(text: string, what: string, min: number, max: number): { value: number | null; error: string | null } {
-  const t = text.trim()
-  if (t === '') return { value: null, error: `Enter ${what}.` }
-  const n = Number(t)
-  if (!Number.isFinite(n)) return { value: null, error: `“${t}” is not a number.` }
-  if (n <= min || n > max) return { value: null, error: `Greater than ${min} and at most ${max}.` }
-  return { value: n, error: null }
-}
+/** A blank optional field: no value, nothing wrong (the back end's default applies). */
+const BLANK = { value: null, error: null } as const
 
 export const usePretrainStore = defineStore('pretrain', () => {
   const backend = useBackendStore()
-
-  const step = ref<StepId>('data')
-  /** Steps whose Next was pressed: their messages show. */
-  const touched = ref<Set<StepId>>(new Set())
 
   // Data
   const datasets = ref<Dataset[]>([])
@@ -96,19 +98,19 @@ export const usePretrainStore = defineStore('pretrain', () => {
   const dataset = computed(() => datasets.value.find((d) => d.id === datasetId.value) ?? null)
 
   const f = computed(() => ({
-    layers: parseInt_(layers.value, 'a number of layers', 1, 48),
-    dModel: parseInt_(dModel.value, 'd_model', 8, 4096),
-    heads: parseInt_(heads.value, 'a number of heads', 1, 64),
-    ctx: parseInt_(ctx.value, 'a context length', 4, 4096),
-    vocabSize: parseInt_(vocabSize.value, 'a vocabulary size', 300, 65_535),
-    experts: parseInt_(experts.value, 'a number of experts', 2, 1024),
-    rank: rank.value.trim() === '' ? { value: null, error: null } : parseInt_(rank.value, 'a rank', 1, 65_536),
-    tokens: parseInt_(tokens.value, 'a number of tokens', 1, 1e12),
-    batch: parseInt_(batch.value, 'a batch size', 1, 4096),
-    lr: parseFloat_(lr.value, 'a learning rate', 0, 1),
-    warmup: warmup.value.trim() === '' ? { value: null, error: null } : parseInt_(warmup.value, 'warm-up steps', 0, 1e9),
-    seed: parseInt_(seed.value, 'a seed', 0, 2 ** 31 - 1),
-    evalEvery: evalEvery.value.trim() === '' ? { value: null, error: null } : parseInt_(evalEvery.value, 'an interval', 1, 1e9),
+    layers: parseNumber(layers.value, RULES.layers),
+    dModel: parseNumber(dModel.value, RULES.dModel),
+    heads: parseNumber(heads.value, RULES.heads),
+    ctx: parseNumber(ctx.value, RULES.ctx),
+    vocabSize: parseNumber(vocabSize.value, RULES.vocabSize),
+    experts: parseNumber(experts.value, RULES.experts),
+    rank: parseOptional(rank.value, RULES.rank) ?? BLANK,
+    tokens: parseNumber(tokens.value, RULES.tokens),
+    batch: parseNumber(batch.value, RULES.batch),
+    lr: parseNumber(lr.value, RULES.lr),
+    warmup: parseOptional(warmup.value, RULES.warmup) ?? BLANK,
+    seed: parseNumber(seed.value, RULES.seed),
+    evalEvery: parseOptional(evalEvery.value, RULES.evalEvery) ?? BLANK,
   }))
 
   /** Per-field messages, cross-field rules included. */
@@ -123,7 +125,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
     }
     e.dataset = datasetId.value === null ? 'Pick a dataset, or add one from a file path.' : null
     const name = outName.value.trim()
-    e.outName = name === '' ? 'Enter a folder name.' : !OUT_NAME.test(name) ? 'Use letters, digits, “.”, “_” and “-”, starting with a letter or digit; no slashes.' : preview.value?.outExists && preview.value.out?.endsWith(name) ? `A folder named “${name}” already holds files; choose another name.` : null
+    e.outName = name === '' ? 'Enter a folder name.' : !OUT_NAME_PATTERN.test(name) ? 'Use letters, digits, “.”, “_” and “-”, starting with a letter or digit; no slashes.' : preview.value?.outExists && preview.value.out?.endsWith(name) ? `A folder named “${name}” already holds files; choose another name.` : null
     if (!e.tokens && !e.batch && !e.ctx && v.tokens.value! < v.batch.value! * v.ctx.value!) {
       e.tokens = `Less than one step: a step takes batch × context = ${(v.batch.value! * v.ctx.value!).toLocaleString('en-US')} tokens.`
     }
@@ -138,13 +140,18 @@ export const usePretrainStore = defineStore('pretrain', () => {
     output: ['outName'],
     review: [],
   }
+  const stepErrors = (id: StepId): string[] => STEP_FIELDS[id].flatMap((k) => errors.value[k] ?? [])
+  const wizard = createWizard(
+    () => STEPS.map((s) => ({ ...s, errors: stepErrors(s.id) })),
+    () => refreshPreview(),
+  )
   function stepValid(id: StepId): boolean {
-    return STEP_FIELDS[id].every((k) => !errors.value[k])
+    return stepErrors(id).length === 0
   }
-  /** A field's message once its step was submitted (or always, for a value typed and wrong). */
+  /** A field's message once its step was submitted (Next, or the start). */
   function shown(field: string): string | null {
-    const owner = (Object.keys(STEP_FIELDS) as StepId[]).find((s) => STEP_FIELDS[s].includes(field))
-    return owner && touched.value.has(owner) ? (errors.value[field] ?? null) : null
+    const owner = STEPS.findIndex((s) => STEP_FIELDS[s.id].includes(field))
+    return owner >= 0 && wizard.attempted.value.has(owner) ? (errors.value[field] ?? null) : null
   }
   const allValid = computed(() => STEPS.every((s) => stepValid(s.id)))
 
@@ -183,12 +190,15 @@ export const usePretrainStore = defineStore('pretrain', () => {
     if (v.batch.value !== null) input.batch = v.batch.value
     if (v.warmup.value !== null) input.warmup = v.warmup.value
     const name = outName.value.trim()
-    if (OUT_NAME.test(name)) input.outName = name
+    if (OUT_NAME_PATTERN.test(name)) input.outName = name
     return input
   })
 
   /** The shown preview is of an earlier configuration: some size or MLP field is not valid now. */
   const previewStale = computed(() => previewInput.value === null)
+  /** The preview, unless it describes an earlier configuration. */
+  const previewShown = computed(() => (previewStale.value ? null : preview.value))
+  const mlpLabel = computed(() => MLP_KINDS.find((k) => k.id === mlp.value)!.label)
 
   let previewSeq = 0
   let previewTimer: ReturnType<typeof setTimeout> | undefined
@@ -279,8 +289,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
 
   async function start(): Promise<number | null> {
     startError.value = null
-    for (const s of STEPS) touched.value.add(s.id)
-    await refreshPreview()
+    await wizard.attemptAll()
     const c = config.value
     if (!c) {
       startError.value = 'Some settings need attention: the steps marked in the list above say which.'
@@ -289,8 +298,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
     starting.value = true
     try {
       const { runId } = await backend.call('pretrain.start', c)
-      step.value = 'data'
-      touched.value = new Set()
+      wizard.reset()
       return runId
     } catch (err) {
       startError.value = errorMessage(err)
@@ -301,8 +309,8 @@ export const usePretrainStore = defineStore('pretrain', () => {
   }
 
   return {
-    step,
-    touched,
+    // Not reactive itself (its refs are read as such by WizardShell): pinia must not unwrap them.
+    wizard: markRaw(wizard),
     datasets,
     datasetsLoaded,
     datasetsError,
@@ -330,6 +338,8 @@ export const usePretrainStore = defineStore('pretrain', () => {
     outNameEdited,
     preview,
     previewStale,
+    previewShown,
+    mlpLabel,
     previewError,
     starting,
     startError,
