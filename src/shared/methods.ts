@@ -31,6 +31,9 @@ export const methodNames = [
   'convert.export',
   'convert.import',
   'convert.getFrontier',
+  'features.start',
+  'features.list',
+  'features.get',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

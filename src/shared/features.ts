@@ -1,0 +1,125 @@
+// Feature browsing (issue 11): the `feature-index` job's config and the features.* API shapes.
+// Pure zod, so the contract, the CLI and the renderer share it. What is computed and how:
+// docs/features.md and src/analysis/features/accumulator.ts.
+import { z } from 'zod'
+import { fieldName, pathString } from './limits.js'
+
+const RunId = z.number().int().positive()
+
+/** Feature-index bounds: budgets a person may ask for, and page sizes. */
+export const FEATURE_LIMITS = {
+  /** Tokens an index reads at most (its token file is 4 bytes a token). */
+  maxTokens: 10_000_000,
+  /** The default budget: a few minutes for the demo model on 2 cores. */
+  defaultTokens: 32_768,
+  maxPage: 1000,
+  /** Longest text features.search reads. */
+  maxSearchChars: 20_000,
+} as const
+
+/** A `feature-index` run's stored config. */
+export const FeatureIndexConfig = z.strictObject({
+  /** The `convert` or `layer-import` run whose layer is indexed. */
+  layerRunId: RunId,
+  /** The model folder; default the layer's (as an evaluation finds it). */
+  model: pathString('the model folder').optional(),
+  /** A dataset path or registered id; default the layer's training data. Only its held-out split is read. */
+  data: z.union([pathString('the dataset path'), RunId]).optional(),
+  textField: fieldName('the text field').optional(),
+  /** Held-out tokens to index (whole sequences of ctx tokens, at least one). */
+  tokens: z.number().int().positive().max(FEATURE_LIMITS.maxTokens).default(FEATURE_LIMITS.defaultTokens),
+  /** Tokens per sequence; default the layer's training ctx. */
+  ctx: z.number().int().min(2).max(4096).optional(),
+  /** Sequences per forward pass. */
+  batch: z.number().int().positive().max(256).default(8),
+  /** Seeds the reservoir sampling of the quantile bands. */
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+})
+export type FeatureIndexConfig = z.infer<typeof FeatureIndexConfig>
+
+/** features.start: the layer run and any overrides. */
+export const FeatureIndexRequest = FeatureIndexConfig.omit({ seed: true }).extend({
+  tokens: z.number().int().positive().max(FEATURE_LIMITS.maxTokens).optional(),
+  batch: z.number().int().positive().max(256).optional(),
+})
+
+/** Which index: a `feature-index` run, or a layer run (its newest succeeded index). */
+const IndexRef = z.strictObject({
+  /** A feature-index run, or a layer run whose newest succeeded index is meant. */
+  runId: RunId,
+})
+
+export const FeatureListRequest = IndexRef.extend({
+  sort: z.enum(['freq', 'max', 'unit']).default('freq'),
+  order: z.enum(['desc', 'asc']).default('desc'),
+  /** Keep units whose firing frequency is at least this (0…1). */
+  minFrequency: z.number().min(0).max(1).optional(),
+  maxFrequency: z.number().min(0).max(1).optional(),
+  offset: z.number().int().min(0).max(10_000_000).default(0),
+  limit: z.number().int().min(1).max(FEATURE_LIMITS.maxPage).default(100),
+})
+export type FeatureListRequest = z.infer<typeof FeatureListRequest>
+
+export const FeatureIndexInfo = z.object({
+  /** The feature-index run. */
+  indexRunId: RunId,
+  layerRunId: RunId,
+  kind: z.string(),
+  block: z.number().int(),
+  width: z.number().int(),
+  k: z.number().int(),
+  /** Tokens indexed. */
+  tokens: z.number().int(),
+  seqLen: z.number().int(),
+  /** Units that never fired on the indexed tokens. */
+  dead: z.number().int(),
+  /** The upper edges of the 50 log-scale histogram bins start at edges[1]; edges[0] is the first bin's lower edge (both end bins are open). */
+  histogramEdges: z.array(z.number()),
+})
+export type FeatureIndexInfo = z.infer<typeof FeatureIndexInfo>
+
+export const FeatureUnitRow = z.object({
+  unit: z.number().int(),
+  count: z.number().int(),
+  frequency: z.number(),
+  /** Mean activation over the tokens where the unit fired. */
+  meanActivation: z.number(),
+  maxActivation: z.number(),
+})
+export type FeatureUnitRow = z.infer<typeof FeatureUnitRow>
+
+export const FeatureList = z.object({
+  index: FeatureIndexInfo,
+  /** Live units matching the filter (dead units are counted in index.dead, never listed). */
+  total: z.number().int(),
+  units: z.array(FeatureUnitRow),
+})
+export type FeatureList = z.infer<typeof FeatureList>
+
+export const FeatureGetRequest = IndexRef.extend({ unit: z.number().int().min(0).max(10_000_000) })
+
+export const FeatureContext = z.object({
+  /** Token ids of the context's sequence from its first token through the window's last token. */
+  ids: z.array(z.number().int()),
+  /** Index in ids of the token the context is ranked by. */
+  position: z.number().int(),
+  /** The unit's activation at ids[position]. */
+  value: z.number(),
+  /** The unit's activation at every index of ids (0 where it did not fire). */
+  values: z.array(z.number()),
+  /** Decoded text of each id, when the model folder has a tokenizer. */
+  tokens: z.array(z.string()).nullable(),
+})
+export type FeatureContext = z.infer<typeof FeatureContext>
+
+export const FeatureUnit = z.object({
+  index: FeatureIndexInfo,
+  stats: FeatureUnitRow,
+  /** Counts per histogram bin (index.histogramEdges). */
+  histogram: z.array(z.number().int()),
+  top: z.array(FeatureContext),
+  bands: z.array(z.object({ lo: z.number(), hi: z.number(), contexts: z.array(FeatureContext) })),
+  /** Approximate (Misra–Gries) co-firing counts: lower bounds, largest first. */
+  cofiring: z.array(z.object({ unit: z.number().int(), count: z.number().int() })),
+})
+export type FeatureUnit = z.infer<typeof FeatureUnit>

@@ -1,0 +1,133 @@
+// The feature index against independent computations: the counts, means and maxima of every unit
+// against a brute-force recount in plain JS over the dense codes of a fresh spliced forward
+// (forwardSpliced with the layer's codes hook cached: a different path from the job's, which
+// reads the TopK's K selected pairs), and the stored contexts' value / values against a fresh
+// forward over each context's own ids.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { binOf, HISTOGRAM, histogramEdges, TOP_CONTEXTS } from '../../../src/analysis/features/accumulator.js'
+import { FEATURE_FILES, unitPage } from '../../../src/analysis/features/read.js'
+import { codesHookName, forwardSpliced } from '../../../src/convert/splice.js'
+import { initBackend } from '../../../src/engine/backend.js'
+import { createSparseLayer } from '../../../src/engine/layers/kinds.js'
+import type { SparseLayer } from '../../../src/engine/layers/sparse-layer.js'
+import { loadLanguageModel } from '../../../src/engine/models/load.js'
+import type { LanguageModel } from '../../../src/engine/models/model.js'
+import { DEMO, importTestLayer, openFixture, runIndex, type Fixture } from './helpers.js'
+
+let f: Fixture
+let model: LanguageModel
+const BLOCK = 1
+const WIDTH = 48
+const K = 4
+const SEQ = 32
+let layer: SparseLayer
+let indexRunId: number
+
+/** Dense codes [positions × width] of `layer` at BLOCK over `ids`, via the spliced model's codes hook. */
+async function denseCodes(ids: number[][]): Promise<Float32Array> {
+  const name = codesHookName(layer.kind, BLOCK)
+  const { logits, cache } = forwardSpliced(model, ids, { splices: [{ block: BLOCK, layer }], cacheNames: [name] })
+  logits?.dispose()
+  const data = (await cache[name]!.data()) as Float32Array
+  for (const t of Object.values(cache)) t.dispose()
+  return data
+}
+
+beforeAll(async () => {
+  await initBackend()
+  f = await openFixture()
+  model = await loadLanguageModel(DEMO)
+  layer = createSparseLayer('transcoder', { dIn: 192, dOut: 192, width: WIDTH, k: K, hidden: null, glu: false }, 7)
+  const layerRunId = importTestLayer(f, layer, BLOCK, 'random-transcoder')
+  indexRunId = await runIndex(f, layerRunId, { tokens: 1024, ctx: SEQ })
+}, 120_000)
+
+afterAll(() => {
+  model?.dispose()
+  layer?.dispose()
+  f?.store.close()
+})
+
+describe('feature index', () => {
+  it('counts, means and maxima equal a brute-force recount over dense codes of a fresh spliced forward', async () => {
+    const index = f.store.getFeatureIndex(indexRunId)!
+    expect(index).toMatchObject({ width: WIDTH, k: K, seqLen: SEQ, tokens: 1024, block: BLOCK, kind: 'transcoder' })
+    const file = readFileSync(join(f.store.runDir(indexRunId), FEATURE_FILES.dir, FEATURE_FILES.tokens))
+    const tokens = new Uint32Array(file.buffer, file.byteOffset, file.byteLength / 4)
+    expect(tokens.length).toBe(index.tokens)
+    const count = new Array<number>(WIDTH).fill(0)
+    const sum = new Array<number>(WIDTH).fill(0)
+    const max = new Array<number>(WIDTH).fill(0)
+    for (let s = 0; s < tokens.length / SEQ; s += 8) {
+      const ids = Array.from({ length: Math.min(8, tokens.length / SEQ - s) }, (_, b) => Array.from(tokens.subarray((s + b) * SEQ, (s + b + 1) * SEQ)))
+      const codes = await denseCodes(ids)
+      for (let p = 0; p < codes.length / WIDTH; p++) {
+        for (let u = 0; u < WIDTH; u++) {
+          const v = codes[p * WIDTH + u]!
+          if (v > 0) {
+            count[u]!++
+            sum[u]! += v
+            max[u] = Math.max(max[u]!, v)
+          }
+        }
+      }
+    }
+    let live = 0
+    for (let u = 0; u < WIDTH; u++) {
+      const row = f.store.getFeatureUnit(indexRunId, u)!
+      expect(row.count, `unit ${u}`).toBe(count[u])
+      if (count[u]! > 0) {
+        live++
+        // No indexed token has a higher activation than the stored max (float32 rounding aside), and the max is attained.
+        expect(row.max, `unit ${u}`).toBeCloseTo(max[u]!, 4)
+        expect(row.mean, `unit ${u}`).toBeCloseTo(sum[u]! / count[u]!, 4)
+        const page = unitPage(f.store.runDir(indexRunId), index, row)
+        expect(page.histogram.reduce((a, b) => a + b, 0)).toBe(count[u])
+        expect(page.stats.frequency).toBeCloseTo(count[u]! / index.tokens, 12)
+        expect(page.top.length).toBe(Math.min(TOP_CONTEXTS, count[u]!))
+        expect(page.top[0]!.value).toBeCloseTo(max[u]!, 4)
+        // Quantile-band samples cover every firing once at most and stay inside their band's bins.
+        // Band samples lie inside their band's bins (the first and last bins are open-ended).
+        for (const band of page.bands) {
+          for (const c of band.contexts) {
+            expect(c.value >= band.lo || binOf(c.value) === 0).toBe(true)
+            expect(c.value < band.hi || binOf(c.value) === HISTOGRAM.bins - 1).toBe(true)
+          }
+        }
+      }
+    }
+    expect(live).toBeGreaterThan(WIDTH / 2)
+    expect(index.dead).toBe(count.filter((c) => c === 0).length)
+  }, 120_000)
+
+  it("reproduces each listed context's value and values with a fresh forward over its ids", async () => {
+    const index = f.store.getFeatureIndex(indexRunId)!
+    const units = f.store.listFeatureUnits(indexRunId, { sort: 'count', desc: true, minCount: 1, maxCount: index.tokens, offset: 0, limit: WIDTH }).units
+    // Sampled units: the most and the least frequent live ones and one in the middle.
+    const sampled = [units[0]!, units[Math.floor(units.length / 2)]!, units[units.length - 1]!]
+    let checked = 0
+    for (const s of sampled) {
+      const page = unitPage(f.store.runDir(indexRunId), index, f.store.getFeatureUnit(indexRunId, s.unit)!)
+      const contexts = [...page.top.slice(0, 5), ...page.bands.flatMap((b) => b.contexts.slice(0, 1))]
+      for (const c of contexts) {
+        const codes = await denseCodes([c.ids])
+        const fresh = c.ids.map((_, i) => codes[i * WIDTH + s.unit]!)
+        expect(c.values.length).toBe(c.ids.length)
+        for (let i = 0; i < fresh.length; i++) expect(c.values[i], `unit ${s.unit} index ${i}`).toBeCloseTo(fresh[i]!, 4)
+        expect(c.value).toBeCloseTo(fresh[c.position]!, 4)
+        expect(c.value).toBeGreaterThan(0)
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(5)
+  }, 120_000)
+
+  it('documents fixed histogram edges', () => {
+    const edges = histogramEdges()
+    expect(edges).toHaveLength(HISTOGRAM.bins + 1)
+    expect(edges[0]).toBeCloseTo(1e-4, 12)
+    expect(edges[HISTOGRAM.bins]).toBeCloseTo(100, 9)
+  })
+})
