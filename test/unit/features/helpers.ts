@@ -43,9 +43,9 @@ export async function openFixture(): Promise<Fixture> {
   return { store, dir, datasetId: ds.id }
 }
 
-/** Writes `layer` as a layer folder for block `block` of the demo model and imports it: the layer-import run's id. */
-export function importTestLayer(f: Fixture, layer: SparseLayer, block: number, name: string): number {
-  const folder = join(f.dir, name)
+/** Writes `layer` as a layer folder (in dir/name) for block `block` of the demo model and imports it: the layer-import run's id. */
+export function importTestLayer(store: Store, dir: string, layer: SparseLayer, block: number, name: string): number {
+  const folder = join(dir, name)
   saveLayerFolder(folder, layer, {
     hook_name: hookNames.ln2(block),
     hook_name_out: hookNames.mlpOut(block),
@@ -54,7 +54,7 @@ export function importTestLayer(f: Fixture, layer: SparseLayer, block: number, n
     model_hash: modelFingerprint(DEMO),
     training: { model: DEMO },
   })
-  return importLayer(f.store, folder).run.id
+  return importLayer(store, folder).run.id
 }
 
 /** Runs a feature index of `layerRunId` in-process, as the worker would; its run id. */

@@ -40,7 +40,7 @@ beforeAll(async () => {
   f = await openFixture()
   model = await loadLanguageModel(DEMO)
   layer = createSparseLayer('transcoder', { dIn: 192, dOut: 192, width: WIDTH, k: K, hidden: null, glu: false }, 7)
-  const layerRunId = importTestLayer(f, layer, BLOCK, 'random-transcoder')
+  const layerRunId = importTestLayer(f.store, f.dir, layer, BLOCK, 'random-transcoder')
   indexRunId = await runIndex(f, layerRunId, { tokens: 1024, ctx: SEQ })
 }, 120_000)
 
