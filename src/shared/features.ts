@@ -10,8 +10,8 @@ const RunId = z.number().int().positive()
 export const FEATURE_LIMITS = {
   /** Tokens an index reads at most (its token file is 4 bytes a token). */
   maxTokens: 10_000_000,
-  /** The default budget: a few minutes for the demo model on 2 cores. */
-  defaultTokens: 32_768,
+  /** The default budget: about a minute or two for the demo model on 2 loaded cores (bench/README.md). */
+  defaultTokens: 65_536,
   maxPage: 1000,
   /** Longest text features.search reads. */
   maxSearchChars: 20_000,
