@@ -74,7 +74,8 @@ async function gpt2Small(tokens: number): Promise<Record<string, unknown>> {
   const width = 21_490
   const k = 32
   const layer = createSparseLayer('mxd', { dIn: d, dOut: d, width, k, hidden: 3072, glu: false }, 1)
-  const acc = new FeatureAccumulator(width, 0)
+  const vocab = 50_257
+  const acc = new FeatureAccumulator(width, vocab, 0)
   const batch = 256
   const started = performance.now()
   let layerSeconds = 0
@@ -91,7 +92,8 @@ async function gpt2Small(tokens: number): Promise<Record<string, unknown>> {
     values.dispose()
     indices.dispose()
     layerSeconds += (performance.now() - t0) / 1000
-    acc.add(v, i, rows, k, done)
+    // Token ids only feed the units-by-token sketch here: any spread over GPT-2's vocabulary.
+    acc.add(v, i, rows, k, done, Array.from({ length: rows }, (_, r) => ((done + r) * 7919) % vocab))
   }
   const streamSeconds = (performance.now() - started) / 1000
   const t1 = performance.now()

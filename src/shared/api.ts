@@ -7,7 +7,7 @@ import { ConvertConfig, ConvertPreview, ConvertSweep, LayerKind, LearningRate } 
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent, SplicableLayer } from './models.js'
 import { PretrainPreview, PretrainPreviewRequest } from './pretrain.js'
 import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult, ModelExperts } from './experts.js'
-import { FeatureGetRequest, FeatureIndexRequest, FeatureList, FeatureListRequest, FeatureUnit } from './features.js'
+import { FeatureGetRequest, FeatureIndexRequest, FeatureList, FeatureListRequest, FeatureTokenRequest, FeatureTokenUnits, FeatureUnit } from './features.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
 
 export const RunId = z.number().int().positive()
@@ -286,6 +286,8 @@ export const contract = {
   'features.start': { input: FeatureIndexRequest, output: z.object({ runId: RunId }) },
   'features.list': { input: FeatureListRequest, output: FeatureList },
   'features.get': { input: FeatureGetRequest, output: FeatureUnit },
+  /** The units of an index that fire most on one token (approximate counts). */
+  'features.listByToken': { input: FeatureTokenRequest, output: FeatureTokenUnits },
 } as const
 
 export type Contract = typeof contract

@@ -123,3 +123,26 @@ export const FeatureUnit = z.object({
   cofiring: z.array(z.object({ unit: z.number().int(), count: z.number().int() })),
 })
 export type FeatureUnit = z.infer<typeof FeatureUnit>
+
+/** features.listByToken: the units that fire most on a token, by its text or its id. */
+export const FeatureTokenRequest = IndexRef.extend({
+  /** The token's exact decoded text (" LORD", with its leading space), as the tokenizer writes it. */
+  token: z.string().min(1).max(256).optional(),
+  tokenId: z.number().int().min(0).max(10_000_000).optional(),
+}).refine((r) => (r.token === undefined) !== (r.tokenId === undefined), { message: 'give exactly one of token or tokenId', path: ['token'] })
+
+export const FeatureTokenUnits = z.object({
+  index: FeatureIndexInfo,
+  /** One entry per token id with that text (usually one); empty when no indexed token has it. */
+  matches: z.array(
+    z.object({
+      tokenId: z.number().int(),
+      text: z.string().nullable(),
+      /** Times the token occurs in the indexed text. */
+      occurrences: z.number().int(),
+      /** Units firing on it, most often first: Misra–Gries counts (lower bounds) and their share of the occurrences. */
+      units: z.array(z.object({ unit: z.number().int(), count: z.number().int(), share: z.number() })),
+    }),
+  ),
+})
+export type FeatureTokenUnits = z.infer<typeof FeatureTokenUnits>

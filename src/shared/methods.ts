@@ -34,6 +34,7 @@ export const methodNames = [
   'features.start',
   'features.list',
   'features.get',
+  'features.listByToken',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

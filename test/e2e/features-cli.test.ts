@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from '../../src/engine/backend.js'
 import { createSparseLayer } from '../../src/engine/layers/kinds.js'
-import type { FeatureList, FeatureUnit } from '../../src/shared/features.js'
+import type { FeatureList, FeatureTokenUnits, FeatureUnit } from '../../src/shared/features.js'
 import { Store } from '../../src/store/store.js'
 import { mxd } from '../helpers/mxd-cli.js'
 import { importTestLayer, writeCorpus } from '../unit/features/helpers.js'
@@ -69,6 +69,15 @@ describe('mxd features', () => {
     const text = await mxd(['features', 'show', '--run', String(layerRunId), '--unit', String(pick.unit), '--store', storeDir])
     expect(text.code, text.stderr).toBe(0)
     expect(text.stdout).toContain(`unit ${pick.unit} of the transcoder layer of block 2`)
+
+    // Units by token: the ranked token of the unit's top context, by its text.
+    const top = page.top[0]!
+    const searched = await mxd(['features', 'search', '--run', String(layerRunId), '--token', top.tokens![top.position]!, '--store', storeDir, '--json'])
+    expect(searched.code, searched.stderr).toBe(0)
+    const found = JSON.parse(searched.stdout) as FeatureTokenUnits
+    const match = found.matches.find((m) => m.tokenId === top.ids[top.position])!
+    expect(match.occurrences).toBeGreaterThan(0)
+    for (const u of match.units) expect(u.count).toBeLessThanOrEqual(match.occurrences)
   }, 300_000)
 
   it('refuses a unit outside the layer and a run without an index', async () => {

@@ -8,7 +8,7 @@
 //
 //   context = u32 position (global token index), f32 value, u32 m, m × (u32 offset, f32 value)
 //             — the unit's non-zero activations over the context's ids (offset in ids).
-import { BANDS, HISTOGRAM } from './accumulator.js'
+import { BANDS, HISTOGRAM, TOKEN_SLOTS, type FeatureAccumulator } from './accumulator.js'
 import type { UnitContexts, ValuedSample } from './pass.js'
 
 export interface UnitDetail extends UnitContexts {
@@ -91,4 +91,44 @@ export function decodeUnitDetail(buf: Uint8Array): UnitDetail {
   })
   const cofiring = Array.from({ length: u32() }, () => ({ unit: u32(), count: u32() }))
   return { histogram, top, bands, cofiring }
+}
+
+// ---- token-units.bin: the units firing most on each token id ------------------------------
+//
+//   u32 vocab, u32 slots, vocab × u32 occurrences, vocab × slots × (u32 unit, u32 count)
+//   (unit 0xFFFFFFFF: an empty counter). One token id's entry is read at its offset.
+
+const EMPTY = 0xffffffff
+
+export function encodeTokenUnits(acc: FeatureAccumulator): Uint8Array {
+  const V = acc.vocabSize
+  const buf = new Uint8Array(8 + 4 * V + 8 * V * TOKEN_SLOTS)
+  const v = new DataView(buf.buffer)
+  v.setUint32(0, V, true)
+  v.setUint32(4, TOKEN_SLOTS, true)
+  for (let id = 0; id < V; id++) {
+    v.setUint32(8 + 4 * id, acc.occurrences[id]!, true)
+    const units = acc.tokenUnits(id)
+    for (let i = 0; i < TOKEN_SLOTS; i++) {
+      const o = 8 + 4 * V + 8 * (id * TOKEN_SLOTS + i)
+      v.setUint32(o, units[i]?.unit ?? EMPTY, true)
+      v.setUint32(o + 4, units[i]?.count ?? 0, true)
+    }
+  }
+  return buf
+}
+
+/** Where token `id`'s occurrences and counters lie in a token-units file of `vocab` ids. */
+export function tokenUnitsOffsets(vocab: number, id: number): { occurrences: number; slots: number } {
+  return { occurrences: 8 + 4 * id, slots: 8 + 4 * vocab + 8 * TOKEN_SLOTS * id }
+}
+
+export function decodeTokenSlots(buf: Uint8Array): { unit: number; count: number }[] {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  const out: { unit: number; count: number }[] = []
+  for (let o = 0; o + 8 <= buf.byteLength; o += 8) {
+    const unit = v.getUint32(o, true)
+    if (unit !== EMPTY) out.push({ unit, count: v.getUint32(o + 4, true) })
+  }
+  return out
 }

@@ -66,7 +66,7 @@ export async function streamingPass(
   sequences: AsyncIterable<Int32Array>,
   o: { wanted: number; seqLen: number; batch: number; seed: number } & PassHooks,
 ): Promise<StreamResult | null> {
-  const acc = new FeatureAccumulator(layer.width, o.seed)
+  const acc = new FeatureAccumulator(layer.width, model.vocabSize, o.seed)
   const tokens = new Uint32Array(o.wanted * o.seqLen)
   let taken = 0
   let pending: number[][] = []
@@ -74,7 +74,7 @@ export async function streamingPass(
     if (pending.length === 0) return
     const first = (taken - pending.length) * o.seqLen
     const s = await layerSelections(model, layer, block, pending)
-    acc.add(s.values, s.indices, s.rows, s.k, first)
+    acc.add(s.values, s.indices, s.rows, s.k, first, tokens.subarray(first, first + s.rows))
     pending = []
     o.onProgress?.(taken * o.seqLen)
     await new Promise((r) => setImmediate(r))

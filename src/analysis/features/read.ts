@@ -6,11 +6,12 @@ import { join } from 'node:path'
 import type { FeatureContext, FeatureIndexInfo, FeatureUnit, FeatureUnitRow } from '../../shared/features.js'
 import type { FeatureIndexRow, FeatureUnitStoreRow } from '../../store/store.js'
 import { histogramEdges } from './accumulator.js'
-import { decodeUnitDetail } from './codec.js'
+import { decodeTokenSlots, decodeUnitDetail, tokenUnitsOffsets } from './codec.js'
+import { TOKEN_SLOTS } from './accumulator.js'
 import { contextSpan, type ValuedSample } from './pass.js'
 
 /** Where a feature index's files live inside its run folder (src/jobs/features/index.ts writes them). */
-export const FEATURE_FILES = { dir: 'features', tokens: 'tokens.u32', vocab: 'vocab.json' } as const
+export const FEATURE_FILES = { dir: 'features', tokens: 'tokens.u32', vocab: 'vocab.json', tokenUnits: 'token-units.bin' } as const
 
 export function indexInfo(row: FeatureIndexRow): FeatureIndexInfo {
   return {
@@ -72,4 +73,32 @@ export function unitPage(runDir: string, index: FeatureIndexRow, row: FeatureUni
     bands: d.bands.map((b) => ({ lo: b.lo, hi: b.hi, contexts: b.samples.map((c) => contextOf(runDir, index, c, vocab)) })),
     cofiring: d.cofiring,
   }
+}
+
+/** Token `id`'s occurrences in the index and the units firing most on it (approximate counts). */
+export function unitsOnToken(runDir: string, id: number): { vocab: number; occurrences: number; units: { unit: number; count: number }[] } {
+  const fd = openSync(join(runDir, FEATURE_FILES.dir, FEATURE_FILES.tokenUnits), 'r')
+  try {
+    const head = Buffer.alloc(8)
+    readSync(fd, head, 0, 8, 0)
+    const vocab = head.readUInt32LE(0)
+    if (id >= vocab) return { vocab, occurrences: 0, units: [] }
+    const at = tokenUnitsOffsets(vocab, id)
+    const occ = Buffer.alloc(4)
+    readSync(fd, occ, 0, 4, at.occurrences)
+    const slots = Buffer.alloc(8 * TOKEN_SLOTS)
+    readSync(fd, slots, 0, slots.length, at.slots)
+    return { vocab, occurrences: occ.readUInt32LE(0), units: decodeTokenSlots(slots) }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** The token ids whose decoded text is exactly `text` (from the index's vocab.json). */
+export function tokenIdsOf(vocab: Record<string, string> | null, text: string): number[] {
+  if (!vocab) return []
+  return Object.entries(vocab)
+    .filter(([, t]) => t === text)
+    .map(([id]) => Number(id))
+    .sort((a, b) => a - b)
 }

@@ -1,6 +1,6 @@
 // Feature browsing (issue 11): queue a feature index of a layer run, list its units, one unit's
 // page. An index is named by its own run id or by the layer run (its newest index).
-import { indexInfo, unitPage, unitRow } from '../../analysis/features/read.js'
+import { indexInfo, readVocab, tokenIdsOf, unitPage, unitRow, unitsOnToken } from '../../analysis/features/read.js'
 import { runLayerDir } from '../../convert/export.js'
 import { LayerFileError } from '../../convert/layer-file.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
@@ -52,4 +52,21 @@ export function getFeature(ctx: BackendContext, input: ParsedInput<'features.get
   const row = ctx.store.getFeatureUnit(index.runId, input.unit)
   if (!row) throw new ApiError('not_found', `Feature index ${index.runId} has no unit ${input.unit}.`)
   return unitPage(ctx.store.runDir(index.runId), index, row)
+}
+
+export function unitsByToken(ctx: BackendContext, input: ParsedInput<'features.listByToken'>): Output<'features.listByToken'> {
+  const index = featureIndexOf(ctx, input.runId)
+  const runDir = ctx.store.runDir(index.runId)
+  const vocab = readVocab(runDir)
+  const ids = input.tokenId !== undefined ? [input.tokenId] : tokenIdsOf(vocab, input.token!)
+  const matches = ids.map((tokenId) => {
+    const { occurrences, units } = unitsOnToken(runDir, tokenId)
+    return {
+      tokenId,
+      text: vocab?.[tokenId] ?? null,
+      occurrences,
+      units: units.map((u) => ({ ...u, share: occurrences > 0 ? u.count / occurrences : 0 })),
+    }
+  })
+  return { index: indexInfo(index), matches }
 }

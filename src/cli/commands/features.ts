@@ -1,6 +1,6 @@
 // `mxd features index|list|show`: index what each unit of a layer run does on held-out text
 // (job kind feature-index), list its units, and show one unit's contexts with its activation
-// at every token. --run names the layer run (convert or layer-import); list and show read its
+// at every token, and the units firing most on a token. --run names the layer run (convert or layer-import); list and show read its
 // newest finished index.
 import { FEATURE_LIMITS, type FeatureContext, type FeatureUnit } from '../../shared/features.js'
 import type { Command, CommandContext } from '../command.js'
@@ -12,6 +12,7 @@ const USAGE = [
   'mxd features index --run ID [--data PATH|ID] [--tokens N] [--ctx N] [--json]',
   '       mxd features list --run ID [--sort freq|max] [--limit N] [--json]',
   '       mxd features show --run ID --unit N [--json]',
+  '       mxd features search --run ID (--token TEXT | --token-id N) [--json]',
 ].join('\n')
 
 function runOption(ctx: CommandContext): number {
@@ -49,7 +50,7 @@ function unitText(u: FeatureUnit): string {
 
 export const featuresCommand: Command = {
   name: 'features',
-  summary: "What each unit of a converted or imported layer does: index it on held-out text, list its units, show a unit's top contexts.",
+  summary: "What each unit of a converted or imported layer does: index it on held-out text, list its units, show a unit's top contexts, find the units firing on a token.",
   usage: USAGE,
   options: {
     run: { type: 'string' },
@@ -59,6 +60,8 @@ export const featuresCommand: Command = {
     sort: { type: 'string' },
     limit: { type: 'string' },
     unit: { type: 'string' },
+    token: { type: 'string' },
+    'token-id': { type: 'string' },
   },
   async run(ctx) {
     const [sub, ...extra] = ctx.positionals
@@ -106,6 +109,25 @@ export const featuresCommand: Command = {
       else ctx.print(unitText(page))
       return 0
     }
-    throw new UsageError(sub === undefined ? 'give a subcommand: index, list or show' : `unknown subcommand "${sub}": index, list or show`)
+    if (sub === 'search') {
+      const token = stringOption(ctx, 'token')
+      const hasId = stringOption(ctx, 'token-id') !== undefined
+      if ((token === undefined) === !hasId) throw new UsageError('give --token TEXT (the token as the tokenizer writes it, e.g. " LORD") or --token-id N')
+      const backend = await ctx.backend()
+      const found = await backend.call('features.listByToken', {
+        runId,
+        ...(token !== undefined ? { token } : { tokenId: numberOption(ctx, 'token-id', 0, 0, 10_000_000, true) }),
+      })
+      if (ctx.json) ctx.printJson(found)
+      else if (found.matches.length === 0) ctx.print(`no indexed token is exactly ${JSON.stringify(token)}`)
+      else {
+        for (const m of found.matches) {
+          ctx.print(`token ${m.tokenId} ${JSON.stringify(m.text ?? '')}: ${m.occurrences} occurrences; units firing on it most (approximate counts):`)
+          for (const u of m.units) ctx.print(`  unit ${String(u.unit).padStart(7)}  ${String(u.count).padStart(8)}  ${(100 * u.share).toFixed(1)}%`)
+        }
+      }
+      return 0
+    }
+    throw new UsageError(sub === undefined ? 'give a subcommand: index, list, show or search' : `unknown subcommand "${sub}": index, list, show or search`)
   },
 }

@@ -3,7 +3,8 @@
 // its block (src/analysis/features/pass.ts), then a second pass over only the sequences that hold
 // a kept context, to record the unit's activations over each context. It writes, in the run's
 // folder, features/tokens.u32 (the indexed token ids, uint32 little-endian, sequence after
-// sequence) and features/vocab.json (the decoded text of each id that occurs), both atomically,
+// sequence), features/vocab.json (the decoded text of each id that occurs) and
+// features/token-units.bin (per token id, the units firing most on it), each atomically,
 // and then the feature_indexes / feature_units rows in one transaction.
 //
 // Resume: the streaming state is not checkpointed (it is rebuilt in a few minutes at the default
@@ -12,7 +13,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { FeatureAccumulator } from '../../analysis/features/accumulator.js'
-import { encodeUnitDetail } from '../../analysis/features/codec.js'
+import { encodeTokenUnits, encodeUnitDetail } from '../../analysis/features/codec.js'
 import { streamingPass, valuesPass } from '../../analysis/features/pass.js'
 import { FEATURE_FILES } from '../../analysis/features/read.js'
 import { runLayerDir } from '../../convert/export.js'
@@ -92,6 +93,7 @@ async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> 
       const vocab: Record<number, string> = {}
       if (tokenizer) for (const id of new Set(tok)) vocab[id] = tokenizer.decode([id])
       writeFileAtomic(join(dir, FEATURE_FILES.vocab), new TextEncoder().encode(JSON.stringify(vocab)))
+      writeFileAtomic(join(dir, FEATURE_FILES.tokenUnits), encodeTokenUnits(stream.acc))
       const acc: FeatureAccumulator = stream.acc
       let dead = 0
       for (let u = 0; u < layer.width; u++) if (acc.count[u] === 0) dead++

@@ -1,13 +1,14 @@
 // The feature index against independent computations: the counts, means and maxima of every unit
 // against a brute-force recount in plain JS over the dense codes of a fresh spliced forward
 // (forwardSpliced with the layer's codes hook cached: a different path from the job's, which
-// reads the TopK's K selected pairs), and the stored contexts' value / values against a fresh
+// reads the TopK's K selected pairs), the units-by-token sketch against its guarantee over the
+// same recount, and the stored contexts' value / values against a fresh
 // forward over each context's own ids.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { binOf, HISTOGRAM, histogramEdges, TOP_CONTEXTS } from '../../../src/analysis/features/accumulator.js'
-import { FEATURE_FILES, unitPage } from '../../../src/analysis/features/read.js'
+import { binOf, HISTOGRAM, histogramEdges, TOKEN_SLOTS, TOP_CONTEXTS } from '../../../src/analysis/features/accumulator.js'
+import { FEATURE_FILES, unitPage, unitsOnToken } from '../../../src/analysis/features/read.js'
 import { codesHookName, forwardSpliced } from '../../../src/convert/splice.js'
 import { initBackend } from '../../../src/engine/backend.js'
 import { createSparseLayer } from '../../../src/engine/layers/kinds.js'
@@ -60,6 +61,8 @@ describe('feature index', () => {
     const count = new Array<number>(WIDTH).fill(0)
     const sum = new Array<number>(WIDTH).fill(0)
     const max = new Array<number>(WIDTH).fill(0)
+    // Per token id: how often each unit fires on it.
+    const onToken = new Map<number, number[]>()
     for (let s = 0; s < tokens.length / SEQ; s += 8) {
       const ids = Array.from({ length: Math.min(8, tokens.length / SEQ - s) }, (_, b) => Array.from(tokens.subarray((s + b) * SEQ, (s + b + 1) * SEQ)))
       const codes = await denseCodes(ids)
@@ -67,6 +70,9 @@ describe('feature index', () => {
         for (let u = 0; u < WIDTH; u++) {
           const v = codes[p * WIDTH + u]!
           if (v > 0) {
+            const id = tokens[s * SEQ + p]!
+            if (!onToken.has(id)) onToken.set(id, new Array<number>(WIDTH).fill(0))
+            onToken.get(id)![u]!++
             count[u]!++
             sum[u]! += v
             max[u] = Math.max(max[u]!, v)
@@ -100,6 +106,23 @@ describe('feature index', () => {
     }
     expect(live).toBeGreaterThan(WIDTH / 2)
     expect(index.dead).toBe(count.filter((c) => c === 0).length)
+
+    // Units by token: Misra–Gries with TOKEN_SLOTS counters over the n firings on a token keeps
+    // every unit firing on it more than n/(slots+1) times, each count low by at most that.
+    const runDir = f.store.runDir(indexRunId)
+    for (const [id, perUnit] of onToken) {
+      const n = perUnit.reduce((a, b) => a + b, 0)
+      const bound = n / (TOKEN_SLOTS + 1)
+      const got = unitsOnToken(runDir, id)
+      expect(got.occurrences).toBe(tokens.filter((t) => t === id).length)
+      for (const { unit, count: c } of got.units) {
+        expect(c).toBeLessThanOrEqual(perUnit[unit]!)
+        expect(c).toBeGreaterThanOrEqual(perUnit[unit]! - bound)
+      }
+      perUnit.forEach((c, unit) => {
+        if (c > bound) expect(got.units.map((x) => x.unit), `token ${id} unit ${unit}`).toContain(unit)
+      })
+    }
   }, 120_000)
 
   it("reproduces each listed context's value and values with a fresh forward over its ids", async () => {
@@ -122,6 +145,19 @@ describe('feature index', () => {
       }
     }
     expect(checked).toBeGreaterThan(5)
+  }, 120_000)
+
+  it('writes nothing when cancelled mid-pass', async () => {
+    const layerRunId = f.store.getFeatureIndex(indexRunId)!.layerRunId
+    let asked = 0
+    // Cancelled at the third check: after the streaming pass has read some batches.
+    const cancelledRun = await runIndex(f, layerRunId, { tokens: 1024, ctx: SEQ, cancelled: () => ++asked >= 3 })
+    expect(asked).toBeGreaterThanOrEqual(3)
+    expect(f.store.getFeatureIndex(cancelledRun)).toBeUndefined()
+    expect(f.store.getFeatureUnit(cancelledRun, 0)).toBeUndefined()
+    expect(existsSync(join(f.store.runDir(cancelledRun), FEATURE_FILES.dir, FEATURE_FILES.tokens))).toBe(false)
+    // The newest finished index of the layer is still the first one.
+    expect(f.store.latestFeatureIndex(layerRunId)!.runId).toBe(indexRunId)
   }, 120_000)
 
   it('documents fixed histogram edges', () => {

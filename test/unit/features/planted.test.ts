@@ -6,8 +6,8 @@
 // import path. The index must then show that token in every top context, a firing count equal to
 // the token's count in the split, and the histogram of the activations computed here by hand.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { histogramEdges } from '../../../src/analysis/features/accumulator.js'
-import { readTokens, unitPage } from '../../../src/analysis/features/read.js'
+import { histogramEdges, TOKEN_SLOTS } from '../../../src/analysis/features/accumulator.js'
+import { readTokens, unitPage, unitsOnToken } from '../../../src/analysis/features/read.js'
 import { packSequences } from '../../../src/data/pack.js'
 import { readDocuments } from '../../../src/data/read.js'
 import { datasetOptions, getDataset } from '../../../src/data/registry.js'
@@ -130,6 +130,14 @@ describe('planted units', () => {
         expected[bin]!++
       }
       expect(page.histogram).toEqual(expected)
+      // And by token: the planted unit is the one firing most on its token, on every occurrence
+      // (no other unit fires there more often than it does, so Misra–Gries may only undercount it
+      // by the n/(slots+1) bound, n ≤ K firings per occurrence).
+      const onToken = unitsOnToken(runDir, token)
+      expect(onToken.occurrences).toBe(occurrences)
+      expect(onToken.units[0]!.unit).toBe(unit)
+      expect(onToken.units[0]!.count).toBeLessThanOrEqual(occurrences)
+      expect(onToken.units[0]!.count).toBeGreaterThanOrEqual(occurrences - (4 * occurrences) / (TOKEN_SLOTS + 1))
     }
   })
 })
