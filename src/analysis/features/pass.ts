@@ -111,56 +111,101 @@ export function contextSpan(position: number, seqLen: number): { start: number; 
 }
 
 /**
- * Pass 2: runs again only the sequences that hold a kept context and fills in, for each, the
- * unit's activation at every position of its ids. `summaries` is consumed unit by unit via
- * `summary(u)`; returns per unit its contexts, or null when cancelled.
+ * The kept contexts of every unit with the unit's activations over each one's ids, in flat
+ * arrays (a 21,490-unit layer keeps up to 1.5 M contexts: objects per context would cost hundreds
+ * of MB). Context i belongs to unit `unit[i]`; unit u's contexts are first[u]…first[u+1]−1, in
+ * the order of summary(u): top contexts, then each band's samples. Its activations are the
+ * (offset in ids, value) pairs at pool[start[i] … start[i] + count[i]).
+ */
+export class ContextValues {
+  readonly first: Uint32Array
+  readonly unit: number[] = []
+  readonly position: number[] = []
+  start = new Uint32Array(0)
+  count = new Uint32Array(0)
+  readonly firedAt: number[] = []
+  readonly firedValues: number[] = []
+
+  constructor(width: number) {
+    this.first = new Uint32Array(width + 1)
+  }
+
+  /** Unit u's contexts as `summary` lists them, each with its activations. */
+  unitContexts(u: number, summary: UnitSummary): UnitContexts {
+    let i = this.first[u]!
+    const valued = (c: Sample): ValuedSample => {
+      if (this.position[i] !== c.position) throw new Error(`unit ${u}: context ${i} is at ${this.position[i]}, not ${c.position}`)
+      const from = this.start[i]!
+      const to = from + this.count[i]!
+      i++
+      return { ...c, firedAt: this.firedAt.slice(from, to), firedValues: this.firedValues.slice(from, to) }
+    }
+    return {
+      top: summary.top.map(valued),
+      bands: summary.bands.map((b) => ({ lo: b.lo, hi: b.hi, samples: b.samples.map(valued) })),
+    }
+  }
+}
+
+/**
+ * Pass 2: runs again only the sequences that hold a kept context (summary(u) of every unit: its
+ * top contexts and band samples) and records, for each, the unit's activation at every position
+ * of its ids. Null when cancelled.
  */
 export async function valuesPass(
   model: LanguageModel,
   layer: SparseLayer,
   block: number,
   stream: StreamResult,
-  summaries: readonly UnitSummary[],
   o: { batch: number } & PassHooks,
-): Promise<UnitContexts[] | null> {
-  const { seqLen } = stream
-  const valued = (s: Sample): ValuedSample => ({ ...s, firedAt: [], firedValues: [] })
-  const out: UnitContexts[] = summaries.map((s) => ({
-    top: s.top.map(valued),
-    bands: s.bands.map((b) => ({ lo: b.lo, hi: b.hi, samples: b.samples.map(valued) })),
-  }))
-  // Which (unit, context) pairs each sequence serves.
-  const bySequence = new Map<number, { unit: number; c: ValuedSample }[]>()
-  out.forEach((u, unit) => {
-    for (const c of [...u.top, ...u.bands.flatMap((b) => b.samples)]) {
-      const seq = Math.floor(c.position / seqLen)
-      let list = bySequence.get(seq)
-      if (!list) bySequence.set(seq, (list = []))
-      list.push({ unit, c })
+): Promise<ContextValues | null> {
+  const { seqLen, acc } = stream
+  const table = new ContextValues(layer.width)
+  for (let u = 0; u < layer.width; u++) {
+    table.first[u] = table.unit.length
+    const s = acc.summary(u)
+    for (const c of [...s.top, ...s.bands.flatMap((b) => b.samples)]) {
+      table.unit.push(u)
+      table.position.push(c.position)
     }
-  })
-  const order = [...bySequence.keys()].sort((a, b) => a - b)
-  for (let i = 0; i < order.length; i += o.batch) {
+  }
+  const n = table.unit.length
+  table.first[layer.width] = n
+  table.start = new Uint32Array(n)
+  table.count = new Uint32Array(n)
+  // Contexts in token order, so each batch of sequences serves a run of them.
+  const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => table.position[a]! - table.position[b]!)
+  const sequences: number[] = []
+  for (const i of order) {
+    const seq = Math.floor(table.position[i]! / seqLen)
+    if (sequences.at(-1) !== seq) sequences.push(seq)
+  }
+  let next = 0
+  for (let i = 0; i < sequences.length; i += o.batch) {
     if (o.cancelled?.()) return null
-    const seqs = order.slice(i, i + o.batch)
-    const ids = seqs.map((s) => Array.from(stream.tokens.subarray(s * seqLen, (s + 1) * seqLen)))
+    const seqs = sequences.slice(i, i + o.batch)
+    const ids = seqs.map((q) => Array.from(stream.tokens.subarray(q * seqLen, (q + 1) * seqLen)))
     const sel = await layerSelections(model, layer, block, ids)
-    seqs.forEach((seq, b) => {
-      for (const { unit, c } of bySequence.get(seq)!) {
-        const { start, end } = contextSpan(c.position, seqLen)
-        for (let p = start; p < end; p++) {
-          const row = b * seqLen + (p - start)
-          for (let j = 0; j < sel.k; j++) {
-            if (sel.indices[row * sel.k + j] === unit && sel.values[row * sel.k + j]! > 0) {
-              c.firedAt.push(p - start)
-              c.firedValues.push(sel.values[row * sel.k + j]!)
-            }
+    const lastSeq = seqs.at(-1)!
+    for (; next < n && Math.floor(table.position[order[next]!]! / seqLen) <= lastSeq; next++) {
+      const c = order[next]!
+      const unit = table.unit[c]!
+      const b = seqs.indexOf(Math.floor(table.position[c]! / seqLen))
+      const { start, end } = contextSpan(table.position[c]!, seqLen)
+      table.start[c] = table.firedAt.length
+      for (let p = start; p < end; p++) {
+        const row = b * seqLen + (p - start)
+        for (let j = 0; j < sel.k; j++) {
+          if (sel.indices[row * sel.k + j] === unit && sel.values[row * sel.k + j]! > 0) {
+            table.firedAt.push(p - start)
+            table.firedValues.push(sel.values[row * sel.k + j]!)
           }
         }
       }
-    })
-    o.onProgress?.(Math.min(order.length, i + o.batch) * seqLen)
+      table.count[c] = table.firedAt.length - table.start[c]!
+    }
+    o.onProgress?.(Math.min(sequences.length, i + o.batch) * seqLen)
     await new Promise((r) => setImmediate(r))
   }
-  return out
+  return table
 }

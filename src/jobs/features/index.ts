@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { FeatureAccumulator } from '../../analysis/features/accumulator.js'
 import { encodeTokenUnits, encodeUnitDetail } from '../../analysis/features/codec.js'
-import { streamingPass, valuesPass } from '../../analysis/features/pass.js'
+import { streamingPass, valuesPass, type ContextValues } from '../../analysis/features/pass.js'
 import { FEATURE_FILES } from '../../analysis/features/read.js'
 import { runLayerDir } from '../../convert/export.js'
 import { LayerFileError, loadLayerFolder } from '../../convert/layer-file.js'
@@ -79,8 +79,7 @@ async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> 
         throw new JobError(`The held-out split of ${dataset.path} has no complete sequence of ${seqLen} tokens: lower --ctx, or use a larger dataset.`)
       }
       if (stream.sequences < wanted) ctx.log('warn', `The held-out split gave ${stream.tokens.length} tokens of the ${total} asked for.`)
-      const summaries = Array.from({ length: layer.width }, (_, u) => stream.acc.summary(u))
-      const contexts = await valuesPass(model, layer, block, stream, summaries, {
+      const contexts = await valuesPass(model, layer, block, stream, {
         batch: c.batch,
         cancelled: ctx.cancelled,
         onProgress: (done) => report('Reading the contexts', done, stream.tokens.length),
@@ -97,15 +96,16 @@ async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> 
       const acc: FeatureAccumulator = stream.acc
       let dead = 0
       for (let u = 0; u < layer.width; u++) if (acc.count[u] === 0) dead++
-      function* rows(): Generator<FeatureUnitStoreRow> {
+      // One unit at a time (its summary is recomputed, deterministically, rather than kept for all units).
+      function* rows(table: ContextValues): Generator<FeatureUnitStoreRow> {
         for (let u = 0; u < layer.width; u++) {
-          const s = summaries[u]!
+          const s = acc.summary(u)
           const n = s.count
-          yield { unit: u, count: n, mean: n > 0 ? s.sum / n : 0, max: s.max, detail: encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, ...contexts![u]! }) }
+          yield { unit: u, count: n, mean: n > 0 ? s.sum / n : 0, max: s.max, detail: encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, ...table.unitContexts(u, s) }) }
         }
       }
       const tokens = tok.length
-      store.saveFeatureIndex({ runId: ctx.runId, layerRunId: c.layerRunId, kind: cfg.architecture, block, width: layer.width, k: layer.k, tokens, seqLen, dead }, rows())
+      store.saveFeatureIndex({ runId: ctx.runId, layerRunId: c.layerRunId, kind: cfg.architecture, block, width: layer.width, k: layer.k, tokens, seqLen, dead }, rows(contexts))
       const metrics = { 'features.tokens': tokens, 'features.dead_fraction': dead / layer.width, 'features.tokens_per_second': tokens / ((performance.now() - started) / 1000) }
       store.addMetrics(ctx.runId, 0, metrics)
       const message = `${layer.width - dead} of ${layer.width} units fired on ${tokens} tokens (${dead} dead)`
