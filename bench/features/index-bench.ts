@@ -6,16 +6,17 @@
 //     TOKENS held-out tokens of the bundled KJV corpus (default the job's default budget).
 //   npx tsx bench/features/index-bench.ts gpt2-small [TOKENS]
 //     A GPT-2-small-shaped MxD (d = 768, N = 21,490, H = 3,072, K = 32, seeded random weights)
-//     over TOKENS random inputs (default 20,000): the layer's forward plus the streaming
-//     accumulator and the per-unit summaries and encoding — everything of the index but the
-//     model's forward and the values pass, which need a d = 768 model.
+//     spliced into block 1 of a 2-block GPT-2-small-width model with random weights
+//     (bench/forward/engine-model.ts), over TOKENS random token ids (default 100,000) in
+//     sequences of 128: the streaming pass, the values pass and the encoding of every unit, as the
+//     job runs them (without the store writes).
 //
 // Prints one JSON line: tokens, seconds, tokens/s, peak RSS (MB), stored bytes.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { FeatureAccumulator } from '../../src/analysis/features/accumulator.js'
 import { encodeUnitDetail } from '../../src/analysis/features/codec.js'
+import { streamingPass, valuesPass } from '../../src/analysis/features/pass.js'
 import { importLayer } from '../../src/convert/export.js'
 import { modelFingerprint, saveLayerFolder } from '../../src/convert/layer-file.js'
 import { registerDataset } from '../../src/data/registry.js'
@@ -26,6 +27,8 @@ import { featureIndexJob } from '../../src/jobs/features/index.js'
 import { FeatureIndexConfig, FEATURE_LIMITS } from '../../src/shared/features.js'
 import { layerKind } from '../../src/shared/layer-kinds/index.js'
 import { Store } from '../../src/store/store.js'
+import { randomGpt2 } from '../forward/engine-model.js'
+import { GPT2_SMALL, mulberry32 } from '../forward/shape.js'
 
 const root = resolve(import.meta.dirname, '../..')
 const [which = 'demo', tokensArg] = process.argv.slice(2)
@@ -73,40 +76,35 @@ async function gpt2Small(tokens: number): Promise<Record<string, unknown>> {
   const d = 768
   const width = 21_490
   const k = 32
+  const seqLen = 128
+  // GPT-2 small's width and vocabulary with random weights, 2 blocks (the layer replaces block 1's
+  // MLP): the passes run exactly as in the job; the 10 blocks a real GPT-2 small has above would
+  // only add forward time, never memory the index holds.
+  const shape = { ...GPT2_SMALL, nLayers: 2 }
+  const model = await randomGpt2(shape)
   const layer = createSparseLayer('mxd', { dIn: d, dOut: d, width, k, hidden: 3072, glu: false }, 1)
-  const vocab = 50_257
-  const acc = new FeatureAccumulator(width, vocab, 0)
-  const batch = 256
-  const started = performance.now()
-  let layerSeconds = 0
-  for (let done = 0; done < tokens; done += batch) {
-    const rows = Math.min(batch, tokens - done)
-    const t0 = performance.now()
-    const [values, indices] = tf.tidy(() => {
-      const x = tf.randomNormal([rows, d], 0, 1, 'float32', done + 1) as tf.Tensor2D
-      const out = layer.forward(x)
-      return [out.selected!.values, tf.cast(out.selected!.indices, 'int32')]
-    })
-    const v = (await values.data()) as Float32Array
-    const i = (await indices.data()) as Int32Array
-    values.dispose()
-    indices.dispose()
-    layerSeconds += (performance.now() - t0) / 1000
-    // Token ids only feed the units-by-token sketch here: any spread over GPT-2's vocabulary.
-    acc.add(v, i, rows, k, done, Array.from({ length: rows }, (_, r) => ((done + r) * 7919) % vocab))
+  const wanted = Math.ceil(tokens / seqLen)
+  const rand = mulberry32(7)
+  async function* sequences(): AsyncGenerator<Int32Array> {
+    for (let i = 0; i < wanted; i++) yield Int32Array.from({ length: seqLen }, () => Math.floor(rand() * shape.vocab))
   }
+  const started = performance.now()
+  const stream = (await streamingPass(model, layer, 1, sequences(), { wanted, seqLen, batch: 8, seed: 0 }))!
   const streamSeconds = (performance.now() - started) / 1000
+  const rssAfterStream = process.memoryUsage().rss / 2 ** 20
   const t1 = performance.now()
+  const table = (await valuesPass(model, layer, 1, stream, { batch: 8 }))!
+  const valuesSeconds = (performance.now() - t1) / 1000
+  const t2 = performance.now()
   let bytes = 0
   for (let u = 0; u < width; u++) {
-    const s = acc.summary(u)
-    // Contexts without their values (those come from the values pass, which needs the model).
-    const bare = (xs: { position: number; value: number }[]): { position: number; value: number; firedAt: number[]; firedValues: number[] }[] =>
-      xs.map((c) => ({ ...c, firedAt: [], firedValues: [] }))
-    bytes += encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, top: bare(s.top), bands: s.bands.map((b) => ({ lo: b.lo, hi: b.hi, samples: bare(b.samples) })) }).length
+    const s = stream.acc.summary(u)
+    bytes += encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, ...table.unitContexts(u, s) }).length
   }
-  const summarySeconds = (performance.now() - t1) / 1000
+  const encodeSeconds = (performance.now() - t2) / 1000
+  const seconds = (performance.now() - started) / 1000
   layer.dispose()
+  model.dispose()
   return {
     case: 'gpt2-small',
     kind: 'mxd',
@@ -114,17 +112,21 @@ async function gpt2Small(tokens: number): Promise<Record<string, unknown>> {
     width,
     k,
     hidden: 3072,
-    tokens,
-    seconds: streamSeconds + summarySeconds,
-    tokensPerSecond: tokens / streamSeconds,
-    layerForwardSeconds: layerSeconds,
-    accumulatorSeconds: streamSeconds - layerSeconds,
-    summarySeconds,
+    blocks: shape.nLayers,
+    tokens: stream.tokens.length,
+    seconds,
+    tokensPerSecond: stream.tokens.length / seconds,
+    streamSeconds,
+    valuesSeconds,
+    encodeSeconds,
+    contexts: table.unit.length,
+    firedPairs: table.firedAt.length,
+    rssAfterStreamMb: rssAfterStream,
     peakRssMb: peakMb(),
-    detailBytesWithoutValues: bytes,
+    detailBytes: bytes,
   }
 }
 
 await initBackend()
-const out = which === 'gpt2-small' ? await gpt2Small(Number(tokensArg ?? 20_000)) : await demo(Number(tokensArg ?? FEATURE_LIMITS.defaultTokens))
+const out = which === 'gpt2-small' ? await gpt2Small(Number(tokensArg ?? 100_000)) : await demo(Number(tokensArg ?? FEATURE_LIMITS.defaultTokens))
 console.log(JSON.stringify({ ...out, backend: tf.getBackend(), load: (await import('node:os')).loadavg() }))
