@@ -57,10 +57,14 @@ export function importTestLayer(store: Store, dir: string, layer: SparseLayer, b
   return importLayer(store, folder).run.id
 }
 
-/** Runs a feature index of `layerRunId` in-process, as the worker would; its run id. */
-export async function runIndex(f: Fixture, layerRunId: number, o: { tokens: number; ctx: number; batch?: number; cancelled?: () => boolean }): Promise<number> {
+/** Runs a feature index of `layerRunId` in-process, as the worker would (again, for `runId`: a resume); its run id. */
+export async function runIndex(
+  f: Fixture,
+  layerRunId: number,
+  o: { tokens: number; ctx: number; batch?: number; cancelled?: () => boolean; runId?: number },
+): Promise<number> {
   const config = FeatureIndexConfig.parse({ layerRunId, data: f.datasetId, tokens: o.tokens, ctx: o.ctx, batch: o.batch ?? 4 })
-  const run = f.store.createRun('feature-index', config)
+  const run = o.runId !== undefined ? f.store.getRun(o.runId)! : f.store.createRun('feature-index', config)
   const ctx: JobContext<FeatureIndexConfig> = {
     runId: run.id,
     kind: 'feature-index',

@@ -147,7 +147,7 @@ describe('feature index', () => {
     expect(checked).toBeGreaterThan(5)
   }, 120_000)
 
-  it('writes nothing when cancelled mid-pass', async () => {
+  it('writes nothing when cancelled mid-pass; resumed, it starts over and gives the same index', async () => {
     const layerRunId = f.store.getFeatureIndex(indexRunId)!.layerRunId
     let asked = 0
     // Cancelled at the third check: after the streaming pass has read some batches.
@@ -158,6 +158,11 @@ describe('feature index', () => {
     expect(existsSync(join(f.store.runDir(cancelledRun), FEATURE_FILES.dir, FEATURE_FILES.tokens))).toBe(false)
     // The newest finished index of the layer is still the first one.
     expect(f.store.latestFeatureIndex(layerRunId)!.runId).toBe(indexRunId)
+    // Resumed (the same run again, no checkpoint): a full index, unit for unit the first one.
+    await runIndex(f, layerRunId, { tokens: 1024, ctx: SEQ, runId: cancelledRun })
+    expect(f.store.getFeatureIndex(cancelledRun)).toEqual({ ...f.store.getFeatureIndex(indexRunId)!, runId: cancelledRun })
+    for (let u = 0; u < WIDTH; u++) expect(f.store.getFeatureUnit(cancelledRun, u)).toEqual(f.store.getFeatureUnit(indexRunId, u))
+    expect(f.store.latestFeatureIndex(layerRunId)!.runId).toBe(cancelledRun)
   }, 120_000)
 
   it('documents fixed histogram edges', () => {
