@@ -99,7 +99,7 @@ async function gpt2Small(tokens: number): Promise<Record<string, unknown>> {
   let bytes = 0
   for (let u = 0; u < width; u++) {
     const s = stream.acc.summary(u)
-    bytes += encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, ...table.unitContexts(u, s) }).length
+    bytes += encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, effect: null, ...table.unitContexts(u, s) }).length
   }
   const encodeSeconds = (performance.now() - t2) / 1000
   const seconds = (performance.now() - started) / 1000

@@ -121,6 +121,12 @@ export const FeatureUnit = z.object({
   bands: z.array(z.object({ lo: z.number(), hi: z.number(), contexts: z.array(FeatureContext) })),
   /** Approximate (Misra–Gries) co-firing counts: lower bounds, largest first. */
   cofiring: z.array(z.object({ unit: z.number().int(), count: z.number().int() })),
+  /** The unit's direct effect on the logits: what was computed, in words, and the tokens it promotes / suppresses most (empty where not computed). */
+  effect: z.object({
+    description: z.string(),
+    top: z.array(z.object({ id: z.number().int(), text: z.string().nullable(), value: z.number() })),
+    bottom: z.array(z.object({ id: z.number().int(), text: z.string().nullable(), value: z.number() })),
+  }),
 })
 export type FeatureUnit = z.infer<typeof FeatureUnit>
 

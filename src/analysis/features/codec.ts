@@ -5,20 +5,24 @@
 //   u32 n, n × context       top contexts, highest first
 //   10 × (f32 lo, f32 hi, u32 n, n × context)   quantile bands, lowest first
 //   u32 n, n × (u32 unit, u32 count)            co-firing (Misra–Gries)
+//   u32 n, n × (u32 id, f32 value) twice         output effect: top then bottom tokens (n = 0: none)
 //
 //   context = u32 position (global token index), f32 value, u32 m, m × (u32 offset, f32 value)
 //             — the unit's non-zero activations over the context's ids (offset in ids).
 import { BANDS, HISTOGRAM, TOKEN_SLOTS, type FeatureAccumulator } from './accumulator.js'
+import type { UnitEffect } from './effect.js'
 import type { UnitContexts, ValuedSample } from './pass.js'
 
 export interface UnitDetail extends UnitContexts {
   histogram: number[]
   cofiring: { unit: number; count: number }[]
+  effect: UnitEffect | null
 }
 
 export function encodeUnitDetail(d: UnitDetail): Uint8Array {
   const ctxBytes = (c: ValuedSample): number => 12 + 8 * c.firedAt.length
-  let size = 4 * HISTOGRAM.bins + 4 + d.top.reduce((s, c) => s + ctxBytes(c), 0) + 4 + 8 * d.cofiring.length
+  const effectTokens = d.effect?.top.length ?? 0
+  let size = 4 * HISTOGRAM.bins + 4 + d.top.reduce((s, c) => s + ctxBytes(c), 0) + 4 + 8 * d.cofiring.length + 4 + 16 * effectTokens
   for (const b of d.bands) size += 12 + b.samples.reduce((s, c) => s + ctxBytes(c), 0)
   const buf = new Uint8Array(size)
   const v = new DataView(buf.buffer)
@@ -53,6 +57,11 @@ export function encodeUnitDetail(d: UnitDetail): Uint8Array {
   for (const c of d.cofiring) {
     u32(c.unit)
     u32(c.count)
+  }
+  u32(effectTokens)
+  for (const t of [...(d.effect?.top ?? []), ...(d.effect?.bottom ?? [])]) {
+    u32(t.id)
+    f32(t.value)
   }
   return buf
 }
@@ -90,7 +99,10 @@ export function decodeUnitDetail(buf: Uint8Array): UnitDetail {
     return { lo, hi, samples: Array.from({ length: u32() }, ctx) }
   })
   const cofiring = Array.from({ length: u32() }, () => ({ unit: u32(), count: u32() }))
-  return { histogram, top, bands, cofiring }
+  const n = u32()
+  const token = (): { id: number; value: number } => ({ id: u32(), value: f32() })
+  const effect = n === 0 ? null : { top: Array.from({ length: n }, token), bottom: Array.from({ length: n }, token) }
+  return { histogram, top, bands, cofiring, effect }
 }
 
 // ---- token-units.bin: the units firing most on each token id ------------------------------

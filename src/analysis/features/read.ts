@@ -8,6 +8,7 @@ import type { FeatureIndexRow, FeatureUnitStoreRow } from '../../store/store.js'
 import { histogramEdges } from './accumulator.js'
 import { decodeTokenSlots, decodeUnitDetail, tokenUnitsOffsets } from './codec.js'
 import { TOKEN_SLOTS } from './accumulator.js'
+import { EFFECT_DESCRIPTION, NO_EFFECT_DESCRIPTION } from './effect.js'
 import { contextSpan, type ValuedSample } from './pass.js'
 
 /** Where a feature index's files live inside its run folder (src/jobs/features/index.ts writes them). */
@@ -72,6 +73,13 @@ export function unitPage(runDir: string, index: FeatureIndexRow, row: FeatureUni
     top: d.top.map((c) => contextOf(runDir, index, c, vocab)),
     bands: d.bands.map((b) => ({ lo: b.lo, hi: b.hi, contexts: b.samples.map((c) => contextOf(runDir, index, c, vocab)) })),
     cofiring: d.cofiring,
+    effect: d.effect
+      ? {
+          description: EFFECT_DESCRIPTION,
+          top: d.effect.top.map((t) => ({ ...t, text: vocab?.[t.id] ?? null })),
+          bottom: d.effect.bottom.map((t) => ({ ...t, text: vocab?.[t.id] ?? null })),
+        }
+      : { description: NO_EFFECT_DESCRIPTION, top: [], bottom: [] },
   }
 }
 

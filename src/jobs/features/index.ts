@@ -14,6 +14,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { FeatureAccumulator } from '../../analysis/features/accumulator.js'
 import { encodeTokenUnits, encodeUnitDetail } from '../../analysis/features/codec.js'
+import { decoderEffects, hasDecoderRows, type UnitEffect } from '../../analysis/features/effect.js'
 import { streamingPass, valuesPass, type ContextValues } from '../../analysis/features/pass.js'
 import { FEATURE_FILES } from '../../analysis/features/read.js'
 import { runLayerDir } from '../../convert/export.js'
@@ -85,12 +86,20 @@ async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> 
         onProgress: (done) => report('Reading the contexts', done, stream.tokens.length),
       })
       if (!contexts) return
+      let effects: UnitEffect[] | null = null
+      if (hasDecoderRows(layer)) {
+        ctx.progress({ unit: 'tokens', done: stream.tokens.length, total: stream.tokens.length, message: 'Reading the output effects' })
+        effects = await decoderEffects(model, layer, { cancelled: ctx.cancelled })
+        if (!effects) return
+      }
       const dir = join(store.runDir(ctx.runId), FEATURE_FILES.dir)
       mkdirSync(dir, { recursive: true })
       const tok = stream.tokens
       writeFileAtomic(join(dir, FEATURE_FILES.tokens), new Uint8Array(tok.buffer, tok.byteOffset, tok.byteLength))
       const vocab: Record<number, string> = {}
-      if (tokenizer) for (const id of new Set(tok)) vocab[id] = tokenizer.decode([id])
+      const shown = new Set(tok)
+      for (const e of effects ?? []) for (const t of [...e.top, ...e.bottom]) shown.add(t.id)
+      if (tokenizer) for (const id of shown) vocab[id] = tokenizer.decode([id])
       writeFileAtomic(join(dir, FEATURE_FILES.vocab), new TextEncoder().encode(JSON.stringify(vocab)))
       writeFileAtomic(join(dir, FEATURE_FILES.tokenUnits), encodeTokenUnits(stream.acc))
       const acc: FeatureAccumulator = stream.acc
@@ -101,7 +110,7 @@ async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> 
         for (let u = 0; u < layer.width; u++) {
           const s = acc.summary(u)
           const n = s.count
-          yield { unit: u, count: n, mean: n > 0 ? s.sum / n : 0, max: s.max, detail: encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, ...table.unitContexts(u, s) }) }
+          yield { unit: u, count: n, mean: n > 0 ? s.sum / n : 0, max: s.max, detail: encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, effect: effects?.[u] ?? null, ...table.unitContexts(u, s) }) }
         }
       }
       const tokens = tok.length

@@ -14,6 +14,7 @@ import { initBackend } from '../../../src/engine/backend.js'
 import { createSparseLayer } from '../../../src/engine/layers/kinds.js'
 import type { SparseLayer } from '../../../src/engine/layers/sparse-layer.js'
 import { loadLanguageModel } from '../../../src/engine/models/load.js'
+import { SafetensorsFile } from '../../../src/engine/safetensors.js'
 import type { LanguageModel } from '../../../src/engine/models/model.js'
 import { DEMO, importTestLayer, openFixture, runIndex, type Fixture } from './helpers.js'
 
@@ -25,9 +26,11 @@ const K = 4
 const SEQ = 32
 let layer: SparseLayer
 let indexRunId: number
+/** The transcoder (layer, indexRunId above) and an MxD of the same width, each indexed. */
+const subjects: Record<string, { layer: SparseLayer; indexRunId: number }> = {}
 
 /** Dense codes [positions × width] of `layer` at BLOCK over `ids`, via the spliced model's codes hook. */
-async function denseCodes(ids: number[][]): Promise<Float32Array> {
+async function denseCodes(layer: SparseLayer, ids: number[][]): Promise<Float32Array> {
   const name = codesHookName(layer.kind, BLOCK)
   const { logits, cache } = forwardSpliced(model, ids, { splices: [{ block: BLOCK, layer }], cacheNames: [name] })
   logits?.dispose()
@@ -43,18 +46,22 @@ beforeAll(async () => {
   layer = createSparseLayer('transcoder', { dIn: 192, dOut: 192, width: WIDTH, k: K, hidden: null, glu: false }, 7)
   const layerRunId = importTestLayer(f.store, f.dir, layer, BLOCK, 'random-transcoder')
   indexRunId = await runIndex(f, layerRunId, { tokens: 1024, ctx: SEQ })
+  subjects.transcoder = { layer, indexRunId }
+  const mxd = createSparseLayer('mxd', { dIn: 192, dOut: 192, width: WIDTH, k: K, hidden: 256, glu: false }, 7)
+  subjects.mxd = { layer: mxd, indexRunId: await runIndex(f, importTestLayer(f.store, f.dir, mxd, BLOCK, 'random-mxd'), { tokens: 1024, ctx: SEQ }) }
 }, 120_000)
 
 afterAll(() => {
   model?.dispose()
-  layer?.dispose()
+  for (const s of Object.values(subjects)) s.layer.dispose()
   f?.store.close()
 })
 
 describe('feature index', () => {
-  it('counts, means and maxima equal a brute-force recount over dense codes of a fresh spliced forward', async () => {
+  it.each(['transcoder', 'mxd'])('counts, means and maxima equal a brute-force recount over dense codes of a fresh spliced forward (%s)', async (kind) => {
+    const { layer, indexRunId } = subjects[kind]!
     const index = f.store.getFeatureIndex(indexRunId)!
-    expect(index).toMatchObject({ width: WIDTH, k: K, seqLen: SEQ, tokens: 1024, block: BLOCK, kind: 'transcoder' })
+    expect(index).toMatchObject({ width: WIDTH, k: K, seqLen: SEQ, tokens: 1024, block: BLOCK, kind })
     const file = readFileSync(join(f.store.runDir(indexRunId), FEATURE_FILES.dir, FEATURE_FILES.tokens))
     const tokens = new Uint32Array(file.buffer, file.byteOffset, file.byteLength / 4)
     expect(tokens.length).toBe(index.tokens)
@@ -65,7 +72,7 @@ describe('feature index', () => {
     const onToken = new Map<number, number[]>()
     for (let s = 0; s < tokens.length / SEQ; s += 8) {
       const ids = Array.from({ length: Math.min(8, tokens.length / SEQ - s) }, (_, b) => Array.from(tokens.subarray((s + b) * SEQ, (s + b + 1) * SEQ)))
-      const codes = await denseCodes(ids)
+      const codes = await denseCodes(layer, ids)
       for (let p = 0; p < codes.length / WIDTH; p++) {
         for (let u = 0; u < WIDTH; u++) {
           const v = codes[p * WIDTH + u]!
@@ -94,6 +101,9 @@ describe('feature index', () => {
         expect(page.stats.frequency).toBeCloseTo(count[u]! / index.tokens, 12)
         expect(page.top.length).toBe(Math.min(TOP_CONTEXTS, count[u]!))
         expect(page.top[0]!.value).toBeCloseTo(max[u]!, 4)
+        // A transcoder latent has a decoder row, an MxD expert none: its effect says it is not computed.
+        expect(page.effect.top.length).toBe(kind === 'mxd' ? 0 : 10)
+        if (kind === 'mxd') expect(page.effect.description).toMatch(/^Not computed/)
         // Quantile-band samples cover every firing once at most and stay inside their band's bins.
         // Band samples lie inside their band's bins (the first and last bins are open-ended).
         for (const band of page.bands) {
@@ -125,7 +135,8 @@ describe('feature index', () => {
     }
   }, 120_000)
 
-  it("reproduces each listed context's value and values with a fresh forward over its ids", async () => {
+  it.each(['transcoder', 'mxd'])("reproduces each listed context's value and values with a fresh forward over its ids (%s)", async (kind) => {
+    const { layer, indexRunId } = subjects[kind]!
     const index = f.store.getFeatureIndex(indexRunId)!
     const units = f.store.listFeatureUnits(indexRunId, { sort: 'count', desc: true, minCount: 1, maxCount: index.tokens, offset: 0, limit: WIDTH }).units
     // Sampled units: the most and the least frequent live ones and one in the middle.
@@ -135,7 +146,7 @@ describe('feature index', () => {
       const page = unitPage(f.store.runDir(indexRunId), index, f.store.getFeatureUnit(indexRunId, s.unit)!)
       const contexts = [...page.top.slice(0, 5), ...page.bands.flatMap((b) => b.contexts.slice(0, 1))]
       for (const c of contexts) {
-        const codes = await denseCodes([c.ids])
+        const codes = await denseCodes(layer, [c.ids])
         const fresh = c.ids.map((_, i) => codes[i * WIDTH + s.unit]!)
         expect(c.values.length).toBe(c.ids.length)
         for (let i = 0; i < fresh.length; i++) expect(c.values[i], `unit ${s.unit} index ${i}`).toBeCloseTo(fresh[i]!, 4)
@@ -164,6 +175,31 @@ describe('feature index', () => {
     for (let u = 0; u < WIDTH; u++) expect(f.store.getFeatureUnit(cancelledRun, u)).toEqual(f.store.getFeatureUnit(indexRunId, u))
     expect(f.store.latestFeatureIndex(layerRunId)!.runId).toBe(cancelledRun)
   }, 120_000)
+
+  it("gives each latent's output effect: W_U·(γ ∗ LayerNorm-normalised W_dec[n]), recomputed in plain JS from the model file", async () => {
+    const index = f.store.getFeatureIndex(indexRunId)!
+    const file = SafetensorsFile.open(join(DEMO, 'model.safetensors'))
+    const gamma = file.readFloat32('transformer.ln_f.weight')
+    const wte = file.readFloat32('transformer.wte.weight')
+    file.close()
+    const d = 192
+    const vocab = wte.length / d
+    const W = (await layer.params.W_dec!.data()) as Float32Array
+    for (const unit of [0, 17, WIDTH - 1]) {
+      const v = Array.from(W.subarray(unit * d, (unit + 1) * d))
+      const mean = v.reduce((a, b) => a + b, 0) / d
+      const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) / d
+      const h = v.map((x, i) => ((x - mean) / Math.sqrt(variance + 1e-5)) * gamma[i]!)
+      const logits = Array.from({ length: vocab }, (_, t) => h.reduce((a, x, i) => a + x * wte[t * d + i]!, 0))
+      const ranked = logits.map((value, id) => ({ id, value })).sort((a, b) => b.value - a.value)
+      const page = unitPage(f.store.runDir(indexRunId), index, f.store.getFeatureUnit(indexRunId, unit)!)
+      expect(page.effect.description).toContain('W_dec[n]')
+      expect(page.effect.top.map((t) => t.id)).toEqual(ranked.slice(0, 10).map((t) => t.id))
+      expect(page.effect.bottom.map((t) => t.id)).toEqual(ranked.slice(-10).reverse().map((t) => t.id))
+      page.effect.top.forEach((t, i) => expect(t.value).toBeCloseTo(ranked[i]!.value, 3))
+      expect(page.effect.top[0]!.text).not.toBeNull()
+    }
+  })
 
   it('documents fixed histogram edges', () => {
     const edges = histogramEdges()
