@@ -7,11 +7,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from '../../src/engine/backend.js'
+import { loadLayerFolder } from '../../src/convert/layer-file.js'
+import { codesHookName, forwardSpliced } from '../../src/convert/splice.js'
 import { createSparseLayer } from '../../src/engine/layers/kinds.js'
+import { loadLanguageModel } from '../../src/engine/models/load.js'
 import type { FeatureList, FeatureTokenUnits, FeatureUnit } from '../../src/shared/features.js'
 import { Store } from '../../src/store/store.js'
 import { mxd } from '../helpers/mxd-cli.js'
-import { importTestLayer, writeCorpus } from '../unit/features/helpers.js'
+import { DEMO, importTestLayer, writeCorpus } from '../unit/features/helpers.js'
 
 const WIDTH = 40
 let storeDir: string
@@ -79,6 +82,34 @@ describe('mxd features', () => {
     expect(match.occurrences).toBeGreaterThan(0)
     for (const u of match.units) expect(u.count).toBeLessThanOrEqual(match.occurrences)
   }, 300_000)
+
+  it('search --text: the units active at each token, as a fresh spliced forward over the same ids gives them', async () => {
+    const r = await mxd(['features', 'search', '--run', String(layerRunId), '--text', 'And the LORD said unto Moses', '--store', storeDir, '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout) as { block: number; tokens: { id: number; text: string; units: { unit: number; value: number; frequency: number | null }[] }[] }
+    expect(out.block).toBe(2)
+    const ids = out.tokens.map((t) => t.id)
+    expect(ids.length).toBeGreaterThan(3)
+    const { layer } = loadLayerFolder(join(storeDir, 'runs', String(layerRunId), 'layer'))
+    const model = await loadLanguageModel(DEMO)
+    const name = codesHookName(layer.kind, 2)
+    const { logits, cache } = forwardSpliced(model, [ids], { splices: [{ block: 2, layer }], cacheNames: [name] })
+    const codes = (await cache[name]!.data()) as Float32Array
+    logits?.dispose()
+    for (const t of Object.values(cache)) t.dispose()
+    model.dispose()
+    layer.dispose()
+    out.tokens.forEach((t, i) => {
+      const expected = Array.from(codes.subarray(i * WIDTH, (i + 1) * WIDTH))
+        .map((value, unit) => ({ unit, value }))
+        .filter((u) => u.value > 0)
+        .sort((a, b) => b.value - a.value)
+      expect(t.units.map((u) => u.unit), `token ${i}`).toEqual(expected.map((u) => u.unit))
+      t.units.forEach((u, j) => expect(u.value).toBeCloseTo(expected[j]!.value, 4))
+      // The index exists (the test above made it): each unit's frequency comes with it.
+      for (const u of t.units) expect(u.frequency).not.toBeNull()
+    })
+  }, 120_000)
 
   it('refuses a unit outside the layer and a run without an index', async () => {
     const bad = await mxd(['features', 'show', '--run', String(layerRunId), '--unit', String(WIDTH), '--store', storeDir, '--json'])

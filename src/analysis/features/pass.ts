@@ -209,3 +209,13 @@ export async function valuesPass(
   }
   return table
 }
+
+/** Per token of one sequence, the units that fire there with their activations, highest first. */
+export async function activeUnits(model: LanguageModel, layer: SparseLayer, block: number, ids: number[]): Promise<{ unit: number; value: number }[][]> {
+  const s = await layerSelections(model, layer, block, [ids])
+  return Array.from({ length: s.rows }, (_, r) => {
+    const units: { unit: number; value: number }[] = []
+    for (let j = 0; j < s.k; j++) if (s.values[r * s.k + j]! > 0) units.push({ unit: s.indices[r * s.k + j]!, value: s.values[r * s.k + j]! })
+    return units.sort((a, b) => b.value - a.value || a.unit - b.unit)
+  })
+}

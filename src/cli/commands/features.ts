@@ -2,6 +2,12 @@
 // (job kind feature-index), list its units, and show one unit's contexts with its activation
 // at every token, and the units firing most on a token. --run names the layer run (convert or layer-import); list and show read its
 // newest finished index.
+import { activeUnits } from '../../analysis/features/pass.js'
+import { runLayerDir } from '../../convert/export.js'
+import { loadLayerFolder } from '../../convert/layer-file.js'
+import { loadLanguageModel } from '../../engine/models/load.js'
+import { TextTokenizer } from '../../engine/tokenizer.js'
+import { evalInputs } from '../../jobs/convert/eval-inputs.js'
 import { FEATURE_LIMITS, type FeatureContext, type FeatureUnit } from '../../shared/features.js'
 import type { Command, CommandContext } from '../command.js'
 import { UsageError } from '../command.js'
@@ -12,7 +18,7 @@ const USAGE = [
   'mxd features index --run ID [--data PATH|ID] [--tokens N] [--ctx N] [--json]',
   '       mxd features list --run ID [--sort freq|max] [--limit N] [--json]',
   '       mxd features show --run ID --unit N [--json]',
-  '       mxd features search --run ID (--token TEXT | --token-id N) [--json]',
+  '       mxd features search --run ID (--text T | --token TEXT | --token-id N) [--json]',
 ].join('\n')
 
 function runOption(ctx: CommandContext): number {
@@ -48,6 +54,52 @@ function unitText(u: FeatureUnit): string {
   return lines.join('\n')
 }
 
+/**
+ * `search --text`: the units active at each token of a text, run here with the engine as
+ * `mxd forward --splice` is (the app's features.search over the engine worker is not built yet).
+ * The text is tokenized after BOS, as the index's sequences are, and cut to the model's context.
+ */
+async function searchText(ctx: CommandContext, runId: number, text: string): Promise<number> {
+  if (text.length > FEATURE_LIMITS.maxSearchChars) throw new UsageError(`--text is ${text.length} characters long; at most ${FEATURE_LIMITS.maxSearchChars} are read`)
+  const backend = await ctx.backend()
+  const store = backend.ctx.store
+  const { layer, cfg } = loadLayerFolder(runLayerDir(store, runId))
+  try {
+    // The model folder as an evaluation or an index finds it; evalInputs also resolves a dataset,
+    // which a text search does not read, so a placeholder stands in for it.
+    const { modelDir } = evalInputs(store, { trainRunId: runId, data: 0, tokens: 1, batch: 1, seed: 0 }, cfg, store.getRun(runId))
+    const tokenizer = TextTokenizer.fromFolder(modelDir)
+    if (!tokenizer) throw new UsageError(`${modelDir} has no tokenizer.json: --text needs one`)
+    const model = await loadLanguageModel(modelDir)
+    try {
+      const ids = [...(tokenizer.bosId !== null ? [tokenizer.bosId] : []), ...tokenizer.encode(text, { addSpecialTokens: false })].slice(0, model.dims.maxPositions)
+      const active = await activeUnits(model, layer, cfg.layer, ids)
+      const index = store.latestFeatureIndex(runId)
+      const frequency = (unit: number): number | null => {
+        const row = index ? store.getFeatureUnit(index.runId, unit) : undefined
+        return row && index ? row.count / index.tokens : null
+      }
+      const tokens = ids.map((id, i) => ({
+        id,
+        text: tokenizer.decode([id]),
+        units: active[i]!.map((u) => ({ ...u, frequency: frequency(u.unit) })),
+      }))
+      if (ctx.json) ctx.printJson({ runId, block: cfg.layer, kind: cfg.architecture, indexRunId: index?.runId ?? null, tokens })
+      else {
+        for (const t of tokens) {
+          const units = t.units.map((u) => `${u.unit}:${u.value.toFixed(2)}`).join('  ')
+          ctx.print(`${JSON.stringify(t.text).padEnd(16)} ${units || '—'}`)
+        }
+      }
+      return 0
+    } finally {
+      model.dispose()
+    }
+  } finally {
+    layer.dispose()
+  }
+}
+
 export const featuresCommand: Command = {
   name: 'features',
   summary: "What each unit of a converted or imported layer does: index it on held-out text, list its units, show a unit's top contexts, find the units firing on a token.",
@@ -62,6 +114,7 @@ export const featuresCommand: Command = {
     unit: { type: 'string' },
     token: { type: 'string' },
     'token-id': { type: 'string' },
+    text: { type: 'string' },
   },
   async run(ctx) {
     const [sub, ...extra] = ctx.positionals
@@ -109,6 +162,7 @@ export const featuresCommand: Command = {
       else ctx.print(unitText(page))
       return 0
     }
+    if (sub === 'search' && stringOption(ctx, 'text') !== undefined) return searchText(ctx, runId, stringOption(ctx, 'text')!)
     if (sub === 'search') {
       const token = stringOption(ctx, 'token')
       const hasId = stringOption(ctx, 'token-id') !== undefined
