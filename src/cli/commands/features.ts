@@ -34,7 +34,8 @@ function contextLine(c: FeatureContext): string {
     const shown = i === c.position ? `[${text}]` : text
     return c.values[i]! > 0 ? `${shown}(${c.values[i]!.toFixed(2)})` : shown
   })
-  return `${c.value.toFixed(3).padStart(8)}  ${words.join(' ')}`
+  // Token texts carry their own spaces: joined as they are, the context reads as the text did.
+  return `${c.value.toFixed(3).padStart(8)}  ${words.join('')}`
 }
 
 function unitText(u: FeatureUnit): string {
@@ -44,7 +45,7 @@ function unitText(u: FeatureUnit): string {
     `fires on ${s.count} tokens (frequency ${s.frequency.toExponential(3)}), mean activation ${s.meanActivation.toFixed(4)}, max ${s.maxActivation.toFixed(4)}`,
     `co-firing units (approximate counts): ${u.cofiring.slice(0, 10).map((c) => `${c.unit}×${c.count}`).join(' ') || '—'}`,
     '',
-    'top contexts (activation at [token]; (x) = the unit fired there):',
+    'top contexts (activation at the [ranked token]; (x) after a token = the activation where the unit fired):',
     ...u.top.map(contextLine),
   ]
   u.bands.forEach((b, i) => {
