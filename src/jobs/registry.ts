@@ -7,6 +7,7 @@ import { convertEvalJob } from './convert/eval.js'
 import { layerImportJob } from './convert/layer-import.js'
 import { convertJob } from './convert/train.js'
 import { expertAnalysisJob } from './expert-analysis.js'
+import { featureIndexJob } from './features/index.js'
 import type { JobDefinition } from './job.js'
 import { pretrainJob } from './pretrain.js'
 
@@ -17,4 +18,5 @@ export const jobs: Record<RunKind, JobDefinition> = {
   convert: convertJob,
   'convert-eval': convertEvalJob,
   'layer-import': layerImportJob,
+  'feature-index': featureIndexJob,
 }

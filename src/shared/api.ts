@@ -7,11 +7,12 @@ import { ConvertConfig, ConvertPreview, ConvertSweep, LayerKind, LearningRate } 
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent, SplicableLayer } from './models.js'
 import { PretrainPreview, PretrainPreviewRequest } from './pretrain.js'
 import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult, ModelExperts } from './experts.js'
+import { FeatureGetRequest, FeatureIndexRequest, FeatureList, FeatureListRequest, FeatureTokenRequest, FeatureTokenUnits, FeatureUnit } from './features.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis'])
+export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -281,6 +282,12 @@ export const contract = {
   'convert.export': { input: ExportRequest, output: ExportResult },
   'convert.import': { input: ImportRequest, output: ImportResult },
   'convert.getFrontier': { input: FrontierRequest, output: Frontier },
+  /** Feature browsing: index a layer run's units (job kind feature-index), list them, one unit's page. */
+  'features.start': { input: FeatureIndexRequest, output: z.object({ runId: RunId }) },
+  'features.list': { input: FeatureListRequest, output: FeatureList },
+  'features.get': { input: FeatureGetRequest, output: FeatureUnit },
+  /** The units of an index that fire most on one token (approximate counts). */
+  'features.listByToken': { input: FeatureTokenRequest, output: FeatureTokenUnits },
 } as const
 
 export type Contract = typeof contract

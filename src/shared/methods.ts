@@ -31,6 +31,10 @@ export const methodNames = [
   'convert.export',
   'convert.import',
   'convert.getFrontier',
+  'features.start',
+  'features.list',
+  'features.get',
+  'features.listByToken',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

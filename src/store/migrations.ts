@@ -66,6 +66,36 @@ export const migrations: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 1 → 2: feature indexes (src/jobs/features/index.ts, docs/features.md). One row per index run
+  // (the layer run it indexes is kept as a plain id, so deleting the layer leaves its index
+  // browsable) and one row per unit: the sortable statistics as columns, the rest as a compact
+  // binary record (src/analysis/features/codec.ts).
+  `
+  CREATE TABLE feature_indexes (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    layer_run_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    block INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    k INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    seq_len INTEGER NOT NULL,
+    dead INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX feature_indexes_layer ON feature_indexes(layer_run_id, run_id);
+  CREATE TABLE feature_units (
+    run_id INTEGER NOT NULL REFERENCES feature_indexes(run_id) ON DELETE CASCADE,
+    unit INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    mean REAL NOT NULL,
+    max REAL NOT NULL,
+    detail BLOB NOT NULL,
+    PRIMARY KEY (run_id, unit)
+  );
+  CREATE INDEX feature_units_count ON feature_units(run_id, count);
+  CREATE INDEX feature_units_max ON feature_units(run_id, max);
+  `,
 ]
 
 export const SCHEMA_VERSION = migrations.length

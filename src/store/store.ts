@@ -359,6 +359,71 @@ export class Store {
     return this.db.prepare('SELECT id, path, name FROM datasets').all() as { id: number; path: string; name: string }[]
   }
 
+  // ---- feature indexes (migration 2; src/jobs/features) ---------------------------------------
+
+  /**
+   * Writes a finished feature index in one transaction, replacing any earlier rows of the run
+   * (a resumed index restarts from scratch), so readers see all of it or none.
+   */
+  saveFeatureIndex(index: FeatureIndexRow, units: Iterable<FeatureUnitStoreRow>): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM feature_indexes WHERE run_id = ?').run(index.runId)
+      this.db
+        .prepare(
+          'INSERT INTO feature_indexes (run_id, layer_run_id, kind, block, width, k, tokens, seq_len, dead, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(index.runId, index.layerRunId, index.kind, index.block, index.width, index.k, index.tokens, index.seqLen, index.dead, now())
+      const insert = this.db.prepare('INSERT INTO feature_units (run_id, unit, count, mean, max, detail) VALUES (?, ?, ?, ?, ?, ?)')
+      for (const u of units) insert.run(index.runId, u.unit, u.count, u.mean, u.max, u.detail)
+    })()
+  }
+
+  getFeatureIndex(runId: number): FeatureIndexRow | undefined {
+    const row = this.db.prepare('SELECT * FROM feature_indexes WHERE run_id = ?').get(runId) as Record<string, number | string> | undefined
+    if (!row) return undefined
+    return {
+      runId: row.run_id as number,
+      layerRunId: row.layer_run_id as number,
+      kind: row.kind as string,
+      block: row.block as number,
+      width: row.width as number,
+      k: row.k as number,
+      tokens: row.tokens as number,
+      seqLen: row.seq_len as number,
+      dead: row.dead as number,
+    }
+  }
+
+  /** The newest feature index of a layer run, if any. */
+  latestFeatureIndex(layerRunId: number): FeatureIndexRow | undefined {
+    const row = this.db.prepare('SELECT run_id FROM feature_indexes WHERE layer_run_id = ? ORDER BY run_id DESC LIMIT 1').get(layerRunId) as
+      | { run_id: number }
+      | undefined
+    return row ? this.getFeatureIndex(row.run_id) : undefined
+  }
+
+  /** Live units (count > 0) of an index, filtered by count and sorted; with the number matching. */
+  listFeatureUnits(
+    runId: number,
+    o: { sort: 'count' | 'max' | 'unit'; desc: boolean; minCount: number; maxCount: number; offset: number; limit: number },
+  ): { total: number; units: Omit<FeatureUnitStoreRow, 'detail'>[] } {
+    const where = 'run_id = ? AND count > 0 AND count >= ? AND count <= ?'
+    const args = [runId, o.minCount, o.maxCount]
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM feature_units WHERE ${where}`).get(...args) as { n: number }).n
+    const dir = o.desc ? 'DESC' : 'ASC'
+    const units = this.db
+      .prepare(`SELECT unit, count, mean, max FROM feature_units WHERE ${where} ORDER BY ${o.sort} ${dir}, unit ASC LIMIT ? OFFSET ?`)
+      .all(...args, o.limit, o.offset) as Omit<FeatureUnitStoreRow, 'detail'>[]
+    return { total, units }
+  }
+
+  getFeatureUnit(runId: number, unit: number): FeatureUnitStoreRow | undefined {
+    const row = this.db.prepare('SELECT unit, count, mean, max, detail FROM feature_units WHERE run_id = ? AND unit = ?').get(runId, unit) as
+      | (Omit<FeatureUnitStoreRow, 'detail'> & { detail: Buffer })
+      | undefined
+    return row ? { ...row, detail: new Uint8Array(row.detail.buffer, row.detail.byteOffset, row.detail.byteLength) } : undefined
+  }
+
   /**
    * Deletes a run's rows (metrics, checkpoints and log go with it) and then its folder
    * runs/<id> in the store, the only place the app writes a run's own files. A symlink there is
@@ -385,4 +450,26 @@ export interface RunSummaryRow {
   evalNmse: number | null
   evalLossRecovered: number | null
   trainNmse: number | null
+}
+
+/** One feature index (a `feature-index` run), as stored. */
+export interface FeatureIndexRow {
+  runId: number
+  layerRunId: number
+  kind: string
+  block: number
+  width: number
+  k: number
+  tokens: number
+  seqLen: number
+  dead: number
+}
+
+/** One unit of a feature index: sortable statistics and the encoded detail (src/analysis/features/codec.ts). */
+export interface FeatureUnitStoreRow {
+  unit: number
+  count: number
+  mean: number
+  max: number
+  detail: Uint8Array
 }

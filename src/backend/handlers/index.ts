@@ -5,6 +5,7 @@ import { doctor } from './app.js'
 import { addDataset, listDatasets } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
 import { previewConvert, startConversion, startSweep } from './convert.js'
+import { getFeature, listFeatures, startFeatureIndex, unitsByToken } from './features.js'
 import { analyzeExperts, getExpertAnalysis, modelExperts } from './experts.js'
 import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
@@ -46,4 +47,8 @@ export const handlers: Handlers = {
   'convert.export': exportLayer,
   'convert.import': importLayerFolder,
   'convert.getFrontier': frontier,
+  'features.start': startFeatureIndex,
+  'features.list': listFeatures,
+  'features.get': getFeature,
+  'features.listByToken': unitsByToken,
 }
