@@ -289,6 +289,14 @@ export function setNativeKernels(on: boolean): void {
   if (on) tf.registerKernel({ kernelName: ADAMW_KERNEL, backendName: 'wasm', kernelFunc: adamW as unknown as KernelFunc })
 }
 
+/**
+ * Whether matMuls run on the native GEMM right now: OpenBLAS reads a transposed operand through
+ * its flag at full speed, where tfjs-wasm's own kernel is faster on operands transposed first.
+ */
+export function nativeGemmActive(): boolean {
+  return tf.getBackend() === 'wasm' && tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc === (batchMatMul as unknown as KernelFunc)
+}
+
 /** The loaded addon, for the benchmark and the tests; null when none. */
 export function nativeAddon(): NativeAddon | null {
   return addon

@@ -19,6 +19,7 @@
 // than a plain one.
 import { tf } from './backend.js'
 import type { KVCache } from './models/kv-cache.js'
+import { nativeGemmActive } from './native.js'
 
 type Args = (tf.Tensor | tf.GradSaveFunc)[]
 
@@ -31,6 +32,16 @@ function transposeLast(t: tf.Tensor): tf.Tensor {
   return tf.transpose(t, perm)
 }
 
+/**
+ * op(a)·op(b), op a transpose of the last two axes where asked: as GEMM flags on the native
+ * kernels (no transposed copy), as explicit transposes on tfjs's own kernels (faster there).
+ * For the backward passes, which multiply by transposed saved operands.
+ */
+export function matMulT(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean): tf.Tensor {
+  if (nativeGemmActive()) return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, transposeA, transposeB)
+  return mm(transposeA ? transposeLast(a) : a, transposeB ? transposeLast(b) : b)
+}
+
 /** Plain (batched) matMul; typed loosely because tfjs wants matching ranks. */
 function mm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D)
@@ -39,8 +50,7 @@ function mm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 // ------------------------------------------------------------------------------------ matmul
 
 /**
- * a b for rank-2 or batched rank-3 operands. Backward: da = dy bᵀ, db = aᵀ dy (last two axes
- * transposed explicitly).
+ * a b for rank-2 or batched rank-3 operands. Backward: da = dy bᵀ, db = aᵀ dy (matMulT).
  */
 export const matmul = tf.customGrad((...args: Args) => {
   const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc]
@@ -49,7 +59,7 @@ export const matmul = tf.customGrad((...args: Args) => {
     value: mm(a, b),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as [tf.Tensor, tf.Tensor]
-      return [mm(dy, transposeLast(sb)), mm(transposeLast(sa), dy)]
+      return [matMulT(dy, sb, false, true), matMulT(sa, dy, true, false)]
     },
   }
 }) as <T extends tf.Tensor2D | tf.Tensor3D>(a: T, b: T) => T
@@ -74,7 +84,7 @@ const linearWithBias = tf.customGrad((...args: Args) => {
     value: tf.fused.matMul({ a: x, b: w, bias: b }),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D]
-      return [mm(dy, tf.transpose(sw)), mm(tf.transpose(sx), dy), tf.sum(dy, 0)]
+      return [matMulT(dy, sw, false, true), matMulT(sx, dy, true, false), tf.sum(dy, 0)]
     },
   }
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D

@@ -6,7 +6,7 @@
 // b_E [H], G [d,N], b_G [N], C [N,O] (row n = c_n, unit norm), D [H,O], b_out [O].
 import { matchedExperts, mxdKind, mxdParams } from '../../shared/layer-kinds/mxd.js'
 import { tf } from '../backend.js'
-import { gelu, geluGrad } from '../ops.js'
+import { gelu, geluGrad, matMulT } from '../ops.js'
 import {
   codePositions,
   customParamOp,
@@ -185,24 +185,24 @@ export class MxDLayer extends SparseLayerBase {
   private backward(dy: tf.Tensor2D, s: Record<string, tf.Tensor>, p: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
     const x = s.x as tf.Tensor2D
     const gate = { values: s.values as tf.Tensor2D, indices: s.indices as tf.Tensor2D }
-    // Explicit transposes + plain matMuls: on wasm a transposed matMul is 12–35× slower.
-    const xT = tf.transpose(x)
+    // Products with a transposed operand through matMulT: GEMM flags on the native kernels,
+    // explicit transposes on tfjs-wasm's (where a transposed matMul is 12–35× slower).
     // ŷ = Ca ∗ Dz + b_out
     const db_out = tf.sum(dy, 0)
     const dCa = tf.mul(dy, s.Dz!) as tf.Tensor2D
     const dDz = tf.mul(dy, s.Ca!) as tf.Tensor2D
     // Dz = z·D
-    const dD = tf.matMul(tf.transpose(s.z as tf.Tensor2D), dDz)
-    const dz = tf.matMul(dDz, tf.transpose(p.D as tf.Tensor2D))
+    const dD = matMulT(s.z!, dDz, true, false)
+    const dz = matMulT(dDz, p.D!, false, true)
     // z = φ(pre) (∗ u)
     const grads: Record<string, tf.Tensor> = { D: dD, b_out: db_out }
     const dh = s.u ? tf.mul(dz, s.u) : dz
     const dPre = tf.mul(dh, geluGrad(s.pre!)) as tf.Tensor2D
-    grads.E = tf.matMul(xT, dPre)
+    grads.E = matMulT(x, dPre, true, false)
     grads.b_E = tf.sum(dPre, 0)
     if (s.u) {
       const dU = tf.mul(dz, s.h!) as tf.Tensor2D
-      grads.E_glu = tf.matMul(xT, dU)
+      grads.E_glu = matMulT(x, dU, true, false)
       grads.b_glu = tf.sum(dU, 0)
     }
     // Ca = Cᵀa: gradients for C and for the K selected coefficients.
@@ -212,8 +212,8 @@ export class MxDLayer extends SparseLayerBase {
       grads.C = r.dM
       dValues = r.dValues
     } else {
-      grads.C = tf.matMul(tf.transpose(s.codes as tf.Tensor2D), dCa)
-      const dA = tf.matMul(dCa, tf.transpose(p.C as tf.Tensor2D))
+      grads.C = matMulT(s.codes!, dCa, true, false)
+      const dA = matMulT(dCa, p.C!, false, true) as tf.Tensor2D
       dValues = tf.reshape(tf.gatherND(dA, codePositions(gate.indices)), gate.values.shape)
     }
     // a = TopK(ReLU(x·G + b_G)): gradient through the selected positions only.

@@ -6,6 +6,7 @@
 import { skipTranscoderKind } from '../../shared/layer-kinds/skip-transcoder.js'
 import { transcoderKind } from '../../shared/layer-kinds/transcoder.js'
 import { tf } from '../backend.js'
+import { matMulT } from '../ops.js'
 import {
   customParamOp,
   denseCodes,
@@ -141,8 +142,8 @@ export class TranscoderLayer extends SparseLayerBase {
           const { dValues, dM } = weightedRowSumGrad(latents.values, latents.indices, s.rows as tf.Tensor3D, dy, this.width)
           const { dW, db } = topkReluGrad(x, latents, dValues, this.width)
           const grads: Record<string, tf.Tensor> = { W_enc: dW, b_enc: db, W_dec: dM, b_dec: tf.sum(dy, 0) }
-          // W_skip x: dW_skip = dyᵀ·x ([O,B]·[B,d], explicit transpose).
-          if (this.skip) grads.W_skip = tf.matMul(tf.transpose(dy), x)
+          // W_skip x: dW_skip = dyᵀ·x ([O,B]·[B,d]).
+          if (this.skip) grads.W_skip = matMulT(dy, x, true, false)
           return grads
         }),
     )
