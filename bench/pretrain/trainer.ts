@@ -1,8 +1,9 @@
 // Training throughput of the trainable GPT-2 (src/engine/train) on this machine's tfjs backend:
 // full optimizer steps (forward, backward, clipping, AdamW) on random tokens, timed after two
 // warm-up steps. Prints one JSON line. Also times one linear layer's backward both ways, to show
-// why src/engine/ops.ts writes its own matMul gradients (plain matMuls on explicitly transposed operands)
-// instead of tfjs's (matMul with transposeA/transposeB).
+// why src/engine/ops.ts writes its own matMul gradients (matMulT: plain matMuls on explicitly
+// transposed operands on tfjs-wasm's kernels, GEMM transpose flags on the native ones) instead of
+// tfjs's (matMul with transposeA/transposeB).
 //   npx tsx bench/pretrain/trainer.ts [--layers 4 --d-model 256 --heads 4 --ctx 128 --batch 8 --vocab 512 --steps 5]
 import { parseArgs } from 'node:util'
 import { initBackend, tf } from '../../src/engine/backend.js'
