@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { mxd } from '../helpers/mxd-cli.js'
 import { tempStore } from '../helpers/web-process.js'
+import { SCHEMA_VERSION } from '../../src/store/migrations.js'
 
 describe('mxd', () => {
   it('doctor --json reports backend, store, schema version and the Electron binary', async () => {
@@ -9,7 +10,9 @@ describe('mxd', () => {
     const r = await mxd(['doctor', '--json'], { env: { MXD_HOME: store } })
     expect(r.code).toBe(0)
     const report = JSON.parse(r.stdout) as Record<string, unknown>
-    expect(report).toMatchObject({ backend: 'wasm', store, schemaVersion: 1 })
+    // A new store is migrated to the newest schema (one version per migration).
+    expect(report).toMatchObject({ backend: 'wasm', store, schemaVersion: SCHEMA_VERSION })
+    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(2)
     expect(report.electronBinary).toMatchObject({ present: expect.any(Boolean) })
     expect(report.backendNotes).toContainEqual(expect.stringMatching(/tfjs-node-gpu/))
     // Native kernels are named, or the reason there are none is given.
