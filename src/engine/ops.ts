@@ -42,6 +42,16 @@ export function matMulT(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transpo
   return mm(transposeA ? transposeLast(a) : a, transposeB ? transposeLast(b) : b)
 }
 
+/**
+ * Σ over the rows of a [rows, cols] matrix (a bias's gradient): on the native kernels one GEMV,
+ * 1ᵀ·m, which reads m once; tfjs-wasm's Sum over axis 0 transposes m first, and was the largest
+ * non-GEMM kernel of a training step.
+ */
+export function sumRows(m: tf.Tensor2D): tf.Tensor1D {
+  if (!nativeGemmActive()) return tf.sum(m, 0)
+  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, m.shape[0]]), m), [m.shape[1]]))
+}
+
 /** Plain (batched) matMul; typed loosely because tfjs wants matching ranks. */
 function mm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D)
@@ -84,7 +94,7 @@ const linearWithBias = tf.customGrad((...args: Args) => {
     value: tf.fused.matMul({ a: x, b: w, bias: b }),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D]
-      return [matMulT(dy, sw, false, true), matMulT(sx, dy, true, false), tf.sum(dy, 0)]
+      return [matMulT(dy, sw, false, true), matMulT(sx, dy, true, false), sumRows(dy as tf.Tensor2D)]
     },
   }
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D
@@ -134,7 +144,7 @@ export function layerNorm(x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D, eps: num
         const inner = tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(g, sxhat), -1, true)))
         const d = sw.shape[0]
         const dyRows = tf.reshape(dy, [-1, d])
-        return [tf.mul(inner, srstd), tf.sum(tf.mul(dyRows, tf.reshape(sxhat, [-1, d])), 0), tf.sum(dyRows, 0)]
+        return [tf.mul(inner, srstd), sumRows(tf.mul(dyRows, tf.reshape(sxhat, [-1, d])) as tf.Tensor2D), sumRows(dyRows as tf.Tensor2D)]
       },
     }
   }) as (x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor

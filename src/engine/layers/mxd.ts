@@ -6,7 +6,7 @@
 // b_E [H], G [d,N], b_G [N], C [N,O] (row n = c_n, unit norm), D [H,O], b_out [O].
 import { matchedExperts, mxdKind, mxdParams } from '../../shared/layer-kinds/mxd.js'
 import { tf } from '../backend.js'
-import { gelu, geluGrad, matMulT } from '../ops.js'
+import { gelu, geluGrad, matMulT, sumRows } from '../ops.js'
 import {
   codePositions,
   customParamOp,
@@ -188,7 +188,7 @@ export class MxDLayer extends SparseLayerBase {
     // Products with a transposed operand through matMulT: GEMM flags on the native kernels,
     // explicit transposes on tfjs-wasm's (where a transposed matMul is 12–35× slower).
     // ŷ = Ca ∗ Dz + b_out
-    const db_out = tf.sum(dy, 0)
+    const db_out = sumRows(dy)
     const dCa = tf.mul(dy, s.Dz!) as tf.Tensor2D
     const dDz = tf.mul(dy, s.Ca!) as tf.Tensor2D
     // Dz = z·D
@@ -199,11 +199,11 @@ export class MxDLayer extends SparseLayerBase {
     const dh = s.u ? tf.mul(dz, s.u) : dz
     const dPre = tf.mul(dh, geluGrad(s.pre!)) as tf.Tensor2D
     grads.E = matMulT(x, dPre, true, false)
-    grads.b_E = tf.sum(dPre, 0)
+    grads.b_E = sumRows(dPre)
     if (s.u) {
       const dU = tf.mul(dz, s.h!) as tf.Tensor2D
       grads.E_glu = matMulT(x, dU, true, false)
-      grads.b_glu = tf.sum(dU, 0)
+      grads.b_glu = sumRows(dU)
     }
     // Ca = Cᵀa: gradients for C and for the K selected coefficients.
     let dValues: tf.Tensor2D

@@ -6,7 +6,7 @@
 import { skipTranscoderKind } from '../../shared/layer-kinds/skip-transcoder.js'
 import { transcoderKind } from '../../shared/layer-kinds/transcoder.js'
 import { tf } from '../backend.js'
-import { matMulT } from '../ops.js'
+import { matMulT, sumRows } from '../ops.js'
 import {
   customParamOp,
   denseCodes,
@@ -141,7 +141,7 @@ export class TranscoderLayer extends SparseLayerBase {
           const latents = { values: s.values as tf.Tensor2D, indices: s.indices as tf.Tensor2D }
           const { dValues, dM } = weightedRowSumGrad(latents.values, latents.indices, s.rows as tf.Tensor3D, dy, this.width)
           const { dW, db } = topkReluGrad(x, latents, dValues, this.width)
-          const grads: Record<string, tf.Tensor> = { W_enc: dW, b_enc: db, W_dec: dM, b_dec: tf.sum(dy, 0) }
+          const grads: Record<string, tf.Tensor> = { W_enc: dW, b_enc: db, W_dec: dM, b_dec: sumRows(dy) }
           // W_skip x: dW_skip = dyᵀ·x ([O,B]·[B,d]).
           if (this.skip) grads.W_skip = matMulT(dy, x, true, false)
           return grads
