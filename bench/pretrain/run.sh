@@ -30,5 +30,5 @@ const f = (x) => x.toFixed(0)
 console.log(`1 thread: mxd trainer (${a.backend}) ${f(a.tokensPerSecond)} tokens/s; PyTorch ${b.torch} ${f(b.tokensPerSecond)} tokens/s; mxd / PyTorch ${(a.tokensPerSecond / b.tokensPerSecond).toFixed(2)}`)
 console.log(`${e.threads} threads: mxd trainer (${c.backend}) ${f(c.tokensPerSecond)} tokens/s; PyTorch ${f(e.tokensPerSecond)} tokens/s; mxd / PyTorch ${(c.tokensPerSecond / e.tokensPerSecond).toFixed(2)}`)
 const l = a.linearBackwardMs
-if (l.tfjsBuiltin !== null) console.log(`linear backward [${a.shape.batch * a.shape.ctx}x${a.shape.dModel}]x[${a.shape.dModel}x${4 * a.shape.dModel}] (1 thread): explicit transposes ${l.explicitTranspose.toFixed(1)} ms, tfjs built-in gradient ${l.tfjsBuiltin.toFixed(1)} ms (${(l.tfjsBuiltin / l.explicitTranspose).toFixed(1)}x)`)
+if (l.tfjsBuiltin !== null) console.log(`linear backward [${a.shape.batch * a.shape.ctx}x${a.shape.dModel}]x[${a.shape.dModel}x${4 * a.shape.dModel}] (1 thread): ours (ops.ts) ${l.explicitTranspose.toFixed(1)} ms, tfjs built-in gradient ${l.tfjsBuiltin.toFixed(1)} ms (${(l.tfjsBuiltin / l.explicitTranspose).toFixed(1)}x)`)
 ' "$ours1" "$torch1" "$oursN" "$torchN"
