@@ -1,6 +1,6 @@
 // The conversion pages' back-end calls and data: the registered datasets, previews, starting runs
-// and sweeps, the frontier, and the speed this machine has measured before. The wizard's draft and
-// rules are stores/convert-wizard.ts.
+// and sweeps, and the speed this machine has measured before. The wizard's draft and
+// rules are stores/convert-wizard.ts; the frontier is stores/frontier.ts.
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import type { Dataset, Input, Output, Run } from '../../../shared/api'
@@ -10,7 +10,6 @@ import { errorMessage } from '../lib/errors'
 
 export type ConvertInput = Input<'convert.start'>
 export type ConvertPreview = Output<'convert.preview'>
-export type Frontier = Output<'convert.getFrontier'>
 
 /** A speed this machine measured: from an earlier conversion of the same model, or the benchmark. */
 export interface SpeedSource {
@@ -60,9 +59,6 @@ export const useConvertStore = defineStore('convert', () => {
   }
   async function sweep(config: ConvertInput, ks: number[], kinds: LayerKind[]): Promise<number[]> {
     return (await backend.call('convert.sweep', { ...config, ks, kinds })).runIds
-  }
-  function frontier(req: Input<'convert.getFrontier'>): Promise<Frontier> {
-    return backend.call('convert.getFrontier', req)
   }
   async function evaluate(runId: number): Promise<number> {
     return (await backend.call('convert.evaluate', { runId })).runId
@@ -119,7 +115,6 @@ export const useConvertStore = defineStore('convert', () => {
     preview,
     start,
     sweep,
-    frontier,
     evaluate,
     evalRunsOf,
     measuredSpeed,
