@@ -7,7 +7,23 @@ import { ConvertConfig, ConvertPreview, ConvertSweep, LayerKind, LearningRate } 
 import { GenerateRequest, GenerationId, ModelDescription, ModelEntry, ModelId, PlaygroundEvent, SplicableLayer } from './models.js'
 import { PretrainPreview, PretrainPreviewRequest } from './pretrain.js'
 import { ExpertAnalysisGet, ExpertAnalysisRequest, ExpertAnalysisResult, ModelExperts } from './experts.js'
-import { FeatureGetRequest, FeatureIndexRequest, FeatureList, FeatureListRequest, FeatureTokenRequest, FeatureTokenUnits, FeatureUnit } from './features.js'
+import {
+  FeatureAblation,
+  FeatureAblationRequest,
+  FeatureGetRequest,
+  FeatureIndexRequest,
+  FeatureLabel,
+  FeatureLabels,
+  FeatureLabelSet,
+  FeatureLabelsRequest,
+  FeatureList,
+  FeatureListRequest,
+  FeatureSearchRequest,
+  FeatureSearchResult,
+  FeatureTokenRequest,
+  FeatureTokenUnits,
+  FeatureUnit,
+} from './features.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
 
 export const RunId = z.number().int().positive()
@@ -288,6 +304,13 @@ export const contract = {
   'features.get': { input: FeatureGetRequest, output: FeatureUnit },
   /** The units of an index that fire most on one token (approximate counts). */
   'features.listByToken': { input: FeatureTokenRequest, output: FeatureTokenUnits },
+  /** The units active at each token of a text or of token ids, with the layer spliced into its model (engine worker). */
+  'features.search': { input: FeatureSearchRequest, output: FeatureSearchResult },
+  /** A unit's direct effect on the next token's log-prob on its top contexts (engine worker). */
+  'features.ablation': { input: FeatureAblationRequest, output: FeatureAblation },
+  /** The user's label and notes on a unit; empty label and notes remove them. */
+  'features.setLabel': { input: FeatureLabelSet, output: FeatureLabel.nullable() },
+  'features.listLabels': { input: FeatureLabelsRequest, output: FeatureLabels },
 } as const
 
 export type Contract = typeof contract

@@ -152,3 +152,89 @@ export const FeatureTokenUnits = z.object({
   ),
 })
 export type FeatureTokenUnits = z.infer<typeof FeatureTokenUnits>
+
+// ---------------------------------------------------------------------------------------------
+// Reading a layer on new text (features.search), ablation (features.ablation), the user's labels
+// (features.setLabel / features.listLabels). `runId` is an index run or a layer run, as above;
+// search also works on a layer run with no index (its frequencies are then null).
+
+const TokenId = z.number().int().min(0).max(10_000_000)
+
+/** features.search: the units active at each token of a text, or of token ids (the Playground's token inspector). */
+export const FeatureSearchRequest = IndexRef.extend({
+  /** Text to read; a BOS is put first where the model has one, and it is cut to the model's context. */
+  text: z.string().min(1).max(FEATURE_LIMITS.maxSearchChars).optional(),
+  /** Token ids to read as they are (a Playground generation's prompt and output ids). */
+  ids: z.array(TokenId).min(1).max(4096).optional(),
+}).refine((r) => (r.text === undefined) !== (r.ids === undefined), { message: 'give exactly one of text or ids', path: ['text'] })
+
+export const FeatureSearchResult = z.object({
+  layerRunId: RunId,
+  /** The index whose frequencies are shown; null where the layer has none. */
+  indexRunId: RunId.nullable(),
+  /** One entry per token read (BOS included), in order. */
+  tokens: z.array(
+    z.object({
+      id: z.number().int(),
+      text: z.string().nullable(),
+      /** The units active here (post-TopK code > 0), highest activation first. */
+      units: z.array(z.object({ unit: z.number().int(), value: z.number(), frequency: z.number().nullable() })),
+    }),
+  ),
+  /** True when the text was longer than the model's context and was cut. */
+  truncated: z.boolean(),
+})
+export type FeatureSearchResult = z.infer<typeof FeatureSearchResult>
+
+export const FeatureAblationRequest = FeatureGetRequest
+
+/** features.ablation: the unit's direct effect on the loss, on its top contexts. */
+export const FeatureAblation = z.object({
+  /** What was computed, in words. */
+  description: z.string(),
+  contexts: z.array(
+    z.object({
+      /** The context's index in features.get's `top`. */
+      rank: z.number().int(),
+      /** The next token after the ranked position, whose log-prob is compared. */
+      nextId: z.number().int(),
+      nextText: z.string().nullable(),
+      logProb: z.number(),
+      ablatedLogProb: z.number(),
+      /** ablatedLogProb − logProb: negative where the unit helped predict the next token. */
+      delta: z.number(),
+    }),
+  ),
+  /** Mean delta over the contexts; null when none has a next token. */
+  meanDelta: z.number().nullable(),
+})
+export type FeatureAblation = z.infer<typeof FeatureAblation>
+
+/** The user's label and notes on a unit, kept per layer run (they outlive re-indexing). */
+export const FEATURE_LABEL_LIMITS = { maxLabel: 200, maxNotes: 10_000 } as const
+
+export const FeatureLabelSet = z.strictObject({
+  runId: RunId,
+  unit: z.number().int().min(0).max(10_000_000),
+  /** Empty label and notes remove the entry. */
+  label: z.string().max(FEATURE_LABEL_LIMITS.maxLabel),
+  notes: z.string().max(FEATURE_LABEL_LIMITS.maxNotes).default(''),
+})
+
+export const FeatureLabel = z.object({
+  layerRunId: RunId,
+  unit: z.number().int(),
+  label: z.string(),
+  notes: z.string(),
+  /** ISO time of the last change. */
+  updatedAt: z.string(),
+})
+export type FeatureLabel = z.infer<typeof FeatureLabel>
+
+export const FeatureLabelsRequest = IndexRef.extend({
+  /** Keep labels or notes containing this (case-insensitive); all when absent. */
+  query: z.string().min(1).max(FEATURE_LABEL_LIMITS.maxLabel).optional(),
+})
+
+export const FeatureLabels = z.object({ layerRunId: RunId, labels: z.array(FeatureLabel) })
+export type FeatureLabels = z.infer<typeof FeatureLabels>

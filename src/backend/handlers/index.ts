@@ -1,5 +1,5 @@
 // One handler per method of the contract; TypeScript checks that none is missing.
-import type { Method, Output, ParsedInput } from '../../shared/api.js'
+import { ApiError, type Method, type Output, type ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
 import { addDataset, listDatasets } from './datasets.js'
@@ -12,6 +12,10 @@ import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { listSplicableLayers, startGeneration, stopGeneration } from './playground.js'
 import { previewPretrain } from './pretrain.js'
 import { deleteRun, getRun, listRuns, runSummaries } from './runs.js'
+
+function notYet(method: string): never {
+  throw new ApiError('internal', `${method} is not built yet.`)
+}
 
 export type Handlers = {
   [M in Method]: (ctx: BackendContext, input: ParsedInput<M>) => Output<M> | Promise<Output<M>>
@@ -51,4 +55,9 @@ export const handlers: Handlers = {
   'features.list': listFeatures,
   'features.get': getFeature,
   'features.listByToken': unitsByToken,
+  // Placeholders until the issue-11 branches land (each branch replaces its own line).
+  'features.search': () => notYet('features.search'),
+  'features.ablation': () => notYet('features.ablation'),
+  'features.setLabel': () => notYet('features.setLabel'),
+  'features.listLabels': () => notYet('features.listLabels'),
 }
