@@ -35,6 +35,10 @@ export const methodNames = [
   'features.list',
   'features.get',
   'features.listByToken',
+  'features.search',
+  'features.ablation',
+  'features.setLabel',
+  'features.listLabels',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'
