@@ -307,7 +307,7 @@ export const contract = {
   /** The units active at each token of a text or of token ids, with the layer spliced into its model (engine worker). */
   'features.search': { input: FeatureSearchRequest, output: FeatureSearchResult },
   /** A unit's direct effect on the next token's log-prob on its top contexts (engine worker). */
-  'features.ablation': { input: FeatureAblationRequest, output: FeatureAblation },
+  'features.ablate': { input: FeatureAblationRequest, output: FeatureAblation },
   /** The user's label and notes on a unit; empty label and notes remove them. */
   'features.setLabel': { input: FeatureLabelSet, output: FeatureLabel.nullable() },
   'features.listLabels': { input: FeatureLabelsRequest, output: FeatureLabels },

@@ -188,7 +188,7 @@ export type FeatureSearchResult = z.infer<typeof FeatureSearchResult>
 
 export const FeatureAblationRequest = FeatureGetRequest
 
-/** features.ablation: the unit's direct effect on the loss, on its top contexts. */
+/** features.ablate: the unit's direct effect on the loss, on its top contexts. */
 export const FeatureAblation = z.object({
   /** What was computed, in words. */
   description: z.string(),

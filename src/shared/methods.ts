@@ -36,7 +36,7 @@ export const methodNames = [
   'features.get',
   'features.listByToken',
   'features.search',
-  'features.ablation',
+  'features.ablate',
   'features.setLabel',
   'features.listLabels',
 ] as const

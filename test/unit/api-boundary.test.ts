@@ -87,6 +87,9 @@ describe('the contract', () => {
       'generate',
       'diagnose',
       'summarize',
+      'search',
+      'ablate',
+      'set',
     ]
     const pattern = new RegExp(`^[a-z]+\\.(${verbs.join('|')})([A-Z][A-Za-z]*)?$`)
     expect(methodNames.filter((m) => !pattern.test(m))).toEqual([])

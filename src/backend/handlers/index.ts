@@ -57,7 +57,7 @@ export const handlers: Handlers = {
   'features.listByToken': unitsByToken,
   // Placeholders until the issue-11 branches land (each branch replaces its own line).
   'features.search': () => notYet('features.search'),
-  'features.ablation': () => notYet('features.ablation'),
+  'features.ablate': () => notYet('features.ablate'),
   'features.setLabel': () => notYet('features.setLabel'),
   'features.listLabels': () => notYet('features.listLabels'),
 }
