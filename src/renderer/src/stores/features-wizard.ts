@@ -127,9 +127,10 @@ export const useFeaturesWizardStore = defineStore('features-wizard', () => {
   function enter(): void {
     wizard.reset()
     starter.error.value = null
-    if (!models.loaded) void models.refresh()
     void datasets.refreshDatasets()
-    void runs.refreshSummaries()
+    // Listing the models registers the bundled ones: the summaries (which name each layer run's
+    // model by its registered id) are asked for after it.
+    void (models.loaded ? Promise.resolve() : models.refresh()).then(() => runs.refreshSummaries())
   }
   /** A new index from scratch (after one was started here). */
   function again(): void {
