@@ -420,7 +420,9 @@ export class Store {
       where += " AND l.label LIKE ? ESCAPE '\\'"
       args.push(`%${likePattern(o.label)}%`)
     }
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM ${from} WHERE ${where}`).get(...args) as { n: number }).n
+    // Without a label filter the labels cannot change the count: it is counted on the units alone.
+    const countFrom = o.label === undefined ? 'feature_units u' : from
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM ${countFrom} WHERE ${where}`).get(...args) as { n: number }).n
     const dir = o.desc ? 'DESC' : 'ASC'
     const units = this.db
       .prepare(

@@ -52,5 +52,5 @@ export function layerWidth(run: Pick<Run, 'config'>): number | null {
 export function indexTimeHint(tokens: number): string {
   const minutes = (1.5 * tokens) / FEATURE_LIMITS.defaultTokens
   const time = minutes < 1 ? 'under a minute' : minutes < 90 ? `about ${Math.round(minutes)} minute${Math.round(minutes) === 1 ? '' : 's'}` : `about ${(minutes / 60).toFixed(1)} hours`
-  return `${time} on the demo model on 2 cores (the default ${FEATURE_LIMITS.defaultTokens.toLocaleString('en-US')} tokens take a minute or two; a bigger model or layer takes longer). More tokens give rarer units more contexts.`
+  return `Takes ${time} on the demo model on 2 cores (the default ${FEATURE_LIMITS.defaultTokens.toLocaleString('en-US')} tokens take a minute or two; a bigger model or layer takes longer). More tokens give rarer units more contexts.`
 }
