@@ -57,6 +57,8 @@ export const FeatureListRequest = IndexRef.extend({
   maxFrequency: z.number().min(0).max(1).optional(),
   offset: z.number().int().min(0).max(10_000_000).default(0),
   limit: z.number().int().min(1).max(FEATURE_LIMITS.maxPage).default(100),
+  /** Keep units whose label contains this (case-insensitive); unlabelled units are then left out. */
+  label: z.string().min(1).max(200).optional(),
 })
 export type FeatureListRequest = z.infer<typeof FeatureListRequest>
 
@@ -85,6 +87,8 @@ export const FeatureUnitRow = z.object({
   /** Mean activation over the tokens where the unit fired. */
   meanActivation: z.number(),
   maxActivation: z.number(),
+  /** The user's label on the unit (features.setLabel), null where it has none. */
+  label: z.string().nullable(),
 })
 export type FeatureUnitRow = z.infer<typeof FeatureUnitRow>
 

@@ -96,6 +96,18 @@ export const migrations: readonly string[] = [
   CREATE INDEX feature_units_count ON feature_units(run_id, count);
   CREATE INDEX feature_units_max ON feature_units(run_id, max);
   `,
+  // 2 → 3: the user's label and notes on a unit. Keyed on the layer run, not the index, so a
+  // re-index keeps them; deleting the layer run deletes them (the cascade).
+  `
+  CREATE TABLE feature_labels (
+    layer_run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    unit INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    notes TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (layer_run_id, unit)
+  ) WITHOUT ROWID;
+  `,
 ]
 
 export const SCHEMA_VERSION = migrations.length

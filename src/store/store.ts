@@ -402,19 +402,74 @@ export class Store {
     return row ? this.getFeatureIndex(row.run_id) : undefined
   }
 
-  /** Live units (count > 0) of an index, filtered by count and sorted; with the number matching. */
+  /**
+   * Live units (count > 0) of an index, filtered by count (and by label: a case-insensitive
+   * substring of the layer run's label, when `label` is given) and sorted; with the number
+   * matching. Each row carries the unit's label (null where it has none): a join on the layer
+   * run's labels, so they follow the layer across re-indexes.
+   */
   listFeatureUnits(
     runId: number,
-    o: { sort: 'count' | 'max' | 'unit'; desc: boolean; minCount: number; maxCount: number; offset: number; limit: number },
-  ): { total: number; units: Omit<FeatureUnitStoreRow, 'detail'>[] } {
-    const where = 'run_id = ? AND count > 0 AND count >= ? AND count <= ?'
-    const args = [runId, o.minCount, o.maxCount]
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM feature_units WHERE ${where}`).get(...args) as { n: number }).n
+    o: { sort: 'count' | 'max' | 'unit'; desc: boolean; minCount: number; maxCount: number; offset: number; limit: number; label?: string },
+  ): { total: number; units: (Omit<FeatureUnitStoreRow, 'detail'> & { label: string | null })[] } {
+    const from = `feature_units u JOIN feature_indexes i ON i.run_id = u.run_id
+      LEFT JOIN feature_labels l ON l.layer_run_id = i.layer_run_id AND l.unit = u.unit`
+    let where = 'u.run_id = ? AND u.count > 0 AND u.count >= ? AND u.count <= ?'
+    const args: (number | string)[] = [runId, o.minCount, o.maxCount]
+    if (o.label !== undefined) {
+      where += " AND l.label LIKE ? ESCAPE '\\'"
+      args.push(`%${likePattern(o.label)}%`)
+    }
+    // Without a label filter the labels cannot change the count: it is counted on the units alone.
+    const countFrom = o.label === undefined ? 'feature_units u' : from
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM ${countFrom} WHERE ${where}`).get(...args) as { n: number }).n
     const dir = o.desc ? 'DESC' : 'ASC'
     const units = this.db
-      .prepare(`SELECT unit, count, mean, max FROM feature_units WHERE ${where} ORDER BY ${o.sort} ${dir}, unit ASC LIMIT ? OFFSET ?`)
-      .all(...args, o.limit, o.offset) as Omit<FeatureUnitStoreRow, 'detail'>[]
+      .prepare(
+        `SELECT u.unit, u.count, u.mean, u.max, l.label AS label FROM ${from} WHERE ${where} ORDER BY u.${o.sort} ${dir}, u.unit ASC LIMIT ? OFFSET ?`,
+      )
+      .all(...args, o.limit, o.offset) as (Omit<FeatureUnitStoreRow, 'detail'> & { label: string | null })[]
     return { total, units }
+  }
+
+  // ---- feature labels (migration 3): the user's words on a unit, per layer run ---------------
+
+  /** Sets a unit's label and notes; both empty removes the entry (then null is returned). */
+  setFeatureLabel(layerRunId: number, unit: number, label: string, notes: string): FeatureLabelRow | null {
+    if (label === '' && notes === '') {
+      this.db.prepare('DELETE FROM feature_labels WHERE layer_run_id = ? AND unit = ?').run(layerRunId, unit)
+      return null
+    }
+    const at = now()
+    this.db
+      .prepare(
+        `INSERT INTO feature_labels (layer_run_id, unit, label, notes, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(layer_run_id, unit) DO UPDATE SET label = excluded.label, notes = excluded.notes, updated_at = excluded.updated_at`,
+      )
+      .run(layerRunId, unit, label, notes, at)
+    return { layerRunId, unit, label, notes, updatedAt: at }
+  }
+
+  getFeatureLabel(layerRunId: number, unit: number): FeatureLabelRow | undefined {
+    return this.db
+      .prepare('SELECT layer_run_id AS layerRunId, unit, label, notes, updated_at AS updatedAt FROM feature_labels WHERE layer_run_id = ? AND unit = ?')
+      .get(layerRunId, unit) as FeatureLabelRow | undefined
+  }
+
+  /** A layer run's labels by unit; with `query`, those whose label or notes contain it (case-insensitive, ASCII). */
+  listFeatureLabels(layerRunId: number, query?: string, limit = 10_000): FeatureLabelRow[] {
+    const args: (number | string)[] = [layerRunId]
+    let where = 'layer_run_id = ?'
+    if (query !== undefined) {
+      where += " AND (label LIKE ? ESCAPE '\\' OR notes LIKE ? ESCAPE '\\')"
+      const p = `%${likePattern(query)}%`
+      args.push(p, p)
+    }
+    return this.db
+      .prepare(
+        `SELECT layer_run_id AS layerRunId, unit, label, notes, updated_at AS updatedAt FROM feature_labels WHERE ${where} ORDER BY unit LIMIT ?`,
+      )
+      .all(...args, limit) as FeatureLabelRow[]
   }
 
   getFeatureUnit(runId: number, unit: number): FeatureUnitStoreRow | undefined {
@@ -442,6 +497,20 @@ export class Store {
     else unlinkSync(dir)
     return dir
   }
+}
+
+/** A LIKE pattern matching `text` literally (its %, _ and \\ escaped with \\). */
+function likePattern(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`)
+}
+
+/** A user's label and notes on one unit of a layer run (Store.setFeatureLabel). */
+export interface FeatureLabelRow {
+  layerRunId: number
+  unit: number
+  label: string
+  notes: string
+  updatedAt: string
 }
 
 /** A run with its headline metrics (Store.runSummaryRows). */

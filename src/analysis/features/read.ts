@@ -29,8 +29,8 @@ export function indexInfo(row: FeatureIndexRow): FeatureIndexInfo {
   }
 }
 
-export function unitRow(index: FeatureIndexRow, u: Omit<FeatureUnitStoreRow, 'detail'>): FeatureUnitRow {
-  return { unit: u.unit, count: u.count, frequency: index.tokens > 0 ? u.count / index.tokens : 0, meanActivation: u.mean, maxActivation: u.max }
+export function unitRow(index: FeatureIndexRow, u: Omit<FeatureUnitStoreRow, 'detail'> & { label?: string | null }): FeatureUnitRow {
+  return { unit: u.unit, count: u.count, frequency: index.tokens > 0 ? u.count / index.tokens : 0, meanActivation: u.mean, maxActivation: u.max, label: u.label ?? null }
 }
 
 /** Token ids [start, end) of the index's token file. */

@@ -42,6 +42,7 @@ export function listFeatures(ctx: BackendContext, input: ParsedInput<'features.l
     maxCount: input.maxFrequency === undefined ? n : Math.floor(input.maxFrequency * n + 1e-9),
     offset: input.offset,
     limit: input.limit,
+    ...(input.label !== undefined ? { label: input.label } : {}),
   })
   return { index: indexInfo(index), total, units: units.map((u) => unitRow(index, u)) }
 }
@@ -51,7 +52,9 @@ export function getFeature(ctx: BackendContext, input: ParsedInput<'features.get
   if (input.unit >= index.width) throw new ApiError('bad_request', `Unit ${input.unit} does not exist: this layer has units 0…${index.width - 1}.`)
   const row = ctx.store.getFeatureUnit(index.runId, input.unit)
   if (!row) throw new ApiError('not_found', `Feature index ${index.runId} has no unit ${input.unit}.`)
-  return unitPage(ctx.store.runDir(index.runId), index, row)
+  const page = unitPage(ctx.store.runDir(index.runId), index, row)
+  const label = ctx.store.getFeatureLabel(index.layerRunId, input.unit)
+  return { ...page, stats: { ...page.stats, label: label?.label ?? null } }
 }
 
 export function unitsByToken(ctx: BackendContext, input: ParsedInput<'features.listByToken'>): Output<'features.listByToken'> {
@@ -69,4 +72,35 @@ export function unitsByToken(ctx: BackendContext, input: ParsedInput<'features.l
     }
   })
   return { index: indexInfo(index), matches }
+}
+
+/**
+ * The layer run whose labels `runId` names: a layer run itself, or the layer a feature-index run
+ * indexes (from its config, so labels can be written while its index is still running).
+ */
+function labelLayerOf(ctx: BackendContext, runId: number): number {
+  const run = ctx.store.getRun(runId)
+  if (!run) throw new ApiError('not_found', `There is no run ${runId}.`)
+  if (run.kind === 'convert' || run.kind === 'layer-import') return run.id
+  if (run.kind === 'feature-index') {
+    const parsed = FeatureIndexConfig.safeParse(run.config)
+    if (parsed.success) return parsed.data.layerRunId
+    throw new ApiError('bad_request', `Feature index ${runId} has an unreadable config: start a new index of its layer.`)
+  }
+  throw new ApiError('bad_request', `Run ${runId} is a ${run.kind} run: labels belong to a layer (a convert or layer-import run) or to one of its feature indexes.`)
+}
+
+export function setFeatureLabel(ctx: BackendContext, input: ParsedInput<'features.setLabel'>): Output<'features.setLabel'> {
+  const layerRunId = labelLayerOf(ctx, input.runId)
+  const index = ctx.store.latestFeatureIndex(layerRunId)
+  if (index && input.unit >= index.width) {
+    throw new ApiError('bad_request', `Unit ${input.unit} does not exist: this layer has units 0…${index.width - 1}.`)
+  }
+  // Surrounding spaces are never meant; trimmed, an all-blank label and notes clear the entry.
+  return ctx.store.setFeatureLabel(layerRunId, input.unit, input.label.trim(), input.notes.trim())
+}
+
+export function listFeatureLabels(ctx: BackendContext, input: ParsedInput<'features.listLabels'>): Output<'features.listLabels'> {
+  const layerRunId = labelLayerOf(ctx, input.runId)
+  return { layerRunId, labels: ctx.store.listFeatureLabels(layerRunId, input.query) }
 }

@@ -5,7 +5,7 @@ import { doctor } from './app.js'
 import { addDataset, listDatasets } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
 import { previewConvert, startConversion, startSweep } from './convert.js'
-import { getFeature, listFeatures, startFeatureIndex, unitsByToken } from './features.js'
+import { getFeature, listFeatureLabels, listFeatures, setFeatureLabel, startFeatureIndex, unitsByToken } from './features.js'
 import { analyzeExperts, getExpertAnalysis, modelExperts } from './experts.js'
 import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
@@ -58,6 +58,6 @@ export const handlers: Handlers = {
   // Placeholders until the issue-11 branches land (each branch replaces its own line).
   'features.search': () => notYet('features.search'),
   'features.ablate': () => notYet('features.ablate'),
-  'features.setLabel': () => notYet('features.setLabel'),
-  'features.listLabels': () => notYet('features.listLabels'),
+  'features.setLabel': setFeatureLabel,
+  'features.listLabels': listFeatureLabels,
 }

@@ -11,6 +11,10 @@ import PlaygroundView from './views/PlaygroundView.vue'
 import ConvertView from './views/ConvertView.vue'
 import FrontierView from './views/FrontierView.vue'
 import PretrainView from './views/PretrainView.vue'
+import FeaturesView from './views/FeaturesView.vue'
+import FeatureListView from './views/FeatureListView.vue'
+import FeatureSearchView from './views/FeatureSearchView.vue'
+import FeatureUnitView from './views/FeatureUnitView.vue'
 
 /** A page's entry in the sidebar: its icon (NavIcon's names), and whether it is still to come. */
 export type NavIconName = 'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'privacy'
@@ -35,19 +39,14 @@ const routes: RouteRecordRaw[] = [
   { path: '/runs', component: RunsView, meta: { title: 'Runs', nav: { icon: 'runs' } } },
   { path: '/runs/:id(\\d+)', component: RunDetailView, meta: { title: 'Run' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/benchmark', component: BenchmarkView, meta: { title: 'Benchmark', nav: { icon: 'benchmark' } } },
+  { path: '/features', component: FeaturesView, meta: { title: 'Features', nav: { icon: 'features' } } },
+  { path: '/features/search', component: FeatureSearchView, meta: { title: 'Search units' } },
+  { path: '/features/:runId(\\d+)', component: FeatureListView, meta: { title: 'Units' }, props: (r) => ({ runId: Number(r.params.runId) }) },
   {
-    path: '/features',
-    component: ComingView,
-    meta: { title: 'Features', nav: { icon: 'features', soon: true } },
-    props: {
-      title: 'Features',
-      summary: 'See what each expert of a converted layer does.',
-      points: [
-        'Browse the experts: the tokens and contexts that activate each one most.',
-        'Search experts by example text and label them.',
-        'Steer generation: turn an expert up or down and watch the output change.',
-      ],
-    },
+    path: '/features/:runId(\\d+)/units/:unit(\\d+)',
+    component: FeatureUnitView,
+    meta: { title: 'Unit' },
+    props: (r) => ({ runId: Number(r.params.runId), unit: Number(r.params.unit) }),
   },
   {
     path: '/privacy',
