@@ -6,6 +6,7 @@ import { addDataset, listDatasets } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
 import { previewConvert, startConversion, startSweep } from './convert.js'
 import { getFeature, listFeatures, startFeatureIndex, unitsByToken } from './features.js'
+import { ablateFeature, searchFeatures } from './feature-inspect.js'
 import { analyzeExperts, getExpertAnalysis, modelExperts } from './experts.js'
 import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
@@ -56,8 +57,8 @@ export const handlers: Handlers = {
   'features.get': getFeature,
   'features.listByToken': unitsByToken,
   // Placeholders until the issue-11 branches land (each branch replaces its own line).
-  'features.search': () => notYet('features.search'),
-  'features.ablate': () => notYet('features.ablate'),
+  'features.search': searchFeatures,
+  'features.ablate': ablateFeature,
   'features.setLabel': () => notYet('features.setLabel'),
   'features.listLabels': () => notYet('features.listLabels'),
 }
