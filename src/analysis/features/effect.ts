@@ -40,7 +40,7 @@ export function hasDecoderRows(layer: SparseLayer): boolean {
 /** Per unit, the EFFECT_TOKENS tokens its decoder row promotes most and suppresses most. */
 export async function decoderEffects(model: LanguageModel, layer: SparseLayer, opts: { cancelled?: () => boolean } = {}): Promise<UnitEffect[] | null> {
   const W = layer.params.W_dec!
-  return directEffects(model, layer.width, (first, n) => tf.slice(W, [first, 0], [n, model.dModel]), opts)
+  return directEffects(model, layer.width, (first, n) => tf.slice(W as tf.Tensor2D, [first, 0], [n, model.dModel]), opts)
 }
 
 /**
