@@ -301,11 +301,15 @@ export class ContributionSum {
     }
   }
 
-  /** Expert u's mean contribution c_u ∗ sum_u / count (`c` = its row of C); zeros when it never fired. */
-  mean(u: number, count: number, c: ArrayLike<number>): Float32Array {
-    const out = new Float32Array(this.dOut)
-    if (count === 0) return out
-    for (let o = 0; o < this.dOut; o++) out[o] = (c[o]! * this.sum[u * this.dOut + o]!) / count
+  /** Σ a_n·Dᵀz / count for experts first…first+n−1 ([n, d_out]; zeros for an expert that never fired): times c_n, its mean contribution. */
+  means(first: number, n: number, counts: ArrayLike<number>): Float32Array {
+    const O = this.dOut
+    const out = new Float32Array(n * O)
+    for (let r = 0; r < n; r++) {
+      const count = counts[first + r]!
+      if (count === 0) continue
+      for (let o = 0; o < O; o++) out[r * O + o] = this.sum[(first + r) * O + o]! / count
+    }
     return out
   }
 }

@@ -54,18 +54,10 @@ export async function expertEffects(
   counts: ArrayLike<number>,
   opts: { cancelled?: () => boolean } = {},
 ): Promise<(UnitEffect | null)[] | null> {
-  const C = (await layer.params.C!.data()) as Float32Array
+  const C = layer.params.C as tf.Tensor2D
   const d = sums.dOut
-  const effects = await directEffects(
-    model,
-    layer.width,
-    (first, n) => {
-      const rows = new Float32Array(n * d)
-      for (let r = 0; r < n; r++) rows.set(sums.mean(first + r, counts[first + r]!, C.subarray((first + r) * d, (first + r + 1) * d)), r * d)
-      return tf.tensor2d(rows, [n, d])
-    },
-    opts,
-  )
+  // c_n ∗ (Σ a_n·Dᵀz / count), a chunk of experts at a time (C is never copied out whole).
+  const effects = await directEffects(model, layer.width, (first, n) => tf.mul(tf.slice(C, [first, 0], [n, d]), tf.tensor2d(sums.means(first, n, counts), [n, d])), opts)
   return effects && effects.map((e, u) => (counts[u]! > 0 ? e : null))
 }
 
