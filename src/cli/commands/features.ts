@@ -38,12 +38,20 @@ function contextLine(c: FeatureContext): string {
   return `${c.value.toFixed(3).padStart(8)}  ${words.join('')}`
 }
 
+/** The unit's output effect: the tokens it promotes and suppresses most, or why there are none. */
+function effectLines(e: FeatureUnit['effect']): string[] {
+  if (e.top.length === 0) return [`output effect: ${e.description}`]
+  const tokens = (list: FeatureUnit['effect']['top']): string => list.map((t) => `${JSON.stringify(t.text ?? `#${t.id}`)}(${t.value.toFixed(2)})`).join(' ')
+  return [`output effect (${e.description.split(':')[0]}): promotes ${tokens(e.top)}`, `  suppresses ${tokens(e.bottom)}`]
+}
+
 function unitText(u: FeatureUnit): string {
   const s = u.stats
   const lines = [
     `unit ${s.unit} of the ${u.index.kind} layer of block ${u.index.block} (index run ${u.index.indexRunId}, ${u.index.tokens} tokens)`,
     `fires on ${s.count} tokens (frequency ${s.frequency.toExponential(3)}), mean activation ${s.meanActivation.toFixed(4)}, max ${s.maxActivation.toFixed(4)}`,
     `co-firing units (approximate counts): ${u.cofiring.slice(0, 10).map((c) => `${c.unit}×${c.count}`).join(' ') || '—'}`,
+    ...effectLines(u.effect),
     '',
     'top contexts (activation at the [ranked token]; (x) after a token = the activation where the unit fired):',
     ...u.top.map(contextLine),
