@@ -127,6 +127,10 @@ describe('features.search', () => {
     await expect(backend.call('features.search', { runId: layerRunId, ids: [1, model.vocabSize] })).rejects.toThrow(`Token id ${model.vocabSize} is outside the vocabulary`)
     await expect(backend.call('features.search', { runId: 999, text: 'x' })).rejects.toThrow('There is no run 999')
     await expect(backend.call('features.search', { runId: layerRunId })).rejects.toThrow('exactly one of text or ids')
+    // A layer run whose layer file is gone.
+    const lost = importTestLayer(backend.ctx.store, dir, layer, BLOCK, 'lost')
+    rmSync(join(backend.ctx.store.runDir(lost), 'layer', 'cfg.json'))
+    await expect(backend.call('features.search', { runId: lost, text: 'the' })).rejects.toThrow(new RegExp(`Run ${lost} .*has no trained layer yet`))
     // A layer trained on a copy of the demo model, the copy then deleted.
     const copy = join(dir, 'model-copy')
     cpSync(DEMO, copy, { recursive: true })
