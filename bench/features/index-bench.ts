@@ -8,14 +8,16 @@
 //     A GPT-2-small-shaped MxD (d = 768, N = 21,490, H = 3,072, K = 32, seeded random weights)
 //     spliced into block 1 of a 2-block GPT-2-small-width model with random weights
 //     (bench/forward/engine-model.ts), over TOKENS random token ids (default 100,000) in
-//     sequences of 128: the streaming pass, the values pass and the encoding of every unit, as the
-//     job runs them (without the store writes).
+//     sequences of 128: the streaming pass (with the experts' contribution sums), the values
+//     pass, the experts' output effects and the encoding of every unit, as the job runs them
+//     (without the store writes).
 //
 // Prints one JSON line: tokens, seconds, tokens/s, peak RSS (MB), stored bytes.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { encodeUnitDetail } from '../../src/analysis/features/codec.js'
+import { expertEffects } from '../../src/analysis/features/effect.js'
 import { streamingPass, valuesPass } from '../../src/analysis/features/pass.js'
 import { importLayer } from '../../src/convert/export.js'
 import { modelFingerprint, saveLayerFolder } from '../../src/convert/layer-file.js'
@@ -96,12 +98,15 @@ async function gpt2Small(tokens: number): Promise<Record<string, unknown>> {
   const table = (await valuesPass(model, layer, 1, stream, { batch: 8 }))!
   const valuesSeconds = (performance.now() - t1) / 1000
   const t2 = performance.now()
+  const effects = (await expertEffects(model, layer, stream.contributions!, stream.acc.count))!
+  const effectSeconds = (performance.now() - t2) / 1000
+  const t3 = performance.now()
   let bytes = 0
   for (let u = 0; u < width; u++) {
     const s = stream.acc.summary(u)
-    bytes += encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, effect: null, ...table.unitContexts(u, s) }).length
+    bytes += encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, effect: effects[u] ?? null, ...table.unitContexts(u, s) }).length
   }
-  const encodeSeconds = (performance.now() - t2) / 1000
+  const encodeSeconds = (performance.now() - t3) / 1000
   const seconds = (performance.now() - started) / 1000
   layer.dispose()
   model.dispose()
@@ -118,7 +123,9 @@ async function gpt2Small(tokens: number): Promise<Record<string, unknown>> {
     tokensPerSecond: stream.tokens.length / seconds,
     streamSeconds,
     valuesSeconds,
+    effectSeconds,
     encodeSeconds,
+    contributionSumMb: stream.contributions!.sum.byteLength / 2 ** 20,
     contexts: table.unit.length,
     firedPairs: table.firedAt.length,
     rssAfterStreamMb: rssAfterStream,

@@ -4,7 +4,7 @@
 // Models page asks for (inspect, describe, add, list), so that work never runs on the server's
 // event loop and never waits behind a multi-GB model being loaded for the Playground.
 import type { Worker } from 'node:worker_threads'
-import type { EngineRequest, EngineResponse, FolderRequest, FolderResults } from '../jobs/engine-protocol.js'
+import type { EngineRequest, EngineResponse, FolderRequest, FolderResults, InspectRequest, InspectResults } from '../jobs/engine-protocol.js'
 import { sourceWorkerFactory, type WorkerFactory } from '../jobs/spawn.js'
 import type { GenerateRequest, PlaygroundEvent, Steer } from '../shared/models.js'
 
@@ -14,6 +14,7 @@ export class EngineService {
   private nextId = 1
   private readonly live = new Set<string>()
   private readonly folders = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  private readonly inspections = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
 
   constructor(
     private readonly emit: (e: PlaygroundEvent) => void,
@@ -51,6 +52,18 @@ export class EngineService {
     return new Promise((resolve, reject) => {
       this.folders.set(id, { resolve: resolve as (v: unknown) => void, reject })
       this.ensureFolderWorker().postMessage({ type: 'folder', id, request } satisfies EngineRequest)
+    })
+  }
+
+  /**
+   * features.search / features.ablate on the main engine worker, beside the Playground's
+   * generations: it shares their loaded model and layer (why: src/jobs/engine-worker.ts inspectWork).
+   */
+  inspect<R extends InspectRequest>(request: R): Promise<InspectResults[R['op']]> {
+    const id = `i${this.nextId++}`
+    return new Promise((resolve, reject) => {
+      this.inspections.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      this.post({ type: 'inspect', id, request })
     })
   }
 
@@ -109,6 +122,13 @@ export class EngineService {
       else pending?.reject(new Error(msg.message))
       return
     }
+    if (msg.type === 'inspect') {
+      const pending = this.inspections.get(msg.id)
+      this.inspections.delete(msg.id)
+      if (msg.ok) pending?.resolve(msg.value)
+      else pending?.reject(new Error(msg.message))
+      return
+    }
     const generationId = msg.id
     if (msg.type === 'prompt') this.emit({ type: 'prompt', generationId, ids: msg.ids, tokens: msg.tokens })
     else if (msg.type === 'token') this.emit({ type: 'token', generationId, ...msg.token })
@@ -124,5 +144,7 @@ export class EngineService {
   private failAll(message: string): void {
     for (const generationId of this.live) this.emit({ type: 'error', generationId, message })
     this.live.clear()
+    for (const pending of this.inspections.values()) pending.reject(new Error(message))
+    this.inspections.clear()
   }
 }

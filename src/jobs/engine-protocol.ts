@@ -3,6 +3,8 @@ import type { GenerationResult, SamplingOptions } from '../engine/generate.js'
 import type { Steer } from '../shared/models.js'
 import type { ModelDescription } from '../engine/describe.js'
 import type { DiscoveredModel, ModelInfo } from '../engine/model-folder.js'
+import type { ModelRow } from '../store/store.js'
+import type { AblatedContext, AblationContext, ActiveTokens } from '../analysis/features/inspect.js'
 
 /**
  * File work on model folders the user names, done in the worker so that the server's event loop
@@ -26,6 +28,28 @@ export interface FolderResults {
   list: { discovered: DiscoveredModel[]; folders: Record<string, { info: ModelInfo } | { error: string }> }
 }
 
+/**
+ * A layer run as the worker reads it: its layer folder, and what finding its model needs (the
+ * run's config and the registered models, as src/jobs/convert/eval-inputs.ts resolveModelDir
+ * reads them), since the worker has no store.
+ */
+export interface InspectLayer {
+  layerRunId: number
+  layerDir: string
+  runConfig: Record<string, unknown>
+  models: ModelRow[]
+}
+
+/** features.search / features.ablate's engine half (src/analysis/features/inspect.ts). */
+export type InspectRequest =
+  | { op: 'search'; layer: InspectLayer; text?: string; ids?: number[] }
+  | { op: 'ablate'; layer: InspectLayer; unit: number; contexts: AblationContext[] }
+
+export interface InspectResults {
+  search: ActiveTokens
+  ablate: { contexts: (AblatedContext & { nextText: string | null })[] }
+}
+
 export interface TopPrediction {
   id: number
   prob: number
@@ -46,6 +70,7 @@ export type EngineRequest =
     }
   | { type: 'stop'; id: string }
   | { type: 'folder'; id: string; request: FolderRequest }
+  | { type: 'inspect'; id: string; request: InspectRequest }
 
 export type EngineResponse =
   | { type: 'ready' }
@@ -55,3 +80,5 @@ export type EngineResponse =
   | { type: 'error'; id: string; message: string }
   | { type: 'folder'; id: string; ok: true; value: FolderResults[FolderRequest['op']] }
   | { type: 'folder'; id: string; ok: false; message: string }
+  | { type: 'inspect'; id: string; ok: true; value: InspectResults[InspectRequest['op']] }
+  | { type: 'inspect'; id: string; ok: false; message: string }

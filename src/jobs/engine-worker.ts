@@ -8,9 +8,12 @@ import { loadLanguageModel } from '../engine/models/load.js'
 import type { LanguageModel } from '../engine/models/model.js'
 import { TextTokenizer } from '../engine/tokenizer.js'
 import type { SparseLayer } from '../engine/layers/sparse-layer.js'
-import { loadLayerFolder } from '../convert/layer-file.js'
+import { loadLayerFolder, readLayerConfig } from '../convert/layer-file.js'
 import { splicedMlps } from '../convert/splice.js'
-import type { EngineRequest, EngineResponse, FolderRequest, FolderResults } from './engine-protocol.js'
+import type { EngineRequest, EngineResponse, FolderRequest, FolderResults, InspectRequest, InspectResults } from './engine-protocol.js'
+import { ablateUnit, readActiveUnits } from '../analysis/features/inspect.js'
+import { spliceMlp } from '../convert/splice.js'
+import { resolveModelDir } from './convert/eval-inputs.js'
 import { readdirSync, realpathSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describeModel } from '../engine/describe.js'
@@ -99,6 +102,46 @@ async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Prom
   } finally {
     running.delete(req.id)
     if (spliceDir !== null) releaseLayer(spliceDir)
+  }
+}
+
+/**
+ * features.search / features.ablate. They run here, on the Playground's worker, rather than on a
+ * dedicated one: the token inspector reads the very model and layer the Playground has loaded, so
+ * they share one copy (a second worker would hold a second copy of a multi-GB model), and a
+ * generation yields between tokens, so a search waits at most one token's step. The model stays
+ * loaded (modelFor) and the layer stays the newest (acquireLayer) between calls: the inspector
+ * calls this on every click.
+ */
+async function inspectWork(req: InspectRequest): Promise<InspectResults[InspectRequest['op']]> {
+  const run = `run ${req.layer.layerRunId}`
+  const cfg = readLayerConfig(req.layer.layerDir)
+  let dir = `model "${cfg.model_name}"`
+  let entry: { model: LanguageModel; tokenizer: TextTokenizer | null }
+  try {
+    dir = resolveModelDir({ listModels: () => req.layer.models }, undefined, req.layer.runConfig, cfg.training as Record<string, unknown>, cfg)
+    entry = await modelFor(dir)
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err)
+    throw new Error(`The model ${run}'s layer was trained on (${dir}) cannot be loaded: ${why.replace(/\.?$/, ".")} Put that model folder back where it was, or add it on the Models page.`, { cause: err })
+  }
+  const { model, tokenizer } = entry
+  const what = `${run}'s model (${dir})`
+  const { layer, block } = acquireLayer(req.layer.layerDir)
+  try {
+    if (req.op === 'search') return await readActiveUnits(model, tokenizer, layer, block, req, what)
+    const contexts = await ablateUnit(model, layer, block, (onCodes) => spliceMlp(layer, { onCodes }), req.unit, req.contexts, what)
+    return { contexts: contexts.map((c) => ({ ...c, nextText: tokenizer ? tokenizer.decode([c.nextId]) : null })) }
+  } finally {
+    releaseLayer(req.layer.layerDir)
+  }
+}
+
+async function inspect(id: string, req: InspectRequest): Promise<void> {
+  try {
+    send({ type: 'inspect', id, ok: true, value: await inspectWork(req) })
+  } catch (err) {
+    send({ type: 'inspect', id, ok: false, message: err instanceof Error ? err.message : String(err) })
   }
 }
 
@@ -193,6 +236,7 @@ port.on('message', (req: EngineRequest) => {
   if (req.type === 'folder') folder(req.id, req.request)
   else if (data?.foldersOnly) return
   else if (req.type === 'generate') void generate(req)
+  else if (req.type === 'inspect') void inspect(req.id, req.request)
   else if (req.type === 'stop') running.get(req.id)?.abort()
 })
 send({ type: 'ready' })

@@ -8,9 +8,10 @@
 //      fired); only the sequences that hold a kept context are run again.
 import { tf } from '../../engine/backend.js'
 import { hookNames } from '../../engine/hooks.js'
+import { MxDLayer } from '../../engine/layers/mxd.js'
 import type { SparseLayer } from '../../engine/layers/sparse-layer.js'
 import type { LanguageModel } from '../../engine/models/model.js'
-import { FeatureAccumulator, type Sample, type UnitSummary } from './accumulator.js'
+import { ContributionSum, FeatureAccumulator, type Sample, type UnitSummary } from './accumulator.js'
 
 /** Tokens after the ranked one that a context shows. */
 export const CONTEXT_AFTER = 4
@@ -20,10 +21,12 @@ export interface Selections {
   indices: Int32Array
   rows: number
   k: number
+  /** An MxD layer's Dᵀz at every token ([rows, d_out]), when asked for. */
+  decoding?: Float32Array
 }
 
-/** The layer's K selected values and units at every token of `ids` (equal-length sequences), row-major. */
-export async function layerSelections(model: LanguageModel, layer: SparseLayer, block: number, ids: number[][]): Promise<Selections> {
+/** The layer's K selected values and units at every token of `ids` (equal-length sequences), row-major; with `decoding`, an MxD's Dᵀz too. */
+export async function layerSelections(model: LanguageModel, layer: SparseLayer, block: number, ids: number[][], o: { decoding?: boolean } = {}): Promise<Selections> {
   const name = hookNames.ln2(block)
   // Block L's own MLP output is never used (the pass stops at its input): zeros cost nothing.
   const { cache } = model.forward(ids, { cacheNames: [name], stopAfterLayer: block, mlpReplacements: { [block]: (x) => tf.zerosLike(x) } })
@@ -39,7 +42,13 @@ export async function layerSelections(model: LanguageModel, layer: SparseLayer, 
     const i = (await indices.data()) as Int32Array
     values.dispose()
     indices.dispose()
-    return { values: v, indices: i, rows: v.length / layer.k, k: layer.k }
+    let decoding: Float32Array | undefined
+    if (o.decoding && layer instanceof MxDLayer) {
+      const dz = tf.tidy(() => layer.sharedDecoding(tf.reshape(x, [-1, x.shape[2] as number]) as tf.Tensor2D))
+      decoding = (await dz.data()) as Float32Array
+      dz.dispose()
+    }
+    return { values: v, indices: i, rows: v.length / layer.k, k: layer.k, ...(decoding ? { decoding } : {}) }
   } finally {
     for (const t of Object.values(cache)) t.dispose()
   }
@@ -47,6 +56,8 @@ export async function layerSelections(model: LanguageModel, layer: SparseLayer, 
 
 export interface StreamResult {
   acc: FeatureAccumulator
+  /** An MxD layer's per-expert Σ a_n·Dᵀz (its mean contributions: effect.ts expertEffects); null for other kinds. */
+  contributions: ContributionSum | null
   /** The indexed tokens, sequence after sequence (sequences × seqLen). */
   tokens: Uint32Array
   sequences: number
@@ -67,14 +78,16 @@ export async function streamingPass(
   o: { wanted: number; seqLen: number; batch: number; seed: number } & PassHooks,
 ): Promise<StreamResult | null> {
   const acc = new FeatureAccumulator(layer.width, model.vocabSize, o.seed)
+  const contributions = layer instanceof MxDLayer ? new ContributionSum(layer.width, layer.size.dOut) : null
   const tokens = new Uint32Array(o.wanted * o.seqLen)
   let taken = 0
   let pending: number[][] = []
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return
     const first = (taken - pending.length) * o.seqLen
-    const s = await layerSelections(model, layer, block, pending)
+    const s = await layerSelections(model, layer, block, pending, { decoding: contributions !== null })
     acc.add(s.values, s.indices, s.rows, s.k, first, tokens.subarray(first, first + s.rows))
+    if (contributions) contributions.add(s.values, s.indices, s.rows, s.k, s.decoding!)
     pending = []
     o.onProgress?.(taken * o.seqLen)
     await new Promise((r) => setImmediate(r))
@@ -90,7 +103,7 @@ export async function streamingPass(
   }
   await flush()
   if (o.cancelled?.()) return null
-  return { acc, tokens: tokens.subarray(0, taken * o.seqLen), sequences: taken, seqLen: o.seqLen }
+  return { acc, contributions, tokens: tokens.subarray(0, taken * o.seqLen), sequences: taken, seqLen: o.seqLen }
 }
 
 /** A kept context with the unit's activations over its ids, sparse: offsets (in ids) where it fired. */

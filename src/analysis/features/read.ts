@@ -8,7 +8,7 @@ import type { FeatureIndexRow, FeatureUnitStoreRow } from '../../store/store.js'
 import { histogramEdges } from './accumulator.js'
 import { decodeTokenSlots, decodeUnitDetail, tokenUnitsOffsets } from './codec.js'
 import { TOKEN_SLOTS } from './accumulator.js'
-import { EFFECT_DESCRIPTION, NO_EFFECT_DESCRIPTION } from './effect.js'
+import { EFFECT_DESCRIPTION, MXD_EFFECT_DESCRIPTION, NEVER_FIRED_DESCRIPTION, NO_EFFECT_DESCRIPTION } from './effect.js'
 import { contextSpan, type ValuedSample } from './pass.js'
 
 /** Where a feature index's files live inside its run folder (src/jobs/features/index.ts writes them). */
@@ -75,11 +75,11 @@ export function unitPage(runDir: string, index: FeatureIndexRow, row: FeatureUni
     cofiring: d.cofiring,
     effect: d.effect
       ? {
-          description: EFFECT_DESCRIPTION,
+          description: index.kind === 'mxd' ? MXD_EFFECT_DESCRIPTION : EFFECT_DESCRIPTION,
           top: d.effect.top.map((t) => ({ ...t, text: vocab?.[t.id] ?? null })),
           bottom: d.effect.bottom.map((t) => ({ ...t, text: vocab?.[t.id] ?? null })),
         }
-      : { description: NO_EFFECT_DESCRIPTION, top: [], bottom: [] },
+      : { description: row.count === 0 ? NEVER_FIRED_DESCRIPTION : NO_EFFECT_DESCRIPTION, top: [], bottom: [] },
   }
 }
 

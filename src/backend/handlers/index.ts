@@ -1,21 +1,18 @@
 // One handler per method of the contract; TypeScript checks that none is missing.
-import { ApiError, type Method, type Output, type ParsedInput } from '../../shared/api.js'
+import type { Method, Output, ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
 import { addDataset, listDatasets } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
 import { previewConvert, startConversion, startSweep } from './convert.js'
 import { getFeature, listFeatureLabels, listFeatures, setFeatureLabel, startFeatureIndex, unitsByToken } from './features.js'
+import { ablateFeature, searchFeatures } from './feature-inspect.js'
 import { analyzeExperts, getExpertAnalysis, modelExperts } from './experts.js'
 import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { listSplicableLayers, startGeneration, stopGeneration } from './playground.js'
 import { previewPretrain } from './pretrain.js'
 import { deleteRun, getRun, listRuns, runSummaries } from './runs.js'
-
-function notYet(method: string): never {
-  throw new ApiError('internal', `${method} is not built yet.`)
-}
 
 export type Handlers = {
   [M in Method]: (ctx: BackendContext, input: ParsedInput<M>) => Output<M> | Promise<Output<M>>
@@ -55,9 +52,8 @@ export const handlers: Handlers = {
   'features.list': listFeatures,
   'features.get': getFeature,
   'features.listByToken': unitsByToken,
-  // Placeholders until the issue-11 branches land (each branch replaces its own line).
-  'features.search': () => notYet('features.search'),
-  'features.ablate': () => notYet('features.ablate'),
+  'features.search': searchFeatures,
+  'features.ablate': ablateFeature,
   'features.setLabel': setFeatureLabel,
   'features.listLabels': listFeatureLabels,
 }

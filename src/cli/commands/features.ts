@@ -2,7 +2,7 @@
 // (job kind feature-index), list its units, and show one unit's contexts with its activation
 // at every token, and the units firing most on a token. --run names the layer run (convert or layer-import); list and show read its
 // newest finished index.
-import { activeUnits } from '../../analysis/features/pass.js'
+import { readActiveUnits, withFrequencies } from '../../analysis/features/inspect.js'
 import { runLayerDir } from '../../convert/export.js'
 import { loadLayerFolder } from '../../convert/layer-file.js'
 import { loadLanguageModel } from '../../engine/models/load.js'
@@ -38,12 +38,20 @@ function contextLine(c: FeatureContext): string {
   return `${c.value.toFixed(3).padStart(8)}  ${words.join('')}`
 }
 
+/** The unit's output effect: the tokens it promotes and suppresses most, or why there are none. */
+function effectLines(e: FeatureUnit['effect']): string[] {
+  if (e.top.length === 0) return [`output effect: ${e.description}`]
+  const tokens = (list: FeatureUnit['effect']['top']): string => list.map((t) => `${JSON.stringify(t.text ?? `#${t.id}`)}(${t.value.toFixed(2)})`).join(' ')
+  return [`output effect (${e.description.split(':')[0]}): promotes ${tokens(e.top)}`, `  suppresses ${tokens(e.bottom)}`]
+}
+
 function unitText(u: FeatureUnit): string {
   const s = u.stats
   const lines = [
     `unit ${s.unit} of the ${u.index.kind} layer of block ${u.index.block} (index run ${u.index.indexRunId}, ${u.index.tokens} tokens)`,
     `fires on ${s.count} tokens (frequency ${s.frequency.toExponential(3)}), mean activation ${s.meanActivation.toFixed(4)}, max ${s.maxActivation.toFixed(4)}`,
     `co-firing units (approximate counts): ${u.cofiring.slice(0, 10).map((c) => `${c.unit}×${c.count}`).join(' ') || '—'}`,
+    ...effectLines(u.effect),
     '',
     'top contexts (activation at the [ranked token]; (x) after a token = the activation where the unit fired):',
     ...u.top.map(contextLine),
@@ -56,9 +64,9 @@ function unitText(u: FeatureUnit): string {
 }
 
 /**
- * `search --text`: the units active at each token of a text, run here with the engine as
- * `mxd forward --splice` is (the app's features.search over the engine worker is not built yet).
- * The text is tokenized after BOS, as the index's sequences are, and cut to the model's context.
+ * `search --text`: the units active at each token of a text, read here with the engine as
+ * `mxd forward --splice` is, by the same function as the app's features.search
+ * (src/analysis/features/inspect.ts readActiveUnits, which the engine worker runs).
  */
 async function searchText(ctx: CommandContext, runId: number, text: string): Promise<number> {
   if (text.length > FEATURE_LIMITS.maxSearchChars) throw new UsageError(`--text is ${text.length} characters long; at most ${FEATURE_LIMITS.maxSearchChars} are read`)
@@ -70,27 +78,21 @@ async function searchText(ctx: CommandContext, runId: number, text: string): Pro
     // which a text search does not read, so a placeholder stands in for it.
     const { modelDir } = evalInputs(store, { trainRunId: runId, data: 0, tokens: 1, batch: 1, seed: 0 }, cfg, store.getRun(runId))
     const tokenizer = TextTokenizer.fromFolder(modelDir)
-    if (!tokenizer) throw new UsageError(`${modelDir} has no tokenizer.json: --text needs one`)
     const model = await loadLanguageModel(modelDir)
     try {
-      const ids = [...(tokenizer.bosId !== null ? [tokenizer.bosId] : []), ...tokenizer.encode(text, { addSpecialTokens: false })].slice(0, model.dims.maxPositions)
-      const active = await activeUnits(model, layer, cfg.layer, ids)
+      const read = await readActiveUnits(model, tokenizer, layer, cfg.layer, { text }, `run ${runId}'s model (${modelDir})`)
       const index = store.latestFeatureIndex(runId)
-      const frequency = (unit: number): number | null => {
+      const tokens = withFrequencies(read.tokens, (unit) => {
         const row = index ? store.getFeatureUnit(index.runId, unit) : undefined
         return row && index ? row.count / index.tokens : null
-      }
-      const tokens = ids.map((id, i) => ({
-        id,
-        text: tokenizer.decode([id]),
-        units: active[i]!.map((u) => ({ ...u, frequency: frequency(u.unit) })),
-      }))
-      if (ctx.json) ctx.printJson({ runId, block: cfg.layer, kind: cfg.architecture, indexRunId: index?.runId ?? null, tokens })
+      })
+      if (ctx.json) ctx.printJson({ runId, block: cfg.layer, kind: cfg.architecture, indexRunId: index?.runId ?? null, tokens, truncated: read.truncated })
       else {
         for (const t of tokens) {
           const units = t.units.map((u) => `${u.unit}:${u.value.toFixed(2)}`).join('  ')
           ctx.print(`${JSON.stringify(t.text).padEnd(16)} ${units || '—'}`)
         }
+        if (read.truncated) ctx.print(`(the text was cut to the model's context of ${model.dims.maxPositions} tokens)`)
       }
       return 0
     } finally {

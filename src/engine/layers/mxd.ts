@@ -141,6 +141,11 @@ export class MxDLayer extends SparseLayerBase {
     })
   }
 
+  /** Dᵀz [B, O], the shared decoding that expert n rescales by c_n (its output a_n·(c_n ∗ Dᵀz)); for analysis. */
+  sharedDecoding(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => tf.matMul(this.hiddenLayer(x, this.params as Record<string, tf.Tensor>).z, this.params.D as tf.Tensor2D))
+  }
+
   /** ŷ with a user-modified dense code a' (steering / ablation): (Cᵀa') ∗ (Dᵀz) + b_out. */
   private hookedForward(x: tf.Tensor2D, a: tf.Tensor2D): SparseForward {
     const p = this.params as Record<string, tf.Tensor>

@@ -39,8 +39,8 @@ export function evalInputs(store: Store, c: ConvertEvalConfig, cfg: LayerFileCon
  * the training run's (ConvertConfig.model), else a registered model whose fingerprint is the
  * layer's model_hash. A known model_hash must match the chosen folder.
  */
-function resolveModelDir(
-  store: Store,
+export function resolveModelDir(
+  store: Pick<Store, 'listModels'>,
   explicit: string | undefined,
   runConfig: Record<string, unknown>,
   training: Record<string, unknown>,

@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { FeatureAccumulator } from '../../analysis/features/accumulator.js'
 import { encodeTokenUnits, encodeUnitDetail } from '../../analysis/features/codec.js'
-import { decoderEffects, hasDecoderRows, type UnitEffect } from '../../analysis/features/effect.js'
+import { decoderEffects, expertEffects, hasDecoderRows, type UnitEffect } from '../../analysis/features/effect.js'
 import { streamingPass, valuesPass, type ContextValues } from '../../analysis/features/pass.js'
 import { FEATURE_FILES } from '../../analysis/features/read.js'
 import { runLayerDir } from '../../convert/export.js'
@@ -86,10 +86,13 @@ async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> 
         onProgress: (done) => report('Reading the contexts', done, stream.tokens.length),
       })
       if (!contexts) return
-      let effects: UnitEffect[] | null = null
-      if (hasDecoderRows(layer)) {
+      let effects: (UnitEffect | null)[] | null = null
+      if (hasDecoderRows(layer) || stream.contributions) {
         ctx.progress({ unit: 'tokens', done: stream.tokens.length, total: stream.tokens.length, message: 'Reading the output effects' })
-        effects = await decoderEffects(model, layer, { cancelled: ctx.cancelled })
+        // A transcoder latent's decoder row; an MxD expert's mean contribution where it fired.
+        effects = stream.contributions
+          ? await expertEffects(model, layer, stream.contributions, stream.acc.count, { cancelled: ctx.cancelled })
+          : await decoderEffects(model, layer, { cancelled: ctx.cancelled })
         if (!effects) return
       }
       const dir = join(store.runDir(ctx.runId), FEATURE_FILES.dir)
@@ -98,7 +101,7 @@ async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> 
       writeFileAtomic(join(dir, FEATURE_FILES.tokens), new Uint8Array(tok.buffer, tok.byteOffset, tok.byteLength))
       const vocab: Record<number, string> = {}
       const shown = new Set(tok)
-      for (const e of effects ?? []) for (const t of [...e.top, ...e.bottom]) shown.add(t.id)
+      for (const e of effects ?? []) for (const t of e ? [...e.top, ...e.bottom] : []) shown.add(t.id)
       if (tokenizer) for (const id of shown) vocab[id] = tokenizer.decode([id])
       writeFileAtomic(join(dir, FEATURE_FILES.vocab), new TextEncoder().encode(JSON.stringify(vocab)))
       writeFileAtomic(join(dir, FEATURE_FILES.tokenUnits), encodeTokenUnits(stream.acc))
