@@ -11,6 +11,7 @@ import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { listSplicableLayers, startGeneration, stopGeneration } from './playground.js'
 import { previewPretrain } from './pretrain.js'
+import { getProbe, listProbes, startProbe } from './probe.js'
 import { deleteRun, getRun, listRuns, runSummaries } from './runs.js'
 
 function notYet(method: string): never {
@@ -60,4 +61,7 @@ export const handlers: Handlers = {
   'features.ablate': () => notYet('features.ablate'),
   'features.setLabel': () => notYet('features.setLabel'),
   'features.listLabels': () => notYet('features.listLabels'),
+  'probe.start': startProbe,
+  'probe.get': getProbe,
+  'probe.list': listProbes,
 }
