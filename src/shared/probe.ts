@@ -131,4 +131,10 @@ export const ProbeRow = z.object({
   createdAt: z.string(),
 })
 export type ProbeRow = z.infer<typeof ProbeRow>
-export const ProbeList = z.array(ProbeRow)
+/** A labelled task that ships with the app (resources/tasks), with its absolute path on this machine. */
+export const ShippedTask = z.object({ name: z.string(), path: z.string(), description: z.string() })
+export type ShippedTask = z.infer<typeof ShippedTask>
+
+/** probe.list: the probe runs, newest first, and the shipped tasks a new probe can use. */
+export const ProbeList = z.object({ runs: z.array(ProbeRow), tasks: z.array(ShippedTask) })
+export type ProbeList = z.infer<typeof ProbeList>

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend } from '../../src/engine/backend.js'
 import { createSparseLayer } from '../../src/engine/layers/kinds.js'
-import type { ProbeRow, ProbeRunState } from '../../src/shared/probe.js'
+import type { ProbeList, ProbeRunState } from '../../src/shared/probe.js'
 import { Store } from '../../src/store/store.js'
 import { mxd } from '../helpers/mxd-cli.js'
 import { repoRoot } from '../helpers/web-process.js'
@@ -53,7 +53,8 @@ describe('mxd probe', () => {
 
     const listed = await mxd(['probe', 'list', '--store', storeDir, '--json'])
     expect(listed.code, listed.stderr).toBe(0)
-    const rows = JSON.parse(listed.stdout) as ProbeRow[]
+    const { runs: rows, tasks } = JSON.parse(listed.stdout) as ProbeList
+    expect(tasks.map((t) => t.path)).toEqual([TASK])
     expect(rows).toHaveLength(1)
     expect(rows[0]).toMatchObject({ runId: state.runId, layerRunId, kind: 'transcoder', k: 8, width: 64, task: 'kjv-sections.jsonl', classes: 6, meanF1: r.mean.f1 })
     const text = await mxd(['probe', 'list', '--store', storeDir])

@@ -7,8 +7,9 @@ import { runLayerDir } from '../../convert/export.js'
 import { LayerFileError } from '../../convert/layer-file.js'
 import { PROBE_RESULT_FILE } from '../../jobs/probe.js'
 import { ApiError, type Output, type ParsedInput, type Run } from '../../shared/api.js'
-import { ProbeConfig, ProbeResult, type ProbeRow } from '../../shared/probe.js'
+import { ProbeConfig, ProbeResult, type ProbeRow, type ShippedTask } from '../../shared/probe.js'
 import type { BackendContext } from '../context.js'
+import { resourcesDir } from '../paths.js'
 
 export function startProbe(ctx: BackendContext, input: ParsedInput<'probe.start'>): Output<'probe.start'> {
   try {
@@ -47,9 +48,18 @@ export async function getProbe(ctx: BackendContext, input: ParsedInput<'probe.ge
   return { runId: run.id, status: run.status, error: run.error, layerRunId: layerRunOf(run), result: await readResult(ctx, run) }
 }
 
+/** The tasks in resources/tasks (made by scripts/make-probe-task.ts), so probing works offline. */
+export const SHIPPED_TASKS: ShippedTask[] = [
+  {
+    name: 'kjv-sections.jsonl',
+    path: join(resourcesDir, 'tasks', 'kjv-sections.jsonl'),
+    description: 'Which of six sections of the Bible a held-out KJV verse comes from (126 verses per section).',
+  },
+]
+
 export async function listProbes(ctx: BackendContext, input: ParsedInput<'probe.list'>): Promise<Output<'probe.list'>> {
   const runs = ctx.store.listRuns({ kind: 'probe', limit: input.limit })
-  return Promise.all(
+  const rows = await Promise.all(
     runs.map(async (run): Promise<ProbeRow> => {
       const r = await readResult(ctx, run)
       return {
@@ -69,4 +79,5 @@ export async function listProbes(ctx: BackendContext, input: ParsedInput<'probe.
       }
     }),
   )
+  return { runs: rows, tasks: SHIPPED_TASKS }
 }

@@ -59,9 +59,9 @@ export const probeCommand: Command = {
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`)
     if (sub === 'list') {
       const backend = await ctx.backend()
-      const rows = await backend.call('probe.list', {})
-      if (ctx.json) ctx.printJson(rows)
-      else ctx.print(tableText(rows))
+      const list = await backend.call('probe.list', {})
+      if (ctx.json) ctx.printJson(list)
+      else ctx.print(tableText(list.runs))
       return 0
     }
     if (sub !== undefined) throw new UsageError(`unknown subcommand "${sub}": mxd probe --run ID --data PATH, or mxd probe list`)

@@ -11,6 +11,7 @@ import PlaygroundView from './views/PlaygroundView.vue'
 import ConvertView from './views/ConvertView.vue'
 import FrontierView from './views/FrontierView.vue'
 import PretrainView from './views/PretrainView.vue'
+import ProbeView from './views/ProbeView.vue'
 
 /** A page's entry in the sidebar: its icon (NavIcon's names), and whether it is still to come. */
 export type NavIconName = 'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'privacy'
@@ -35,6 +36,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/runs', component: RunsView, meta: { title: 'Runs', nav: { icon: 'runs' } } },
   { path: '/runs/:id(\\d+)', component: RunDetailView, meta: { title: 'Run' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/benchmark', component: BenchmarkView, meta: { title: 'Benchmark', nav: { icon: 'benchmark' } } },
+  { path: '/features/probe', component: ProbeView, meta: { title: 'Probing' } },
   {
     path: '/features',
     component: ComingView,
