@@ -15,15 +15,12 @@ import { ModelLoadError } from '../engine/model-folder.js'
 import { loadLanguageModel } from '../engine/models/load.js'
 import { TextTokenizer } from '../engine/tokenizer.js'
 import { readRegularFile, UserPathError } from '../fs/user-files.js'
-import { PROBE_LIMITS, ProbeConfig, type ProbeResult } from '../shared/probe.js'
+import { PROBE_LIMITS, PROBE_RESULT_FILE, ProbeConfig, type ProbeResult } from '../shared/probe.js'
 import { JobError } from '../shared/errors.js'
 import { writeFileAtomic } from '../store/files.js'
 import type { Store } from '../store/store.js'
 import { evalInputs } from './convert/eval-inputs.js'
 import { defineJob, type JobContext } from './job.js'
-
-/** The result file in a probe run's folder. */
-export const PROBE_RESULT_FILE = 'probe.json'
 
 export const probeJob = defineJob('probe', ProbeConfig, probe)
 

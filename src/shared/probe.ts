@@ -23,6 +23,9 @@ export const PROBE_LIMITS = {
   maxList: 1000,
 } as const
 
+/** The result file a succeeded `probe` run leaves in its run folder (ProbeResult as JSON). */
+export const PROBE_RESULT_FILE = 'probe.json'
+
 /** The split fractions (train, validation, test), per class. */
 export const PROBE_SPLIT = { train: 0.6, validation: 0.2, test: 0.2 } as const
 

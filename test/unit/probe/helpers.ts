@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobContext } from '../../../src/jobs/job.js'
-import { PROBE_RESULT_FILE, probeJob } from '../../../src/jobs/probe.js'
-import { ProbeConfig, ProbeResult } from '../../../src/shared/probe.js'
+import { probeJob } from '../../../src/jobs/probe.js'
+import { PROBE_RESULT_FILE, ProbeConfig, ProbeResult } from '../../../src/shared/probe.js'
 import type { Store } from '../../../src/store/store.js'
 
 export async function runProbe(store: Store, input: Record<string, unknown>): Promise<ProbeResult> {
