@@ -104,9 +104,12 @@ export type ProbeResult = z.infer<typeof ProbeResult>
 
 export const ProbeGetRequest = z.strictObject({ runId: RunId })
 
+/** RunStatus's values, spelt here because api.ts imports this module (it cannot import back). */
+const Status = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
+
 export const ProbeRunState = z.object({
   runId: RunId,
-  status: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']),
+  status: Status,
   error: z.string().nullable(),
   layerRunId: RunId,
   result: ProbeResult.nullable(),
@@ -120,7 +123,7 @@ export const ProbeListRequest = z.strictObject({
 /** One row of the comparison table: a probe run, with its layer and headline scores once it succeeded. */
 export const ProbeRow = z.object({
   runId: RunId,
-  status: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']),
+  status: Status,
   error: z.string().nullable(),
   layerRunId: RunId,
   kind: z.string().nullable(),
