@@ -8,6 +8,7 @@ import { evalCommand } from './commands/eval.js'
 import { experts } from './commands/experts.js'
 import { exportCommand } from './commands/export.js'
 import { featuresCommand } from './commands/features.js'
+import { probeCommand } from './commands/probe.js'
 import { forward } from './commands/forward.js'
 import { generate } from './commands/generate.js'
 import { importCommand } from './commands/import.js'
@@ -18,7 +19,7 @@ import { tokenize } from './commands/tokenize.js'
 import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

@@ -24,11 +24,12 @@ import {
   FeatureTokenUnits,
   FeatureUnit,
 } from './features.js'
+import { ProbeGetRequest, ProbeList, ProbeListRequest, ProbeRunState, ProbeStartRequest } from './probe.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index'])
+export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -311,6 +312,10 @@ export const contract = {
   /** The user's label and notes on a unit; empty label and notes remove them. */
   'features.setLabel': { input: FeatureLabelSet, output: FeatureLabel.nullable() },
   'features.listLabels': { input: FeatureLabelsRequest, output: FeatureLabels },
+  /** Sparse probing of a layer run on a labelled task (job kind probe), one run's result, the runs for a comparison table. */
+  'probe.start': { input: ProbeStartRequest, output: z.object({ runId: RunId }) },
+  'probe.get': { input: ProbeGetRequest, output: ProbeRunState },
+  'probe.list': { input: ProbeListRequest, output: ProbeList },
 } as const
 
 export type Contract = typeof contract

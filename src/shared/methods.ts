@@ -39,6 +39,9 @@ export const methodNames = [
   'features.ablate',
   'features.setLabel',
   'features.listLabels',
+  'probe.start',
+  'probe.get',
+  'probe.list',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

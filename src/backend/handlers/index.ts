@@ -12,6 +12,7 @@ import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { listSplicableLayers, startGeneration, stopGeneration } from './playground.js'
 import { previewPretrain } from './pretrain.js'
+import { getProbe, listProbes, startProbe } from './probe.js'
 import { deleteRun, getRun, listRuns, runSummaries } from './runs.js'
 
 export type Handlers = {
@@ -56,4 +57,7 @@ export const handlers: Handlers = {
   'features.ablate': ablateFeature,
   'features.setLabel': setFeatureLabel,
   'features.listLabels': listFeatureLabels,
+  'probe.start': startProbe,
+  'probe.get': getProbe,
+  'probe.list': listProbes,
 }

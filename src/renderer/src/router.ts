@@ -15,6 +15,7 @@ import FeaturesView from './views/FeaturesView.vue'
 import FeatureListView from './views/FeatureListView.vue'
 import FeatureSearchView from './views/FeatureSearchView.vue'
 import FeatureUnitView from './views/FeatureUnitView.vue'
+import ProbeView from './views/ProbeView.vue'
 
 /** A page's entry in the sidebar: its icon (NavIcon's names), and whether it is still to come. */
 export type NavIconName = 'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'privacy'
@@ -42,6 +43,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/features', component: FeaturesView, meta: { title: 'Features', nav: { icon: 'features' } } },
   { path: '/features/search', component: FeatureSearchView, meta: { title: 'Search units' } },
   { path: '/features/:runId(\\d+)', component: FeatureListView, meta: { title: 'Units' }, props: (r) => ({ runId: Number(r.params.runId) }) },
+  { path: '/features/probe', component: ProbeView, meta: { title: 'Probing' } },
   {
     path: '/features/:runId(\\d+)/units/:unit(\\d+)',
     component: FeatureUnitView,
