@@ -10,6 +10,7 @@ import { expertAnalysisJob } from './expert-analysis.js'
 import { featureIndexJob } from './features/index.js'
 import type { JobDefinition } from './job.js'
 import { pretrainJob } from './pretrain.js'
+import { steerScoreJob } from './steer-score.js'
 
 export const jobs: Record<RunKind, JobDefinition> = {
   'bench-backend': benchBackendJob,
@@ -19,4 +20,5 @@ export const jobs: Record<RunKind, JobDefinition> = {
   'convert-eval': convertEvalJob,
   'layer-import': layerImportJob,
   'feature-index': featureIndexJob,
+  'steer-score': steerScoreJob,
 }

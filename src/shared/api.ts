@@ -24,11 +24,12 @@ import {
   FeatureTokenUnits,
   FeatureUnit,
 } from './features.js'
+import { PresetDelete, PresetSave, SteeringPreset, SteerScoreGet, SteerScoreRequest, SteerScoreResult } from './steering.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index'])
+export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'steer-score'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -311,6 +312,12 @@ export const contract = {
   /** The user's label and notes on a unit; empty label and notes remove them. */
   'features.setLabel': { input: FeatureLabelSet, output: FeatureLabel.nullable() },
   'features.listLabels': { input: FeatureLabelsRequest, output: FeatureLabels },
+  /** Steering presets (the paper's built in, id 0) and the steering score of units (job kind steer-score). */
+  'steering.listPresets': { input: Empty, output: z.array(SteeringPreset) },
+  'steering.savePreset': { input: PresetSave, output: SteeringPreset },
+  'steering.deletePreset': { input: PresetDelete, output: z.object({ deleted: z.boolean() }) },
+  'steering.score': { input: SteerScoreRequest, output: z.object({ runId: RunId }) },
+  'steering.getScore': { input: SteerScoreGet, output: SteerScoreResult },
 } as const
 
 export type Contract = typeof contract

@@ -39,6 +39,11 @@ export const methodNames = [
   'features.ablate',
   'features.setLabel',
   'features.listLabels',
+  'steering.listPresets',
+  'steering.savePreset',
+  'steering.deletePreset',
+  'steering.score',
+  'steering.getScore',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

@@ -12,6 +12,7 @@ import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { listSplicableLayers, startGeneration, stopGeneration } from './playground.js'
 import { previewPretrain } from './pretrain.js'
 import { deleteRun, getRun, listRuns, runSummaries } from './runs.js'
+import { deletePreset, getScore, listPresets, savePreset, startScore } from './steering.js'
 
 function notYet(method: string): never {
   throw new ApiError('internal', `${method} is not built yet.`)
@@ -60,4 +61,9 @@ export const handlers: Handlers = {
   'features.ablate': () => notYet('features.ablate'),
   'features.setLabel': () => notYet('features.setLabel'),
   'features.listLabels': () => notYet('features.listLabels'),
+  'steering.listPresets': (ctx) => listPresets(ctx),
+  'steering.savePreset': savePreset,
+  'steering.deletePreset': deletePreset,
+  'steering.score': startScore,
+  'steering.getScore': getScore,
 }
