@@ -10,6 +10,7 @@ import { exportCommand } from './commands/export.js'
 import { featuresCommand } from './commands/features.js'
 import { forward } from './commands/forward.js'
 import { generate } from './commands/generate.js'
+import { steerScore } from './commands/steer-score.js'
 import { importCommand } from './commands/import.js'
 import { inspect } from './commands/inspect.js'
 import { pretrain } from './commands/pretrain.js'
@@ -18,7 +19,7 @@ import { tokenize } from './commands/tokenize.js'
 import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, steerScore]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))
