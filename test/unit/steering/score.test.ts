@@ -15,17 +15,14 @@ import { splicedMlps } from '../../../src/convert/splice.js'
 import { registerDataset } from '../../../src/data/registry.js'
 import { initBackend } from '../../../src/engine/backend.js'
 import { generate } from '../../../src/engine/generate.js'
-import { createSparseLayer, sparseLayerFromTensors } from '../../../src/engine/layers/kinds.js'
-import type { LayerTensors } from '../../../src/engine/layers/sparse-layer.js'
 import { loadLanguageModel } from '../../../src/engine/models/load.js'
 import type { LanguageModel } from '../../../src/engine/models/model.js'
-import { SafetensorsFile } from '../../../src/engine/safetensors.js'
 import { TextTokenizer } from '../../../src/engine/tokenizer.js'
 import type { SteeringSettings, SteerScoreResult } from '../../../src/shared/steering.js'
 import { waitFor } from '../../helpers/wait.js'
-import { DEMO, importTestLayer, runIndex, writeCorpus } from '../features/helpers.js'
+import { DEMO, runIndex, writeCorpus } from '../features/helpers.js'
+import { plantTokenUnit } from './planted.js'
 
-const D = 192
 const WIDTH = 16
 const BLOCK = 3
 const U = 6
@@ -56,25 +53,7 @@ beforeAll(async () => {
   const store = backend.ctx.store
   const ds = await registerDataset(store.db, writeCorpus(dir), { heldOutFraction: 0.5 })
   tokenizer = TextTokenizer.fromFolder(DEMO)!
-  const lord = tokenizer.encode(' LORD', { addSpecialTokens: false })
-  expect(lord).toHaveLength(1)
-  token = lord[0]!
-  const wte = SafetensorsFile.open(join(DEMO, 'model.safetensors')).readFloat32('transformer.wte.weight')
-  const row = wte.subarray(token * D, (token + 1) * D)
-  const norm = Math.hypot(...row)
-
-  // A seeded random transcoder whose encoder is shrunk 1000-fold (its codes stay tiny), with unit
-  // U's decoder row the unit vector along wte[T].
-  const spec = { dIn: D, dOut: D, width: WIDTH, k: 4, hidden: null, glu: false }
-  const base = createSparseLayer('transcoder', spec, 3)
-  const tensors: LayerTensors = {}
-  for (const [name, t] of Object.entries(base.toTensors())) tensors[name] = { shape: t.shape, data: Float32Array.from(t.data as Float32Array) }
-  base.dispose()
-  tensors.W_enc!.data.forEach((v, i, a) => (a[i] = v * 1e-3))
-  for (let i = 0; i < D; i++) tensors.W_dec!.data[U * D + i] = row[i]! / norm
-  const layer = sparseLayerFromTensors('transcoder', spec, tensors)
-  layerRunId = importTestLayer(store, dir, layer, BLOCK, 'planted')
-  layer.dispose()
+  ;({ layerRunId, token } = plantTokenUnit(store, dir, { unit: U, width: WIDTH, block: BLOCK, token: ' LORD' }))
   await runIndex({ store, dir, datasetId: ds.id }, layerRunId, { tokens: 256, ctx: 32 })
 
   // The job's own preset, saved and named by id, so the test's sampling is the job's.
