@@ -20,7 +20,9 @@ import type { LanguageModel } from '../../../src/engine/models/model.js'
 import { TextTokenizer } from '../../../src/engine/tokenizer.js'
 import type { SteeringSettings, SteerScoreResult } from '../../../src/shared/steering.js'
 import { waitFor } from '../../helpers/wait.js'
-import { DEMO, runIndex, writeCorpus } from '../features/helpers.js'
+import { createSparseLayer, sparseLayerFromTensors } from '../../../src/engine/layers/kinds.js'
+import type { LayerTensors } from '../../../src/engine/layers/sparse-layer.js'
+import { DEMO, importTestLayer, runIndex, writeCorpus } from '../features/helpers.js'
 import { plantTokenUnit } from './planted.js'
 
 const WIDTH = 16
@@ -45,16 +47,19 @@ let token: number
 let model: LanguageModel
 let tokenizer: TextTokenizer
 let result: SteerScoreResult
+let dir: string
+let datasetId: number
 
 beforeAll(async () => {
   await initBackend()
-  const dir = mkdtempSync(join(tmpdir(), 'mxd-steer-score-'))
+  dir = mkdtempSync(join(tmpdir(), 'mxd-steer-score-'))
   backend = await Backend.create({ storeDir: join(dir, 'store'), bundledModelsDir: join(tmpdir(), 'none') })
   const store = backend.ctx.store
   const ds = await registerDataset(store.db, writeCorpus(dir), { heldOutFraction: 0.5 })
   tokenizer = TextTokenizer.fromFolder(DEMO)!
   ;({ layerRunId, token } = plantTokenUnit(store, dir, { unit: U, width: WIDTH, block: BLOCK, token: ' LORD' }))
-  await runIndex({ store, dir, datasetId: ds.id }, layerRunId, { tokens: 256, ctx: 32 })
+  datasetId = ds.id
+  await runIndex({ store, dir, datasetId }, layerRunId, { tokens: 256, ctx: 32 })
 
   // The job's own preset, saved and named by id, so the test's sampling is the job's.
   const preset = await backend.call('steering.savePreset', { name: 'test', settings })
@@ -159,9 +164,29 @@ describe('steer-score on a planted transcoder', () => {
     for (const u of result.units) expect(Number.isFinite(u.perplexity) && u.perplexity > 1).toBe(true)
   })
 
-  it('refuses units without an output effect, naming the fix', async () => {
+  it('refuses units without an output effect or outside the layer, naming the fix', async () => {
     const reply = await backend.dispatch('steering.score', { layerRunId: 999_999, units: [1] })
-    expect(reply.ok).toBe(false)
+    expect(!reply.ok && reply.error).toEqual({ code: 'not_found', message: 'There is no run 999999.' })
+    // An MxD expert that never fires (its gate bias far below any gate value) has no output
+    // effect, whether or not the index computes MxD effects: refused before any generation.
+    const store = backend.ctx.store
+    const spec = { dIn: 192, dOut: 192, width: 8, k: 2, hidden: 64, glu: false }
+    const random = createSparseLayer('mxd', spec, 4)
+    const tensors: LayerTensors = {}
+    for (const [name, t] of Object.entries(random.toTensors())) tensors[name] = { shape: t.shape, data: Float32Array.from(t.data as Float32Array) }
+    random.dispose()
+    tensors.b_G!.data[0] = -1e6
+    tensors.b_G!.data[1] = -1e6
+    const mxdLayer = sparseLayerFromTensors('mxd', spec, tensors)
+    const mxdRun = importTestLayer(store, dir, mxdLayer, BLOCK, 'mxd')
+    mxdLayer.dispose()
+    const before = store.listRuns({ kind: 'steer-score' }).length
+    const none = await backend.dispatch('steering.score', { layerRunId: mxdRun, units: [0] })
+    expect(!none.ok && none.error.message).toMatch(new RegExp(`Run ${mxdRun} has no feature index.*mxd features index --run ${mxdRun}`))
+    await runIndex({ store, dir, datasetId }, mxdRun, { tokens: 64, ctx: 32 })
+    const noEffect = await backend.dispatch('steering.score', { layerRunId: mxdRun, units: [0, 1] })
+    expect(!noEffect.ok && noEffect.error.message).toMatch(/has no output effect for unit\(s\) 0, 1: .*mxd features index --run/)
+    expect(store.listRuns({ kind: 'steer-score' }).length).toBe(before)
     const big = await backend.dispatch('steering.score', { layerRunId, units: [WIDTH] })
     expect(!big.ok && big.error.message).toMatch(/Unit 16 does not exist: run \d+'s layer has units 0…15/)
   })
