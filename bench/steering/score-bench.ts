@@ -81,9 +81,15 @@ try {
     console.log(`| ${u.unit} | ${pct(freq.get(u.unit)!)} | ${tokens} | ${pct(u.steered.rate)} | ${pct(u.unsteered.rate)} | ${(100 * u.score).toFixed(1)} | ${u.ratio.toFixed(1)} | ${u.perplexity.toFixed(1)} |`)
   }
   const mean = (f: (u: (typeof r.units)[number]) => number): number => r.units.reduce((a, u) => a + f(u), 0) / r.units.length
-  const median = [...r.units.map((u) => u.score)].sort((a, b) => a - b)[Math.floor(r.units.length / 2)]!
+  const medianOf = (xs: number[]): number => {
+    const v = [...xs].sort((a, b) => a - b)
+    return (v[(v.length - 1) >> 1]! + v[v.length >> 1]!) / 2
+  }
+  const median = medianOf(r.units.map((u) => u.score))
   console.log(`| **mean** | | | ${pct(mean((u) => u.steered.rate))} | ${pct(mean((u) => u.unsteered.rate))} | ${(100 * mean((u) => u.score)).toFixed(1)} | ${mean((u) => u.ratio).toFixed(1)} | ${mean((u) => u.perplexity).toFixed(1)} |`)
-  console.log(`\nmedian score ${(100 * median).toFixed(1)}; units with score > 0: ${r.units.filter((u) => u.score > 0).length}/${r.units.length}`)
+  console.log(
+    `\nmedian score ${(100 * median).toFixed(1)}; median steered perplexity ${medianOf(r.units.map((u) => u.perplexity)).toFixed(1)}; units with score > 0: ${r.units.filter((u) => u.score > 0).length}/${r.units.length}`,
+  )
   console.log(`feature index ${indexSeconds.toFixed(1)} s (0 when it existed), steering score ${scoreSeconds.toFixed(1)} s`)
 } finally {
   store.close()
