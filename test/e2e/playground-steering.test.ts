@@ -83,6 +83,7 @@ describe('the Playground steers side by side', () => {
     // Done when no cell waits for its text any more.
     await expect.poll(async () => (await page.getByTestId('pg-compare-columns').textContent())!.includes('…'), { timeout: 120_000 }).toBe(false)
     expect(await page.getByTestId('pg-compare-steers').textContent()).toMatch(new RegExp(`${U} \\+100, .*${OTHER} -40`))
+    await page.getByTestId('pg-compare-columns').scrollIntoViewIfNeeded()
     await shot('steer-01-side-by-side')
 
     // Each cell is `mxd generate` with that seed: without steering, and with both units.
@@ -104,6 +105,22 @@ describe('the Playground steers side by side', () => {
     client.close()
     expect(presets.map((p) => p.name)).toEqual([presets[0]!.name, 'Two units'])
     expect(presets[1]!.settings).toMatchObject({ prompt: 'And the', steer: [{ unit: U, value: 100 }, { unit: OTHER, value: -40 }], samples: 2, seed: 3, maxTokens: 12 })
+
+    // The rows' units scored with the chosen preset (the one just saved: 2 seeds a side).
+    await page.getByTestId('pg-score-run').click()
+    const scoreRows = page.locator('[data-testid="pg-score-table"] tbody tr')
+    await expect.poll(() => scoreRows.count(), { timeout: 180_000 }).toBe(2)
+    const c2 = await web.client()
+    const scoreRun = (await c2.call('runs.list', { kind: 'steer-score' }))[0]!
+    const score = await c2.call('steering.getScore', { runId: scoreRun.id })
+    c2.close()
+    expect(score.settings.samples).toBe(2)
+    expect(score.units.map((u) => u.unit)).toEqual([U, OTHER])
+    expect(score.units[0]!.score).toBeGreaterThan(0.3)
+    expect(await scoreRows.nth(0).locator('td').nth(4).textContent()).toBe((100 * score.units[0]!.score).toFixed(1))
+    await page.getByTestId('pg-score-table').scrollIntoViewIfNeeded()
+    await shot('steer-03-score')
+
     await page.getByTestId('pg-preset').selectOption({ index: 0 })
     expect(await page.getByRole('button', { name: 'Delete' }).isDisabled()).toBe(true)
     await page.getByTestId('pg-preset-apply').click()

@@ -3,11 +3,11 @@
 // ("steered"), for N seeds s … s+N−1, so the two columns differ by the steering alone. The
 // generations go one after another through playground.generate (the engine runs one at a time)
 // and are read off `playground.event`. Also the presets: saved steering settings, the paper's
-// built in.
+// built in; and the steering score of the rows' units (job kind steer-score), followed live.
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, watch } from 'vue'
 import type { PlaygroundEvent } from '../../../shared/models'
-import { PAPER_PRESET, STEERING_LIMITS, SteeringSettings, type SteeringPreset } from '../../../shared/steering'
+import { PAPER_PRESET, STEERING_LIMITS, SteeringSettings, type SteeringPreset, type SteerScoreResult } from '../../../shared/steering'
 import { errorMessage } from '../lib/errors'
 import { parseNumber, ruleOf } from '../lib/numbers'
 import { useBackendStore } from './backend'
@@ -148,6 +148,8 @@ export const useSteeringStore = defineStore('steering', () => {
 
   // -------------------------------------------------------------- presets
   const presets = ref<SteeringPreset[]>([PAPER_PRESET])
+  /** The preset chosen in the presets bar; the steering score runs with it. */
+  const presetId = ref(PAPER_PRESET.id)
   const presetsError = ref<string | null>(null)
 
   async function loadPresets(): Promise<void> {
@@ -202,6 +204,46 @@ export const useSteeringStore = defineStore('steering', () => {
     await loadPresets()
   }
 
+  // -------------------------------------------------------------- steering score
+  const scoreRunId = ref<number | null>(null)
+  const scoreResult = shallowRef<SteerScoreResult | null>(null)
+  const scoreError = ref<string | null>(null)
+  const scoreRun = computed(() => (scoreRunId.value === null ? null : (backend.runs.find((r) => r.id === scoreRunId.value) ?? null)))
+  const scoreProgress = computed(() => (scoreRunId.value === null ? null : (backend.progress[scoreRunId.value] ?? null)))
+  const scoring = computed(() => scoreRunId.value !== null && (!scoreRun.value || scoreRun.value.status === 'queued' || scoreRun.value.status === 'running'))
+
+  /** Queues the score of `units` of layer run `layerRunId` with the chosen preset. */
+  async function startScore(layerRunId: number, units: number[]): Promise<void> {
+    scoreError.value = null
+    scoreResult.value = null
+    if (units.length === 0) {
+      scoreError.value = 'Add at least one unit to score.'
+      return
+    }
+    try {
+      scoreRunId.value = (await backend.call('steering.score', { layerRunId, units, presetId: presetId.value })).runId
+    } catch (err) {
+      scoreError.value = errorMessage(err)
+    }
+  }
+  watch(
+    () => scoreRun.value?.status,
+    async (st) => {
+      const run = scoreRun.value
+      if (!run) return
+      if (st === 'succeeded') {
+        try {
+          scoreResult.value = await backend.call('steering.getScore', { runId: run.id })
+        } catch (err) {
+          scoreError.value = errorMessage(err)
+        }
+      } else if (st === 'failed' || st === 'interrupted') scoreError.value = `Steering score run ${run.id} ${st}: ${run.error ?? 'no reason given'}`
+    },
+  )
+  async function cancelScore(): Promise<void> {
+    if (scoreRunId.value !== null) await backend.cancel(scoreRunId.value).catch((err: unknown) => (scoreError.value = errorMessage(err)))
+  }
+
   return {
     samplesText,
     samples,
@@ -216,10 +258,19 @@ export const useSteeringStore = defineStore('steering', () => {
     compare,
     stop,
     presets,
+    presetId,
     presetsError,
     loadPresets,
     applyPreset,
     savePreset,
     deletePreset,
+    scoreRunId,
+    scoreResult,
+    scoreError,
+    scoreRun,
+    scoreProgress,
+    scoring,
+    startScore,
+    cancelScore,
   }
 })
