@@ -56,6 +56,10 @@ describe('the Playground steers side by side', () => {
   it('opens /playground?layer=…&steer=…, compares original and steered with the same seeds, saves a preset', async () => {
     const { page, web, shot } = app
     await page.goto(web.url)
+    // A link whose steering cannot be read says so, and what to do.
+    await page.goto(`http://127.0.0.1:${web.port}/#/playground?layer=${layerRunId}&steer=two:100`)
+    await expect.poll(() => page.getByTestId('pg-link-error').textContent()).toMatch(/“two:100” is not UNIT:VALUE,… .*enter the units below/)
+    await page.goto(`http://127.0.0.1:${web.port}/#/`)
     await page.goto(`http://127.0.0.1:${web.port}/#/playground?layer=${layerRunId}&steer=${U}:100,${OTHER}`)
     // The layer's model (the bundled demo model) is chosen and the layer spliced; the rows filled.
     await expect.poll(() => page.getByTestId('pg-model').locator('option:checked').textContent(), { timeout: 60_000 }).toMatch(/kjv-gpt2-mini/i)
@@ -66,6 +70,7 @@ describe('the Playground steers side by side', () => {
     expect([await units.nth(0).inputValue(), await values.nth(0).inputValue(), await units.nth(1).inputValue(), await values.nth(1).inputValue()]).toEqual([
       String(U), '100', String(OTHER), '100',
     ])
+    expect(await page.getByTestId('pg-link-error').count()).toBe(0)
     await values.nth(1).fill('-40')
 
     await page.getByTestId('pg-prompt').fill('And the')

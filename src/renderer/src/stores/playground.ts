@@ -147,17 +147,18 @@ export const usePlaygroundStore = defineStore('playground', () => {
     steerRows.value = list.map((s) => ({ unitText: String(s.unit), valueText: String(s.value) }))
   }
 
+  /** The link's ?steer=…: fills the rows, or says why it could not. */
+  function followSteerLink(text: string): void {
+    const list = parseSteerParam(text)
+    if (list) setSteers(list)
+    else linkError.value = `The link's steering “${text}” is not UNIT:VALUE,… (at most ${MAX_STEERS} units): enter the units below.`
+  }
+
   /**
-   * The link /playground?layer=RUN&steer=…: the model the layer belongs to (the first model
-   * whose splicable layers include it), and the steering rows. Null when no model has the layer.
+   * The link's ?layer=RUN without a model: the first model whose splicable layers include that
+   * run, or null (said above the layer field) when none has it.
    */
-  async function followLink(layerRunId: number, steerText: string | null, models: readonly ModelEntry[]): Promise<number | null> {
-    linkError.value = null
-    if (steerText !== null) {
-      const list = parseSteerParam(steerText)
-      if (list) setSteers(list)
-      else linkError.value = `The link's steering “${steerText}” is not UNIT:VALUE,… (at most ${MAX_STEERS} units): enter the units below.`
-    }
+  async function modelOfLayer(layerRunId: number, models: readonly ModelEntry[]): Promise<number | null> {
     for (const m of models) {
       try {
         const list = await backend.call('playground.listLayers', { modelId: m.id })
@@ -228,7 +229,8 @@ export const usePlaygroundStore = defineStore('playground', () => {
     addSteer,
     removeSteer,
     setSteers,
-    followLink,
+    followSteerLink,
+    modelOfLayer,
     settingsFor,
     loadLayers,
     suggestPrompt,
