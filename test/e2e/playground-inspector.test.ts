@@ -101,6 +101,8 @@ describe('the token inspector', () => {
       expect(Number(await cells.nth(1).textContent())).toBeCloseTo(Number(u.value.toPrecision(3)), 6)
       expect(await cells.nth(0).locator('a').getAttribute('href')).toBe(`#/features/${layerRunId}/units/${u.unit}`)
     }
+    await page.mouse.move(0, 0) // the hover card would cover the table
+    await page.getByTestId('pg-inspector').scrollIntoViewIfNeeded()
     await shot('steer-02-token-inspector')
 
     await rows.nth(0).getByRole('button', { name: `Steer unit ${want[0]!.unit}` }).click()
