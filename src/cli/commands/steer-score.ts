@@ -12,12 +12,12 @@ function table(r: SteerScoreResult): string[] {
   const pct = (x: number): string => `${(100 * x).toFixed(2)}%`
   const lines = [
     `preset: ${r.presetName}; ${r.settings.samples} samples a side, ${r.settings.maxTokens} tokens, steering value ${r.settings.value}; baseline perplexity ${r.baseline.perplexity.toFixed(2)}`,
-    'unit    steered   unsteered   score     ratio   perplexity   top tokens',
+    'unit    steered   unsteered   score(pts)   ratio   perplexity   top tokens',
   ]
   for (const u of r.units) {
     const top = u.topTokens.slice(0, 5).map((t) => JSON.stringify(t.text ?? `#${t.id}`)).join(' ')
     lines.push(
-      `${String(u.unit).padEnd(7)} ${pct(u.steered.rate).padStart(7)}   ${pct(u.unsteered.rate).padStart(9)}   ${(100 * u.score).toFixed(2).padStart(6)}   ${u.ratio.toFixed(2).padStart(6)}   ${u.perplexity.toFixed(2).padStart(10)}   ${top}`,
+      `${String(u.unit).padEnd(7)} ${pct(u.steered.rate).padStart(7)}   ${pct(u.unsteered.rate).padStart(9)}   ${(100 * u.score).toFixed(2).padStart(10)}   ${u.ratio.toFixed(2).padStart(5)}   ${u.perplexity.toFixed(2).padStart(10)}   ${top}`,
     )
   }
   return lines
