@@ -1,7 +1,15 @@
 // The Playground link's steering parameter (/playground?layer=RUN&steer=…), as agreed between
 // the pages: UNIT:VALUE pairs separated by commas, a UNIT alone meaning +100.
 import { describe, expect, it } from 'vitest'
-import { MAX_STEERS, parseSteerParam } from '../../../src/renderer/src/stores/playground'
+
+// The renderer is its own TypeScript project (tsconfig.web.json): as in numbers.test.ts, a
+// specifier tsc does not follow, and the part of the module tested here stated as an interface.
+interface PlaygroundModule {
+  MAX_STEERS: number
+  parseSteerParam(text: string): { unit: number; value: number }[] | null
+}
+const PLAYGROUND: string = '../../../src/renderer/src/stores/playground.ts'
+const { MAX_STEERS, parseSteerParam } = (await import(PLAYGROUND)) as PlaygroundModule
 
 describe('parseSteerParam', () => {
   it('reads UNIT:VALUE pairs, a unit alone as +100', () => {
