@@ -11,6 +11,7 @@ import { featuresCommand } from './commands/features.js'
 import { probeCommand } from './commands/probe.js'
 import { forward } from './commands/forward.js'
 import { generate } from './commands/generate.js'
+import { steerScore } from './commands/steer-score.js'
 import { importCommand } from './commands/import.js'
 import { inspect } from './commands/inspect.js'
 import { pretrain } from './commands/pretrain.js'
@@ -19,7 +20,7 @@ import { tokenize } from './commands/tokenize.js'
 import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand, steerScore]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

@@ -11,6 +11,7 @@ import { featureIndexJob } from './features/index.js'
 import type { JobDefinition } from './job.js'
 import { pretrainJob } from './pretrain.js'
 import { probeJob } from './probe.js'
+import { steerScoreJob } from './steer-score.js'
 
 export const jobs: Record<RunKind, JobDefinition> = {
   'bench-backend': benchBackendJob,
@@ -21,4 +22,5 @@ export const jobs: Record<RunKind, JobDefinition> = {
   'layer-import': layerImportJob,
   'feature-index': featureIndexJob,
   probe: probeJob,
+  'steer-score': steerScoreJob,
 }

@@ -25,11 +25,12 @@ import {
   FeatureUnit,
 } from './features.js'
 import { ProbeGetRequest, ProbeList, ProbeListRequest, ProbeRunState, ProbeStartRequest } from './probe.js'
+import { PresetDelete, PresetSave, SteeringPreset, SteerScoreGet, SteerScoreRequest, SteerScoreResult } from './steering.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe'])
+export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe', 'steer-score'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -316,6 +317,12 @@ export const contract = {
   'probe.start': { input: ProbeStartRequest, output: z.object({ runId: RunId }) },
   'probe.get': { input: ProbeGetRequest, output: ProbeRunState },
   'probe.list': { input: ProbeListRequest, output: ProbeList },
+  /** Steering presets (the paper's built in, id 0) and the steering score of units (job kind steer-score). */
+  'steering.listPresets': { input: Empty, output: z.array(SteeringPreset) },
+  'steering.savePreset': { input: PresetSave, output: SteeringPreset },
+  'steering.deletePreset': { input: PresetDelete, output: z.object({ deleted: z.boolean() }) },
+  'steering.score': { input: SteerScoreRequest, output: z.object({ runId: RunId }) },
+  'steering.getScore': { input: SteerScoreGet, output: SteerScoreResult },
 } as const
 
 export type Contract = typeof contract

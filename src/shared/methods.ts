@@ -42,6 +42,11 @@ export const methodNames = [
   'probe.start',
   'probe.get',
   'probe.list',
+  'steering.listPresets',
+  'steering.savePreset',
+  'steering.deletePreset',
+  'steering.score',
+  'steering.getScore',
 ] as const
 export const IPC_CALL_PREFIX = 'mxd:'
 export const IPC_EVENT_CHANNEL = 'mxd:event'

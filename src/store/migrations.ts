@@ -108,6 +108,17 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (layer_run_id, unit)
   ) WITHOUT ROWID;
   `,
+  // 3 → 4: steering presets (src/shared/steering.ts, docs/steering.md): the user's saved steering
+  // settings, one row per name; the settings as JSON, validated by SteeringSettings on read and
+  // write. The paper's preset is built in (code, not a row), so it can never be deleted.
+  `
+  CREATE TABLE steering_presets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    settings TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
 ]
 
 export const SCHEMA_VERSION = migrations.length

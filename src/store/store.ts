@@ -479,6 +479,26 @@ export class Store {
     return row ? { ...row, detail: new Uint8Array(row.detail.buffer, row.detail.byteOffset, row.detail.byteLength) } : undefined
   }
 
+  // ---- steering presets (src/shared/steering.ts) ----------------------------------------------
+
+  /** The saved steering presets, by name; `settings` is the JSON the caller validated when saving. */
+  listSteeringPresets(): SteeringPresetRow[] {
+    return this.db.prepare('SELECT id, name, settings, updated_at AS updatedAt FROM steering_presets ORDER BY name, id').all() as SteeringPresetRow[]
+  }
+
+  /** Saves a preset under `name`, replacing the settings of one saved under the same name (its id kept). */
+  saveSteeringPreset(name: string, settings: string): SteeringPresetRow {
+    return this.db
+      .prepare(
+        'INSERT INTO steering_presets (name, settings, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at RETURNING id, name, settings, updated_at AS updatedAt',
+      )
+      .get(name, settings, new Date().toISOString()) as SteeringPresetRow
+  }
+
+  deleteSteeringPreset(id: number): boolean {
+    return this.db.prepare('DELETE FROM steering_presets WHERE id = ?').run(id).changes > 0
+  }
+
   /**
    * Deletes a run's rows (metrics, checkpoints and log go with it) and then its folder
    * runs/<id> in the store, the only place the app writes a run's own files. A symlink there is
@@ -541,4 +561,12 @@ export interface FeatureUnitStoreRow {
   mean: number
   max: number
   detail: Uint8Array
+}
+
+/** One saved steering preset, as stored. */
+export interface SteeringPresetRow {
+  id: number
+  name: string
+  settings: string
+  updatedAt: string
 }

@@ -90,6 +90,8 @@ describe('the contract', () => {
       'search',
       'ablate',
       'set',
+      'save',
+      'score',
     ]
     const pattern = new RegExp(`^[a-z]+\\.(${verbs.join('|')})([A-Z][A-Za-z]*)?$`)
     expect(methodNames.filter((m) => !pattern.test(m))).toEqual([])

@@ -14,6 +14,7 @@ import { listSplicableLayers, startGeneration, stopGeneration } from './playgrou
 import { previewPretrain } from './pretrain.js'
 import { getProbe, listProbes, startProbe } from './probe.js'
 import { deleteRun, getRun, listRuns, runSummaries } from './runs.js'
+import { deletePreset, getScore, listPresets, savePreset, startScore } from './steering.js'
 
 export type Handlers = {
   [M in Method]: (ctx: BackendContext, input: ParsedInput<M>) => Output<M> | Promise<Output<M>>
@@ -60,4 +61,9 @@ export const handlers: Handlers = {
   'probe.start': startProbe,
   'probe.get': getProbe,
   'probe.list': listProbes,
+  'steering.listPresets': (ctx) => listPresets(ctx),
+  'steering.savePreset': savePreset,
+  'steering.deletePreset': deletePreset,
+  'steering.score': startScore,
+  'steering.getScore': getScore,
 }
