@@ -9,8 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { unitPage } from '../analysis/features/read.js'
-import { runLayerDir } from '../convert/export.js'
-import { LayerFileError, loadLayerFolder, modelFingerprint, type LayerFileConfig } from '../convert/layer-file.js'
+import { loadLayerFolder, modelFingerprint, type LayerFileConfig } from '../convert/layer-file.js'
 import { splicedMlps } from '../convert/splice.js'
 import { generate } from '../engine/generate.js'
 import type { LanguageModel } from '../engine/models/model.js'
@@ -21,6 +20,7 @@ import { STEERING_LIMITS, SteerScoreConfig, type SteeringSettings, type SteerSco
 import { writeFileAtomic } from '../store/files.js'
 import type { Store } from '../store/store.js'
 import { defineJob, type JobContext } from './job.js'
+import { jobLayerDir } from './layer-run.js'
 
 const RESULT_FILE = 'steer-score.json'
 
@@ -36,7 +36,7 @@ async function steerScore(ctx: JobContext<SteerScoreConfig>): Promise<void> {
   const c = ctx.config
   const s = c.settings
   const { indexRunId, tops } = unitTopTokens(ctx.store, c.layerRunId, c.units)
-  const layerDir = layerDirOf(ctx.store, c.layerRunId)
+  const layerDir = jobLayerDir(ctx.store, c.layerRunId)
   const { layer, cfg } = loadLayerFolder(layerDir)
   const modelDir = layerModelDir(ctx.store, c.layerRunId, cfg)
   const tokenizer = TextTokenizer.fromFolder(modelDir)
@@ -58,13 +58,21 @@ async function steerScore(ctx: JobContext<SteerScoreConfig>): Promise<void> {
       const out: Sample[] = []
       for (let i = 0; i < s.samples; i++) {
         if (ctx.cancelled()) return null
-        const r = await generate(model, promptIds, { ...sampling(s, s.seed + i), tokenizer, modelName: modelDir, forward: { mlpReplacements: mlps } })
+        const r = await generate(model, promptIds, {
+          ...sampling(s, s.seed + i),
+          tokenizer,
+          modelName: modelDir,
+          forward: { mlpReplacements: mlps },
+        })
         out.push({ seed: r.seed, text: r.text, ids: r.ids })
         step()
       }
       return out
     }
-    ctx.log('info', `Steering ${c.units.length} unit(s) of run ${c.layerRunId} (${c.presetName}): ${s.samples} samples a side, ${total} generations.`)
+    ctx.log(
+      'info',
+      `Steering ${c.units.length} unit(s) of run ${c.layerRunId} (${c.presetName}): ${s.samples} samples a side, ${total} generations.`,
+    )
     const baseline = await samples([])
     if (!baseline) return
     const units: SteerScoreUnit[] = []
@@ -105,7 +113,10 @@ async function steerScore(ctx: JobContext<SteerScoreConfig>): Promise<void> {
 }
 
 /** The sampling of a preset with one seed (top-k off, as in the paper). */
-export function sampling(s: SteeringSettings, seed: number): { maxNewTokens: number; temperature: number; topP: number; frequencyPenalty: number; seed: number } {
+export function sampling(
+  s: SteeringSettings,
+  seed: number,
+): { maxNewTokens: number; temperature: number; topP: number; frequencyPenalty: number; seed: number } {
   return { maxNewTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, frequencyPenalty: s.frequencyPenalty, seed }
 }
 
@@ -146,15 +157,6 @@ function cleanPerplexity(model: LanguageModel, promptIds: readonly number[], sam
   return n > 0 ? Math.exp(nll / n) : NaN
 }
 
-function layerDirOf(store: Store, layerRunId: number): string {
-  try {
-    return runLayerDir(store, layerRunId)
-  } catch (err) {
-    if (err instanceof LayerFileError) throw new JobError(err.message)
-    throw err
-  }
-}
-
 /**
  * The model a layer run's layer belongs to: the folder its training recorded (the layer's
  * cfg.json, else the run's config), else the registered model whose fingerprint is the layer's.
@@ -172,7 +174,9 @@ function layerModelDir(store: Store, layerRunId: number, cfg: LayerFileConfig): 
     }
   })
   if (known) return known.path
-  throw new JobError(`Run ${layerRunId}'s layer does not say which model it belongs to, and no registered model matches it: add that model on the Models page.`)
+  throw new JobError(
+    `Run ${layerRunId}'s layer does not say which model it belongs to, and no registered model matches it: add that model on the Models page.`,
+  )
 }
 
 /**
@@ -185,7 +189,10 @@ export function unitTopTokens(
   units: readonly number[],
 ): { indexRunId: number; tops: Map<number, { id: number; text: string | null }[]> } {
   const index = store.latestFeatureIndex(layerRunId)
-  if (!index) throw new JobError(`Run ${layerRunId} has no feature index, which gives each unit's top output tokens: run "mxd features index --run ${layerRunId}" first.`)
+  if (!index)
+    throw new JobError(
+      `Run ${layerRunId} has no feature index, which gives each unit's top output tokens: run "mxd features index --run ${layerRunId}" first.`,
+    )
   const runDir = store.runDir(index.runId)
   const tops = new Map<number, { id: number; text: string | null }[]>()
   const missing: number[] = []
@@ -194,7 +201,11 @@ export function unitTopTokens(
     const row = store.getFeatureUnit(index.runId, unit)
     const top = row ? unitPage(runDir, index, row).effect.top.slice(0, STEERING_LIMITS.topTokens) : []
     if (top.length === 0) missing.push(unit)
-    else tops.set(unit, top.map((t) => ({ id: t.id, text: t.text })))
+    else
+      tops.set(
+        unit,
+        top.map((t) => ({ id: t.id, text: t.text })),
+      )
   }
   if (missing.length > 0) {
     throw new JobError(

@@ -4,20 +4,12 @@ import { readdir } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
 import { describeFsError, openRegularFile, refuseSystemPath } from '../../fs/user-files.js'
 import { ConvertEvalConfig } from '../../shared/convert-eval.js'
-import { exportLayerFolder, importLayer, runLayerDir } from '../../convert/export.js'
+import { exportLayerFolder, importLayer } from '../../convert/export.js'
 import { layerFrontier } from '../../convert/frontier.js'
-import { LAYER_CONFIG_FILE, LayerFileError } from '../../convert/layer-file.js'
-import { SafetensorsError } from '../../engine/safetensors.js'
+import { LAYER_CONFIG_FILE } from '../../convert/layer-file.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
-
-/** Layer-file problems are the user's to fix (bad_request), a missing run is not_found. */
-function asApiError(err: unknown): unknown {
-  if (err instanceof LayerFileError || err instanceof SafetensorsError) {
-    return new ApiError(/^There is no run/.test(err.message) ? 'not_found' : 'bad_request', err.message)
-  }
-  return err
-}
+import { asApiError, layerRunDir } from './layer-run.js'
 
 function guarded<T>(fn: () => T): T {
   try {
@@ -30,7 +22,7 @@ function guarded<T>(fn: () => T): T {
 /** Queues a `convert-eval` run for a training or imported run's layer. */
 export function queueEvaluation(ctx: BackendContext, input: ParsedInput<'convert.evaluate'>): Output<'convert.evaluate'> {
   const { runId, ...overrides } = input
-  guarded(() => runLayerDir(ctx.store, runId))
+  layerRunDir(ctx, runId)
   const config = ConvertEvalConfig.parse({ trainRunId: runId, ...overrides })
   const run = ctx.store.createRun('convert-eval', config)
   ctx.queue.enqueue(run.id)
@@ -39,7 +31,7 @@ export function queueEvaluation(ctx: BackendContext, input: ParsedInput<'convert
 
 export async function exportLayer(ctx: BackendContext, input: ParsedInput<'convert.export'>): Promise<Output<'convert.export'>> {
   if (!isAbsolute(input.dir)) throw new ApiError('bad_request', `Give the export folder as an absolute path, not "${input.dir}".`)
-  const src = guarded(() => runLayerDir(ctx.store, input.runId))
+  const src = layerRunDir(ctx, input.runId)
   try {
     const files = await exportLayerFolder(src, input.dir, { force: input.force, storeDir: ctx.store.dir })
     return { dir: input.dir, files }

@@ -3,23 +3,16 @@
 // here; the model work runs in the engine worker (src/jobs/engine-worker.ts inspectWork), never
 // on the server's event loop.
 import { ABLATION_DESCRIPTION, withFrequencies } from '../../analysis/features/inspect.js'
-import { runLayerDir } from '../../convert/export.js'
-import { LayerFileError } from '../../convert/layer-file.js'
 import type { InspectLayer, InspectRequest, InspectResults } from '../../jobs/engine-protocol.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
 import type { FeatureIndexRow } from '../../store/store.js'
 import type { BackendContext } from '../context.js'
 import { featureIndexOf, getFeature } from './features.js'
+import { layerRunDir } from './layer-run.js'
 
 /** What the worker needs to load layer run `layerRunId` and its model. */
 function inspectLayer(ctx: BackendContext, layerRunId: number): InspectLayer {
-  let layerDir: string
-  try {
-    layerDir = runLayerDir(ctx.store, layerRunId)
-  } catch (err) {
-    if (err instanceof LayerFileError) throw new ApiError(/^There is no run/.test(err.message) ? 'not_found' : 'bad_request', err.message)
-    throw err
-  }
+  const layerDir = layerRunDir(ctx, layerRunId)
   const run = ctx.store.getRun(layerRunId)!
   return { layerRunId, layerDir, runConfig: run.config as Record<string, unknown>, models: ctx.store.listModels() }
 }
@@ -37,7 +30,8 @@ export async function searchFeatures(ctx: BackendContext, input: ParsedInput<'fe
   const run = ctx.store.getRun(input.runId)
   if (!run) throw new ApiError('not_found', `There is no run ${input.runId}.`)
   // An index run names its own index (and its layer); a layer run its newest index, if any.
-  const index: FeatureIndexRow | null = run.kind === 'feature-index' ? featureIndexOf(ctx, input.runId) : (ctx.store.latestFeatureIndex(input.runId) ?? null)
+  const index: FeatureIndexRow | null =
+    run.kind === 'feature-index' ? featureIndexOf(ctx, input.runId) : (ctx.store.latestFeatureIndex(input.runId) ?? null)
   const layerRunId = index?.layerRunId ?? input.runId
   const layer = inspectLayer(ctx, layerRunId)
   const read = await engine(ctx, { op: 'search', layer, ...(input.text !== undefined ? { text: input.text } : { ids: input.ids! }) })
@@ -52,7 +46,12 @@ export async function ablateFeature(ctx: BackendContext, input: ParsedInput<'fea
   const index = featureIndexOf(ctx, input.runId)
   const page = getFeature(ctx, { runId: index.runId, unit: input.unit })
   const layer = inspectLayer(ctx, index.layerRunId)
-  const { contexts } = await engine(ctx, { op: 'ablate', layer, unit: input.unit, contexts: page.top.map((c) => ({ ids: c.ids, position: c.position })) })
+  const { contexts } = await engine(ctx, {
+    op: 'ablate',
+    layer,
+    unit: input.unit,
+    contexts: page.top.map((c) => ({ ids: c.ids, position: c.position })),
+  })
   const meanDelta = contexts.length > 0 ? contexts.reduce((a, c) => a + c.delta, 0) / contexts.length : null
   return { description: ABLATION_DESCRIPTION, contexts, meanDelta }
 }

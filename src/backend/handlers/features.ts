@@ -1,20 +1,14 @@
 // Feature browsing (issue 11): queue a feature index of a layer run, list its units, one unit's
 // page. An index is named by its own run id or by the layer run (its newest index).
 import { indexInfo, readVocab, tokenIdsOf, unitPage, unitRow, unitsOnToken } from '../../analysis/features/read.js'
-import { runLayerDir } from '../../convert/export.js'
-import { LayerFileError } from '../../convert/layer-file.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
 import { FeatureIndexConfig } from '../../shared/features.js'
 import type { FeatureIndexRow } from '../../store/store.js'
 import type { BackendContext } from '../context.js'
+import { layerRunDir } from './layer-run.js'
 
 export function startFeatureIndex(ctx: BackendContext, input: ParsedInput<'features.start'>): Output<'features.start'> {
-  try {
-    runLayerDir(ctx.store, input.layerRunId)
-  } catch (err) {
-    if (err instanceof LayerFileError) throw new ApiError(/^There is no run/.test(err.message) ? 'not_found' : 'bad_request', err.message)
-    throw err
-  }
+  layerRunDir(ctx, input.layerRunId)
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined))
   const run = ctx.store.createRun('feature-index', FeatureIndexConfig.parse(defined))
   ctx.queue.enqueue(run.id)
@@ -49,7 +43,8 @@ export function listFeatures(ctx: BackendContext, input: ParsedInput<'features.l
 
 export function getFeature(ctx: BackendContext, input: ParsedInput<'features.get'>): Output<'features.get'> {
   const index = featureIndexOf(ctx, input.runId)
-  if (input.unit >= index.width) throw new ApiError('bad_request', `Unit ${input.unit} does not exist: this layer has units 0…${index.width - 1}.`)
+  if (input.unit >= index.width)
+    throw new ApiError('bad_request', `Unit ${input.unit} does not exist: this layer has units 0…${index.width - 1}.`)
   const row = ctx.store.getFeatureUnit(index.runId, input.unit)
   if (!row) throw new ApiError('not_found', `Feature index ${index.runId} has no unit ${input.unit}.`)
   const page = unitPage(ctx.store.runDir(index.runId), index, row)
@@ -87,7 +82,10 @@ function labelLayerOf(ctx: BackendContext, runId: number): number {
     if (parsed.success) return parsed.data.layerRunId
     throw new ApiError('bad_request', `Feature index ${runId} has an unreadable config: start a new index of its layer.`)
   }
-  throw new ApiError('bad_request', `Run ${runId} is a ${run.kind} run: labels belong to a layer (a convert or layer-import run) or to one of its feature indexes.`)
+  throw new ApiError(
+    'bad_request',
+    `Run ${runId} is a ${run.kind} run: labels belong to a layer (a convert or layer-import run) or to one of its feature indexes.`,
+  )
 }
 
 export function setFeatureLabel(ctx: BackendContext, input: ParsedInput<'features.setLabel'>): Output<'features.setLabel'> {

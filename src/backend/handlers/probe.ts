@@ -3,20 +3,14 @@
 // result is the probe.json its job wrote in the run's folder (read off the event loop).
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { runLayerDir } from '../../convert/export.js'
-import { LayerFileError } from '../../convert/layer-file.js'
 import { ApiError, type Output, type ParsedInput, type Run } from '../../shared/api.js'
 import { PROBE_RESULT_FILE, ProbeConfig, ProbeResult, type ProbeRow, type ShippedTask } from '../../shared/probe.js'
 import type { BackendContext } from '../context.js'
 import { resourcesDir } from '../paths.js'
+import { layerRunDir } from './layer-run.js'
 
 export function startProbe(ctx: BackendContext, input: ParsedInput<'probe.start'>): Output<'probe.start'> {
-  try {
-    runLayerDir(ctx.store, input.layerRunId)
-  } catch (err) {
-    if (err instanceof LayerFileError) throw new ApiError(/^There is no run/.test(err.message) ? 'not_found' : 'bad_request', err.message)
-    throw err
-  }
+  layerRunDir(ctx, input.layerRunId)
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined))
   // A path is stored absolute, so the run reads the same file whichever directory a client ran from.
   if (typeof input.data === 'string') defined.data = resolve(input.data)
@@ -43,7 +37,8 @@ function layerRunOf(run: Run): number {
 
 export async function getProbe(ctx: BackendContext, input: ParsedInput<'probe.get'>): Promise<Output<'probe.get'>> {
   const run = ctx.store.getRun(input.runId)
-  if (!run || run.kind !== 'probe') throw new ApiError('not_found', `There is no probe run ${input.runId}: list them with "mxd probe list".`)
+  if (!run || run.kind !== 'probe')
+    throw new ApiError('not_found', `There is no probe run ${input.runId}: list them with "mxd probe list".`)
   return { runId: run.id, status: run.status, error: run.error, layerRunId: layerRunOf(run), result: await readResult(ctx, run) }
 }
 

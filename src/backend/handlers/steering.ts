@@ -1,13 +1,12 @@
 // Steering (docs/steering.md): the presets (the paper's built in, the user's in SQLite) and the
 // steering score of a layer's units, queued as a steer-score job.
-import { runLayerDir } from '../../convert/export.js'
-import { LayerFileError } from '../../convert/layer-file.js'
 import { readSteerScore, unitTopTokens } from '../../jobs/steer-score.js'
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
 import { JobError } from '../../shared/errors.js'
 import { PAPER_PRESET, STEERING_LIMITS, SteeringSettings, SteerScoreConfig, type SteeringPreset } from '../../shared/steering.js'
 import type { SteeringPresetRow } from '../../store/store.js'
 import type { BackendContext } from '../context.js'
+import { asApiError, layerRunDir } from './layer-run.js'
 
 function presetOf(row: SteeringPresetRow): SteeringPreset | null {
   // A row the schema no longer accepts (edited by hand) is left out rather than breaking the list.
@@ -39,18 +38,19 @@ export function deletePreset(ctx: BackendContext, input: ParsedInput<'steering.d
 export function startScore(ctx: BackendContext, input: ParsedInput<'steering.score'>): Output<'steering.score'> {
   const preset = listPresets(ctx).find((p) => p.id === (input.presetId ?? PAPER_PRESET.id))
   if (!preset) throw new ApiError('not_found', `There is no preset ${input.presetId}.`)
+  layerRunDir(ctx, input.layerRunId)
   try {
-    runLayerDir(ctx.store, input.layerRunId)
     // Refused now rather than minutes into the job: every unit needs its top output tokens.
     unitTopTokens(ctx.store, input.layerRunId, input.units)
   } catch (err) {
-    if (err instanceof LayerFileError) throw new ApiError(/^There is no run/.test(err.message) ? 'not_found' : 'bad_request', err.message)
-    if (err instanceof JobError) throw new ApiError('bad_request', err.message)
-    throw err
+    throw err instanceof JobError ? new ApiError('bad_request', err.message) : asApiError(err)
   }
   const units = [...new Set(input.units)]
   const settings = { ...preset.settings, ...(input.samples === undefined ? {} : { samples: input.samples }) }
-  const run = ctx.store.createRun('steer-score', SteerScoreConfig.parse({ layerRunId: input.layerRunId, units, presetName: preset.name, settings }))
+  const run = ctx.store.createRun(
+    'steer-score',
+    SteerScoreConfig.parse({ layerRunId: input.layerRunId, units, presetName: preset.name, settings }),
+  )
   ctx.queue.enqueue(run.id)
   return { runId: run.id }
 }
@@ -59,6 +59,10 @@ export function getScore(ctx: BackendContext, input: ParsedInput<'steering.getSc
   const run = ctx.store.getRun(input.runId)
   if (!run || run.kind !== 'steer-score') throw new ApiError('not_found', `There is no steering-score run ${input.runId}.`)
   const result = run.status === 'succeeded' ? readSteerScore(ctx.store, run.id) : null
-  if (!result) throw new ApiError('not_found', `Steering score ${input.runId} is ${run.status}: it has no result${run.error ? ` (${run.error})` : ' yet'}.`)
+  if (!result)
+    throw new ApiError(
+      'not_found',
+      `Steering score ${input.runId} is ${run.status}: it has no result${run.error ? ` (${run.error})` : ' yet'}.`,
+    )
   return result
 }

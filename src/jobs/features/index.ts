@@ -17,8 +17,7 @@ import { encodeTokenUnits, encodeUnitDetail } from '../../analysis/features/code
 import { decoderEffects, expertEffects, hasDecoderRows, type UnitEffect } from '../../analysis/features/effect.js'
 import { streamingPass, valuesPass, type ContextValues } from '../../analysis/features/pass.js'
 import { FEATURE_FILES } from '../../analysis/features/read.js'
-import { runLayerDir } from '../../convert/export.js'
-import { LayerFileError, loadLayerFolder } from '../../convert/layer-file.js'
+import { loadLayerFolder } from '../../convert/layer-file.js'
 import { packSequences } from '../../data/pack.js'
 import { readDocuments } from '../../data/read.js'
 import { datasetOptions } from '../../data/registry.js'
@@ -31,41 +30,67 @@ import type { FeatureUnitStoreRow } from '../../store/store.js'
 import { evalInputs } from '../convert/eval-inputs.js'
 import { resolveDataset } from '../dataset.js'
 import { defineJob, type JobContext } from '../job.js'
+import { jobLayerDir } from '../layer-run.js'
 
 export const featureIndexJob = defineJob('feature-index', FeatureIndexConfig, featureIndex)
 
 async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> {
   const c = ctx.config
   const store = ctx.store
-  let layerDir: string
-  try {
-    layerDir = runLayerDir(store, c.layerRunId)
-  } catch (err) {
-    if (err instanceof LayerFileError) throw new JobError(err.message)
-    throw err
-  }
+  const layerDir = jobLayerDir(store, c.layerRunId)
   if (ctx.resumeFrom === undefined && store.getFeatureIndex(ctx.runId)) ctx.log('info', 'Indexing again from the first token.')
   const trained = store.getRun(c.layerRunId)
   const { layer, cfg } = loadLayerFolder(layerDir)
   try {
-    const inputs = evalInputs(store, { trainRunId: c.layerRunId, model: c.model, data: c.data, textField: c.textField, ctx: c.ctx, tokens: c.tokens, batch: c.batch, seed: c.seed }, cfg, trained)
+    const inputs = evalInputs(
+      store,
+      {
+        trainRunId: c.layerRunId,
+        model: c.model,
+        data: c.data,
+        textField: c.textField,
+        ctx: c.ctx,
+        tokens: c.tokens,
+        batch: c.batch,
+        seed: c.seed,
+      },
+      cfg,
+      trained,
+    )
     const dataset = await resolveDataset(store, inputs.data, inputs.textField)
     const model = await loadLanguageModel(inputs.modelDir)
     try {
       const block = cfg.layer
-      if (block >= model.nLayers) throw new JobError(`The layer replaces block ${block}, but ${inputs.modelDir} has blocks 0…${model.nLayers - 1}.`)
+      if (block >= model.nLayers)
+        throw new JobError(`The layer replaces block ${block}, but ${inputs.modelDir} has blocks 0…${model.nLayers - 1}.`)
       const seqLen = Math.min(inputs.seqLen, model.dims.maxPositions)
       const tokenizer = TextTokenizer.fromFolder(inputs.modelDir)
       const bosId = tokenizer ? tokenizer.bosId : model.dims.bosId
       const wanted = Math.max(1, Math.ceil(c.tokens / seqLen))
       const total = wanted * seqLen
-      ctx.log('info', `Indexing the ${layer.width} units of the ${cfg.architecture} layer of block ${block} (k = ${layer.k}) over up to ${total} held-out tokens of ${dataset.path}.`)
+      ctx.log(
+        'info',
+        `Indexing the ${layer.width} units of the ${cfg.architecture} layer of block ${block} (k = ${layer.k}) over up to ${total} held-out tokens of ${dataset.path}.`,
+      )
       const opts = datasetOptions(dataset)
-      const sequences = packSequences(readDocuments(dataset.path, opts), tokenizer, { ...opts, split: 'heldout', ctx: seqLen, addBos: true, bosId })
+      const sequences = packSequences(readDocuments(dataset.path, opts), tokenizer, {
+        ...opts,
+        split: 'heldout',
+        ctx: seqLen,
+        addBos: true,
+        bosId,
+      })
       const started = performance.now()
       const report = (phase: string, done: number, of: number): void => {
         const perSecond = done / Math.max(1e-3, (performance.now() - started) / 1000)
-        ctx.progress({ unit: 'tokens', done, total: of, perSecond, etaSeconds: perSecond > 0 ? Math.max(0, of - done) / perSecond : null, message: phase })
+        ctx.progress({
+          unit: 'tokens',
+          done,
+          total: of,
+          perSecond,
+          etaSeconds: perSecond > 0 ? Math.max(0, of - done) / perSecond : null,
+          message: phase,
+        })
       }
       const stream = await streamingPass(model, layer, block, sequences, {
         wanted,
@@ -77,7 +102,9 @@ async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> 
       })
       if (!stream) return
       if (stream.sequences === 0) {
-        throw new JobError(`The held-out split of ${dataset.path} has no complete sequence of ${seqLen} tokens: lower --ctx, or use a larger dataset.`)
+        throw new JobError(
+          `The held-out split of ${dataset.path} has no complete sequence of ${seqLen} tokens: lower --ctx, or use a larger dataset.`,
+        )
       }
       if (stream.sequences < wanted) ctx.log('warn', `The held-out split gave ${stream.tokens.length} tokens of the ${total} asked for.`)
       const contexts = await valuesPass(model, layer, block, stream, {
@@ -113,12 +140,30 @@ async function featureIndex(ctx: JobContext<FeatureIndexConfig>): Promise<void> 
         for (let u = 0; u < layer.width; u++) {
           const s = acc.summary(u)
           const n = s.count
-          yield { unit: u, count: n, mean: n > 0 ? s.sum / n : 0, max: s.max, detail: encodeUnitDetail({ histogram: s.histogram, cofiring: s.cofiring, effect: effects?.[u] ?? null, ...table.unitContexts(u, s) }) }
+          yield {
+            unit: u,
+            count: n,
+            mean: n > 0 ? s.sum / n : 0,
+            max: s.max,
+            detail: encodeUnitDetail({
+              histogram: s.histogram,
+              cofiring: s.cofiring,
+              effect: effects?.[u] ?? null,
+              ...table.unitContexts(u, s),
+            }),
+          }
         }
       }
       const tokens = tok.length
-      store.saveFeatureIndex({ runId: ctx.runId, layerRunId: c.layerRunId, kind: cfg.architecture, block, width: layer.width, k: layer.k, tokens, seqLen, dead }, rows(contexts))
-      const metrics = { 'features.tokens': tokens, 'features.dead_fraction': dead / layer.width, 'features.tokens_per_second': tokens / ((performance.now() - started) / 1000) }
+      store.saveFeatureIndex(
+        { runId: ctx.runId, layerRunId: c.layerRunId, kind: cfg.architecture, block, width: layer.width, k: layer.k, tokens, seqLen, dead },
+        rows(contexts),
+      )
+      const metrics = {
+        'features.tokens': tokens,
+        'features.dead_fraction': dead / layer.width,
+        'features.tokens_per_second': tokens / ((performance.now() - started) / 1000),
+      }
       store.addMetrics(ctx.runId, 0, metrics)
       const message = `${layer.width - dead} of ${layer.width} units fired on ${tokens} tokens (${dead} dead)`
       ctx.progress({ unit: 'tokens', done: tokens, total: tokens, message, metrics })
