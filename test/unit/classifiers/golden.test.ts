@@ -55,7 +55,7 @@ function paramsOf(f: Fixture, prefix = 'param.'): ClassifierParams {
  */
 const ZERO_ABS = 1e-6
 const isStructurallyZero = (f: Fixture, n: string): boolean => maxAbs(f.get(`grad.${n}`).data) < 1e-12
-const maxAbs = (a: ArrayLike<number>): number => Array.prototype.reduce.call(a, (m: number, v: number) => Math.max(m, Math.abs(v)), 0) as number
+const maxAbs = (a: ArrayLike<number>): number => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0)
 
 const shapesOf = (p: ClassifierParams): Record<string, number[]> =>
   Object.fromEntries(Object.entries({ ...p.weights, ...p.buffers }).map(([n, v]) => [n, v.shape]))
