@@ -31,6 +31,11 @@ export interface ClassifierParams {
 export interface ForwardOptions {
   /** Training: batch statistics in BatchNorm (and running ones updated). Eval: running ones. */
   training: boolean
+  /**
+   * Called with each μMoE block's gate coefficients a [B, P, N] (block index from 0), for the
+   * expert view; the callee keeps (tf.keep / clone) what it needs beyond the forward's scope.
+   */
+  onGate?: (block: number, a: tf.Tensor3D) => void
 }
 
 /** One classifier, configured for one image shape. */

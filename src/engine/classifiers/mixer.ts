@@ -234,7 +234,7 @@ export function createMixer(config: MixerConfig, shape: ImageShape): Classifier 
       Object.assign(params.weights, initLayerNorm('norm', c.hidden), initLinear('head', c.hidden, shape.classes, nextSeed(seed, 50)))
       return params
     },
-    forward(params, images, { training }) {
+    forward(params, images, { training, onGate }) {
       const w = params.weights
       let x = linear(patchify(images, c.patch), linearOf(w, 'patch')) // [B, P, C]
       for (let i = 0; i < c.depth; i++) {
@@ -244,7 +244,9 @@ export function createMixer(config: MixerConfig, shape: ImageShape): Classifier 
         const mixed = linear(gelu(linear(t, linearOf(w, `${pre}.token.fc1`))), linearOf(w, `${pre}.token.fc2`))
         x = tf.add(x, tf.transpose(mixed, [0, 2, 1]))
         // Channel mixing: per patch, C → Dc → C (dense or μMoE).
-        x = tf.add(x, channelMix(c, params, i, ln(w, `${pre}.norm2`, x), training).y)
+        const channel = channelMix(c, params, i, ln(w, `${pre}.norm2`, x), training)
+        if (onGate && channel.a) onGate(i, channel.a as tf.Tensor3D)
+        x = tf.add(x, channel.y)
       }
       const pooled = tf.mean(ln(w, 'norm', x), 1) as tf.Tensor2D // [B, C]
       return linear(pooled, linearOf(w, 'head')) as tf.Tensor2D

@@ -1,7 +1,7 @@
 // The registry and configs (defaults, bounds, errors that say what to change), patch extraction
 // against a hand loop, the parameter-matched μMoE rank against the dense mixer's size, and a
 // training sanity check: on a small separable image set a few optimizer steps reach 100% train
-// accuracy (MLP with AdamW, CPμMoE mixer with SGD + momentum).
+// accuracy (MLP with AdamW, CPμMoE mixer with SGD + momentum), without leaking tensors.
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
 import { disposeParams, heldParamCount, type ImageShape } from '../../../src/engine/classifiers/classifier.js'
@@ -91,6 +91,23 @@ describe('parameter-matched μMoE mixer', () => {
   })
 })
 
+it('a μMoE mixer reports each block’s gate [B, P, N], every patch on the simplex', () => {
+  const shape: ImageShape = { height: 8, width: 8, channels: 1, classes: 3 }
+  const model = createClassifier('mixer', { patch: 2, hidden: 8, tokenMixing: 4, channelMixing: 8, depth: 2, mlp: 'trmoe', experts: 5, rank: 2, ringRank: 2 }, shape)
+  const params = model.init(2)
+  const images = tf.randomUniform([3, 8, 8, 1], 0, 1, 'float32', 9) as tf.Tensor4D
+  const seen: { block: number; shape: number[]; sums: number[] }[] = []
+  const onGate = (block: number, a: tf.Tensor3D): number => seen.push({ block, shape: a.shape, sums: Array.from(tf.sum(a, -1).dataSync()) })
+  const logits = tf.tidy(() => model.forward(params, images, { training: false, onGate }))
+  expect(seen.map((s) => s.block)).toEqual([0, 1])
+  for (const s of seen) {
+    expect(s.shape).toEqual([3, 16, 5])
+    for (const v of s.sums) expect(v).toBeCloseTo(1, 5)
+  }
+  tf.dispose([logits, images])
+  disposeParams(params)
+})
+
 /** Four classes of 8×8 images: class k is a bright 4×4 quadrant k on uniform noise in [0, 0.3). */
 function separableSet(perClass: number): { images: tf.Tensor4D; labels: Int32Array } {
   const rand = uniform(5)
@@ -122,13 +139,18 @@ describe('training sanity: 100% train accuracy on a separable set', () => {
     const optimizer = makeOptimizer(params, opt)
     const losses: number[] = []
     let accuracy = 0
+    let tensorsAfterFirstStep = 0
     for (let step = 0; step < 40 && accuracy < 1; step++) {
       losses.push(classifierStep(model, params, optimizer, batch))
+      // The optimizer's state exists after the first step; from then on a step keeps no tensor.
+      if (step === 0) tensorsAfterFirstStep = tf.memory().numTensors
       const predicted = classifierPredict(model, params, batch.images)
       accuracy = predicted.filter((p, i) => p === batch.labels[i]).length / predicted.length
     }
     expect(accuracy).toBe(1)
+    expect(losses.length).toBeGreaterThan(1)
     expect(losses.at(-1)!).toBeLessThan(losses[0]!)
+    expect(tf.memory().numTensors).toBe(tensorsAfterFirstStep)
     optimizer.dispose()
     disposeParams(params)
     batch.images.dispose()
