@@ -57,6 +57,38 @@ export function layerNormGate(x: tf.Tensor2D, G: tf.Tensor2D, eps: number): tf.T
   return entmax15(standardize(mm(x, G), eps).xhat as tf.Tensor2D)
 }
 
+/** A BatchNorm's running statistics per expert (the unbiased variance, as torch's BatchNorm1d). */
+export interface RunningStats {
+  mean: tf.Variable
+  variance: tf.Variable
+}
+
+/**
+ * a = entmax15(BatchNorm_noaffine(x G)) for x [rows, I]: the MLP-Mixer μMoE gate. Training: each
+ * expert's logit is normalised by its mean and (biased) variance over the rows (batch × tokens), and
+ * the running statistics are updated in place (torch convention: new = (1−m)·old + m·batch, the
+ * variance unbiased by n/(n−1)); eval: the running statistics are used and left alone. A free
+ * function so a functional model (classifiers/mixer.ts) and MuMoEGate share it.
+ */
+export function batchNormGate(
+  x: tf.Tensor2D,
+  G: tf.Tensor2D,
+  running: RunningStats,
+  o: { training: boolean; eps: number; momentum: number },
+): tf.Tensor2D {
+  const h = mm(x, G)
+  if (!o.training) return entmax15(tf.mul(tf.sub(h, running.mean), tf.rsqrt(tf.add(running.variance, o.eps))))
+  const mean = tf.mean(h, 0)
+  const centred = tf.sub(h, mean)
+  const variance = tf.mean(tf.square(centred), 0)
+  const rows = h.shape[0]
+  const unbiased = rows > 1 ? tf.mul(variance, rows / (rows - 1)) : variance
+  // assign() carries no gradient: the statistics are state, as in torch (updated outside autograd).
+  running.mean.assign(tf.add(tf.mul(running.mean, 1 - o.momentum), tf.mul(mean, o.momentum)))
+  running.variance.assign(tf.add(tf.mul(running.variance, 1 - o.momentum), tf.mul(unbiased, o.momentum)))
+  return entmax15(tf.mul(centred, tf.rsqrt(tf.add(variance, o.eps))))
+}
+
 /** a = entmax15(Norm(Gᵀx)). One gate may drive several μMoE layers (the GPT-2 MLP block). */
 export class MuMoEGate {
   readonly inputDim: number
@@ -86,33 +118,11 @@ export class MuMoEGate {
 
   /** x [rows, I] → a [rows, N], each row on the simplex. */
   forward(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() =>
-      this.norm === 'layernorm' ? layerNormGate(x, this.G as tf.Tensor2D, this.eps) : entmax15(this.batchNorm(mm(x, this.G as tf.Tensor2D))),
-    )
-  }
-
-  private batchNorm(h: tf.Tensor2D): tf.Tensor2D {
-    const eps = this.eps
-    if (!this.training) {
-      // Eval: fixed running statistics per expert.
-      return tf.mul(tf.sub(h, this.runningMean as tf.Tensor), tf.rsqrt(tf.add(this.runningVar as tf.Tensor, eps)))
-    }
-    // Training: statistics over all rows (batch × tokens), biased for the normalization ...
-    const mean = tf.mean(h, 0)
-    const centred = tf.sub(h, mean)
-    const variance = tf.mean(tf.square(centred), 0)
-    this.updateRunningStats(mean, variance, h.shape[0])
-    return tf.mul(centred, tf.rsqrt(tf.add(variance, eps)))
-  }
-
-  /** ... and unbiased (n/(n−1)) for the running variance, as torch's BatchNorm1d. */
-  private updateRunningStats(mean: tf.Tensor, variance: tf.Tensor, rows: number): void {
-    const m = this.momentum
-    const unbiased = rows > 1 ? tf.mul(variance, rows / (rows - 1)) : variance
-    const rm = this.runningMean as tf.Variable
-    const rv = this.runningVar as tf.Variable
-    rm.assign(tf.add(tf.mul(rm, 1 - m), tf.mul(mean, m)))
-    rv.assign(tf.add(tf.mul(rv, 1 - m), tf.mul(unbiased, m)))
+    return tf.tidy(() => {
+      if (this.norm === 'layernorm') return layerNormGate(x, this.G as tf.Tensor2D, this.eps)
+      const running = { mean: this.runningMean as tf.Variable, variance: this.runningVar as tf.Variable }
+      return batchNormGate(x, this.G as tf.Tensor2D, running, { training: this.training, eps: this.eps, momentum: this.momentum })
+    })
   }
 
   variables(): Record<string, tf.Variable> {

@@ -11,8 +11,9 @@ export interface Fixture {
   get(name: string): { shape: number[]; data: Float32Array }
 }
 
-export function readFixture(name: string): Fixture {
-  const file = SafetensorsFile.open(join(LAYER_FIXTURES, `${name}.safetensors`))
+/** A fixture file `name`.safetensors from `dir` (the layer fixtures unless told). */
+export function readFixture(name: string, dir = LAYER_FIXTURES): Fixture {
+  const file = SafetensorsFile.open(join(dir, `${name}.safetensors`))
   try {
     const out: Record<string, { shape: number[]; data: Float32Array }> = {}
     for (const [n, info] of file.tensors) out[n] = { shape: info.shape, data: file.readFloat32(n) }
