@@ -8,7 +8,13 @@ function planted(): { labels: Uint8Array; perClass: number[]; officialTest: numb
   const perClass = Array.from({ length: 10 }, (_, c) => 50 + 17 * c)
   const train: number[] = []
   const left = [...perClass]
-  while (left.some((n) => n > 0)) for (let c = 0; c < 10; c++) if (left[c]! > 0) (train.push(c), left[c]!--)
+  while (left.some((n) => n > 0)) {
+    for (let c = 0; c < 10; c++) {
+      if (left[c]! === 0) continue
+      train.push(c)
+      left[c]!--
+    }
+  }
   const test = Array.from({ length: 100 }, (_, i) => i % 10)
   return { labels: Uint8Array.from([...train, ...test]), perClass, officialTest: 100 }
 }
