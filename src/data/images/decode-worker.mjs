@@ -3,8 +3,11 @@
 // the thread needs no TypeScript loader. Its one message back is either
 // { ok: true, pixels, height, width, channels } (channels 'auto': 1 when every pixel of every
 // image has R = G = B, else 3) or
-// { ok: false, file, message, kind } naming the first file that could not be used.
-import { readFileSync } from 'node:fs'
+// { ok: false, file, message, kind } naming the first file that could not be used. Each file's
+// size, modification time and sha256 come back too (the registry records them): hashing here,
+// from the bytes already read, is ~30× faster than streaming each small file again.
+import { createHash } from 'node:crypto'
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
 import { workerData, parentPort } from 'node:worker_threads'
 import jpeg from 'jpeg-js'
 import { PNG } from 'pngjs'
@@ -35,11 +38,21 @@ function run(data) {
   let height = 0
   let first = ''
   let gray = true
+  const files = []
   for (let n = 0; n < data.files.length; n++) {
     const file = data.files[n]
     let img
     try {
-      img = decode(file, readFileSync(file))
+      const fd = openSync(file, 'r')
+      let bytes
+      try {
+        const st = fstatSync(fd)
+        bytes = readFileSync(fd)
+        files.push({ bytes: st.size, mtimeMs: st.mtimeMs, sha256: createHash('sha256').update(bytes).digest('hex') })
+      } finally {
+        closeSync(fd)
+      }
+      img = decode(file, bytes)
     } catch (err) {
       return { ok: false, file, kind: 'corrupt', message: err instanceof Error ? err.message : String(err) }
     }
@@ -65,7 +78,7 @@ function run(data) {
   }
   const channels = data.channels === 'auto' ? (gray ? 1 : 3) : data.channels
   const rgb = pixels ?? new Uint8Array(0)
-  return { ok: true, pixels: channels === 1 ? toGray(rgb) : rgb, width, height, channels }
+  return { ok: true, pixels: channels === 1 ? toGray(rgb) : rgb, width, height, channels, files }
 }
 
 const result = run(workerData)

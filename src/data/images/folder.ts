@@ -26,6 +26,8 @@ export interface DecodedImages {
   height: number
   width: number
   channels: 1 | 3
+  /** Per file, as read for decoding: size, modification time and sha256. */
+  files: { bytes: number; mtimeMs: number; sha256: string }[]
 }
 
 const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -69,7 +71,7 @@ export async function listImageFolder(root: string): Promise<ImageFolderListing>
 }
 
 type WorkerResult =
-  | { ok: true; pixels: Uint8Array; width: number; height: number; channels: 1 | 3 }
+  | { ok: true; pixels: Uint8Array; width: number; height: number; channels: 1 | 3; files: DecodedImages['files'] }
   | { ok: false; file: string; kind: 'corrupt' | 'size'; message: string; first?: string; expected?: string }
 
 /**
@@ -97,5 +99,5 @@ export async function decodeImages(files: readonly string[], channels: 1 | 3 | '
       result.file,
     )
   }
-  return { pixels: result.pixels, height: result.height, width: result.width, channels: result.channels }
+  return { pixels: result.pixels, height: result.height, width: result.width, channels: result.channels, files: result.files }
 }

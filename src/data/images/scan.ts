@@ -74,7 +74,7 @@ async function scanFolder(root: string, opts: ImageScanOptions): Promise<ImageSc
   }
   const listing = await listImageFolder(root)
   const decoded = await decodeImages(listing.files, opts.channels ?? 'auto')
-  const files = await describeFiles(root, listing.files)
+  const files = listing.files.map((file, i) => ({ path: relative(root, file), ...decoded.files[i]! }))
   return {
     root,
     format: 'image-folder',
