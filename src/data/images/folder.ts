@@ -2,7 +2,8 @@
 // PNG or JPEG files, all of one size. Decoding runs in a worker thread (decode-worker.mjs) so a
 // folder of many or large images never stalls the server; listing uses async fs.
 import { readdir } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { existsSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import { describeFsError } from '../../fs/user-files.js'
@@ -70,6 +71,16 @@ export async function listImageFolder(root: string): Promise<ImageFolderListing>
   return { root, classes: classDirs, files, labels: Uint8Array.from(labels) }
 }
 
+/**
+ * The decoder's script: beside this module when running from source, or the bundled
+ * decode-worker.js beside the main bundle in the Electron build (electron.vite.config.ts).
+ */
+function decodeWorkerPath(): string {
+  const source = fileURLToPath(new URL('./decode-worker.mjs', import.meta.url))
+  // The app's own file, not a user's path: a sync check is fine here.
+  return existsSync(source) ? source : join(dirname(source), 'decode-worker.js')
+}
+
 type WorkerResult =
   | { ok: true; pixels: Uint8Array; width: number; height: number; channels: 1 | 3; files: DecodedImages['files'] }
   | { ok: false; file: string; kind: 'corrupt' | 'size'; message: string; first?: string; expected?: string }
@@ -80,7 +91,7 @@ type WorkerResult =
  */
 export async function decodeImages(files: readonly string[], channels: 1 | 3 | 'auto' = 'auto'): Promise<DecodedImages> {
   const result = await new Promise<WorkerResult>((resolve, reject) => {
-    const worker = new Worker(fileURLToPath(new URL('./decode-worker.mjs', import.meta.url)), { workerData: { files, channels } })
+    const worker = new Worker(decodeWorkerPath(), { workerData: { files, channels } })
     worker.once('message', resolve)
     worker.once('error', reject)
     worker.once('exit', (code) => reject(new Error(`the image decoder stopped (exit code ${code}) before it answered`)))
