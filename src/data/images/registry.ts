@@ -3,7 +3,7 @@
 // shape, split and its counts, files, cache) in `info`. Registering decodes every image once into
 // the cache (cache.ts); loadImageSplit reads one split of it back for training.
 import type Database from 'better-sqlite3'
-import { stat } from 'node:fs/promises'
+import { rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import type { ImageDataset, ImageSplitName } from '../../shared/images.js'
 import type { DatasetFileInfo } from '../scan.js'
@@ -59,7 +59,7 @@ export async function registerImageDataset(store: ImageStore, path: string, opts
   const cache = imageCacheName(scan.sha256, scan.channels)
   await writeImageCache(join(store.dir, IMAGE_CACHE_FOLDER, cache), scan.pixels, scan.labels)
 
-  const before = store.db.prepare('SELECT sha256 FROM datasets WHERE path = ?').get(scan.root) as { sha256: string } | undefined
+  const before = store.db.prepare('SELECT sha256, info, modality FROM datasets WHERE path = ?').get(scan.root) as { sha256: string; info: string; modality: string } | undefined
   const now = new Date().toISOString()
   const info: StoredImageInfo = {
     format: scan.format,
@@ -83,7 +83,15 @@ export async function registerImageDataset(store: ImageStore, path: string, opts
        ON CONFLICT(path) DO UPDATE SET name = excluded.name, sha256 = excluded.sha256, info = excluded.info, modality = excluded.modality`,
     )
     .run(scan.root, basename(scan.root), scan.sha256, JSON.stringify(info), now)
+  if (before?.modality === 'images') await dropUnusedCache(store, (JSON.parse(before.info) as StoredImageInfo).cache)
   return toImageDataset(store.db.prepare('SELECT * FROM datasets WHERE path = ?').get(scan.root) as ImageRow)
+}
+
+/** Removes a cache file no row points at any more (the content of a re-registered path changed). */
+async function dropUnusedCache(store: ImageStore, cache: string): Promise<void> {
+  const rows = store.db.prepare("SELECT info FROM datasets WHERE modality = 'images'").all() as { info: string }[]
+  if (rows.some((r) => (JSON.parse(r.info) as StoredImageInfo).cache === cache)) return
+  await rm(join(store.dir, IMAGE_CACHE_FOLDER, cache), { force: true })
 }
 
 export async function listImageDatasets(db: Database.Database): Promise<ImageDataset[]> {

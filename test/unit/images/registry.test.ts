@@ -1,8 +1,8 @@
 // Image datasets through the API on a real store: images.add / images.list / listLocations, the
 // split and its counts, the cache read back by loadImageSplit, and Debian's Fashion-MNIST.
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { gunzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Backend } from '../../../src/backend/backend.js'
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DEBIAN_PATH } from '../../../src/data/images/known.js'
@@ -63,8 +63,15 @@ describe('images.add / images.list', () => {
     expect((await backend.call('datasets.list', {})).some((x) => x.id === d.id)).toBe(false)
     expect(() => getDataset(store.db, d.id)).toThrow(/is an image dataset: it trains image classifiers/)
 
-    // Re-registering keeps the id; a changed file is noticed by the listing.
+    // Re-registering keeps the id; new content replaces the old cache file; a changed file is noticed by the listing.
     expect((await add({ path: dir, classNames: ['zero', 'one', 'two'] })).id).toBe(d.id)
+    const caches = (): string[] => readdirSync(join(storeDir, 'images')).filter((f) => f.startsWith(d.sha256.slice(0, 32)))
+    expect(caches()).toHaveLength(1)
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idxLabels([2, 1])))
+    const changed = await add({ path: dir, classNames: ['zero', 'one', 'two'] })
+    expect(changed).toMatchObject({ id: d.id, previousSha256: d.sha256, counts: { test: [0, 1, 1] } })
+    expect(caches()).toHaveLength(0)
+    expect((await loadImageSplit(store, d.id, 'test')).labels).toEqual(Uint8Array.of(2, 1))
     rmSync(join(dir, 'train-images-idx3-ubyte.gz'))
     expect((await backend.call('images.list', {})).find((x) => x.id === d.id)?.status).toBe('changed')
   })
