@@ -12,6 +12,9 @@ import { workerData, parentPort } from 'node:worker_threads'
 import jpeg from 'jpeg-js'
 import { PNG } from 'pngjs'
 
+/** The most decoded RGB bytes one dataset may need: the cache is read back into memory whole. */
+const MAX_DECODED_BYTES = 4 * 2 ** 30
+
 /** @param {string} file @param {Buffer} bytes */
 function decode(file, bytes) {
   const lower = file.toLowerCase()
@@ -60,7 +63,9 @@ function run(data) {
       width = img.width
       height = img.height
       first = file
-      pixels = new Uint8Array(data.files.length * width * height * 3)
+      const need = data.files.length * width * height * 3
+      if (need > MAX_DECODED_BYTES) return { ok: false, file, kind: 'too-large', message: `${data.files.length} images of ${width}×${height}`, expected: String(need) }
+      pixels = new Uint8Array(need)
     } else if (img.width !== width || img.height !== height) {
       return { ok: false, file, kind: 'size', message: `${img.width}×${img.height}`, first, expected: `${width}×${height}` }
     }

@@ -83,7 +83,7 @@ function decodeWorkerPath(): string {
 
 type WorkerResult =
   | { ok: true; pixels: Uint8Array; width: number; height: number; channels: 1 | 3; files: DecodedImages['files'] }
-  | { ok: false; file: string; kind: 'corrupt' | 'size'; message: string; first?: string; expected?: string }
+  | { ok: false; file: string; kind: 'corrupt' | 'size' | 'too-large'; message: string; first?: string; expected?: string }
 
 /**
  * Decodes the files (in a worker thread) into one buffer; `channels` 'auto' gives 1 when every
@@ -97,6 +97,14 @@ export async function decodeImages(files: readonly string[], channels: 1 | 3 | '
     worker.once('exit', (code) => reject(new Error(`the image decoder stopped (exit code ${code}) before it answered`)))
   })
   if (!result.ok) {
+    if (result.kind === 'too-large') {
+      const gb = (Number(result.expected) / 2 ** 30).toFixed(1)
+      throw new ImageDatasetError(
+        'unsupported',
+        `The folder's ${result.message} (the size of ${result.file}) would take ${gb} GiB decoded, more than the 4 GiB an image dataset may: resize the images smaller or use fewer of them.`,
+        result.file,
+      )
+    }
     if (result.kind === 'size') {
       throw new ImageDatasetError(
         'unreadable',
