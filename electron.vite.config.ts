@@ -12,6 +12,7 @@ export default defineConfig({
           index: resolve('src/main/index.ts'),
           worker: resolve('src/jobs/worker.ts'),
           'engine-worker': resolve('src/jobs/engine-worker.ts'),
+          'decode-worker': resolve('src/data/images/decode-worker.mjs'),
         },
       },
     },

@@ -32,6 +32,17 @@ if ! ls /usr/lib/*/libopenblas.so /usr/lib/libopenblas.so >/dev/null 2>&1; then
   fi
 fi
 
+# Fashion-MNIST (image classifiers, docs/images.md): Debian's dataset-fashion-mnist puts its four
+# IDX files in /usr/share/datasets/fashion-mnist, where the app looks. Optional: a failure prints
+# one line and setup goes on (any MNIST-layout folder can be added by hand).
+if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing Debian's dataset-fashion-mnist (Fashion-MNIST for the image classifiers)"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; } ||
+    echo "setup: could not install dataset-fashion-mnist; add an MNIST-layout folder with 'mxd images add PATH' instead" >&2
+fi
+
 # tfjs-node-gpu is optional: its install downloads libtensorflow and fails without a route to
 # it (or without CUDA 11.2); npm then skips it and the app computes on WebAssembly.
 npm ci --no-audit --no-fund

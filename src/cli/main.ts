@@ -11,6 +11,7 @@ import { featuresCommand } from './commands/features.js'
 import { probeCommand } from './commands/probe.js'
 import { forward } from './commands/forward.js'
 import { generate } from './commands/generate.js'
+import { images } from './commands/images.js'
 import { steerScore } from './commands/steer-score.js'
 import { importCommand } from './commands/import.js'
 import { inspect } from './commands/inspect.js'
@@ -20,7 +21,7 @@ import { tokenize } from './commands/tokenize.js'
 import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand, steerScore]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, images, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand, steerScore]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

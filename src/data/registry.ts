@@ -46,18 +46,26 @@ export async function registerDataset(db: Database.Database, path: string, opts:
     previousSha256: before && before.sha256 !== sha256 ? before.sha256 : null,
   }
   db.prepare(
-    `INSERT INTO datasets (path, name, sha256, info, added_at) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT(path) DO UPDATE SET name = excluded.name, sha256 = excluded.sha256, info = excluded.info`,
+    `INSERT INTO datasets (path, name, sha256, info, added_at, modality) VALUES (?, ?, ?, ?, ?, 'text')
+     ON CONFLICT(path) DO UPDATE SET name = excluded.name, sha256 = excluded.sha256, info = excluded.info, modality = excluded.modality`,
   ).run(root, basename(root), sha256, JSON.stringify(info), now)
   return toDataset(db.prepare('SELECT * FROM datasets WHERE path = ?').get(root) as DatasetRow)
 }
 
+/** The text datasets (image datasets: src/data/images/registry.ts). */
 export function listDatasets(db: Database.Database): Dataset[] {
-  return (db.prepare('SELECT * FROM datasets ORDER BY id').all() as DatasetRow[]).map(toDataset)
+  return (db.prepare("SELECT * FROM datasets WHERE modality = 'text' ORDER BY id").all() as DatasetRow[]).map(toDataset)
 }
 
+/** A text dataset; an image dataset's id is refused with what it is for. */
 export function getDataset(db: Database.Database, id: number): Dataset | undefined {
-  const row = db.prepare('SELECT * FROM datasets WHERE id = ?').get(id) as DatasetRow | undefined
+  const row = db.prepare('SELECT * FROM datasets WHERE id = ?').get(id) as (DatasetRow & { modality: string }) | undefined
+  if (row?.modality === 'images') {
+    throw new DatasetError(
+      'unsupported',
+      `Dataset #${id} (${row.name}) is an image dataset: it trains image classifiers, not language models. Pick a text dataset (mxd datasets lists them).`,
+    )
+  }
   return row ? toDataset(row) : undefined
 }
 
@@ -75,6 +83,7 @@ function toDataset(row: DatasetRow): Dataset {
     id: row.id,
     path: row.path,
     name: row.name,
+    modality: 'text',
     sha256: row.sha256,
     format: info.format,
     kind: info.kind,

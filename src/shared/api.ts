@@ -24,6 +24,7 @@ import {
   FeatureTokenUnits,
   FeatureUnit,
 } from './features.js'
+import { ImageAddRequest, ImageDataset, ImageLocation } from './images.js'
 import { ProbeGetRequest, ProbeList, ProbeListRequest, ProbeRunState, ProbeStartRequest } from './probe.js'
 import { PresetDelete, PresetSave, SteeringPreset, SteerScoreGet, SteerScoreRequest, SteerScoreResult } from './steering.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
@@ -179,6 +180,8 @@ export const Dataset = z.object({
   id: z.number().int().positive(),
   path: z.string(),
   name: z.string(),
+  /** Image datasets are listed by images.list (src/shared/images.ts). */
+  modality: z.literal('text'),
   /** sha256 of the file (as sha256sum prints it), or of a folder's sha256sum-style listing. */
   sha256: z.string(),
   format: DatasetFormat,
@@ -293,6 +296,11 @@ export const contract = {
     }),
     output: Dataset,
   },
+  /** Registers (or updates) an image dataset: an MNIST-layout IDX folder or a folder of images by class. */
+  'images.add': { input: ImageAddRequest, output: ImageDataset },
+  'images.list': { input: Empty, output: z.array(ImageDataset) },
+  /** Where known image datasets (Fashion-MNIST from Debian) are installed, and whether they are there. */
+  'images.listLocations': { input: Empty, output: z.array(ImageLocation) },
   'convert.start': { input: ConvertConfig, output: z.object({ runId: RunId }) },
   'convert.sweep': { input: ConvertSweep, output: z.object({ runIds: z.array(RunId) }) },
   'convert.preview': { input: ConvertConfig, output: ConvertPreview },

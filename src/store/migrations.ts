@@ -119,6 +119,11 @@ export const migrations: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  // 4 → 5: image datasets (src/data/images, docs/images.md) share the datasets table; a row's
+  // modality says which reader its path needs. Rows from before are text.
+  `
+  ALTER TABLE datasets ADD COLUMN modality TEXT NOT NULL DEFAULT 'text' CHECK (modality IN ('text', 'images'));
+  `,
 ]
 
 export const SCHEMA_VERSION = migrations.length

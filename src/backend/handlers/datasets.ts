@@ -1,6 +1,8 @@
 import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
 import { DatasetError } from '../../data/formats.js'
 import { listDatasets as listStored, registerDataset } from '../../data/registry.js'
+import { listImageLocations as knownLocations } from '../../data/images/known.js'
+import { listImageDatasets, registerImageDataset } from '../../data/images/registry.js'
 import type { BackendContext } from '../context.js'
 
 export function listDatasets(ctx: BackendContext): Output<'datasets.list'> {
@@ -8,8 +10,25 @@ export function listDatasets(ctx: BackendContext): Output<'datasets.list'> {
 }
 
 export async function addDataset(ctx: BackendContext, input: ParsedInput<'datasets.add'>): Promise<Output<'datasets.add'>> {
+  return asApiError(() => registerDataset(ctx.store.db, input.path, { textField: input.textField, heldOutFraction: input.heldOutFraction }))
+}
+
+export async function addImages(ctx: BackendContext, input: ParsedInput<'images.add'>): Promise<Output<'images.add'>> {
+  const { path, ...opts } = input
+  return asApiError(() => registerImageDataset(ctx.store, path, opts))
+}
+
+export function listImages(ctx: BackendContext): Promise<Output<'images.list'>> {
+  return listImageDatasets(ctx.store.db)
+}
+
+export function listImageLocations(): Promise<Output<'images.listLocations'>> {
+  return knownLocations()
+}
+
+async function asApiError<T>(register: () => Promise<T>): Promise<T> {
   try {
-    return await registerDataset(ctx.store.db, input.path, { textField: input.textField, heldOutFraction: input.heldOutFraction })
+    return await register()
   } catch (err) {
     if (err instanceof DatasetError) throw new ApiError(err.reason === 'missing' ? 'not_found' : 'bad_request', err.message)
     throw err

@@ -2,7 +2,7 @@
 import type { Method, Output, ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
-import { addDataset, listDatasets } from './datasets.js'
+import { addDataset, addImages, listDatasets, listImageLocations, listImages } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
 import { previewConvert, startConversion, startSweep } from './convert.js'
 import { getFeature, listFeatureLabels, listFeatures, setFeatureLabel, startFeatureIndex, unitsByToken } from './features.js'
@@ -43,6 +43,9 @@ export const handlers: Handlers = {
   'experts.list': modelExperts,
   'datasets.list': listDatasets,
   'datasets.add': addDataset,
+  'images.add': addImages,
+  'images.list': listImages,
+  'images.listLocations': listImageLocations,
   'convert.start': startConversion,
   'convert.sweep': startSweep,
   'convert.preview': previewConvert,
