@@ -52,7 +52,7 @@ export async function startClassify(ctx: BackendContext, input: ParsedInput<'cla
 
 function trainRun(ctx: BackendContext, runId: number): Run {
   const run = ctx.store.getRun(runId)
-  if (!run || run.kind !== 'classify-train') throw new ApiError('not_found', `There is no classifier training run ${runId}: list them with "mxd runs --kind classify-train".`)
+  if (!run || run.kind !== 'classify-train') throw new ApiError('not_found', `There is no classifier training run ${runId}: list the runs with "mxd runs".`)
   return run
 }
 
@@ -78,7 +78,7 @@ async function readJson<T>(path: string, schema: { safeParse(v: unknown): { succ
 export async function getClassify(ctx: BackendContext, input: ParsedInput<'classify.get'>): Promise<Output<'classify.get'>> {
   const run = ctx.store.getRun(input.runId)
   if (!run || (run.kind !== 'classify-train' && run.kind !== 'classify-eval')) {
-    throw new ApiError('not_found', `There is no classifier run ${input.runId}: list them with "mxd runs --kind classify-train".`)
+    throw new ApiError('not_found', `There is no classifier run ${input.runId}: list the runs with "mxd runs".`)
   }
   const dir = ctx.store.runDir(run.id)
   const done = run.status === 'succeeded'

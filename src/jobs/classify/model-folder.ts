@@ -151,7 +151,7 @@ export function loadClassifierFolder(dir: string): LoadedClassifier {
 /** The saved classifier of classify-train run `runId` (its run folder). */
 export function loadClassifierRun(store: Pick<Store, 'getRun' | 'runDir'>, runId: number): LoadedClassifier {
   const run = store.getRun(runId)
-  if (!run || run.kind !== 'classify-train') throw new JobError(`Run ${runId} is not a classifier training run: list them with "mxd runs --kind classify-train".`)
+  if (!run || run.kind !== 'classify-train') throw new JobError(`Run ${runId} is not a classifier training run: list the runs with "mxd runs".`)
   if (run.status !== 'succeeded') throw new JobError(`Classifier run ${runId} is ${run.status}, not finished: its model is saved at the end of training (resume it with "mxd classify train --resume ${runId}").`)
   return loadClassifierFolder(store.runDir(runId))
 }
