@@ -2,6 +2,7 @@
 import { ApiError } from '../shared/api.js'
 import { runCommand, sharedUsage, UsageError, type Command, type CommandIO } from './command.js'
 import { benchBackend } from './commands/bench-backend.js'
+import { classify } from './commands/classify.js'
 import { datasets } from './commands/datasets.js'
 import { doctor } from './commands/doctor.js'
 import { evalCommand } from './commands/eval.js'
@@ -21,7 +22,7 @@ import { tokenize } from './commands/tokenize.js'
 import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, images, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand, steerScore]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, images, classify, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand, steerScore]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

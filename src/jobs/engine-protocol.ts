@@ -4,6 +4,7 @@ import type { Steer } from '../shared/models.js'
 import type { ModelDescription } from '../engine/describe.js'
 import type { DiscoveredModel, ModelInfo } from '../engine/model-folder.js'
 import type { ModelRow } from '../store/store.js'
+import type { PredictRequest, PredictResult } from './classify/predict.js'
 import type { AblatedContext, AblationContext, ActiveTokens } from '../analysis/features/inspect.js'
 
 /**
@@ -44,10 +45,13 @@ export interface InspectLayer {
 export type InspectRequest =
   | { op: 'search'; layer: InspectLayer; text?: string; ids?: number[] }
   | { op: 'ablate'; layer: InspectLayer; unit: number; contexts: AblationContext[] }
+  /** classify.predict (src/jobs/classify/predict.ts). */
+  | ({ op: 'classify' } & PredictRequest)
 
 export interface InspectResults {
   search: ActiveTokens
   ablate: { contexts: (AblatedContext & { nextText: string | null })[] }
+  classify: PredictResult
 }
 
 export interface TopPrediction {

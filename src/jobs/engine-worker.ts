@@ -11,6 +11,7 @@ import type { SparseLayer } from '../engine/layers/sparse-layer.js'
 import { loadLayerFolder, readLayerConfig } from '../convert/layer-file.js'
 import { splicedMlps } from '../convert/splice.js'
 import type { EngineRequest, EngineResponse, FolderRequest, FolderResults, InspectRequest, InspectResults } from './engine-protocol.js'
+import { predictImage } from './classify/predict.js'
 import { ablateUnit, readActiveUnits } from '../analysis/features/inspect.js'
 import { spliceMlp } from '../convert/splice.js'
 import { resolveModelDir } from './convert/eval-inputs.js'
@@ -114,6 +115,7 @@ async function generate(req: Extract<EngineRequest, { type: 'generate' }>): Prom
  * calls this on every click.
  */
 async function inspectWork(req: InspectRequest): Promise<InspectResults[InspectRequest['op']]> {
+  if (req.op === 'classify') return predictImage(req)
   const run = `run ${req.layer.layerRunId}`
   const cfg = readLayerConfig(req.layer.layerDir)
   let dir = `model "${cfg.model_name}"`

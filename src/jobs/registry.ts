@@ -3,6 +3,8 @@
 // defineJob(...)) and its line here; the key must be the definition's own kind (jobs-registry.test).
 import type { RunKind } from '../shared/api.js'
 import { benchBackendJob } from './bench-backend.js'
+import { classifyEvalJob } from './classify/eval.js'
+import { classifyTrainJob } from './classify/train.js'
 import { convertEvalJob } from './convert/eval.js'
 import { layerImportJob } from './convert/layer-import.js'
 import { convertJob } from './convert/train.js'
@@ -23,4 +25,6 @@ export const jobs: Record<RunKind, JobDefinition> = {
   'feature-index': featureIndexJob,
   probe: probeJob,
   'steer-score': steerScoreJob,
+  'classify-train': classifyTrainJob,
+  'classify-eval': classifyEvalJob,
 }

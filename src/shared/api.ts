@@ -25,13 +25,14 @@ import {
   FeatureUnit,
 } from './features.js'
 import { ImageAddRequest, ImageDataset, ImageLocation } from './images.js'
+import { ClassifyEvaluateRequest, ClassifyGetRequest, ClassifyPrediction, ClassifyPredictRequest, ClassifyRunState, ClassifyStartRequest } from './classify.js'
 import { ProbeGetRequest, ProbeList, ProbeListRequest, ProbeRunState, ProbeStartRequest } from './probe.js'
 import { PresetDelete, PresetSave, SteeringPreset, SteerScoreGet, SteerScoreRequest, SteerScoreResult } from './steering.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe', 'steer-score'])
+export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe', 'steer-score', 'classify-train', 'classify-eval'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -301,6 +302,11 @@ export const contract = {
   'images.list': { input: Empty, output: z.array(ImageDataset) },
   /** Where known image datasets (Fashion-MNIST from Debian) are installed, and whether they are there. */
   'images.listLocations': { input: Empty, output: z.array(ImageLocation) },
+  /** Image classifiers (docs/classifiers.md): train (job classify-train), evaluate (job classify-eval), a run's result, predict one image (engine worker). */
+  'classify.start': { input: ClassifyStartRequest, output: z.object({ runId: RunId, datasetId: z.number().int() }) },
+  'classify.evaluate': { input: ClassifyEvaluateRequest, output: z.object({ runId: RunId }) },
+  'classify.get': { input: ClassifyGetRequest, output: ClassifyRunState },
+  'classify.predict': { input: ClassifyPredictRequest, output: ClassifyPrediction },
   'convert.start': { input: ConvertConfig, output: z.object({ runId: RunId }) },
   'convert.sweep': { input: ConvertSweep, output: z.object({ runIds: z.array(RunId) }) },
   'convert.preview': { input: ConvertConfig, output: ConvertPreview },

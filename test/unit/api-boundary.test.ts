@@ -92,6 +92,7 @@ describe('the contract', () => {
       'set',
       'save',
       'score',
+      'predict',
     ]
     const pattern = new RegExp(`^[a-z]+\\.(${verbs.join('|')})([A-Z][A-Za-z]*)?$`)
     expect(methodNames.filter((m) => !pattern.test(m))).toEqual([])

@@ -2,6 +2,7 @@
 import type { Method, Output, ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
+import { evaluateClassify, getClassify, predictClassify, startClassify } from './classify.js'
 import { addDataset, addImages, listDatasets, listImageLocations, listImages } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
 import { previewConvert, startConversion, startSweep } from './convert.js'
@@ -46,6 +47,10 @@ export const handlers: Handlers = {
   'images.add': addImages,
   'images.list': listImages,
   'images.listLocations': listImageLocations,
+  'classify.start': startClassify,
+  'classify.evaluate': evaluateClassify,
+  'classify.get': getClassify,
+  'classify.predict': predictClassify,
   'convert.start': startConversion,
   'convert.sweep': startSweep,
   'convert.preview': previewConvert,

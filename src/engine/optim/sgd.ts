@@ -4,6 +4,7 @@
 //   b = d on the first step, else b = μ·b + d
 //   p ← p − lr·b                  (μ = 0: plain SGD, no buffer)
 import { tf } from '../backend.js'
+import type { WritableTensor } from '../safetensors.js'
 
 export interface SgdOptions {
   lr: number
@@ -43,6 +44,29 @@ export class SGD {
         }
         p.assign(tf.sub(p, tf.mul(d, lr)))
       })
+    }
+  }
+
+  /** State for a checkpoint (as AdamW's): `step` (I32 scalar) and `b.<name>` per momentum buffer made so far. */
+  stateTensors(): Record<string, WritableTensor> {
+    const out: Record<string, WritableTensor> = { step: { dtype: 'I32', shape: [], data: Int32Array.of(this.step) } }
+    for (const [name, b] of Object.entries(this.buffers)) out[`b.${name}`] = { dtype: 'F32', shape: [...b.shape], data: b.dataSync() as Float32Array }
+    return out
+  }
+
+  /** Restores what stateTensors wrote; a parameter without a saved buffer has had no step yet. */
+  loadState(tensors: Record<string, { shape: number[]; data: Float32Array | Int32Array }>): void {
+    const step = tensors.step
+    if (!step) throw new Error('optimizer state has no "step"')
+    this.step = step.data[0]!
+    for (const [name, p] of Object.entries(this.params)) {
+      const t = tensors[`b.${name}`]
+      if (t === undefined) continue
+      if (t.data.length !== p.size) throw new Error(`optimizer state "b.${name}" has the wrong size`)
+      this.buffers[name]?.dispose()
+      const value = tf.tensor(Float32Array.from(t.data), p.shape, 'float32')
+      this.buffers[name] = tf.variable(value, false)
+      value.dispose()
     }
   }
 

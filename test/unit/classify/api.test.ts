@@ -1,0 +1,165 @@
+// The classify.* API on a real store and the real job worker, on a planted 8×8 image set (four
+// classes, a bar on rows 2c, 2c+1): an MLP and a small CPμMoE mixer learn it in a few epochs; the
+// metrics are recorded; the test accuracy the job reports equals a float64 recount from the saved
+// weights; the saved folder reloads and predicts (raw pixels and a PNG) what the float64 forward
+// gives; classify.evaluate agrees with the run's own test figures; bad inputs are refused clearly.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PNG } from 'pngjs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Backend } from '../../../src/backend/backend.js'
+import { loadImageSplit } from '../../../src/data/images/registry.js'
+import { SafetensorsFile } from '../../../src/engine/safetensors.js'
+import type { Run } from '../../../src/shared/api.js'
+import { CLASSIFIER_WEIGHTS_FILE } from '../../../src/shared/classify.js'
+import { waitFor } from '../../helpers/wait.js'
+import { CLASSES, SIDE, writePlantedIdx } from './planted.js'
+
+const root = mkdtempSync(join(tmpdir(), 'mxd-classify-api-'))
+let b: Backend
+let datasetId: number
+
+beforeAll(async () => {
+  b = await Backend.create({ storeDir: join(root, 'store') })
+  const d = await b.call('images.add', { path: writePlantedIdx(join(root, 'planted'), { train: 40, test: 20 }) })
+  datasetId = d.id
+})
+afterAll(async () => {
+  await b.close()
+  rmSync(root, { recursive: true, force: true })
+})
+
+const ended = (id: number): Promise<Run> =>
+  waitFor(`run ${id} to end`, () => {
+    const run = b.ctx.store.getRun(id)!
+    return ['queued', 'running'].includes(run.status) ? undefined : run
+  })
+
+/** The MLP's logits in float64 from its saved safetensors (weights [in, out]). */
+function mlpLogits64(file: SafetensorsFile, pixels: Uint8Array): number[] {
+  const w1 = file.readFloat32('fc1.weight')
+  const b1 = file.readFloat32('fc1.bias')
+  const w2 = file.readFloat32('fc2.weight')
+  const b2 = file.readFloat32('fc2.bias')
+  const inDim = pixels.length
+  const hidden = b1.length
+  const h = Array.from({ length: hidden }, (_, j) => {
+    let s = b1[j]!
+    for (let i = 0; i < inDim; i++) s += (pixels[i]! / 255) * w1[i * hidden + j]!
+    return Math.max(0, s)
+  })
+  return Array.from({ length: b2.length }, (_, k) => h.reduce((s, v, j) => s + v * w2[j * b2.length + k]!, b2[k]!))
+}
+
+const softmax = (z: number[]): number[] => {
+  const m = Math.max(...z)
+  const e = z.map((v) => Math.exp(v - m))
+  const s = e.reduce((a, c) => a + c, 0)
+  return e.map((v) => v / s)
+}
+const argmax = (v: number[]): number => v.reduce((best, x, i) => (x > v[best]! ? i : best), 0)
+
+describe('classify API', () => {
+  it('trains an MLP to high accuracy, records metrics, and its test figures, saved model and predictions check out', async () => {
+    const { runId } = await b.call('classify.start', {
+      data: datasetId,
+      model: 'mlp',
+      modelConfig: { hidden: 24 },
+      optimizer: { kind: 'adamw', lr: 0.01 },
+      epochs: 3,
+      batch: 16,
+      seed: 1,
+    })
+    const run = await ended(runId)
+    expect(run.status, run.error ?? '').toBe('succeeded')
+    const state = await b.call('classify.get', { runId })
+    const r = state.train!
+    expect(r.epochs).toHaveLength(3)
+    expect(r.epochs.at(-1)!.trainAccuracy).toBeGreaterThanOrEqual(0.95)
+    expect(r.test.accuracy).toBeGreaterThanOrEqual(0.95)
+
+    // Metrics: loss and lr per step; per epoch the train and validation accuracies; test at the end.
+    const metrics = b.ctx.store.getMetrics(runId)
+    const named = (n: string): number[] => metrics.filter((m) => m.name === n).map((m) => m.step)
+    const steps = 3 * Math.ceil(144 / 16) // 160 training images less the 10% validation split
+    expect(r.steps).toBe(steps)
+    expect(named('loss')).toEqual(Array.from({ length: steps }, (_, i) => i + 1))
+    expect(named('train_accuracy')).toEqual([9, 18, 27])
+    expect(named('validation_accuracy')).toEqual([9, 18, 27])
+    expect(named('test_accuracy')).toEqual([27])
+
+    // An independent recount: the float64 forward of the saved weights over the test split.
+    const test = await loadImageSplit(b.ctx.store, datasetId, 'test')
+    const file = SafetensorsFile.open(join(b.ctx.store.runDir(runId), CLASSIFIER_WEIGHTS_FILE))
+    try {
+      const size = SIDE * SIDE
+      const confusion = Array.from({ length: CLASSES }, () => new Array<number>(CLASSES).fill(0))
+      let correct = 0
+      for (let i = 0; i < test.labels.length; i++) {
+        const p = argmax(mlpLogits64(file, test.images.subarray(i * size, (i + 1) * size)))
+        confusion[test.labels[i]!]![p]!++
+        if (p === test.labels[i]) correct++
+      }
+      expect(r.test.correct).toBe(correct)
+      expect(r.test.images).toBe(test.labels.length)
+      expect(r.test.confusion).toEqual(confusion)
+      expect(r.test.perClass.map((c) => c.correct)).toEqual(confusion.map((row, c) => row[c]))
+
+      // Predict one test image, as raw pixels and as a PNG: the float64 forward's probabilities.
+      const pixels = test.images.subarray(0, size)
+      const expected = softmax(mlpLogits64(file, pixels))
+      const raw = await b.call('classify.predict', { runId, image: { pixels: Array.from(pixels), height: SIDE, width: SIDE, channels: 1 } })
+      const png = new PNG({ width: SIDE, height: SIDE })
+      for (let i = 0; i < size; i++) png.data.set([pixels[i]!, pixels[i]!, pixels[i]!, 255], 4 * i)
+      const viaPng = await b.call('classify.predict', { runId, image: { base64: PNG.sync.write(png).toString('base64') } })
+      for (const got of [raw, viaPng]) {
+        expect(got.predicted).toBe(argmax(expected))
+        got.probabilities.forEach((p, k) => expect(Math.abs(p - expected[k]!)).toBeLessThan(1e-5))
+      }
+    } finally {
+      file.close()
+    }
+
+    // classify.evaluate (a classify-eval job) reloads the saved folder and agrees with the run.
+    const ev = await b.call('classify.evaluate', { trainRunId: runId })
+    expect((await ended(ev.runId)).status).toBe('succeeded')
+    const evaluation = (await b.call('classify.get', { runId: ev.runId })).evaluation!
+    expect(evaluation.correct).toBe(r.test.correct)
+    expect(evaluation.confusion).toEqual(r.test.confusion)
+  })
+
+  it('trains a small CPμMoE mixer with SGD and a cosine schedule to high accuracy', async () => {
+    const { runId } = await b.call('classify.start', {
+      data: datasetId,
+      model: 'mixer',
+      modelConfig: { patch: 4, hidden: 16, tokenMixing: 8, channelMixing: 32, depth: 1, mlp: 'cpmoe', experts: 4 },
+      optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 },
+      schedule: { kind: 'cosine', warmup: 3 },
+      epochs: 6,
+      batch: 16,
+      seed: 2,
+    })
+    const run = await ended(runId)
+    expect(run.status, run.error ?? '').toBe('succeeded')
+    const r = (await b.call('classify.get', { runId })).train!
+    expect(r.epochs.at(-1)!.trainAccuracy).toBeGreaterThanOrEqual(0.9)
+    expect(r.test.accuracy).toBeGreaterThanOrEqual(0.9)
+  })
+
+  it('refuses an unknown dataset, a text dataset, a bad model config and a bad image, saying what to do', async () => {
+    const runs = b.ctx.store.listRuns({ limit: 1000 }).length
+    await expect(b.call('classify.start', { data: 999, model: 'mlp' })).rejects.toThrow(/no image dataset #999.*mxd images list/)
+    const text = join(root, 'notes.txt')
+    writeFileSync(text, 'one document\n\nanother document\n')
+    const textId = (await b.call('datasets.add', { path: text })).id
+    await expect(b.call('classify.start', { data: textId, model: 'mlp' })).rejects.toThrow(/is a text dataset, not an image dataset/)
+    await expect(b.call('classify.start', { data: datasetId, model: 'mlp', modelConfig: { hidden: 0 } })).rejects.toThrow(/invalid mlp config: hidden/)
+    await expect(b.call('classify.start', { data: datasetId, model: 'logreg', modelConfig: { hidden: 8 } })).rejects.toThrow(/invalid logreg config/)
+    await expect(b.call('classify.start', { data: join(root, 'missing'), model: 'mlp' })).rejects.toThrow(/missing/)
+    expect(b.ctx.store.listRuns({ limit: 1000 })).toHaveLength(runs)
+    const done = b.ctx.store.listRuns({ kind: 'classify-train' }).find((r) => r.status === 'succeeded')!
+    await expect(b.call('classify.predict', { runId: done.id, image: { base64: Buffer.from('not an image').toString('base64') } })).rejects.toThrow(/neither a PNG nor a JPEG/)
+    await expect(b.call('classify.predict', { runId: done.id, image: { pixels: [1, 2, 3, 4], height: 2, width: 2, channels: 1 } })).rejects.toThrow(/2×2 pixels but this classifier takes 8×8/)
+  })
+})
