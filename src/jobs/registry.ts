@@ -8,6 +8,7 @@ import { layerImportJob } from './convert/layer-import.js'
 import { convertJob } from './convert/train.js'
 import { expertAnalysisJob } from './expert-analysis.js'
 import { featureIndexJob } from './features/index.js'
+import { imageExpertsJob } from './image-experts.js'
 import type { JobDefinition } from './job.js'
 import { pretrainJob } from './pretrain.js'
 import { probeJob } from './probe.js'
@@ -23,4 +24,5 @@ export const jobs: Record<RunKind, JobDefinition> = {
   'feature-index': featureIndexJob,
   probe: probeJob,
   'steer-score': steerScoreJob,
+  'image-experts': imageExpertsJob,
 }

@@ -24,6 +24,7 @@ import {
   FeatureTokenUnits,
   FeatureUnit,
 } from './features.js'
+import { ImageExpertsGet, ImageExpertsRequest, ImageExpertsResult } from './image-experts.js'
 import { ImageAddRequest, ImageDataset, ImageLocation } from './images.js'
 import { ProbeGetRequest, ProbeList, ProbeListRequest, ProbeRunState, ProbeStartRequest } from './probe.js'
 import { PresetDelete, PresetSave, SteeringPreset, SteerScoreGet, SteerScoreRequest, SteerScoreResult } from './steering.js'
@@ -31,7 +32,7 @@ import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe', 'steer-score'])
+export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe', 'steer-score', 'image-experts'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -301,6 +302,9 @@ export const contract = {
   'images.list': { input: Empty, output: z.array(ImageDataset) },
   /** Where known image datasets (Fashion-MNIST from Debian) are installed, and whether they are there. */
   'images.listLocations': { input: Empty, output: z.array(ImageLocation) },
+  /** Expert specialisation of a saved μMoE mixer on an image split (job kind image-experts), and its result. */
+  'classify.analyzeExperts': { input: ImageExpertsRequest, output: z.object({ runId: RunId }) },
+  'classify.getExperts': { input: ImageExpertsGet, output: ImageExpertsResult },
   'convert.start': { input: ConvertConfig, output: z.object({ runId: RunId }) },
   'convert.sweep': { input: ConvertSweep, output: z.object({ runIds: z.array(RunId) }) },
   'convert.preview': { input: ConvertConfig, output: ConvertPreview },

@@ -27,6 +27,8 @@ export const methodNames = [
   'images.add',
   'images.list',
   'images.listLocations',
+  'classify.analyzeExperts',
+  'classify.getExperts',
   'convert.start',
   'convert.sweep',
   'convert.preview',
