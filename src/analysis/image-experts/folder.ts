@@ -5,11 +5,15 @@
 // ImageExpertsError naming the folder and what to do.
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { z } from 'zod'
 import { createClassifier } from '../../engine/classifiers/registry.js'
 import type { Classifier, ClassifierParams, ImageShape } from '../../engine/classifiers/classifier.js'
 import { mixerSchema, type MixerConfig } from '../../engine/classifiers/mixer.js'
 import { paramsFromTensors, paramsToTensors, type NamedTensor } from '../../engine/classifiers/tensors.js'
 import { SafetensorsFile, writeSafetensors } from '../../engine/safetensors.js'
+
+const dim = z.number().int().min(1).max(65_536)
+const SavedShape = z.object({ height: dim, width: dim, channels: dim, classes: dim })
 
 /** A problem with the classifier folder or the data that the user can fix. */
 export class ImageExpertsError extends Error {}
@@ -37,7 +41,9 @@ export async function loadMixerFolder(dir: string): Promise<SavedMixer> {
   if (!parsed.success) throw new ImageExpertsError(`${dir}/${CLASSIFIER_CONFIG_FILE}: the mixer config is invalid (${parsed.error.issues[0]?.message ?? 'unknown'})`)
   const config = parsed.data
   if (config.mlp === 'dense') throw new ImageExpertsError(`${dir} is a dense mixer: the expert analysis needs CPμMoE or TRμMoE channel mixing`)
-  const shape = saved.shape as ImageShape
+  const shapeParsed = SavedShape.safeParse(saved.shape)
+  if (!shapeParsed.success) throw new ImageExpertsError(`${dir}/${CLASSIFIER_CONFIG_FILE}: "shape" must give the image height, width, channels and classes`)
+  const shape: ImageShape = shapeParsed.data
   let model: Classifier
   try {
     model = createClassifier('mixer', config, shape)
