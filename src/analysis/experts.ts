@@ -35,6 +35,10 @@ import type {
   TokenStat,
 } from '../shared/experts.js'
 import { KJV_SECTIONS, kjvSection } from './kjv-themes.js'
+import { argmax, balanced, classDominance, isActive, median, THRESHOLDS } from './specialisation.js'
+
+// The thresholds and the dominance rule are shared with the image expert view (specialisation.ts).
+export { THRESHOLDS }
 
 /** A problem with the model or the text that the user can fix (a dense model, too little text). */
 export class ExpertAnalysisError extends Error {}
@@ -42,14 +46,6 @@ export class ExpertAnalysisError extends Error {}
 export const TOKEN_CLASSES = ['whitespace', 'punctuation', 'number', 'name', 'function word', 'content word', 'word piece'] as const
 export type TokenClass = (typeof TOKEN_CLASSES)[number]
 
-export const THRESHOLDS = {
-  /** A class or theme holding this much of an expert's gate mass, raw and balanced, makes it specialised. */
-  classShare: 0.5,
-  /** One token holding this much of an expert's raw gate mass makes it specialised. */
-  tokenShare: 0.5,
-  /** Experts below this fraction of a uniform mass share (1/N) are inactive. */
-  activeMass: 0.1,
-}
 const TOP_TOKENS = 16
 const MIN_COUNT = 3
 const TOP_CONTEXTS = 8
@@ -259,13 +255,11 @@ export function analyzeGates(
         .filter((s) => s.count >= MIN_COUNT)
         .sort((x, y) => y.mean - x.mean || x.id - y.id)
         .slice(0, TOP_TOKENS)
-      const classBalanced = balanced(byClass, classCount)
+      const { classMass, classBalanced, topClass: topClassIndex, dominated, entropy } = classDominance(byClass, classCount)
       const themeBalanced = themeOf ? balanced(byTheme, themeCount) : null
-      const active = mass >= (THRESHOLDS.activeMass * T) / nExperts
+      const active = isActive(mass, T, nExperts)
       const specialisedBy: Specialisation[] = []
-      const topClassIndex = argmax(classBalanced)
-      const classMass = Array.from(byClass, (m) => (mass > 0 ? m / mass : 0))
-      if (classBalanced[topClassIndex]! >= THRESHOLDS.classShare && classMass[topClassIndex]! >= THRESHOLDS.classShare) {
+      if (dominated) {
         specialisedBy.push({ by: 'class', label: TOKEN_CLASSES[topClassIndex] as string, share: classBalanced[topClassIndex] as number })
       }
       const topThemeIndex = themeBalanced ? argmax(themeBalanced) : -1
@@ -294,7 +288,7 @@ export function analyzeGates(
         classMass,
         classBalanced,
         topClass: TOKEN_CLASSES[topClassIndex] as string,
-        classEntropy: entropyBits(classBalanced),
+        classEntropy: entropy,
         themeBalanced,
         topTheme: themeBalanced ? (text.themes!.names[topThemeIndex] as string) : null,
         specialisedBy: active ? specialisedBy : [],
@@ -353,29 +347,6 @@ export function analyzeGates(
     summary: summarise(layers.flatMap((l) => l.experts)),
     layers,
   }
-}
-
-/** mass[c] / count[c], normalised to sum to 1 over the classes present in the text. */
-function balanced(mass: Float64Array, count: Float64Array): number[] {
-  const means = Array.from(mass, (m, c) => ((count[c] as number) > 0 ? m / (count[c] as number) : 0))
-  const total = means.reduce((s, m) => s + m, 0)
-  return means.map((m) => (total > 0 ? m / total : 0))
-}
-
-function argmax(xs: readonly number[]): number {
-  let best = 0
-  for (let i = 1; i < xs.length; i++) if ((xs[i] as number) > (xs[best] as number)) best = i
-  return best
-}
-
-function entropyBits(p: readonly number[]): number {
-  return p.reduce((h, x) => (x > 0 ? h - x * Math.log2(x) : h), 0)
-}
-
-function median(sorted: readonly number[]): number {
-  if (sorted.length === 0) return 0
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 // ------------------------------------------------------------------------------- the pipeline

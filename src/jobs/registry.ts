@@ -10,6 +10,7 @@ import { layerImportJob } from './convert/layer-import.js'
 import { convertJob } from './convert/train.js'
 import { expertAnalysisJob } from './expert-analysis.js'
 import { featureIndexJob } from './features/index.js'
+import { imageExpertsJob } from './image-experts.js'
 import type { JobDefinition } from './job.js'
 import { pretrainJob } from './pretrain.js'
 import { probeJob } from './probe.js'
@@ -27,4 +28,5 @@ export const jobs: Record<RunKind, JobDefinition> = {
   'steer-score': steerScoreJob,
   'classify-train': classifyTrainJob,
   'classify-eval': classifyEvalJob,
+  'image-experts': imageExpertsJob,
 }

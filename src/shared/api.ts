@@ -24,6 +24,7 @@ import {
   FeatureTokenUnits,
   FeatureUnit,
 } from './features.js'
+import { ImageExpertsGet, ImageExpertsRequest, ImageExpertsResult } from './image-experts.js'
 import { ImageAddRequest, ImageDataset, ImageLocation } from './images.js'
 import { ClassifyEvaluateRequest, ClassifyGetRequest, ClassifyPrediction, ClassifyPredictRequest, ClassifyRunState, ClassifyStartRequest } from './classify.js'
 import { ProbeGetRequest, ProbeList, ProbeListRequest, ProbeRunState, ProbeStartRequest } from './probe.js'
@@ -32,7 +33,7 @@ import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe', 'steer-score', 'classify-train', 'classify-eval'])
+export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe', 'steer-score', 'classify-train', 'classify-eval', 'image-experts'])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -307,6 +308,9 @@ export const contract = {
   'classify.evaluate': { input: ClassifyEvaluateRequest, output: z.object({ runId: RunId }) },
   'classify.get': { input: ClassifyGetRequest, output: ClassifyRunState },
   'classify.predict': { input: ClassifyPredictRequest, output: ClassifyPrediction },
+  /** Expert specialisation of a saved μMoE mixer on an image split (job kind image-experts), and its result. */
+  'classify.analyzeExperts': { input: ImageExpertsRequest, output: z.object({ runId: RunId }) },
+  'classify.getExperts': { input: ImageExpertsGet, output: ImageExpertsResult },
   'convert.start': { input: ConvertConfig, output: z.object({ runId: RunId }) },
   'convert.sweep': { input: ConvertSweep, output: z.object({ runIds: z.array(RunId) }) },
   'convert.preview': { input: ConvertConfig, output: ConvertPreview },

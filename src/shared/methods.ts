@@ -31,6 +31,8 @@ export const methodNames = [
   'classify.evaluate',
   'classify.get',
   'classify.predict',
+  'classify.analyzeExperts',
+  'classify.getExperts',
   'convert.start',
   'convert.sweep',
   'convert.preview',

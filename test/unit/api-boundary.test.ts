@@ -114,6 +114,7 @@ describe('dispatch refuses bad input and changes nothing', () => {
     ['unknown field', 'bench.start', { sizes: [64], repeats: 1, shell: 'rm -rf /' }, /Unrecognized key.*shell/i],
     ['out of range', 'bench.start', { sizes: [1_000_000] }, /sizes\.0/],
     ['negative id', 'jobs.cancel', { id: -1 }, /id/],
+    ['image expert analysis of zero images', 'classify.analyzeExperts', { model: '/tmp/mixer', datasetId: 1, maxImages: 0 }, /maxImages/],
     ['not an object', 'runs.list', 'everything', /expected object/i],
     ['prototype pollution', 'runs.list', JSON.parse('{"__proto__": {"admin": true}}'), /Unrecognized key|__proto__/],
   ]

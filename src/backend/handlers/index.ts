@@ -9,6 +9,7 @@ import { previewConvert, startConversion, startSweep } from './convert.js'
 import { getFeature, listFeatureLabels, listFeatures, setFeatureLabel, startFeatureIndex, unitsByToken } from './features.js'
 import { ablateFeature, searchFeatures } from './feature-inspect.js'
 import { analyzeExperts, getExpertAnalysis, modelExperts } from './experts.js'
+import { analyzeImageExperts, getImageExperts } from './image-experts.js'
 import { cancel, resume, startBenchBackend, startPretrain } from './jobs.js'
 import { addModel, inspectModel, listModels, removeModel } from './models.js'
 import { listSplicableLayers, startGeneration, stopGeneration } from './playground.js'
@@ -51,6 +52,8 @@ export const handlers: Handlers = {
   'classify.evaluate': evaluateClassify,
   'classify.get': getClassify,
   'classify.predict': predictClassify,
+  'classify.analyzeExperts': analyzeImageExperts,
+  'classify.getExperts': getImageExperts,
   'convert.start': startConversion,
   'convert.sweep': startSweep,
   'convert.preview': previewConvert,

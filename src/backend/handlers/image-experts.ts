@@ -1,0 +1,41 @@
+// classify.analyzeExperts queues the expert-specialisation analysis of a saved μMoE mixer on one
+// split of a registered image dataset (job kind image-experts); classify.getExperts returns the
+// run's state and, once it succeeded, its result. The folder and the dataset are checked here so
+// that a typo is refused at once rather than as a failed run.
+import { join, resolve } from 'node:path'
+import { getImageDataset } from '../../data/images/registry.js'
+import { pathExists } from '../../fs/user-files.js'
+import { ApiError, type Output, type ParsedInput } from '../../shared/api.js'
+import { ImageExpertsConfig } from '../../shared/image-experts.js'
+import { readImageExperts } from '../../jobs/image-experts.js'
+import type { BackendContext } from '../context.js'
+
+export async function analyzeImageExperts(ctx: BackendContext, input: ParsedInput<'classify.analyzeExperts'>): Promise<Output<'classify.analyzeExperts'>> {
+  const model = resolve(input.model)
+  for (const file of ['config.json', 'model.safetensors']) {
+    if (!(await pathExists(join(model, file)))) throw new ApiError('bad_request', `${model} has no ${file}: choose a saved classifier folder (config.json + model.safetensors).`)
+  }
+  if (!(await getImageDataset(ctx.store.db, input.datasetId))) {
+    throw new ApiError('not_found', `There is no image dataset #${input.datasetId}: add it with images.add (mxd images add PATH).`)
+  }
+  const config = ImageExpertsConfig.parse({
+    model,
+    datasetId: input.datasetId,
+    ...(input.split === undefined ? {} : { split: input.split }),
+    ...(input.maxImages === undefined ? {} : { maxImages: input.maxImages }),
+  })
+  const run = ctx.store.createRun('image-experts', config)
+  ctx.queue.enqueue(run.id)
+  return { runId: run.id }
+}
+
+export function getImageExperts(ctx: BackendContext, input: ParsedInput<'classify.getExperts'>): Output<'classify.getExperts'> {
+  const run = ctx.store.getRun(input.runId)
+  if (!run || run.kind !== 'image-experts') throw new ApiError('not_found', `There is no image expert analysis run ${input.runId}.`)
+  return {
+    runId: run.id,
+    status: run.status,
+    error: run.error,
+    analysis: run.status === 'succeeded' ? readImageExperts(ctx.store, run.id) : null,
+  }
+}

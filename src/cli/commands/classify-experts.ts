@@ -1,0 +1,72 @@
+// `mxd classify-experts`: the expert specialisation of a saved μMoE mixer on an image split (job
+// kind image-experts, docs/image-experts.md). runClassifyExperts is the command's body, exported
+// so that `mxd classify experts` can run it with the same options.
+import { resolve } from 'node:path'
+import type { ImageExpertAnalysis, ImageExpertReport, ImageExpertsSummary } from '../../shared/image-experts.js'
+import { ImageSplitName } from '../../shared/images.js'
+import { UsageError, type Command, type CommandContext, type OptionSpec } from '../command.js'
+import { followRun } from '../follow.js'
+import { numberOption, requireModelDir, stringOption } from '../model-options.js'
+
+const pct = (x: number): string => `${(100 * x).toFixed(0)}%`
+
+function summaryLine(s: ImageExpertsSummary): string {
+  return `${s.active}/${s.experts} experts active; dominated by one class ${pct(s.dominated)}; class entropy mean ${s.meanClassEntropy.toFixed(2)} bits, median ${s.medianClassEntropy.toFixed(2)}`
+}
+
+function expertLine(x: ImageExpertReport, classes: readonly string[]): string {
+  const tag = x.dominatedBy ? `${x.dominatedBy} ${pct(Math.max(...x.classBalanced))}` : x.active ? `— (top ${x.topClass})` : 'inactive'
+  const top = x.topImages
+    .slice(0, 8)
+    .map((t) => `#${t.index}:${classes[t.label] ?? t.label}`)
+    .join(' ')
+  return `  e${String(x.expert).padEnd(4)} mass ${pct(x.massShare).padStart(4)}  ${tag.padEnd(24)} ${top}`
+}
+
+export function imageExpertsReport(a: ImageExpertAnalysis): string {
+  const lines = [
+    `${a.model}: ${a.mlp} mixer, ${a.nExperts} experts × ${a.nBlocks} blocks; ${a.data.images} images of the ${a.data.split} split of dataset #${a.data.datasetId}`,
+    `image weight = the gate weight averaged over the ${a.patches} patch tokens; dominated = one class ≥ ${pct(a.thresholds.classShare)} of the expert's mass, raw and balanced for class frequencies`,
+    `all blocks: ${summaryLine(a.summary)}`,
+  ]
+  for (const block of a.blocks) {
+    lines.push('', `block ${block.block}: ${summaryLine(block.summary)}`, '  expert mass  dominated by             top images (#index:class)')
+    lines.push(...block.experts.map((x) => expertLine(x, a.classes)))
+  }
+  return lines.join('\n')
+}
+
+export const classifyExpertsOptions: OptionSpec = {
+  model: { type: 'string', short: 'm' },
+  data: { type: 'string' },
+  split: { type: 'string' },
+  'max-images': { type: 'string' },
+}
+
+/** The command's body: --model DIR --data ID|PATH [--split S] [--max-images N]; returns the exit code. */
+export async function runClassifyExperts(ctx: CommandContext): Promise<number> {
+  const model = resolve(requireModelDir(ctx))
+  const data = stringOption(ctx, 'data')
+  if (!data) throw new UsageError('--data is required: an image dataset id (mxd images list) or folder')
+  const split = ImageSplitName.safeParse(stringOption(ctx, 'split') ?? 'test')
+  if (!split.success) throw new UsageError('--split must be train, validation or test')
+  const maxImages = ctx.values['max-images'] === undefined ? undefined : numberOption(ctx, 'max-images', 0, 1, 10_000_000, true)
+  const backend = await ctx.backend()
+  // A folder is registered first (images.add keeps the id of a path added before).
+  const datasetId = /^\d+$/.test(data) ? Number(data) : (await backend.call('images.add', { path: resolve(data) })).id
+  const { runId } = await backend.call('classify.analyzeExperts', { model, datasetId, split: split.data, ...(maxImages === undefined ? {} : { maxImages }) })
+  await followRun(ctx, backend, runId)
+  const result = await backend.call('classify.getExperts', { runId })
+  if (ctx.json) ctx.printJson(result)
+  else if (result.analysis) ctx.print(imageExpertsReport(result.analysis))
+  else ctx.print(`run ${runId} ${result.status}${result.error ? `: ${result.error}` : ''}`)
+  return result.status === 'succeeded' ? 0 : 1
+}
+
+export const classifyExperts: Command = {
+  name: 'classify-experts',
+  summary: "Expert specialisation of a μMoE MLP-Mixer on images: each expert's top images and class shares, and how many experts one class dominates.",
+  usage: 'mxd classify-experts --model DIR --data ID|PATH [--split train|validation|test] [--max-images N] [--json]',
+  options: classifyExpertsOptions,
+  run: runClassifyExperts,
+}
