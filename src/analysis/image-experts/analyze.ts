@@ -9,10 +9,9 @@ import type { MixerConfig } from '../../engine/classifiers/mixer.js'
 import type { ImageExpertAnalysis } from '../../shared/image-experts.js'
 import type { ImageSplitName } from '../../shared/images.js'
 import { ImageExpertsAccumulator } from './accumulate.js'
+import { PIXEL_SCALE } from '../../engine/classifiers/folder.js'
 import { ImageExpertsError } from './folder.js'
 
-/** Pixel bytes are fed to the classifiers as value / 255 (the training job's scaling). */
-export const PIXEL_SCALE = 1 / 255
 
 export interface ImageData {
   /** n × h × w × c pixel bytes. */

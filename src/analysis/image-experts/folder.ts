@@ -1,25 +1,13 @@
-// A saved image classifier as the expert analysis reads it: a folder with
-//   config.json        { "kind": "mixer", "config": { …mixer config… }, "shape": { height, width, channels, classes } }
-//   model.safetensors  the parameters under their own names (engine/classifiers/tensors.ts paramsToTensors)
-// Any problem (a missing file, a config the registry refuses, a tensor of the wrong model) is an
-// ImageExpertsError naming the folder and what to do.
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { z } from 'zod'
-import { createClassifier } from '../../engine/classifiers/registry.js'
-import type { Classifier, ClassifierParams, ImageShape } from '../../engine/classifiers/classifier.js'
+// The saved classifier the expert analysis reads: the folder a classifier training run saves
+// (engine/classifiers/folder.ts), which must hold an MLP-Mixer with CPμMoE or TRμMoE channel
+// mixing. Any problem is an ImageExpertsError naming the folder and what to do.
+import type { ClassifierParams, ImageShape } from '../../engine/classifiers/classifier.js'
+import { ClassifierFolderError, loadClassifierFolder, PIXEL_SCALE, saveClassifierFolder } from '../../engine/classifiers/folder.js'
 import { mixerSchema, type MixerConfig } from '../../engine/classifiers/mixer.js'
-import { paramsFromTensors, paramsToTensors, type NamedTensor } from '../../engine/classifiers/tensors.js'
-import { SafetensorsFile, writeSafetensors } from '../../engine/safetensors.js'
-
-const dim = z.number().int().min(1).max(65_536)
-const SavedShape = z.object({ height: dim, width: dim, channels: dim, classes: dim })
+import type { Classifier } from '../../engine/classifiers/classifier.js'
 
 /** A problem with the classifier folder or the data that the user can fix. */
 export class ImageExpertsError extends Error {}
-
-export const CLASSIFIER_CONFIG_FILE = 'config.json'
-export const CLASSIFIER_WEIGHTS_FILE = 'model.safetensors'
 
 export interface SavedMixer {
   config: MixerConfig
@@ -30,48 +18,38 @@ export interface SavedMixer {
 
 /** The μMoE mixer saved in `dir`, its parameters loaded (caller disposes them). */
 export async function loadMixerFolder(dir: string): Promise<SavedMixer> {
-  let saved: { kind?: unknown; config?: unknown; shape?: unknown }
+  let loaded
   try {
-    saved = JSON.parse(await readFile(join(dir, CLASSIFIER_CONFIG_FILE), 'utf8')) as typeof saved
+    loaded = loadClassifierFolder(dir)
   } catch (err) {
-    throw new ImageExpertsError(`${dir} has no readable ${CLASSIFIER_CONFIG_FILE} (${(err as Error).message}): choose a saved classifier folder`)
+    throw err instanceof ClassifierFolderError ? new ImageExpertsError(err.message) : err
   }
-  if (saved.kind !== 'mixer') throw new ImageExpertsError(`${dir} holds a ${String(saved.kind)} classifier: the expert analysis needs an MLP-Mixer with CPμMoE or TRμMoE channel mixing`)
-  const parsed = mixerSchema.safeParse(saved.config)
-  if (!parsed.success) throw new ImageExpertsError(`${dir}/${CLASSIFIER_CONFIG_FILE}: the mixer config is invalid (${parsed.error.issues[0]?.message ?? 'unknown'})`)
-  const config = parsed.data
-  if (config.mlp === 'dense') throw new ImageExpertsError(`${dir} is a dense mixer: the expert analysis needs CPμMoE or TRμMoE channel mixing`)
-  const shapeParsed = SavedShape.safeParse(saved.shape)
-  if (!shapeParsed.success) throw new ImageExpertsError(`${dir}/${CLASSIFIER_CONFIG_FILE}: "shape" must give the image height, width, channels and classes`)
-  const shape: ImageShape = shapeParsed.data
-  let model: Classifier
-  try {
-    model = createClassifier('mixer', config, shape)
-  } catch (err) {
-    throw new ImageExpertsError(`${dir}/${CLASSIFIER_CONFIG_FILE}: ${(err as Error).message}`)
+  const { config: saved, model, params } = loaded
+  if (saved.model !== 'mixer') {
+    loaded.dispose()
+    throw new ImageExpertsError(`${dir} holds a ${saved.model} classifier: the expert analysis needs an MLP-Mixer with CPμMoE or TRμMoE channel mixing`)
   }
-  const tensors: Record<string, NamedTensor> = {}
-  let file: SafetensorsFile
-  try {
-    file = SafetensorsFile.open(join(dir, CLASSIFIER_WEIGHTS_FILE))
-  } catch (err) {
-    throw new ImageExpertsError(`${(err as Error).message}: choose a saved classifier folder`)
+  const config = mixerSchema.parse(saved.modelConfig)
+  if (config.mlp === 'dense') {
+    loaded.dispose()
+    throw new ImageExpertsError(`${dir} is a dense mixer: the expert analysis needs CPμMoE or TRμMoE channel mixing`)
   }
-  try {
-    for (const [name, info] of file.tensors) tensors[name] = { shape: info.shape, data: file.readFloat32(name) }
-  } finally {
-    file.close()
-  }
-  try {
-    return { config, shape, model, params: paramsFromTensors(model, tensors) }
-  } catch (err) {
-    throw new ImageExpertsError(`${dir}/${CLASSIFIER_WEIGHTS_FILE}: ${(err as Error).message}`)
-  }
+  return { config, shape: saved.shape, model, params }
 }
 
-/** Writes a mixer in the layout loadMixerFolder reads (tests and scripts/image-experts-report.ts). */
-export async function saveMixerFolder(dir: string, m: Pick<SavedMixer, 'config' | 'shape' | 'params'>): Promise<void> {
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, CLASSIFIER_CONFIG_FILE), JSON.stringify({ kind: 'mixer', config: m.config, shape: m.shape }, null, 2))
-  writeSafetensors(join(dir, CLASSIFIER_WEIGHTS_FILE), paramsToTensors(m.params))
+/** Writes a mixer as a training run saves one (tests and scripts/image-experts-report.ts). */
+export async function saveMixerFolder(dir: string, m: Pick<SavedMixer, 'config' | 'shape' | 'params'>, classes?: string[]): Promise<void> {
+  saveClassifierFolder(
+    dir,
+    {
+      format: 'mxd-classifier',
+      version: 1,
+      model: 'mixer',
+      modelConfig: m.config as unknown as Record<string, unknown>,
+      shape: m.shape,
+      classes: classes ?? Array.from({ length: m.shape.classes }, (_, i) => String(i)),
+      pixelScale: PIXEL_SCALE,
+    },
+    m.params,
+  )
 }

@@ -15,6 +15,7 @@ export async function classifyEval(ctx: JobContext<ClassifyEvalConfig>): Promise
   const saved = loadClassifierRun(ctx.store, c.trainRunId)
   try {
     const datasetId = c.dataset ?? saved.config.datasetId
+    if (datasetId === undefined) throw new JobError(`Run ${c.trainRunId}'s classifier does not record its dataset: give the images to evaluate on.`)
     const split = await loadImageSplit(ctx.store, datasetId, c.split)
     const [n, height, width, channels] = split.shape
     const s = saved.config.shape

@@ -2,22 +2,21 @@
 // a classifier on a split (accuracy, per class, confusion, misclassified examples), and the saved
 // classifier folder of a training run (config.json + model.safetensors) written and reloaded.
 // Everything here runs in a job's worker thread: it reads and writes files synchronously.
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { tf } from '../../engine/backend.js'
-import { disposeParams, type Classifier, type ClassifierParams, type ImageShape } from '../../engine/classifiers/classifier.js'
-import { createClassifier } from '../../engine/classifiers/registry.js'
-import { paramsFromTensors, paramsToTensors, type NamedTensor } from '../../engine/classifiers/tensors.js'
+import { type Classifier, type ClassifierParams } from '../../engine/classifiers/classifier.js'
 import { classifierLogits } from '../../engine/classifiers/train.js'
-import { SafetensorsFile, writeSafetensors } from '../../engine/safetensors.js'
 import {
-  CLASSIFIER_CONFIG_FILE,
-  CLASSIFIER_WEIGHTS_FILE,
-  type ClassifyEvaluation,
-  type Misclassified,
-} from '../../shared/classify.js'
-import { writeFileAtomic } from '../../store/files.js'
+  ClassifierFolderError,
+  loadClassifierFolder as loadFolder,
+  PIXEL_SCALE,
+  saveClassifierFolder,
+  type LoadedClassifier,
+  type SavedClassifierConfig,
+} from '../../engine/classifiers/folder.js'
+import { type ClassifyEvaluation, type Misclassified } from '../../shared/classify.js'
 import type { Store } from '../../store/store.js'
+
+export { PIXEL_SCALE, saveClassifierFolder, type LoadedClassifier, type SavedClassifierConfig }
 import { JobError } from '../job.js'
 
 /** A registered dataset's name, for results (its id when the row is gone). */
@@ -25,8 +24,6 @@ export function datasetName(store: Pick<Store, 'db'>, id: number): string {
   return (store.db.prepare('SELECT name FROM datasets WHERE id = ?').get(id) as { name: string } | undefined)?.name ?? `#${id}`
 }
 
-/** Images as the classifiers see them: the dataset's bytes divided by 255. */
-export const PIXEL_SCALE = 1 / 255
 
 /** Rows of a split held as bytes: n images of h×w×c, with their labels. */
 export interface ImageRows {
@@ -99,53 +96,13 @@ export function evaluateRows(
   return { dataset: meta.dataset, classes: meta.classes, images: n, correct, accuracy: n === 0 ? 0 : correct / n, perClass, confusion, misclassified }
 }
 
-/** The config.json of a saved classifier: enough to rebuild the model without the store. */
-export interface SavedClassifierConfig {
-  format: 'mxd-classifier'
-  version: 1
-  model: string
-  modelConfig: Record<string, unknown>
-  shape: ImageShape
-  classes: string[]
-  /** Multiply the image bytes by this to get the model's input. */
-  pixelScale: number
-  datasetId: number
-  runId: number
-}
-
-/** Writes config.json and model.safetensors into `dir`, each atomically (weights first). */
-export function saveClassifierFolder(dir: string, config: SavedClassifierConfig, params: ClassifierParams): void {
-  writeSafetensors(join(dir, CLASSIFIER_WEIGHTS_FILE), paramsToTensors(params), { mxd_run: String(config.runId), model: config.model })
-  writeFileAtomic(join(dir, CLASSIFIER_CONFIG_FILE), Buffer.from(JSON.stringify(config, null, 2) + '\n'))
-}
-
-export interface LoadedClassifier {
-  config: SavedClassifierConfig
-  model: Classifier
-  params: ClassifierParams
-  dispose(): void
-}
-
-/** Reads a saved classifier folder back (worker side: synchronous file reads). */
+/** A saved classifier folder (engine/classifiers/folder.ts), its problems as the job's errors. */
 export function loadClassifierFolder(dir: string): LoadedClassifier {
-  let config: SavedClassifierConfig
   try {
-    config = JSON.parse(readFileSync(join(dir, CLASSIFIER_CONFIG_FILE), 'utf8')) as SavedClassifierConfig
+    return loadFolder(dir)
   } catch (err) {
-    throw new JobError(`${join(dir, CLASSIFIER_CONFIG_FILE)} cannot be read (${(err as Error).message}): the run has no saved classifier; train it to the end first.`)
+    throw err instanceof ClassifierFolderError ? new JobError(err.message) : err
   }
-  if (config.format !== 'mxd-classifier') throw new JobError(`${join(dir, CLASSIFIER_CONFIG_FILE)} is not a saved MxD classifier.`)
-  const model = createClassifier(config.model, config.modelConfig, config.shape)
-  const file = SafetensorsFile.open(join(dir, CLASSIFIER_WEIGHTS_FILE))
-  let params: ClassifierParams
-  try {
-    const tensors: Record<string, NamedTensor> = {}
-    for (const [name, info] of file.tensors) tensors[name] = { shape: info.shape, data: file.readFloat32(name) }
-    params = paramsFromTensors(model, tensors)
-  } finally {
-    file.close()
-  }
-  return { config, model, params, dispose: () => disposeParams(params) }
 }
 
 /** The saved classifier of classify-train run `runId` (its run folder). */

@@ -25,7 +25,7 @@ import { encodeSafetensors } from '../../engine/train/state-file.js'
 import { CLASSIFY_RESULT_FILE, ClassifyTrainConfig, type ClassifyTrainResult } from '../../shared/classify.js'
 import { writeFileAtomic } from '../../store/files.js'
 import { defineJob, JobError, type JobContext } from '../job.js'
-import { batchTensor, datasetName, evaluateRows, rowCount, saveClassifierFolder, type ImageRows } from './model-folder.js'
+import { batchTensor, datasetName, evaluateRows, PIXEL_SCALE, rowCount, saveClassifierFolder, type ImageRows } from './model-folder.js'
 
 /** Training images the per-epoch train accuracy is measured on (the first ones of the split). */
 const TRAIN_ACCURACY_IMAGES = 10_000
@@ -244,7 +244,7 @@ export async function classifyTrain(ctx: JobContext<ClassifyTrainConfig>): Promi
     const testResult = evaluateRows(model, params, test, { dataset: datasetMeta('test'), classes: train.classes, maxMisclassified: c.maxMisclassified })
     const dir = ctx.store.runDir(ctx.runId)
     const resolved = resolvedModelConfig(c)
-    saveClassifierFolder(dir, { format: 'mxd-classifier', version: 1, model: c.model, modelConfig: resolved, shape, classes: train.classes, pixelScale: 1 / 255, datasetId: c.dataset, runId: ctx.runId }, params)
+    saveClassifierFolder(dir, { format: 'mxd-classifier', version: 1, model: c.model, modelConfig: resolved, shape, classes: train.classes, pixelScale: PIXEL_SCALE, datasetId: c.dataset, runId: ctx.runId }, params)
     const result: ClassifyTrainResult = {
       model: c.model,
       modelConfig: resolved,

@@ -145,6 +145,15 @@ describe('classify API', () => {
     const r = (await b.call('classify.get', { runId })).train!
     expect(r.epochs.at(-1)!.trainAccuracy).toBeGreaterThanOrEqual(0.9)
     expect(r.test.accuracy).toBeGreaterThanOrEqual(0.9)
+
+    // The expert analysis reads the trained run's folder as the run saved it (one format for both).
+    const ex = await b.call('classify.analyzeExperts', { model: b.ctx.store.runDir(runId), datasetId, split: 'test' })
+    const exRun = await ended(ex.runId)
+    expect(exRun.status, exRun.error ?? '').toBe('succeeded')
+    const analysis = (await b.call('classify.getExperts', { runId: ex.runId })).analysis!
+    const testImages = (await loadImageSplit(b.ctx.store, datasetId, 'test')).labels.length
+    expect(analysis).toMatchObject({ mlp: 'cpmoe', nExperts: 4, nBlocks: 1, patches: 4, data: { datasetId, split: 'test', images: testImages } })
+    expect(analysis.blocks[0]!.experts).toHaveLength(4)
   })
 
   it('refuses an unknown dataset, a text dataset, a bad model config and a bad image, saying what to do', async () => {
