@@ -7,7 +7,7 @@
 //                                            against the number of experts, per block
 //   docs/images/image-experts-<N>.svg        each expert's top images (last block), one row each
 // The trained mixers are saved under --models (config.json + model.safetensors), so
-// `mxd classify-experts --model DIR --data ID` reproduces each analysis through the app.
+// `mxd classify experts --dir DIR --data ID` reproduces each analysis through the app.
 //
 //   npx tsx scripts/image-experts-report.ts [--data /usr/share/datasets/fashion-mnist] [--experts 16,64]
 //       [--train 10000] [--test 2000] [--seconds 150] [--out docs/images] [--models /tmp/image-experts-models]

@@ -6,7 +6,6 @@ import { classify } from './commands/classify.js'
 import { datasets } from './commands/datasets.js'
 import { doctor } from './commands/doctor.js'
 import { evalCommand } from './commands/eval.js'
-import { classifyExperts } from './commands/classify-experts.js'
 import { experts } from './commands/experts.js'
 import { exportCommand } from './commands/export.js'
 import { featuresCommand } from './commands/features.js'
@@ -23,7 +22,7 @@ import { tokenize } from './commands/tokenize.js'
 import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, images, classify, web, inspect, tokenize, forward, generate, pretrain, experts, classifyExperts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand, steerScore]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, images, classify, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand, steerScore]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

@@ -22,12 +22,17 @@ export const ImageExpertsConfig = z.strictObject({
 })
 export type ImageExpertsConfig = z.infer<typeof ImageExpertsConfig>
 
-export const ImageExpertsRequest = z.strictObject({
-  model: pathString('the classifier folder'),
-  datasetId: z.number().int().positive(),
-  split: ImageSplitName.optional(),
-  maxImages: z.number().int().min(1).max(10_000_000).optional(),
-})
+export const ImageExpertsRequest = z
+  .strictObject({
+    /** A saved classifier folder… */
+    model: pathString('the classifier folder').optional(),
+    /** …or a succeeded classify-train run (its run folder). */
+    trainRunId: z.number().int().positive().optional(),
+    datasetId: z.number().int().positive(),
+    split: ImageSplitName.optional(),
+    maxImages: z.number().int().min(1).max(10_000_000).optional(),
+  })
+  .refine((r) => (r.model === undefined) !== (r.trainRunId === undefined), { message: 'give exactly one of model (a folder) or trainRunId', path: ['model'] })
 export type ImageExpertsRequest = z.infer<typeof ImageExpertsRequest>
 
 export const ImageExpertsGet = z.strictObject({ runId: z.number().int().positive() })

@@ -10,8 +10,16 @@ import { ImageExpertsConfig } from '../../shared/image-experts.js'
 import { readImageExperts } from '../../jobs/image-experts.js'
 import type { BackendContext } from '../context.js'
 
+/** The folder a succeeded classifier training run saved its model in. */
+function trainedRunFolder(ctx: BackendContext, runId: number): string {
+  const run = ctx.store.getRun(runId)
+  if (!run || run.kind !== 'classify-train') throw new ApiError('not_found', `There is no classifier training run ${runId}: list them with "mxd runs".`)
+  if (run.status !== 'succeeded') throw new ApiError('bad_request', `Classifier run ${runId} is ${run.status}: its model is saved when training ends (resume it with "mxd classify train --resume ${runId}").`)
+  return ctx.store.runDir(runId)
+}
+
 export async function analyzeImageExperts(ctx: BackendContext, input: ParsedInput<'classify.analyzeExperts'>): Promise<Output<'classify.analyzeExperts'>> {
-  const model = resolve(input.model)
+  const model = input.trainRunId !== undefined ? trainedRunFolder(ctx, input.trainRunId) : resolve(input.model!)
   for (const file of ['config.json', 'model.safetensors']) {
     if (!(await pathExists(join(model, file)))) throw new ApiError('bad_request', `${model} has no ${file}: choose a saved classifier folder (config.json + model.safetensors).`)
   }

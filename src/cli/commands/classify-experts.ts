@@ -1,12 +1,12 @@
-// `mxd classify-experts`: the expert specialisation of a saved μMoE mixer on an image split (job
-// kind image-experts, docs/image-experts.md). runClassifyExperts is the command's body, exported
-// so that `mxd classify experts` can run it with the same options.
+// `mxd classify experts`: the expert specialisation of a trained μMoE mixer on an image split (job
+// kind image-experts, docs/image-experts.md): the subcommand's body and its text report; `mxd
+// classify` (classify.ts) lists it with its other subcommands.
 import { resolve } from 'node:path'
 import type { ImageExpertAnalysis, ImageExpertReport, ImageExpertsSummary } from '../../shared/image-experts.js'
 import { ImageSplitName } from '../../shared/images.js'
-import { UsageError, type Command, type CommandContext, type OptionSpec } from '../command.js'
+import { UsageError, type CommandContext } from '../command.js'
 import { followRun } from '../follow.js'
-import { numberOption, requireModelDir, stringOption } from '../model-options.js'
+import { numberOption, stringOption } from '../model-options.js'
 
 const pct = (x: number): string => `${(100 * x).toFixed(0)}%`
 
@@ -36,16 +36,14 @@ export function imageExpertsReport(a: ImageExpertAnalysis): string {
   return lines.join('\n')
 }
 
-export const classifyExpertsOptions: OptionSpec = {
-  model: { type: 'string', short: 'm' },
-  data: { type: 'string' },
-  split: { type: 'string' },
-  'max-images': { type: 'string' },
-}
+export const CLASSIFY_EXPERTS_USAGE = 'mxd classify experts (--run ID | --dir DIR) --data ID|PATH [--split train|validation|test] [--max-images N] [--json]'
 
-/** The command's body: --model DIR --data ID|PATH [--split S] [--max-images N]; returns the exit code. */
+/** The subcommand's body: (--run ID | --dir DIR) --data ID|PATH [--split S] [--max-images N]; returns the exit code. */
 export async function runClassifyExperts(ctx: CommandContext): Promise<number> {
-  const model = resolve(requireModelDir(ctx))
+  const run = stringOption(ctx, 'run')
+  const dir = stringOption(ctx, 'dir')
+  if ((run === undefined) === (dir === undefined)) throw new UsageError('give --run ID (a classifier training run) or --dir DIR (a saved classifier folder)')
+  const source = run !== undefined ? { trainRunId: numberOption(ctx, 'run', 0, 1, Number.MAX_SAFE_INTEGER, true) } : { model: resolve(dir!) }
   const data = stringOption(ctx, 'data')
   if (!data) throw new UsageError('--data is required: an image dataset id (mxd images list) or folder')
   const split = ImageSplitName.safeParse(stringOption(ctx, 'split') ?? 'test')
@@ -54,19 +52,11 @@ export async function runClassifyExperts(ctx: CommandContext): Promise<number> {
   const backend = await ctx.backend()
   // A folder is registered first (images.add keeps the id of a path added before).
   const datasetId = /^\d+$/.test(data) ? Number(data) : (await backend.call('images.add', { path: resolve(data) })).id
-  const { runId } = await backend.call('classify.analyzeExperts', { model, datasetId, split: split.data, ...(maxImages === undefined ? {} : { maxImages }) })
+  const { runId } = await backend.call('classify.analyzeExperts', { ...source, datasetId, split: split.data, ...(maxImages === undefined ? {} : { maxImages }) })
   await followRun(ctx, backend, runId)
   const result = await backend.call('classify.getExperts', { runId })
   if (ctx.json) ctx.printJson(result)
   else if (result.analysis) ctx.print(imageExpertsReport(result.analysis))
   else ctx.print(`run ${runId} ${result.status}${result.error ? `: ${result.error}` : ''}`)
   return result.status === 'succeeded' ? 0 : 1
-}
-
-export const classifyExperts: Command = {
-  name: 'classify-experts',
-  summary: "Expert specialisation of a μMoE MLP-Mixer on images: each expert's top images and class shares, and how many experts one class dominates.",
-  usage: 'mxd classify-experts --model DIR --data ID|PATH [--split train|validation|test] [--max-images N] [--json]',
-  options: classifyExpertsOptions,
-  run: runClassifyExperts,
 }

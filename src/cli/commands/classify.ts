@@ -1,14 +1,15 @@
 // `mxd classify SUBCOMMAND`: image classifiers (docs/classifiers.md, "Training").
 //   train — trains one (job classify-train) and follows it; --resume RUN continues a run.
 //   eval  — evaluates a trained run on its test split or another dataset (job classify-eval).
-// Each subcommand is one entry of SUBCOMMANDS below, with its own usage line; the expert view
-// (`mxd classify experts`, issue 13's analysis) is added there as one more entry.
+// Each subcommand is one entry of SUBCOMMANDS below, with its own usage line; `experts` (the
+// expert specialisation of a μMoE mixer) lives in classify-experts.ts.
 import { resolve } from 'node:path'
 import type { Backend } from '../../backend/backend.js'
 import { ClassifyStartRequest, type ClassifyEvaluation, type ClassifyRunState } from '../../shared/classify.js'
 import type { Command, CommandContext } from '../command.js'
 import { UsageError } from '../command.js'
 import { followRun } from '../follow.js'
+import { CLASSIFY_EXPERTS_USAGE, runClassifyExperts } from './classify-experts.js'
 
 interface Subcommand {
   usage: string
@@ -136,13 +137,21 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       return finish(ctx, backend, runId)
     },
   },
+  experts: {
+    usage: CLASSIFY_EXPERTS_USAGE,
+    async run(ctx, args) {
+      if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`)
+      return runClassifyExperts(ctx)
+    },
+  },
 }
 
-const STRING_OPTIONS = ['data', 'model', 'optimizer', 'lr', 'weight-decay', 'momentum', 'schedule', 'warmup', 'crop', 'epochs', 'batch', 'seed', 'checkpoint-seconds', 'resume', 'run', 'split', ...Object.keys(MODEL_FLAGS)]
+const STRING_OPTIONS = ['data', 'model', 'optimizer', 'lr', 'weight-decay', 'momentum', 'schedule', 'warmup', 'crop', 'epochs', 'batch', 'seed', 'checkpoint-seconds', 'resume', 'run', 'split', 'dir', 'max-images', ...Object.keys(MODEL_FLAGS)]
 
 export const classify: Command = {
   name: 'classify',
-  summary: 'Image classifiers: "train" trains logistic regression, an MLP or an MLP-Mixer (dense or μMoE) on an image dataset; "eval" measures a trained one.',
+  summary:
+    'Image classifiers: "train" trains logistic regression, an MLP or an MLP-Mixer (dense or μMoE) on an image dataset; "eval" measures a trained one; "experts" shows what a μMoE mixer\'s experts specialise in.',
   usage: Object.values(SUBCOMMANDS)
     .map((s) => s.usage)
     .join('\n       '),

@@ -146,8 +146,8 @@ describe('classify API', () => {
     expect(r.epochs.at(-1)!.trainAccuracy).toBeGreaterThanOrEqual(0.9)
     expect(r.test.accuracy).toBeGreaterThanOrEqual(0.9)
 
-    // The expert analysis reads the trained run's folder as the run saved it (one format for both).
-    const ex = await b.call('classify.analyzeExperts', { model: b.ctx.store.runDir(runId), datasetId, split: 'test' })
+    // The expert analysis reads the trained run's model as the run saved it (one folder format for both).
+    const ex = await b.call('classify.analyzeExperts', { trainRunId: runId, datasetId, split: 'test' })
     const exRun = await ended(ex.runId)
     expect(exRun.status, exRun.error ?? '').toBe('succeeded')
     const analysis = (await b.call('classify.getExperts', { runId: ex.runId })).analysis!

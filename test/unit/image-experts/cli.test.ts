@@ -1,6 +1,6 @@
-// `mxd classify-experts` in-process (runCommand, a real back end on its own store): the folder
+// `mxd classify experts` in-process (runCommand, a real back end on its own store): the folder
 // given as --data is registered, the job runs, and the text report and --json output say what the
-// planted mixer does; a missing --data is a usage error.
+// planted mixer does; a missing --data, or neither/both of --run and --dir, is a usage error.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { saveMixerFolder } from '../../../src/analysis/image-experts/folder.js'
 import { runCommand, UsageError } from '../../../src/cli/command.js'
-import { classifyExperts } from '../../../src/cli/commands/classify-experts.js'
+import { classify } from '../../../src/cli/commands/classify.js'
 import { initBackend } from '../../../src/engine/backend.js'
 import { disposeParams } from '../../../src/engine/classifiers/classifier.js'
 import type { ImageExpertsResult } from '../../../src/shared/image-experts.js'
@@ -25,7 +25,7 @@ async function run(args: string[]): Promise<{ code: number; out: string }> {
   let text = ''
   out.on('data', (d: Buffer) => (text += d.toString()))
   err.resume()
-  const code = await runCommand(classifyExperts, [...args, '--store', join(dir, 'store')], { out, err })
+  const code = await runCommand(classify, ['experts', ...args, '--store', join(dir, 'store')], { out, err })
   return { code, out: text }
 }
 
@@ -48,20 +48,22 @@ beforeAll(async () => {
   disposeParams(mixer.params)
 })
 
-describe('mxd classify-experts', () => {
+describe('mxd classify experts', () => {
   it('reports every expert dominated by its class, as text and as JSON', async () => {
-    const text = await run(['--model', modelDir, '--data', dataDir])
+    const text = await run(['--dir', modelDir, '--data', dataDir])
     expect(text.code).toBe(0)
     expect(text.out).toMatch(/all blocks: 8\/8 experts active; dominated by one class 100%/)
     expect(text.out).toMatch(/e2 +mass +\d+% +2 \d+% +#\d+:2 #\d+:2/)
-    const json = await run(['--model', modelDir, '--data', dataDir, '--max-images', '40', '--json'])
+    const json = await run(['--dir', modelDir, '--data', dataDir, '--max-images', '40', '--json'])
     expect(json.code).toBe(0)
     const result = JSON.parse(json.out.trim().split('\n').pop()!) as ImageExpertsResult
     expect(result.analysis!.data.images).toBe(40)
     expect(result.analysis!.blocks).toHaveLength(CONFIG.depth)
   }, 300_000)
 
-  it('needs --data', async () => {
-    await expect(run(['--model', modelDir])).rejects.toThrow(UsageError)
+  it('needs --data, and one of --run or --dir', async () => {
+    await expect(run(['--dir', modelDir])).rejects.toThrow(UsageError)
+    await expect(run(['--data', dataDir])).rejects.toThrow(/--run ID .* or --dir DIR/)
+    await expect(run(['--run', '1', '--dir', modelDir, '--data', dataDir])).rejects.toThrow(/--run ID .* or --dir DIR/)
   })
 })
