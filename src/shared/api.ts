@@ -25,15 +25,35 @@ import {
   FeatureUnit,
 } from './features.js'
 import { ImageExpertsGet, ImageExpertsRequest, ImageExpertsResult } from './image-experts.js'
-import { ImageAddRequest, ImageDataset, ImageLocation } from './images.js'
-import { ClassifyEvaluateRequest, ClassifyGetRequest, ClassifyPrediction, ClassifyPredictRequest, ClassifyRunState, ClassifyStartRequest } from './classify.js'
+import { ImageAddRequest, ImageDataset, ImageGetRequest, ImageGetResult, ImageLocation } from './images.js'
+import {
+  ClassifyEvaluateRequest,
+  ClassifyGetRequest,
+  ClassifyPrediction,
+  ClassifyPredictRequest,
+  ClassifyRunState,
+  ClassifyStartRequest,
+} from './classify.js'
 import { ProbeGetRequest, ProbeList, ProbeListRequest, ProbeRunState, ProbeStartRequest } from './probe.js'
 import { PresetDelete, PresetSave, SteeringPreset, SteerScoreGet, SteerScoreRequest, SteerScoreResult } from './steering.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
 
 export const RunId = z.number().int().positive()
 
-export const RunKind = z.enum(['bench-backend', 'pretrain', 'convert', 'convert-eval', 'layer-import', 'expert-analysis', 'feature-index', 'probe', 'steer-score', 'classify-train', 'classify-eval', 'image-experts'])
+export const RunKind = z.enum([
+  'bench-backend',
+  'pretrain',
+  'convert',
+  'convert-eval',
+  'layer-import',
+  'expert-analysis',
+  'feature-index',
+  'probe',
+  'steer-score',
+  'classify-train',
+  'classify-eval',
+  'image-experts',
+])
 export type RunKind = z.infer<typeof RunKind>
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'])
@@ -138,7 +158,12 @@ export const PretrainConfig = z
     lr: z.number().positive().max(1).default(1e-3),
     /** Warm-up steps; default 5% of the steps (at most 200). */
     warmup: z.number().int().min(0).optional(),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
     evalEvery: z.number().int().min(1).default(50),
     evalSequences: z.number().int().min(1).max(100_000).default(64),
     checkpointEvery: z.number().int().min(1).default(50),
@@ -303,6 +328,8 @@ export const contract = {
   'images.list': { input: Empty, output: z.array(ImageDataset) },
   /** Where known image datasets (Fashion-MNIST from Debian) are installed, and whether they are there. */
   'images.listLocations': { input: Empty, output: z.array(ImageLocation) },
+  /** A few images of a split (pixels as base64), for the pages that show them. */
+  'images.get': { input: ImageGetRequest, output: ImageGetResult },
   /** Image classifiers (docs/classifiers.md): train (job classify-train), evaluate (job classify-eval), a run's result, predict one image (engine worker). */
   'classify.start': { input: ClassifyStartRequest, output: z.object({ runId: RunId, datasetId: z.number().int() }) },
   'classify.evaluate': { input: ClassifyEvaluateRequest, output: z.object({ runId: RunId }) },

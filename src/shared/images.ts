@@ -78,3 +78,31 @@ export const ImageLocation = z.object({
   install: z.string(),
 })
 export type ImageLocation = z.infer<typeof ImageLocation>
+
+/** images.get: a few images of a registered dataset's split, for pages that show them (top images, misclassified examples). */
+export const IMAGE_GET_LIMIT = 256
+
+export const ImageGetRequest = z.strictObject({
+  datasetId: z.number().int().positive(),
+  split: ImageSplitName,
+  /** Indices within the split, in the order loadImageSplit returns it. */
+  indices: z.array(z.number().int().min(0).max(100_000_000)).min(1).max(IMAGE_GET_LIMIT),
+})
+
+export const ImageGetResult = z.object({
+  datasetId: z.number().int(),
+  split: ImageSplitName,
+  height: z.number().int(),
+  width: z.number().int(),
+  channels: z.number().int(),
+  classes: z.array(z.string()),
+  images: z.array(
+    z.object({
+      index: z.number().int(),
+      label: z.number().int(),
+      /** The image's bytes, row-major height × width × channels, base64. */
+      pixels: z.string(),
+    }),
+  ),
+})
+export type ImageGetResult = z.infer<typeof ImageGetResult>

@@ -27,6 +27,7 @@ export const methodNames = [
   'images.add',
   'images.list',
   'images.listLocations',
+  'images.get',
   'classify.start',
   'classify.evaluate',
   'classify.get',

@@ -1,5 +1,5 @@
 // One handler per method of the contract; TypeScript checks that none is missing.
-import type { Method, Output, ParsedInput } from '../../shared/api.js'
+import { ApiError, type Method, type Output, type ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
 import { evaluateClassify, getClassify, predictClassify, startClassify } from './classify.js'
@@ -48,6 +48,10 @@ export const handlers: Handlers = {
   'images.add': addImages,
   'images.list': listImages,
   'images.listLocations': listImageLocations,
+  // Placeholder until its branch lands (it replaces this line).
+  'images.get': () => {
+    throw new ApiError('internal', 'images.get is not built yet.')
+  },
   'classify.start': startClassify,
   'classify.evaluate': evaluateClassify,
   'classify.get': getClassify,
