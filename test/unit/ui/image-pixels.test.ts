@@ -2,7 +2,13 @@
 // written, gray bytes fan out to equal R, G and B, RGB bytes keep their order, alpha is opaque,
 // and a wrong byte count or channel count is refused.
 import { describe, expect, it } from 'vitest'
-import { decodeBase64Pixels, imagePixelsToRgba } from '../../../src/renderer/src/lib/image-pixels'
+// The renderer is its own TypeScript project: import its module at run time, typed here (as numbers.test.ts does).
+interface ImagePixelsModule {
+  decodeBase64Pixels(base64: string): Uint8Array
+  imagePixelsToRgba(pixels: Uint8Array, width: number, height: number, channels: number): Uint8ClampedArray
+}
+const IMAGE_PIXELS: string = '../../../src/renderer/src/lib/image-pixels.ts'
+const { decodeBase64Pixels, imagePixelsToRgba } = (await import(IMAGE_PIXELS)) as ImagePixelsModule
 
 describe('image-pixels', () => {
   it('decodes base64 to the original bytes', () => {
