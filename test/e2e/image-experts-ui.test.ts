@@ -123,7 +123,7 @@ describe('image expert page in web mode', () => {
       for (const x of b.experts) {
         const card = page.locator(`[data-testid="image-expert"][data-expert="${x.expert}"]`)
         const tag = (await card.getByTestId('dominated-by').textContent())!.trim()
-        expect(tag).toBe(x.dominatedBy ?? (x.active ? `mixed · top ${x.topClass}` : 'inactive'))
+        expect(tag).toBe(x.dominatedBy !== null ? `dominated by ${x.dominatedBy}` : (x.active ? `mixed · top ${x.topClass}` : 'inactive'))
         expect(x.topImages.length).toBeGreaterThan(0)
         // The images, or images.get's error shown in place (its handler lands with another branch).
         await card.locator('[data-testid="top-images"] canvas, [data-testid="top-images-error"]').first().waitFor()
