@@ -7,6 +7,7 @@ import ComingView from './views/ComingView.vue'
 import ModelsView from './views/ModelsView.vue'
 import ModelDetailView from './views/ModelDetailView.vue'
 import ExpertsView from './views/ExpertsView.vue'
+import ImageExpertsView from './views/ImageExpertsView.vue'
 import PlaygroundView from './views/PlaygroundView.vue'
 import ConvertView from './views/ConvertView.vue'
 import FrontierView from './views/FrontierView.vue'
@@ -33,6 +34,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/models', component: ModelsView, meta: { title: 'Models', nav: { icon: 'models' } } },
   { path: '/models/:id(\\d+)', component: ModelDetailView, meta: { title: 'Model' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/models/:id(\\d+)/experts', component: ExpertsView, meta: { title: 'Experts' }, props: (r) => ({ id: Number(r.params.id) }) },
+  { path: '/classifiers/experts', component: ImageExpertsView, meta: { title: 'Image experts' } },
   { path: '/playground', component: PlaygroundView, meta: { title: 'Playground', nav: { icon: 'playground' } } },
   { path: '/pretrain', component: PretrainView, meta: { title: 'Pre-train', nav: { icon: 'pretrain' } } },
   { path: '/convert', component: ConvertView, meta: { title: 'Convert', nav: { icon: 'convert' } } },
