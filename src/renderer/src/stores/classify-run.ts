@@ -23,6 +23,8 @@ export const useClassifyRunStore = defineStore('classify-run', () => {
   const imagesError = ref<string | null>(null)
   const prediction = ref<ClassifyPrediction | null>(null)
   const predictedFile = ref<string | null>(null)
+  /** The chosen image as a data: URL (the page's CSP allows data: images, not blob:). */
+  const predictedImage = ref<string | null>(null)
   const predicting = useAction()
 
   async function open(id: number): Promise<void> {
@@ -32,6 +34,7 @@ export const useClassifyRunStore = defineStore('classify-run', () => {
       images.value = new Map()
       prediction.value = null
       predictedFile.value = null
+      predictedImage.value = null
     }
     try {
       const s = await backend.call('classify.get', { runId: id })
@@ -61,12 +64,12 @@ export const useClassifyRunStore = defineStore('classify-run', () => {
   async function predict(file: File): Promise<void> {
     const id = runId.value
     if (id === null) return
-    const r = await predicting.run(async () => backend.call('classify.predict', { runId: id, image: { base64: await fileToBase64(file) } }))
-    if (r && runId.value === id) {
-      prediction.value = r
-      predictedFile.value = file.name
-    }
+    const base64 = await fileToBase64(file)
+    predictedImage.value = `data:${file.type || 'image/png'};base64,${base64}`
+    predictedFile.value = file.name
+    const r = await predicting.run(() => backend.call('classify.predict', { runId: id, image: { base64 } }))
+    if (runId.value === id) prediction.value = r ?? null
   }
 
-  return { runId, state, error, images, imagesError, prediction, predictedFile, predicting, open, predict }
+  return { runId, state, error, images, imagesError, prediction, predictedFile, predictedImage, predicting, open, predict }
 })
