@@ -3,6 +3,7 @@ import { DatasetError } from '../../data/formats.js'
 import { listDatasets as listStored, registerDataset } from '../../data/registry.js'
 import { listImageLocations as knownLocations } from '../../data/images/known.js'
 import { listImageDatasets, registerImageDataset } from '../../data/images/registry.js'
+import { readImageRows } from '../../data/images/rows.js'
 import type { BackendContext } from '../context.js'
 
 export function listDatasets(ctx: BackendContext): Output<'datasets.list'> {
@@ -24,6 +25,20 @@ export function listImages(ctx: BackendContext): Promise<Output<'images.list'>> 
 
 export function listImageLocations(): Promise<Output<'images.listLocations'>> {
   return knownLocations()
+}
+
+/** A few images of a split as base64 pixels: only those rows of the cache are read (data/images/rows.ts). */
+export async function getImages(ctx: BackendContext, input: ParsedInput<'images.get'>): Promise<Output<'images.get'>> {
+  const r = await asApiError(() => readImageRows(ctx.store, input.datasetId, input.split, input.indices))
+  return {
+    datasetId: input.datasetId,
+    split: input.split,
+    height: r.height,
+    width: r.width,
+    channels: r.channels,
+    classes: r.classes,
+    images: r.rows.map((x) => ({ index: x.index, label: x.label, pixels: Buffer.from(x.pixels.buffer, x.pixels.byteOffset, x.pixels.byteLength).toString('base64') })),
+  }
 }
 
 async function asApiError<T>(register: () => Promise<T>): Promise<T> {

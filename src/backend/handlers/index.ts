@@ -1,9 +1,9 @@
 // One handler per method of the contract; TypeScript checks that none is missing.
-import { ApiError, type Method, type Output, type ParsedInput } from '../../shared/api.js'
+import { type Method, type Output, type ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
 import { evaluateClassify, getClassify, predictClassify, startClassify } from './classify.js'
-import { addDataset, addImages, listDatasets, listImageLocations, listImages } from './datasets.js'
+import { addDataset, addImages, getImages, listDatasets, listImageLocations, listImages } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
 import { previewConvert, startConversion, startSweep } from './convert.js'
 import { getFeature, listFeatureLabels, listFeatures, setFeatureLabel, startFeatureIndex, unitsByToken } from './features.js'
@@ -48,10 +48,7 @@ export const handlers: Handlers = {
   'images.add': addImages,
   'images.list': listImages,
   'images.listLocations': listImageLocations,
-  // Placeholder until its branch lands (it replaces this line).
-  'images.get': () => {
-    throw new ApiError('internal', 'images.get is not built yet.')
-  },
+  'images.get': getImages,
   'classify.start': startClassify,
   'classify.evaluate': evaluateClassify,
   'classify.get': getClassify,

@@ -17,9 +17,10 @@ import FeatureListView from './views/FeatureListView.vue'
 import FeatureSearchView from './views/FeatureSearchView.vue'
 import FeatureUnitView from './views/FeatureUnitView.vue'
 import ProbeView from './views/ProbeView.vue'
+import ClassifiersView from './views/ClassifiersView.vue'
 
 /** A page's entry in the sidebar: its icon (NavIcon's names), and whether it is still to come. */
-export type NavIconName = 'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'privacy'
+export type NavIconName = 'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'classifiers' | 'privacy'
 
 export interface NavMeta {
   /** NavIcon draws each of these. */
@@ -43,6 +44,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/runs/:id(\\d+)', component: RunDetailView, meta: { title: 'Run' }, props: (r) => ({ id: Number(r.params.id) }) },
   { path: '/benchmark', component: BenchmarkView, meta: { title: 'Benchmark', nav: { icon: 'benchmark' } } },
   { path: '/features', component: FeaturesView, meta: { title: 'Features', nav: { icon: 'features' } } },
+  { path: '/classifiers', component: ClassifiersView, meta: { title: 'Classifiers', nav: { icon: 'classifiers' } } },
   { path: '/features/search', component: FeatureSearchView, meta: { title: 'Search units' } },
   { path: '/features/:runId(\\d+)', component: FeatureListView, meta: { title: 'Units' }, props: (r) => ({ runId: Number(r.params.runId) }) },
   { path: '/features/probe', component: ProbeView, meta: { title: 'Probing' } },

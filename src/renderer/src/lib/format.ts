@@ -58,6 +58,8 @@ export const RUN_KIND_LABEL: Record<string, string> = {
   'bench-backend': 'Backend benchmark',
   'expert-analysis': 'Expert analysis',
   pretrain: 'Pre-training',
+  'classify-train': 'Classifier training',
+  'classify-eval': 'Classifier evaluation',
   ...CONVERT_RUN_KIND_LABEL,
 }
 
@@ -70,6 +72,11 @@ export const METRIC_LABEL: Record<string, string> = {
   lr: 'Learning rate',
   grad_norm: 'Gradient norm',
   tokens_per_s: 'Tokens/s',
+  samples_per_s: 'Images/s',
+  epoch_loss: 'Epoch loss',
+  train_accuracy: 'Train accuracy',
+  validation_accuracy: 'Validation accuracy',
+  test_accuracy: 'Test accuracy',
 }
 
 export const STEP_LABEL: Record<string, string> = {

@@ -1,6 +1,8 @@
 // Image bytes as images.get sends them (base64, row-major height × width × channels, uint8; one
-// channel gray, three RGB) turned into the RGBA bytes a canvas ImageData takes. Pure, so it is
-// tested without a browser; drawing onto a canvas is the component's part.
+// channel gray, three RGB) turned into what a page draws (canvas RGBA, or a PNG data: URL for an
+// <img>), and a chosen file into the base64 classify.predict takes. One place for every page that
+// shows dataset images, so they are all drawn the same way. The two pure functions are tested
+// without a browser (test/unit/ui/image-pixels.test.ts).
 
 /** The bytes of a base64 string (atob exists in the renderer and in Node ≥ 16). */
 export function decodeBase64Pixels(base64: string): Uint8Array {
@@ -24,4 +26,24 @@ export function imagePixelsToRgba(pixels: Uint8Array, width: number, height: num
     rgba[4 * i + 3] = 255
   }
   return rgba
+}
+
+/** A PNG data: URL of the image (drawn through a canvas, so the browser does the encoding; the CSP allows data: images, not blob:). */
+export function pixelsToDataUrl(b64: string, width: number, height: number, channels: number): string {
+  const canvas = document.createElement('canvas')
+  canvas.width = width
+  canvas.height = height
+  const ctx = canvas.getContext('2d')
+  if (!ctx) throw new Error('this window cannot draw images (no 2D canvas)')
+  ctx.putImageData(new ImageData(imagePixelsToRgba(decodeBase64Pixels(b64), width, height, channels), width, height), 0, 0)
+  return canvas.toDataURL('image/png')
+}
+
+/** A file's bytes as base64 (for classify.predict's { base64 }). */
+export async function fileToBase64(file: Blob): Promise<string> {
+  const bytes = new Uint8Array(await file.arrayBuffer())
+  let s = ''
+  // In chunks: String.fromCharCode with one argument per byte overflows the stack on large files.
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  return btoa(s)
 }

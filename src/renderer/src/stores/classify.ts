@@ -1,0 +1,168 @@
+// The Classifiers page: registered image datasets (and the known locations, for a one-click add),
+// the training form's draft (kept as typed text so each field carries its own message, as the
+// Pre-train wizard does) and its start, and the list of classifier runs with their test accuracy.
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import type { Run } from '../../../shared/api'
+import { ClassifyOptimizer, ClassifyTrainConfig, type ClassifyStartRequest } from '../../../shared/classify'
+import type { ImageDataset, ImageLocation } from '../../../shared/images'
+import { useAction } from '../lib/action'
+import { errorMessage } from '../lib/errors'
+import { parseNumber, parseOptional, ruleOf, type NumberRule } from '../lib/numbers'
+import { useBackendStore } from './backend'
+
+export type ModelKind = 'logreg' | 'mlp' | 'mixer'
+export type MixerKind = 'dense' | 'cpmoe' | 'trmoe'
+
+const S = ClassifyTrainConfig.shape
+/** A blank optional field: no value, nothing wrong (the model's default applies). */
+const BLANK = { value: null, error: null } as const
+export const RULES = {
+  epochs: ruleOf(S.epochs, 'the number of epochs'),
+  batch: ruleOf(S.batch, 'the batch size'),
+  lr: ruleOf(ClassifyOptimizer.shape.lr, 'the learning rate'),
+  seed: ruleOf(S.seed, 'the seed'),
+  // The mixer's own bounds live in the engine's registry (which checks them again on start).
+  experts: { label: 'the number of experts', integer: true, min: 2, max: 4096 },
+  hidden: { label: 'the hidden width', integer: true, min: 1, max: 8192 },
+  patch: { label: 'the patch side', integer: true, min: 1, max: 64 },
+  depth: { label: 'the depth', integer: true, min: 1, max: 32 },
+} satisfies Record<string, NumberRule>
+
+export const MODEL_KINDS: { value: ModelKind; label: string }[] = [
+  { value: 'logreg', label: 'Logistic regression' },
+  { value: 'mlp', label: 'MLP (one hidden layer)' },
+  { value: 'mixer', label: 'MLP-Mixer' },
+]
+export const MIXER_KINDS: { value: MixerKind; label: string }[] = [
+  { value: 'dense', label: 'Dense channel mixing' },
+  { value: 'cpmoe', label: 'CPμMoE channel mixing' },
+  { value: 'trmoe', label: 'TRμMoE channel mixing' },
+]
+
+/** A classifier run as the list shows it; `testAccuracy` once it finished. */
+export interface ClassifierRunRow {
+  run: Run
+  model: string
+  testAccuracy: number | null
+}
+
+export const useClassifyStore = defineStore('classify', () => {
+  const backend = useBackendStore()
+
+  const datasets = ref<ImageDataset[]>([])
+  const locations = ref<ImageLocation[]>([])
+  const loadError = ref<string | null>(null)
+  const addPath = ref('')
+  const adding = useAction()
+
+  const datasetId = ref<number | null>(null)
+  const model = ref<ModelKind>('mixer')
+  const mixer = ref<MixerKind>('cpmoe')
+  const experts = ref('16')
+  /** Blank: the model's default size (docs/classifiers.md). */
+  const hidden = ref('')
+  const patch = ref('')
+  const depth = ref('')
+  const epochs = ref('5')
+  const batch = ref('64')
+  const optimizer = ref<'adamw' | 'sgd'>('adamw')
+  const lr = ref('0.001')
+  const seed = ref('0')
+  const starting = useAction()
+
+  const runs = ref<ClassifierRunRow[]>([])
+
+  const f = computed(() => ({
+    epochs: parseNumber(epochs.value, RULES.epochs),
+    batch: parseNumber(batch.value, RULES.batch),
+    lr: parseNumber(lr.value, RULES.lr),
+    seed: parseNumber(seed.value, RULES.seed),
+    experts: parseNumber(experts.value, RULES.experts),
+    hidden: parseOptional(hidden.value, RULES.hidden) ?? BLANK,
+    patch: parseOptional(patch.value, RULES.patch) ?? BLANK,
+    depth: parseOptional(depth.value, RULES.depth) ?? BLANK,
+  }))
+  const errors = computed<Record<string, string | null>>(() => {
+    const e: Record<string, string | null> = {}
+    for (const [k, r] of Object.entries(f.value)) e[k] = r.error
+    if (!(model.value === 'mixer' && mixer.value !== 'dense')) e.experts = null
+    if (model.value !== 'mixer') e.patch = e.depth = null
+    if (model.value === 'logreg') e.hidden = null
+    e.dataset = datasetId.value === null ? 'Pick an image dataset, or add one above.' : null
+    return e
+  })
+  const valid = computed(() => Object.values(errors.value).every((e) => e === null))
+  const dataset = computed(() => datasets.value.find((d) => d.id === datasetId.value) ?? null)
+
+  async function load(): Promise<void> {
+    try {
+      const [ds, locs] = await Promise.all([backend.call('images.list', {}), backend.call('images.listLocations', {})])
+      datasets.value = ds
+      locations.value = locs
+      if (datasetId.value === null && ds.length > 0) datasetId.value = ds[ds.length - 1]!.id
+      loadError.value = null
+    } catch (err) {
+      loadError.value = errorMessage(err)
+    }
+    await loadRuns()
+  }
+
+  /** Registers a folder (typed, or a known location) and selects it for training. */
+  async function add(path: string): Promise<void> {
+    const d = await adding.run(() => backend.call('images.add', { path: path.trim() }))
+    if (!d) return
+    datasets.value = [...datasets.value.filter((x) => x.id !== d.id), d]
+    datasetId.value = d.id
+    addPath.value = ''
+  }
+
+  async function loadRuns(): Promise<void> {
+    try {
+      const list = await backend.call('runs.list', { kind: 'classify-train', limit: 50 })
+      runs.value = await Promise.all(
+        list.map(async (run): Promise<ClassifierRunRow> => {
+          const c = run.config as { model?: string; modelConfig?: { mlp?: string; experts?: number } }
+          const label = c.model === 'mixer' ? `mixer (${c.modelConfig?.mlp ?? 'dense'}${c.modelConfig?.experts && c.modelConfig.mlp !== 'dense' ? `, ${c.modelConfig.experts} experts` : ''})` : (c.model ?? '?')
+          const testAccuracy = run.status === 'succeeded' ? ((await backend.call('classify.get', { runId: run.id })).train?.test.accuracy ?? null) : null
+          return { run, model: label, testAccuracy }
+        }),
+      )
+    } catch (err) {
+      loadError.value = errorMessage(err)
+    }
+  }
+
+  /** The start request of the form as typed; null while a field is wrong. */
+  const request = computed<ClassifyStartRequest | null>(() => {
+    if (!valid.value) return null
+    const v = f.value
+    const modelConfig: Record<string, string | number> = {}
+    if (model.value !== 'logreg' && v.hidden.value !== null) modelConfig.hidden = v.hidden.value
+    if (model.value === 'mixer') {
+      modelConfig.mlp = mixer.value
+      if (mixer.value !== 'dense') modelConfig.experts = v.experts.value!
+      if (v.patch.value !== null) modelConfig.patch = v.patch.value
+      if (v.depth.value !== null) modelConfig.depth = v.depth.value
+    }
+    return {
+      data: datasetId.value!,
+      model: model.value,
+      modelConfig,
+      optimizer: { kind: optimizer.value, lr: v.lr.value! },
+      epochs: v.epochs.value!,
+      batch: v.batch.value!,
+      seed: v.seed.value!,
+    }
+  })
+
+  /** Starts training; the new run's id (the page opens it), or null with the message in starting.error. */
+  async function start(): Promise<number | null> {
+    const req = request.value
+    if (!req) return null
+    const r = await starting.run(() => backend.call('classify.start', req))
+    return r?.runId ?? null
+  }
+
+  return { datasets, locations, loadError, addPath, adding, datasetId, dataset, model, mixer, experts, hidden, patch, depth, epochs, batch, optimizer, lr, seed, starting, runs, f, errors, valid, request, load, add, loadRuns, start }
+})
