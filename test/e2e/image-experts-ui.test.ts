@@ -6,7 +6,7 @@
 // summary against classify.getExperts: active experts, the dominated share (and that it equals the
 // count of dominated experts in the per-expert reports over the active ones), class entropy, the
 // per-class chart, one card per expert with its dominating class, and each expert's top-image
-// grid (the images, or images.get's error in place while that handler is not on this branch).
+// grid (its images drawn from images.get's bytes, checked pixel for pixel).
 // Screenshots: test-results/screenshots/iex-*.png.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -114,6 +114,7 @@ describe('image expert page in web mode', () => {
 
   it('lists every expert of a block with its dominating class and its top-image grid', async () => {
     const { page } = app
+    const client = await app.web.client()
     for (const b of analysis.blocks) {
       await page.getByRole('tab', { name: `Block ${b.block}` }).click()
       const sum = page.locator(`[data-testid="image-experts-summary"][data-block="${b.block}"]`)
@@ -125,20 +126,24 @@ describe('image expert page in web mode', () => {
         const tag = (await card.getByTestId('dominated-by').textContent())!.trim()
         expect(tag).toBe(x.dominatedBy !== null ? `dominated by ${x.dominatedBy}` : (x.active ? `mixed · top ${x.topClass}` : 'inactive'))
         expect(x.topImages.length).toBeGreaterThan(0)
-        // The images, or images.get's error shown in place (its handler lands with another branch).
-        await card.locator('[data-testid="top-images"] canvas, [data-testid="top-images-error"]').first().waitFor()
-        if (await card.getByTestId('top-images-error').isVisible()) {
-          await expect.poll(() => card.getByTestId('top-images-error').textContent()).toMatch(/images\.get is not built yet/)
-        } else {
-          const thumbs = card.locator('[data-testid="top-images"] canvas')
-          await expect.poll(() => thumbs.count()).toBe(x.topImages.length)
-          const t = x.topImages[0]!
-          expect(await thumbs.first().getAttribute('title')).toBe(`${analysis.classes[t.label]} · image ${t.index} · weight ${t.weight.toFixed(3)}`)
-        }
+        // The top images, drawn from images.get's bytes: one canvas each, the first holding exactly its pixels.
+        const thumbs = card.locator('[data-testid="top-images"] canvas')
+        await expect.poll(() => thumbs.count()).toBe(x.topImages.length)
+        expect(await card.getByTestId('top-images-error').count()).toBe(0)
+        const t = x.topImages[0]!
+        expect(await thumbs.first().getAttribute('title')).toBe(`${analysis.classes[t.label]} · image ${t.index} · weight ${t.weight.toFixed(3)}`)
+        const sent = await client.call('images.get', { datasetId: analysis.data.datasetId, split: analysis.data.split, indices: [t.index] })
+        const drawn = await thumbs.first().evaluate((c) => {
+          const canvas = c as HTMLCanvasElement
+          const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data
+          return Array.from({ length: canvas.width * canvas.height }, (_, i) => d[4 * i]!)
+        })
+        expect(drawn).toEqual(Array.from(Buffer.from(sent.images[0]!.pixels, 'base64')))
       }
       await app.shot(`iex-03-block-${b.block}`)
       await page.getByTestId('image-expert-list').screenshot({ path: join(SHOTS, `iex-04-experts-block-${b.block}.png`) })
     }
-    expect(app.pageErrors.filter((e) => !/images\.get/.test(e))).toEqual([])
+    client.close()
+    expect(app.pageErrors).toEqual([])
   })
 })
