@@ -13,6 +13,7 @@ import { featureIndexJob } from './features/index.js'
 import { imageExpertsJob } from './image-experts.js'
 import type { JobDefinition } from './job.js'
 import { pretrainJob } from './pretrain.js'
+import { privacyAttackJob, privacyCertifyJob, privacyFinetuneJob, privacyVerifyJob } from './privacy/placeholder.js'
 import { probeJob } from './probe.js'
 import { steerScoreJob } from './steer-score.js'
 
@@ -29,4 +30,8 @@ export const jobs: Record<RunKind, JobDefinition> = {
   'classify-train': classifyTrainJob,
   'classify-eval': classifyEvalJob,
   'image-experts': imageExpertsJob,
+  'privacy-finetune': privacyFinetuneJob,
+  'privacy-certify': privacyCertifyJob,
+  'privacy-attack': privacyAttackJob,
+  'privacy-verify': privacyVerifyJob,
 }

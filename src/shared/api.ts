@@ -34,6 +34,17 @@ import {
   ClassifyRunState,
   ClassifyStartRequest,
 } from './classify.js'
+import {
+  CertificateSummary,
+  PrivacyAttackConfig,
+  PrivacyCertifyConfig,
+  PrivacyFinetuneConfig,
+  PrivacyGetRequest,
+  PrivacyPreviewRequest,
+  PrivacyRunState,
+  PrivacyVerifyConfig,
+  ProtectedSetInfo,
+} from './privacy.js'
 import { ProbeGetRequest, ProbeList, ProbeListRequest, ProbeRunState, ProbeStartRequest } from './probe.js'
 import { PresetDelete, PresetSave, SteeringPreset, SteerScoreGet, SteerScoreRequest, SteerScoreResult } from './steering.js'
 import { EvaluateRequest, ExportRequest, ExportResult, Frontier, FrontierRequest, ImportRequest, ImportResult } from './convert-eval.js'
@@ -53,6 +64,10 @@ export const RunKind = z.enum([
   'classify-train',
   'classify-eval',
   'image-experts',
+  'privacy-finetune',
+  'privacy-certify',
+  'privacy-attack',
+  'privacy-verify',
 ])
 export type RunKind = z.infer<typeof RunKind>
 
@@ -338,6 +353,14 @@ export const contract = {
   /** Expert specialisation of a saved μMoE mixer on an image split (job kind image-experts), and its result. */
   'classify.analyzeExperts': { input: ImageExpertsRequest, output: z.object({ runId: RunId }) },
   'classify.getExperts': { input: ImageExpertsGet, output: ImageExpertsResult },
+  /** Test-time privacy (docs/privacy.md): preview a protected set; Pareto fine-tuning, certified Newton step, attacks, verification (jobs privacy-*); a run's result; the certificates. */
+  'privacy.preview': { input: PrivacyPreviewRequest, output: ProtectedSetInfo },
+  'privacy.finetune': { input: PrivacyFinetuneConfig, output: z.object({ runId: RunId }) },
+  'privacy.certify': { input: PrivacyCertifyConfig, output: z.object({ runId: RunId }) },
+  'privacy.attack': { input: PrivacyAttackConfig, output: z.object({ runId: RunId }) },
+  'privacy.verify': { input: PrivacyVerifyConfig, output: z.object({ runId: RunId }) },
+  'privacy.get': { input: PrivacyGetRequest, output: PrivacyRunState },
+  'privacy.listCertificates': { input: Empty, output: z.array(CertificateSummary) },
   'convert.start': { input: ConvertConfig, output: z.object({ runId: RunId }) },
   'convert.sweep': { input: ConvertSweep, output: z.object({ runIds: z.array(RunId) }) },
   'convert.preview': { input: ConvertConfig, output: ConvertPreview },

@@ -124,6 +124,29 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE datasets ADD COLUMN modality TEXT NOT NULL DEFAULT 'text' CHECK (modality IN ('text', 'images'));
   `,
+  // 5 → 6: privacy certificates (src/shared/privacy.ts, docs/privacy.md): one row per certificate a
+  // privacy-certify run wrote. The folder (certificate.json, weights, report) is the certificate;
+  // the row lists it with its headline numbers and its latest verification. Deleting the certify
+  // run deletes the row. train_run_id is not a foreign key on purpose: the folder holds w* and the
+  // model config, so a certificate stays verifiable after its classifier run is deleted.
+  `
+  CREATE TABLE certificates (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL UNIQUE REFERENCES runs(id) ON DELETE CASCADE,
+    train_run_id INTEGER NOT NULL,
+    dir TEXT NOT NULL,
+    model TEXT NOT NULL,
+    epsilon REAL NOT NULL,
+    delta REAL NOT NULL,
+    sigma REAL NOT NULL,
+    sensitivity REAL NOT NULL,
+    useful INTEGER NOT NULL CHECK (useful IN (0, 1)),
+    status TEXT NOT NULL CHECK (status IN ('issued', 'verified', 'failed')),
+    created_at TEXT NOT NULL,
+    verified_at TEXT,
+    verify_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL
+  );
+  `,
 ]
 
 export const SCHEMA_VERSION = migrations.length

@@ -2,6 +2,7 @@
 import { type Method, type Output, type ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
+import { privacyHandlers } from './privacy.js'
 import { evaluateClassify, getClassify, predictClassify, startClassify } from './classify.js'
 import { addDataset, addImages, getImages, listDatasets, listImageLocations, listImages } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
@@ -55,6 +56,13 @@ export const handlers: Handlers = {
   'classify.predict': predictClassify,
   'classify.analyzeExperts': analyzeImageExperts,
   'classify.getExperts': getImageExperts,
+  'privacy.preview': privacyHandlers.preview,
+  'privacy.finetune': privacyHandlers.finetune,
+  'privacy.certify': privacyHandlers.certify,
+  'privacy.attack': privacyHandlers.attack,
+  'privacy.verify': privacyHandlers.verify,
+  'privacy.get': privacyHandlers.get,
+  'privacy.listCertificates': privacyHandlers.listCertificates,
   'convert.start': startConversion,
   'convert.sweep': startSweep,
   'convert.preview': previewConvert,
