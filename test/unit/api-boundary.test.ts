@@ -93,6 +93,11 @@ describe('the contract', () => {
       'save',
       'score',
       'predict',
+      // test-time privacy: the paper's two algorithms, the attacks on their result, and checking a certificate
+      'finetune',
+      'certify',
+      'attack',
+      'verify',
     ]
     const pattern = new RegExp(`^[a-z]+\\.(${verbs.join('|')})([A-Z][A-Za-z]*)?$`)
     expect(methodNames.filter((m) => !pattern.test(m))).toEqual([])
