@@ -31,6 +31,8 @@ import {
   ClassifyGetRequest,
   ClassifyPrediction,
   ClassifyPredictRequest,
+  ClassifyPreview,
+  ClassifyPreviewRequest,
   ClassifyRunState,
   ClassifyStartRequest,
 } from './classify.js'
@@ -349,6 +351,7 @@ export const contract = {
   'classify.start': { input: ClassifyStartRequest, output: z.object({ runId: RunId, datasetId: z.number().int() }) },
   'classify.evaluate': { input: ClassifyEvaluateRequest, output: z.object({ runId: RunId }) },
   'classify.get': { input: ClassifyGetRequest, output: ClassifyRunState },
+  'classify.preview': { input: ClassifyPreviewRequest, output: ClassifyPreview },
   'classify.predict': { input: ClassifyPredictRequest, output: ClassifyPrediction },
   /** Expert specialisation of a saved μMoE mixer on an image split (job kind image-experts), and its result. */
   'classify.analyzeExperts': { input: ImageExpertsRequest, output: z.object({ runId: RunId }) },

@@ -84,6 +84,30 @@ export const ClassifyEvaluateRequest = ClassifyEvalConfig.omit({ dataset: true }
 })
 export type ClassifyEvaluateRequest = z.input<typeof ClassifyEvaluateRequest>
 
+/**
+ * classify.preview: a model config's size on a registered image dataset, before training. For a
+ * μMoE mixer also the parameter-matched rank (the engine's matchedMixerRank: the largest rank whose
+ * channel MLP is no larger than the dense one) and the dense mixer's count, for the form's rank field.
+ */
+export const ClassifyPreviewRequest = z.strictObject({
+  data: DatasetId,
+  model: z.enum(CLASSIFIER_MODEL_KINDS),
+  modelConfig: ModelConfigInput.default({}),
+})
+export type ClassifyPreviewRequest = z.input<typeof ClassifyPreviewRequest>
+
+export const ClassifyPreview = z.object({
+  /** Trainable parameters of the model as configured (with its rank, if one is set). */
+  parameters: z.number().int(),
+  /** μMoE mixer only: the matched CP rank R, or TR ranks r1, r2, r3; null otherwise. */
+  matchedRank: z.union([z.number().int(), z.object({ r1: z.number().int(), r2: z.number().int(), r3: z.number().int() })]).nullable(),
+  /** μMoE mixer only: the same mixer with dense channel mixing; null otherwise. */
+  denseParameters: z.number().int().nullable(),
+  /** μMoE mixer only: the mixer at the matched rank; null otherwise. */
+  matchedParameters: z.number().int().nullable(),
+})
+export type ClassifyPreview = z.infer<typeof ClassifyPreview>
+
 export const Misclassified = z.object({
   /** The image's index within the evaluated split. */
   index: z.number().int(),

@@ -31,6 +31,7 @@ export const methodNames = [
   'classify.start',
   'classify.evaluate',
   'classify.get',
+  'classify.preview',
   'classify.predict',
   'classify.analyzeExperts',
   'classify.getExperts',

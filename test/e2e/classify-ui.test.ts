@@ -1,19 +1,23 @@
 /// <reference lib="dom" />
 // The Classifiers page end to end in web mode: real `mxd web` on a temp store, the built renderer
 // in Debian's Chromium. Adds a planted 8×8 IDX set (class c: a bright bar on rows 2c, 2c+1) whose
-// first test images are deliberately mislabelled, trains a tiny CPμMoE mixer from the form, follows
-// its run page to the end, and checks: the test accuracy and confusion matrix shown equal
-// classify.get's and agree with the planted construction (each mislabelled image lands in the cell
-// of its bar's class), the misclassified examples are drawn with exactly the planted pixels, a PNG
-// of a planted image is classified as its class, and the run is listed with its accuracy.
+// first test images are deliberately mislabelled, trains a tiny CPμMoE mixer from the form (the
+// rank field shows the engine's matchedMixerRank; cosine schedule and flip set in the form are the
+// stored config's), follows its run page to the end, and checks: the test accuracy and confusion
+// matrix shown equal classify.get's and agree with the planted construction (each mislabelled image
+// lands in the cell of its bar's class), the misclassified examples are drawn with exactly the
+// planted pixels, a PNG of a planted image is classified as its class, the run is listed with its
+// accuracy, and "Evaluate on…" a second planted set opens a classify-eval run page whose accuracy
+// and confusion matrix are classify.get's evaluation and the planted expectation.
 // Screenshots land in test-results/screenshots/cls-*.png.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PNG } from 'pngjs'
-import type { Page } from 'playwright-core'
+import type { Locator, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Rng } from '../../src/data/shuffle.js'
+import { matchedMixerRank, mixerSchema } from '../../src/engine/classifiers/mixer.js'
 import { openApp, type AppPage } from '../helpers/app-page.js'
 import type { WebProcess } from '../helpers/web-process.js'
 import { CLASSES, plantedImage, SIDE, writePlantedIdx } from '../unit/classify/planted.js'
@@ -52,6 +56,20 @@ afterAll(async () => {
   await app?.close()
 })
 
+/** An <img>'s pixels read back through a canvas: size, red channel, and whether it is gray. */
+function drawnGray(img: Locator): Promise<{ w: number; h: number; gray: number[]; same: boolean }> {
+  return img.evaluate(async (el: HTMLImageElement) => {
+    await el.decode()
+    const c = document.createElement('canvas')
+    c.width = el.naturalWidth
+    c.height = el.naturalHeight
+    const ctx = c.getContext('2d')!
+    ctx.drawImage(el, 0, 0)
+    const d = ctx.getImageData(0, 0, c.width, c.height).data
+    return { w: c.width, h: c.height, gray: Array.from({ length: c.width * c.height }, (_, p) => d[4 * p]!), same: Array.from({ length: c.width * c.height }, (_, p) => d[4 * p] === d[4 * p + 1] && d[4 * p] === d[4 * p + 2]).every(Boolean) }
+  })
+}
+
 describe('Classifiers page in web mode', () => {
   it('opens from the sidebar and adds the planted IDX folder, showing its classes and split sizes', async () => {
     await page.goto(web.url)
@@ -83,10 +101,27 @@ describe('Classifiers page in web mode', () => {
     await page.getByTestId('cls-epochs').fill('8')
     await page.getByTestId('cls-batch').fill('16')
     await page.getByTestId('cls-lr').fill('0.01')
+    // The rank field: blank trains at the matched rank, which is the engine's for this config.
+    const engine = matchedMixerRank(mixerSchema.parse({ mlp: 'cpmoe', experts: 4, hidden: 16, depth: 1 }), { height: SIDE, width: SIDE, channels: 1, classes: CLASSES })
+    await expect.poll(() => page.getByTestId('cls-rank-sizes').getAttribute('data-matched')).toBe(String(engine.rank))
+    expect(await page.getByTestId('cls-rank').getAttribute('placeholder')).toBe(String(engine.rank))
+    expect(await page.getByTestId('cls-matched-rank').textContent()).toBe(`R = ${engine.rank}`)
+    expect(await page.getByTestId('cls-dense-params').textContent()).toBe(engine.denseParams.toLocaleString('en-US'))
+    expect(await page.getByTestId('cls-model-params').textContent()).toBe(engine.mumoeParams.toLocaleString('en-US'))
+    // Momentum is SGD's only; the cosine's fields show once it is chosen.
+    expect(await page.getByTestId('cls-momentum').count()).toBe(0)
+    await page.locator('#cls-schedule').selectOption('cosine')
+    await page.getByTestId('cls-warmup').fill('3')
+    await page.getByTestId('cls-floor').fill('0.1')
+    await page.getByTestId('cls-flip').check()
     await app.shot('cls-02-form')
     await page.getByTestId('cls-start').click()
     await page.waitForURL(/#\/runs\/\d+$/)
     runId = Number(/runs\/(\d+)$/.exec(page.url())![1])
+    const config = (await (await web.client()).call('classify.get', { runId })).config
+    expect(config.schedule).toEqual({ kind: 'cosine', warmup: 3, minLrRatio: 0.1 })
+    expect(config.augment).toEqual({ flip: true, cropPadding: 0 })
+    expect(config.modelConfig).toEqual({ mlp: 'cpmoe', experts: 4, hidden: 16, depth: 1 })
     await expect.poll(() => page.getByTestId('run-status').getAttribute('data-status'), { timeout: 120_000 }).toBe('succeeded')
     await page.getByTestId('cls-test-accuracy').waitFor()
     // The epoch metrics came in as charts on the shared run page.
@@ -124,16 +159,7 @@ describe('Classifiers page in web mode', () => {
       const img = item.locator('img')
       await img.waitFor()
       // The <img>'s pixels, read back through a canvas, are the planted image's gray bytes.
-      const gray = await img.evaluate(async (el: HTMLImageElement) => {
-        await el.decode()
-        const c = document.createElement('canvas')
-        c.width = el.naturalWidth
-        c.height = el.naturalHeight
-        const ctx = c.getContext('2d')!
-        ctx.drawImage(el, 0, 0)
-        const d = ctx.getImageData(0, 0, c.width, c.height).data
-        return { w: c.width, h: c.height, gray: Array.from({ length: c.width * c.height }, (_, p) => d[4 * p]!), same: Array.from({ length: c.width * c.height }, (_, p) => d[4 * p] === d[4 * p + 1] && d[4 * p] === d[4 * p + 2]).every(Boolean) }
-      })
+      const gray = await drawnGray(img)
       expect(gray).toEqual({ w: SIDE, h: SIDE, gray: Array.from(testPixels.subarray(i * SIDE * SIDE, (i + 1) * SIDE * SIDE)), same: true })
     }
     await page.getByTestId('cls-misclassified').scrollIntoViewIfNeeded()
@@ -165,6 +191,50 @@ describe('Classifiers page in web mode', () => {
     await row.getByText('succeeded').waitFor()
     await row.scrollIntoViewIfNeeded()
     await app.shot('cls-06-runs')
+    expect(app.pageErrors).toEqual([])
+  })
+
+  it('evaluates the classifier on a second planted set from its results and shows classify.get’s evaluation', async () => {
+    // Another seed's images; test image 5 mislabelled, so one misclassified example is expected.
+    const otherDir = writePlantedIdx(join(cleanup[0]!, 'planted-b'), { train: 4, test: TEST_PER_CLASS, seed: 11 })
+    const labelsFile = join(otherDir, 't10k-labels-idx1-ubyte')
+    const labels = readFileSync(labelsFile)
+    labels[8 + 5] = (labels[8 + 5]! + 1) % CLASSES
+    writeFileSync(labelsFile, labels)
+    const client = await web.client()
+    const other = await client.call('images.add', { path: otherDir })
+    await page.goto(`${web.url}#/runs/${runId}`)
+    await page.locator('#cls-eval-dataset').selectOption(String(other.id))
+    await page.locator('#cls-eval-split').selectOption('test')
+    await page.getByTestId('cls-evaluate').scrollIntoViewIfNeeded()
+    await app.shot('cls-07-evaluate-on')
+    await page.getByTestId('cls-evaluate').click()
+    await page.waitForURL(new RegExp(`#/runs/(?!${runId}$)\\d+$`))
+    const evalId = Number(/runs\/(\d+)$/.exec(page.url())![1])
+    await expect.poll(() => page.getByTestId('run-status').getAttribute('data-status'), { timeout: 60_000 }).toBe('succeeded')
+    await page.getByTestId('cls-eval-accuracy').waitFor()
+    const state = await client.call('classify.get', { runId: evalId })
+    expect(state.kind).toBe('classify-eval')
+    expect(state.config).toMatchObject({ trainRunId: runId, dataset: other.id, split: 'test' })
+    const ev = state.evaluation!
+    expect(ev.dataset).toEqual({ id: other.id, name: other.name, split: 'test' })
+    expect(await page.getByTestId('cls-eval-accuracy').textContent()).toBe(`${(100 * ev.accuracy).toFixed(2)}%`)
+    const shown: number[][] = []
+    for (let t = 0; t < CLASSES; t++) {
+      shown.push((await page.locator(`[data-testid="cls-confusion"] td[data-true="${t}"]`).allTextContents()).map((s) => Number(s.trim())))
+    }
+    expect(shown).toEqual(ev.confusion)
+    const expected = Array.from({ length: CLASSES }, () => new Array<number>(CLASSES).fill(0))
+    for (let i = 0; i < CLASSES * TEST_PER_CLASS; i++) expected[labels[8 + i]!]![i % CLASSES]!++
+    expect(shown).toEqual(expected)
+    // The one misclassified image is the second set's test image 5, drawn from that set.
+    const item = page.locator('[data-testid="cls-misclassified"] li[data-index="5"]')
+    await item.locator('img').waitFor()
+    await expect.poll(() => page.getByTestId('cls-misclassified').locator('li').count()).toBe(1)
+    const otherPixels = readFileSync(join(otherDir, 't10k-images-idx3-ubyte')).subarray(16)
+    expect(await drawnGray(item.locator('img'))).toEqual({ w: SIDE, h: SIDE, gray: Array.from(otherPixels.subarray(5 * SIDE * SIDE, 6 * SIDE * SIDE)), same: true })
+    await page.getByTestId('cls-eval-result').scrollIntoViewIfNeeded()
+    await app.shot('cls-08-eval')
     expect(app.pageErrors).toEqual([])
   })
 })

@@ -5,12 +5,15 @@
 // as a failed run: the data is a registered image dataset (a path is registered first, as
 // images.add does; a text dataset's id is refused and named), and the model config is validated
 // by the engine's classifier registry against the dataset's image shape (it builds no tensors).
+// classify.preview runs the same check for the training form and answers the model's size and,
+// for a μMoE mixer, the parameter-matched rank from the engine's own matchedMixerRank.
 //
 // classify.predict runs on the engine worker, not as a job: the job queue runs one job at a time,
 // so a prediction queued behind a training run would wait minutes for a millisecond's forward.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { getImageDataset } from '../../data/images/registry.js'
+import { matchedMixerRank, mixerParamCount, mixerSchema } from '../../engine/classifiers/mixer.js'
 import { createClassifier } from '../../engine/classifiers/registry.js'
 import { ApiError, type Output, type ParsedInput, type Run } from '../../shared/api.js'
 import {
@@ -35,19 +38,38 @@ async function imageDataset(ctx: BackendContext, data: number | string): Promise
   throw new ApiError('not_found', `There is no image dataset #${data}: list them with "mxd images list", or give a folder's path.`)
 }
 
-export async function startClassify(ctx: BackendContext, input: ParsedInput<'classify.start'>): Promise<Output<'classify.start'>> {
-  const { data, ...rest } = input
-  const dataset = await imageDataset(ctx, data)
-  const shape = { ...dataset.shape, classes: dataset.classes.length }
+/** The classifier `model`/`modelConfig` would build on the dataset; a bad config is refused naming its field. */
+function checkedClassifier(dataset: ImageDataset, model: string, modelConfig: Record<string, unknown>): ReturnType<typeof createClassifier> {
   try {
-    createClassifier(input.model, input.modelConfig, shape)
+    return createClassifier(model, modelConfig, { ...dataset.shape, classes: dataset.classes.length })
   } catch (err) {
     throw new ApiError('bad_request', `${(err as Error).message}.`)
   }
+}
+
+export async function startClassify(ctx: BackendContext, input: ParsedInput<'classify.start'>): Promise<Output<'classify.start'>> {
+  const { data, ...rest } = input
+  const dataset = await imageDataset(ctx, data)
+  checkedClassifier(dataset, input.model, input.modelConfig)
   if (dataset.splitSizes.train === 0) throw new ApiError('bad_request', `Image dataset #${dataset.id} has no training images.`)
   const run = ctx.store.createRun('classify-train', ClassifyTrainConfig.parse({ ...rest, dataset: dataset.id }))
   ctx.queue.enqueue(run.id)
   return { runId: run.id, datasetId: dataset.id }
+}
+
+export async function previewClassify(ctx: BackendContext, input: ParsedInput<'classify.preview'>): Promise<Output<'classify.preview'>> {
+  const dataset = await imageDataset(ctx, input.data)
+  const parameters = checkedClassifier(dataset, input.model, input.modelConfig).paramCount()
+  const config = input.model === 'mixer' ? mixerSchema.parse(input.modelConfig) : null
+  if (!config || config.mlp === 'dense') return { parameters, matchedRank: null, denseParameters: null, matchedParameters: null }
+  const shape = { ...dataset.shape, classes: dataset.classes.length }
+  try {
+    const m = matchedMixerRank(config, shape)
+    return { parameters, matchedRank: m.rank, denseParameters: m.denseParams, matchedParameters: m.mumoeParams }
+  } catch {
+    // A rank is set and so many experts leave no matched rank: the set rank stands on its own.
+    return { parameters, matchedRank: null, denseParameters: mixerParamCount({ ...config, mlp: 'dense' }, shape), matchedParameters: null }
+  }
 }
 
 function trainRun(ctx: BackendContext, runId: number): Run {

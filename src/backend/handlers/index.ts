@@ -3,7 +3,7 @@ import { type Method, type Output, type ParsedInput } from '../../shared/api.js'
 import type { BackendContext } from '../context.js'
 import { doctor } from './app.js'
 import { privacyHandlers } from './privacy.js'
-import { evaluateClassify, getClassify, predictClassify, startClassify } from './classify.js'
+import { evaluateClassify, getClassify, predictClassify, previewClassify, startClassify } from './classify.js'
 import { addDataset, addImages, getImages, listDatasets, listImageLocations, listImages } from './datasets.js'
 import { exportLayer, frontier, importLayerFolder, queueEvaluation } from './convert-eval.js'
 import { previewConvert, startConversion, startSweep } from './convert.js'
@@ -53,6 +53,7 @@ export const handlers: Handlers = {
   'classify.start': startClassify,
   'classify.evaluate': evaluateClassify,
   'classify.get': getClassify,
+  'classify.preview': previewClassify,
   'classify.predict': predictClassify,
   'classify.analyzeExperts': analyzeImageExperts,
   'classify.getExperts': getImageExperts,

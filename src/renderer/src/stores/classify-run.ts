@@ -1,10 +1,11 @@
-// A classify-train run's results for its run page: the test evaluation (classify.get), the
-// misclassified examples' images (images.get, only those rows) and predictions on a chosen image
-// (classify.predict).
+// A classify-train or classify-eval run's results for its run page: the evaluation (classify.get;
+// a training run's test split, an evaluation run's own), the misclassified examples' images
+// (images.get, only those rows of the evaluated split), predictions on a chosen image
+// (classify.predict), and evaluating a trained run on another split or dataset (classify.evaluate).
 import { defineStore } from 'pinia'
-import { ref } from 'vue'
-import type { ClassifyPrediction, ClassifyRunState } from '../../../shared/classify'
-import { IMAGE_GET_LIMIT } from '../../../shared/images'
+import { computed, ref } from 'vue'
+import type { ClassifyEvaluation, ClassifyPrediction, ClassifyRunState } from '../../../shared/classify'
+import { IMAGE_GET_LIMIT, type ImageDataset } from '../../../shared/images'
 import { useAction } from '../lib/action'
 import { errorMessage } from '../lib/errors'
 import { fileToBase64, pixelsToDataUrl } from '../lib/image-pixels'
@@ -26,6 +27,14 @@ export const useClassifyRunStore = defineStore('classify-run', () => {
   /** The chosen image as a data: URL (the page's CSP allows data: images, not blob:). */
   const predictedImage = ref<string | null>(null)
   const predicting = useAction()
+  /** The evaluation the page shows: a training run's test split, or an evaluation run's. */
+  const evaluation = computed<ClassifyEvaluation | null>(() => state.value?.train?.test ?? state.value?.evaluation ?? null)
+
+  /** "Evaluate on…": the image datasets a trained run's classifier can take (same image shape and class count). */
+  const evalDatasets = ref<ImageDataset[]>([])
+  const evalDatasetId = ref<number | null>(null)
+  const evalSplit = ref<'train' | 'validation' | 'test'>('test')
+  const evaluating = useAction()
 
   async function open(id: number): Promise<void> {
     if (runId.value !== id) {
@@ -41,24 +50,48 @@ export const useClassifyRunStore = defineStore('classify-run', () => {
       if (runId.value !== id) return
       state.value = s
       error.value = null
-      if (s.train) await loadImages(id, s)
+      if (s.train) void loadEvalDatasets(id, s)
+      const ev = s.train?.test ?? s.evaluation
+      if (ev) await loadImages(id, ev)
     } catch (err) {
       error.value = errorMessage(err)
     }
   }
 
-  async function loadImages(id: number, s: ClassifyRunState): Promise<void> {
-    const test = s.train!.test
-    const indices = test.misclassified.slice(0, Math.min(SHOWN_MISCLASSIFIED, IMAGE_GET_LIMIT)).map((m) => m.index)
+  async function loadImages(id: number, ev: ClassifyEvaluation): Promise<void> {
+    const indices = ev.misclassified.slice(0, Math.min(SHOWN_MISCLASSIFIED, IMAGE_GET_LIMIT)).map((m) => m.index)
     if (indices.length === 0) return
     try {
-      const got = await backend.call('images.get', { datasetId: test.dataset.id, split: 'test', indices })
+      const split = ev.dataset.split as 'train' | 'validation' | 'test'
+      const got = await backend.call('images.get', { datasetId: ev.dataset.id, split, indices })
       if (runId.value !== id) return
       images.value = new Map(got.images.map((im) => [im.index, pixelsToDataUrl(im.pixels, got.width, got.height, got.channels)]))
       imagesError.value = null
     } catch (err) {
       imagesError.value = `${errorMessage(err)} (the examples are listed without their images).`
     }
+  }
+
+  /** The datasets the classify-eval job would accept for this classifier (it checks the same again). */
+  async function loadEvalDatasets(id: number, s: ClassifyRunState): Promise<void> {
+    const shape = s.train!.shape
+    try {
+      const all = await backend.call('images.list', {})
+      if (runId.value !== id) return
+      evalDatasets.value = all.filter((d) => d.shape.height === shape.height && d.shape.width === shape.width && d.shape.channels === shape.channels && d.classes.length === shape.classes)
+      if (!evalDatasets.value.some((d) => d.id === evalDatasetId.value)) evalDatasetId.value = s.train!.test.dataset.id
+    } catch (err) {
+      evaluating.error.value = errorMessage(err)
+    }
+  }
+
+  /** Starts a classify-eval run of this classifier on the chosen dataset and split; its run id (the page opens it). */
+  async function evaluate(): Promise<number | null> {
+    const id = runId.value
+    if (id === null || evalDatasetId.value === null) return null
+    const data = evalDatasetId.value
+    const r = await evaluating.run(() => backend.call('classify.evaluate', { trainRunId: id, data, split: evalSplit.value }))
+    return r?.runId ?? null
   }
 
   async function predict(file: File): Promise<void> {
@@ -71,5 +104,8 @@ export const useClassifyRunStore = defineStore('classify-run', () => {
     if (runId.value === id) prediction.value = r ?? null
   }
 
-  return { runId, state, error, images, imagesError, prediction, predictedFile, predictedImage, predicting, open, predict }
+  return {
+    runId, state, evaluation, error, images, imagesError, prediction, predictedFile, predictedImage, predicting,
+    evalDatasets, evalDatasetId, evalSplit, evaluating, open, predict, evaluate,
+  }
 })

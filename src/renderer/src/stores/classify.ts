@@ -1,10 +1,19 @@
 // The Classifiers page: registered image datasets (and the known locations, for a one-click add),
 // the training form's draft (kept as typed text so each field carries its own message, as the
-// Pre-train wizard does) and its start, and the list of classifier runs with their test accuracy.
+// Pre-train wizard does), the back end's preview of the model's size (for a μMoE mixer the
+// parameter-matched rank, classify.preview), its start, and the classifier runs with their test accuracy.
 import { defineStore } from 'pinia'
-import { computed, ref } from 'vue'
+import { computed, ref, watch } from 'vue'
 import type { Run } from '../../../shared/api'
-import { ClassifyOptimizer, ClassifyTrainConfig, type ClassifyStartRequest } from '../../../shared/classify'
+import {
+  ClassifyAugment,
+  ClassifyOptimizer,
+  ClassifySchedule,
+  ClassifyTrainConfig,
+  type ClassifyPreview,
+  type ClassifyPreviewRequest,
+  type ClassifyStartRequest,
+} from '../../../shared/classify'
 import type { ImageDataset, ImageLocation } from '../../../shared/images'
 import { useAction } from '../lib/action'
 import { errorMessage } from '../lib/errors'
@@ -22,11 +31,17 @@ export const RULES = {
   batch: ruleOf(S.batch, 'the batch size'),
   lr: ruleOf(ClassifyOptimizer.shape.lr, 'the learning rate'),
   seed: ruleOf(S.seed, 'the seed'),
+  weightDecay: ruleOf(ClassifyOptimizer.shape.weightDecay, 'the weight decay'),
+  momentum: ruleOf(ClassifyOptimizer.shape.momentum, 'the momentum'),
+  warmup: ruleOf(ClassifySchedule.shape.warmup, 'the warm-up steps'),
+  minLrRatio: ruleOf(ClassifySchedule.shape.minLrRatio, 'the floor ratio'),
+  cropPadding: ruleOf(ClassifyAugment.shape.cropPadding, 'the crop padding'),
   // The mixer's own bounds live in the engine's registry (which checks them again on start).
   experts: { label: 'the number of experts', integer: true, min: 2, max: 4096 },
   hidden: { label: 'the hidden width', integer: true, min: 1, max: 8192 },
   patch: { label: 'the patch side', integer: true, min: 1, max: 64 },
   depth: { label: 'the depth', integer: true, min: 1, max: 32 },
+  rank: { label: 'the rank', integer: true, min: 1, max: 8192 },
 } satisfies Record<string, NumberRule>
 
 export const MODEL_KINDS: { value: ModelKind; label: string }[] = [
@@ -69,7 +84,21 @@ export const useClassifyStore = defineStore('classify', () => {
   const optimizer = ref<'adamw' | 'sgd'>('adamw')
   const lr = ref('0.001')
   const seed = ref('0')
+  /** Blank: the optimizer's default (AdamW 0.01, SGD none). */
+  const weightDecay = ref('')
+  const momentum = ref('0.9')
+  const schedule = ref<'constant' | 'cosine'>('constant')
+  const warmup = ref('0')
+  const minLrRatio = ref('0')
+  const flip = ref(false)
+  const cropPadding = ref('0')
+  /** μMoE only; blank: the parameter-matched rank (preview.matchedRank). */
+  const rank = ref('')
   const starting = useAction()
+  const preview = ref<ClassifyPreview | null>(null)
+  /** The preview request `preview` answers (JSON), so an earlier configuration's is never shown. */
+  const previewKey = ref<string | null>(null)
+  const previewError = ref<string | null>(null)
 
   const runs = ref<ClassifierRunRow[]>([])
 
@@ -82,11 +111,19 @@ export const useClassifyStore = defineStore('classify', () => {
     hidden: parseOptional(hidden.value, RULES.hidden) ?? BLANK,
     patch: parseOptional(patch.value, RULES.patch) ?? BLANK,
     depth: parseOptional(depth.value, RULES.depth) ?? BLANK,
+    rank: parseOptional(rank.value, RULES.rank) ?? BLANK,
+    weightDecay: parseOptional(weightDecay.value, RULES.weightDecay) ?? BLANK,
+    momentum: parseNumber(momentum.value, RULES.momentum),
+    warmup: parseNumber(warmup.value, RULES.warmup),
+    minLrRatio: parseNumber(minLrRatio.value, RULES.minLrRatio),
+    cropPadding: parseNumber(cropPadding.value, RULES.cropPadding),
   }))
   const errors = computed<Record<string, string | null>>(() => {
     const e: Record<string, string | null> = {}
     for (const [k, r] of Object.entries(f.value)) e[k] = r.error
-    if (!(model.value === 'mixer' && mixer.value !== 'dense')) e.experts = null
+    if (!(model.value === 'mixer' && mixer.value !== 'dense')) e.experts = e.rank = null
+    if (optimizer.value !== 'sgd') e.momentum = null
+    if (schedule.value !== 'cosine') e.warmup = e.minLrRatio = null
     if (model.value !== 'mixer') e.patch = e.depth = null
     if (model.value === 'logreg') e.hidden = null
     e.dataset = datasetId.value === null ? 'Pick an image dataset, or add one above.' : null
@@ -133,23 +170,62 @@ export const useClassifyStore = defineStore('classify', () => {
     }
   }
 
-  /** The start request of the form as typed; null while a field is wrong. */
-  const request = computed<ClassifyStartRequest | null>(() => {
-    if (!valid.value) return null
+  /** The model part of the form (dataset, model, its config); null while one of its fields is wrong. */
+  const previewInput = computed<ClassifyPreviewRequest | null>(() => {
+    const e = errors.value
+    if (['dataset', 'experts', 'hidden', 'patch', 'depth', 'rank'].some((k) => e[k] !== null)) return null
     const v = f.value
     const modelConfig: Record<string, string | number> = {}
     if (model.value !== 'logreg' && v.hidden.value !== null) modelConfig.hidden = v.hidden.value
     if (model.value === 'mixer') {
       modelConfig.mlp = mixer.value
       if (mixer.value !== 'dense') modelConfig.experts = v.experts.value!
+      if (mixer.value !== 'dense' && v.rank.value !== null) modelConfig.rank = v.rank.value
       if (v.patch.value !== null) modelConfig.patch = v.patch.value
       if (v.depth.value !== null) modelConfig.depth = v.depth.value
     }
+    return { data: datasetId.value!, model: model.value, modelConfig }
+  })
+  /** The preview of the model as typed now; null while it is being asked for or a field is wrong. */
+  const previewShown = computed(() => (previewInput.value && previewKey.value === JSON.stringify(previewInput.value) ? preview.value : null))
+
+  let previewSeq = 0
+  let previewTimer: ReturnType<typeof setTimeout> | undefined
+  async function refreshPreview(): Promise<void> {
+    const input = previewInput.value
+    if (!input) return
+    const seq = ++previewSeq
+    try {
+      const p = await backend.call('classify.preview', input)
+      if (seq !== previewSeq) return
+      preview.value = p
+      previewKey.value = JSON.stringify(input)
+      previewError.value = null
+    } catch (err) {
+      if (seq === previewSeq) previewError.value = errorMessage(err)
+    }
+  }
+  watch(
+    () => JSON.stringify(previewInput.value),
+    () => {
+      previewError.value = null
+      clearTimeout(previewTimer)
+      previewTimer = setTimeout(() => void refreshPreview(), 150)
+    },
+    { immediate: true },
+  )
+
+  /** The start request of the form as typed; null while a field is wrong. */
+  const request = computed<ClassifyStartRequest | null>(() => {
+    const m = previewInput.value
+    if (!valid.value || !m) return null
+    const v = f.value
+    const sgd = optimizer.value === 'sgd'
     return {
-      data: datasetId.value!,
-      model: model.value,
-      modelConfig,
-      optimizer: { kind: optimizer.value, lr: v.lr.value! },
+      ...m,
+      optimizer: { kind: optimizer.value, lr: v.lr.value!, ...(v.weightDecay.value !== null ? { weightDecay: v.weightDecay.value } : {}), ...(sgd ? { momentum: v.momentum.value! } : {}) },
+      schedule: schedule.value === 'cosine' ? { kind: 'cosine', warmup: v.warmup.value!, minLrRatio: v.minLrRatio.value! } : { kind: 'constant' },
+      augment: { flip: flip.value, cropPadding: v.cropPadding.value! },
       epochs: v.epochs.value!,
       batch: v.batch.value!,
       seed: v.seed.value!,
@@ -164,5 +240,8 @@ export const useClassifyStore = defineStore('classify', () => {
     return r?.runId ?? null
   }
 
-  return { datasets, locations, loadError, addPath, adding, datasetId, dataset, model, mixer, experts, hidden, patch, depth, epochs, batch, optimizer, lr, seed, starting, runs, f, errors, valid, request, load, add, loadRuns, start }
+  return {
+    datasets, locations, loadError, addPath, adding, datasetId, dataset, model, mixer, experts, hidden, patch, depth, rank, epochs, batch, optimizer, lr, seed,
+    weightDecay, momentum, schedule, warmup, minLrRatio, flip, cropPadding, starting, runs, f, errors, valid, previewInput, previewShown, previewError, request, load, add, loadRuns, start,
+  }
 })
