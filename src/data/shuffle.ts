@@ -45,6 +45,23 @@ export class Rng {
   }
 }
 
+/** One 32-bit seed from several (a run's seed, an epoch, a step…), well mixed. */
+export const mixSeeds = (...parts: number[]): number =>
+  parts.reduce((h, p) => (Math.imul(h ^ (p >>> 0), 0x9e3779b1) + 0x7f4a7c15) >>> 0, 0x2545f491)
+
+/** The order of n items in `epoch`: a Fisher–Yates shuffle seeded by (seed, epoch). */
+export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
+  const order = Uint32Array.from({ length: n }, (_, i) => i)
+  const rng = new Rng(mixSeeds(seed, epoch))
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.below(i + 1)
+    const t = order[i]!
+    order[i] = order[j]!
+    order[j] = t
+  }
+  return order
+}
+
 export interface ShuffleOptions {
   seed: number
   /** Items held at once: the larger, the better mixed; memory is bufferSize items. */

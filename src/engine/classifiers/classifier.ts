@@ -106,5 +106,12 @@ export function disposeParams(params: ClassifierParams): void {
   tf.dispose([...Object.values(params.weights), ...Object.values(params.buffers)])
 }
 
+/** A copy of a parameter set: new variables with the same names, values and trainability. */
+export function cloneParams(params: ClassifierParams): ClassifierParams {
+  const copy = (vars: Record<string, tf.Variable>): Record<string, tf.Variable> =>
+    Object.fromEntries(Object.entries(vars).map(([name, v]) => [name, tf.variable(v, v.trainable)]))
+  return { weights: copy(params.weights), buffers: copy(params.buffers) }
+}
+
 /** Trainable parameters actually held (for checks against paramCount()). */
 export const heldParamCount = (params: ClassifierParams): number => Object.values(params.weights).reduce((n, v) => n + v.size, 0)

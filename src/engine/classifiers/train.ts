@@ -30,15 +30,14 @@ export interface ImageBatch {
   labels: Int32Array
 }
 
-/** Mean cross-entropy of a training-mode forward and its gradient per weight (caller disposes). */
-export function classifierLossAndGrads(
-  model: Classifier,
-  params: ClassifierParams,
-  batch: ImageBatch,
-): { loss: tf.Scalar; grads: Record<string, tf.Tensor> } {
+/**
+ * The value of `loss` and its gradient per trainable weight, keyed by the weights' own names
+ * (caller disposes). Every weight the loss does not touch is simply absent.
+ */
+export function weightGrads(params: ClassifierParams, loss: () => tf.Scalar): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const entries = Object.entries(params.weights)
   const { value, grads } = tf.variableGrads(
-    () => crossEntropy(model.forward(params, batch.images, { training: true }), batch.labels),
+    loss,
     entries.map(([, v]) => v),
   )
   // variableGrads keys gradients by the variables' internal names; map them back to ours.
@@ -47,7 +46,17 @@ export function classifierLossAndGrads(
     const g = grads[v.name]
     if (g !== undefined) byName[name] = g
   }
-  return { loss: value, grads: byName }
+  return { value, grads: byName }
+}
+
+/** Mean cross-entropy of a training-mode forward and its gradient per weight (caller disposes). */
+export function classifierLossAndGrads(
+  model: Classifier,
+  params: ClassifierParams,
+  batch: ImageBatch,
+): { loss: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  const { value, grads } = weightGrads(params, () => crossEntropy(model.forward(params, batch.images, { training: true }), batch.labels))
+  return { loss: value, grads }
 }
 
 /** One optimizer step on one batch; returns the batch's loss (before the step). */

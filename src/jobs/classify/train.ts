@@ -13,7 +13,7 @@
 // are bit-identical to an uninterrupted run's (test/unit/classify/train.test.ts checks).
 import { join } from 'node:path'
 import { loadImageSplit } from '../../data/images/registry.js'
-import { Rng } from '../../data/shuffle.js'
+import { epochOrder, mixSeeds as mix, Rng } from '../../data/shuffle.js'
 import { disposeParams, type ClassifierParams } from '../../engine/classifiers/classifier.js'
 import { CLASSIFIERS, createClassifier } from '../../engine/classifiers/registry.js'
 import { paramsFromTensors, paramsToTensors, type NamedTensor } from '../../engine/classifiers/tensors.js'
@@ -41,21 +41,6 @@ interface Position {
   lossCount: number
   seconds: number
   epochs: Epoch[]
-}
-
-const mix = (...parts: number[]): number => parts.reduce((h, p) => (Math.imul(h ^ (p >>> 0), 0x9e3779b1) + 0x7f4a7c15) >>> 0, 0x2545f491)
-
-/** The order of the training images in `epoch`: a Fisher–Yates shuffle seeded by (seed, epoch). */
-export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
-  const order = Uint32Array.from({ length: n }, (_, i) => i)
-  const rng = new Rng(mix(seed, epoch))
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.below(i + 1)
-    const t = order[i]!
-    order[i] = order[j]!
-    order[j] = t
-  }
-  return order
 }
 
 /**
