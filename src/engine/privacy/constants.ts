@@ -23,9 +23,11 @@
 // - forward KL(p‖U) = ⟨p, z⟩ − lse(z) + log K: ∇ = J z = p ⊙ (log p + H), the entries with log p_c ≥ −H
 //   are ≤ p_c log K and the others ≤ p_c|log p_c| with Σ p_c² log² p_c ≤ max_t t log² t = 4/e², so
 //   c₁ = √(log² K + 4/e²). Along a: f' = κ₂(a, z), f'' = κ₂(a, a) + κ₃(a, a, z), f''' = κ₄(a, a, a, z) + 2κ₃(a),
-//   with κ₄(a,a,a,ℓ) = E[ā³ℓ̄] − 3 Var·E[āℓ̄] for ℓ = log p (cumulants ignore the shift z − log p):
-//   |κ₄| ≤ (2√2 + 3·½·√2)·E|ℓ̄| and E|ℓ̄| = 2E[ℓ̄₊] ≤ 2 log K (ℓ̄ ≤ H ≤ log K), so c₃ = 7√2 log K + √2.
-//   NOT convex (−H(p) is bounded and non-constant in z).
+//   with κ₄(a,a,a,ℓ) = E[ā³ℓ̄] − 3 Var·E[āℓ̄] for ℓ = log p (cumulants ignore the shift z − log p).
+//   Cauchy–Schwarz with E ā⁶ ≤ max ā⁴·Var ≤ 2 and V = Var_p(log p) (the varentropy):
+//   |κ₄| ≤ √2·√V + 3·½·√½·√V = (7√2/4)·√V. And V ≤ E[log²(Kp)] = Σ p_c log²(K p_c) ≤ log² K + 4/e²
+//   (entries with p_c ≥ 1/K: log²(K p_c) ≤ log² K; entries below: p log²(Kp) ≤ (1/K)·4/e² each, at most K
+//   of them). So c₃ = (7√2/4)·√(log² K + 4/e²) + √2. NOT convex (−H(p) is bounded and non-constant in z).
 import type { CertificateConstant, CertificateConstants, HessianOperator, LabelledRows, UncertaintyLoss } from './types.js'
 import { gaussianNoise } from './noise.js'
 
@@ -69,8 +71,8 @@ export function logitConstants(loss: UncertaintyLoss | 'cross-entropy', classes:
       return {
         gradient: Math.sqrt(Math.log(K) ** 2 + 4 / Math.E ** 2),
         gradientFormula: '‖p ⊙ (log p + H)‖ ≤ √(log²K + 4/e²)',
-        third: 7 * Math.SQRT2 * Math.log(K) + Math.SQRT2,
-        thirdFormula: '|κ₄(a,a,a,log p) + 2κ₃| ≤ 7√2·log K + √2',
+        third: ((7 * Math.SQRT2) / 4) * Math.sqrt(Math.log(K) ** 2 + 4 / Math.E ** 2) + Math.SQRT2,
+        thirdFormula: '|κ₄(a,a,a,log p) + 2κ₃| ≤ (7√2/4)·√(log²K + 4/e²) + √2',
         convex: false,
       }
   }
