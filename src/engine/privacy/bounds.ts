@@ -73,7 +73,7 @@ export function epsilonFor(sensitivity: number, sigma: number, delta: number): n
 }
 
 /** What the Gaussian mechanism's guarantee does not cover at these settings (shown beside ε). */
-export function gaussianCaveats(epsilon: number, delta: number): string[] {
+export function gaussianCaveats(epsilon: number): string[] {
   const caveats: string[] = []
   if (epsilon > 1) {
     caveats.push(
