@@ -58,7 +58,10 @@ export function choleskyFactor(A: Float64Array, n: number): Float64Array {
   for (let j = 0; j < n; j++) {
     let d = A[j * n + j]!
     for (let k = 0; k < j; k++) d -= L[j * n + k]! ** 2
-    if (!(d > 0)) throw new Error(`the matrix is not positive definite (Cholesky pivot ${j} of ${n} is ${d.toExponential(3)}): shift it by more than −λ_min`)
+    if (!(d > 0))
+      throw new Error(
+        `the matrix is not positive definite (Cholesky pivot ${j} of ${n} is ${d.toExponential(3)}): shift it by more than −λ_min`,
+      )
     const ljj = Math.sqrt(d)
     L[j * n + j] = ljj
     for (let i = j + 1; i < n; i++) {
@@ -117,7 +120,10 @@ export function conjugateGradient(
   while (iterations < opts.maxIterations && Math.sqrt(rr) > target) {
     const Ap = apply(p)
     const pAp = dot(p, Ap)
-    if (!(pAp > 0)) throw new Error(`conjugate gradient met a direction of non-positive curvature (pᵀAp = ${pAp.toExponential(3)}): the operator is not positive definite`)
+    if (!(pAp > 0))
+      throw new Error(
+        `conjugate gradient met a direction of non-positive curvature (pᵀAp = ${pAp.toExponential(3)}): the operator is not positive definite`,
+      )
     const alpha = rr / pAp
     for (let i = 0; i < n; i++) {
       x[i]! += alpha * p[i]!
@@ -284,7 +290,8 @@ export function lanczosSmallest(apply: Operator, n: number, opts: { steps: numbe
 function tridiagonalEigenvector(alpha: Float64Array, beta: Float64Array, theta: number): Float64Array {
   const k = alpha.length
   let scale = 0
-  for (let i = 0; i < k; i++) scale = Math.max(scale, Math.abs(alpha[i]!) + (i < k - 1 ? Math.abs(beta[i]!) : 0) + (i > 0 ? Math.abs(beta[i - 1]!) : 0))
+  for (let i = 0; i < k; i++)
+    scale = Math.max(scale, Math.abs(alpha[i]!) + (i < k - 1 ? Math.abs(beta[i]!) : 0) + (i > 0 ? Math.abs(beta[i - 1]!) : 0))
   const sigma = theta - 1e-10 * Math.max(scale, 1e-300)
   let x = new Float64Array(k).fill(1 / Math.sqrt(k))
   const d = new Float64Array(k)

@@ -11,7 +11,17 @@
 // x is checked by its residual ‖H_pd x − g‖, and ‖x − H_pd⁻¹g‖ ≤ residual / λ_min(H_pd), which
 // the certificate adds to the sensitivity. Noise and Δ are not here (the certificate's module).
 import type { Curvature } from './curvature/objective.js'
-import { asymmetry, choleskyFactor, choleskySolve, conjugateGradient, denseSmallestEigenvalue, lanczosSmallest, matVec, norm, symmetrize } from './linalg.js'
+import {
+  asymmetry,
+  choleskyFactor,
+  choleskySolve,
+  conjugateGradient,
+  denseSmallestEigenvalue,
+  lanczosSmallest,
+  matVec,
+  norm,
+  symmetrize,
+} from './linalg.js'
 import type { Eigenvalue, NewtonStep } from './types.js'
 
 export interface NewtonOptions {
@@ -33,14 +43,18 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
   const start = performance.now()
   const P = curvature.size
   if (wStar.length !== P) throw new Error(`w* has ${wStar.length} values, the ${curvature.kind} has ${P}`)
-  if (!(opts.lambda > 0)) throw new Error(`λ must be positive for the Newton step (got ${opts.lambda}): it makes the shifted Hessian positive definite`)
+  if (!(opts.lambda > 0))
+    throw new Error(`λ must be positive for the Newton step (got ${opts.lambda}): it makes the shifted Hessian positive definite`)
   const progress = opts.onProgress ?? (() => {})
   progress('gradient', 0, 3)
   const g = curvature.gradient(wStar)
   progress('Hessian', 1, 3)
   const H = curvature.hessian(wStar)
   const dense = opts.method === 'cholesky' || (opts.method === 'auto' && H.dense !== undefined && P <= opts.denseLimit)
-  if (dense && !H.dense) throw new Error(`the Cholesky solve needs the dense Hessian, which the ${curvature.kind} offers only for small models (this one has ${P} parameters): use conjugate gradient`)
+  if (dense && !H.dense)
+    throw new Error(
+      `the Cholesky solve needs the dense Hessian, which the ${curvature.kind} offers only for small models (this one has ${P} parameters): use conjugate gradient`,
+    )
 
   let lambdaMin: Eigenvalue
   let shift: number
@@ -52,7 +66,10 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
     const skew = asymmetry(A, P)
     symmetrize(A, P)
     progress('smallest eigenvalue', 2, 3)
-    lambdaMin = { value: denseSmallestEigenvalue(A, P), method: `exact (dense Householder tridiagonalisation + bisection; H symmetrised, asymmetry ${skew.toExponential(1)})` }
+    lambdaMin = {
+      value: denseSmallestEigenvalue(A, P),
+      method: `exact (dense Householder tridiagonalisation + bisection; H symmetrised, asymmetry ${skew.toExponential(1)})`,
+    }
     shift = lambdaMin.value < 0 ? opts.lambda - lambdaMin.value : 0
     for (let i = 0; i < P; i++) A[i * P + i]! += shift
     progress('Cholesky', 2, 3)
@@ -62,7 +79,10 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
   } else {
     progress('smallest eigenvalue (Lanczos)', 2, 3)
     const l = lanczosSmallest(H.apply, P, { steps: LANCZOS_STEPS })
-    lambdaMin = { value: l.value, method: `Lanczos, ${l.steps} steps, full reorthogonalisation, residual ${l.residual.toExponential(2)} (a Ritz value: ≥ the true λ_min)` }
+    lambdaMin = {
+      value: l.value,
+      method: `Lanczos, ${l.steps} steps, full reorthogonalisation, residual ${l.residual.toExponential(2)} (a Ritz value: ≥ the true λ_min)`,
+    }
     shift = lambdaMin.value < 0 ? opts.lambda - lambdaMin.value : 0
     applyPd = (v) => {
       const y = H.apply(v)

@@ -118,14 +118,20 @@ describe('curvatureFor', () => {
   it('refuses a kind without an exact curvature, naming it and the way out', () => {
     const c = loadCase('logreg-squared-t1')
     const mixer = createClassifier('mixer', { patch: 5 }, c.model.shape)
-    expect(() => curvatureFor(mixer, c.sets, c.objective)).toThrow(/supports the logreg and mlp classifiers, not "mixer".*Pareto fine-tuning, which works for every classifier/)
+    expect(() => curvatureFor(mixer, c.sets, c.objective)).toThrow(
+      /supports the logreg and mlp classifiers, not "mixer".*Pareto fine-tuning, which works for every classifier/,
+    )
   })
 
   it('refuses sets of another image size and labels outside the classes', () => {
     const c = loadCase('logreg-squared-t1')
-    expect(() => curvatureFor(c.model, { ...c.sets, forget: { ...c.sets.forget, height: 4 } }, c.objective)).toThrow(/forget set's images are 4×5×1, the logreg takes 5×5×1/)
+    expect(() => curvatureFor(c.model, { ...c.sets, forget: { ...c.sets.forget, height: 4 } }, c.objective)).toThrow(
+      /forget set's images are 4×5×1, the logreg takes 5×5×1/,
+    )
     const labels = Uint8Array.from(c.sets.retain.labels)
     labels[3] = 7
-    expect(() => curvatureFor(c.model, { ...c.sets, retain: { ...c.sets.retain, labels } }, c.objective)).toThrow(/label 7 \(row 3\) is not one of the model's 3 classes/)
+    expect(() => curvatureFor(c.model, { ...c.sets, retain: { ...c.sets.retain, labels } }, c.objective)).toThrow(
+      /label 7 \(row 3\) is not one of the model's 3 classes/,
+    )
   })
 })

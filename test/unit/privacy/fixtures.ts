@@ -38,7 +38,12 @@ export function loadCase(name: string): PrivacyCase {
       name,
       model: createClassifier(m.kind!, JSON.parse(m.config!), shape),
       sets: { forget: rows('forget'), retain: rows('retain') },
-      objective: { theta: Number(m.theta), lambda: Number(m.lambda), lossK: m.lossK as UncertaintyLoss, temperature: Number(m.temperature) },
+      objective: {
+        theta: Number(m.theta),
+        lambda: Number(m.lambda),
+        lossK: m.lossK as UncertaintyLoss,
+        temperature: Number(m.temperature),
+      },
       get(n) {
         const t = tensors.get(n)
         if (!t) throw new Error(`fixture ${name} has no tensor ${n}`)

@@ -56,8 +56,12 @@ export function logregCurvature(model: Classifier, sets: PrivacySets, objective:
     }
   }
 
-  const termsAt = (w: Float64Array): ObjectiveTerms => objectiveTerms(sets, objective, K, { forget: logits(w, sets.forget), retain: logits(w, sets.retain) })
-  const both = (terms: ObjectiveTerms) => [{ data: sets.forget, ...terms.forget }, { data: sets.retain, ...terms.retain }]
+  const termsAt = (w: Float64Array): ObjectiveTerms =>
+    objectiveTerms(sets, objective, K, { forget: logits(w, sets.forget), retain: logits(w, sets.retain) })
+  const both = (terms: ObjectiveTerms) => [
+    { data: sets.forget, ...terms.forget },
+    { data: sets.retain, ...terms.retain },
+  ]
 
   const checkLength = (w: Float64Array): void => {
     if (w.length !== size) throw new Error(`parameter vector has ${w.length} values, this logreg has ${size}`)

@@ -67,7 +67,9 @@ export function mlpCurvature(model: Classifier, sets: PrivacySets, objective: Ob
     const n = rows.labels.length
     for (let s = 0; s < n; s += BATCH) {
       const e = Math.min(n, s + BATCH)
-      const part = tf.tidy(() => matMulT(pixels(rows, s, e), tf.tensor2d(Float32Array.from(r.subarray(s * Hd, e * Hd)), [e - s, Hd]), true, false))
+      const part = tf.tidy(() =>
+        matMulT(pixels(rows, s, e), tf.tensor2d(Float32Array.from(r.subarray(s * Hd, e * Hd)), [e - s, Hd]), true, false),
+      )
       const g = part.dataSync() as Float32Array
       part.dispose()
       for (let j = 0; j < W1.size; j++) acc[W1.offset + j]! += g[j]!

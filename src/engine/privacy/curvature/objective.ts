@@ -21,7 +21,6 @@ export interface Curvature {
 /** H offers dense() up to this many parameters (P² float64 = 128 MiB at 4096). */
 export const DENSE_MAX_SIZE = 4096
 
-
 /** The two terms of F at one w: each set's per-row losses and the weight of a row in F. */
 export interface ObjectiveTerms {
   forget: { rows: LogitRows; weight: number }
@@ -29,14 +28,25 @@ export interface ObjectiveTerms {
 }
 
 /** One set's per-row losses (ℓ_K on D_f, cross-entropy on D_r) from its raw logits (n × K). */
-export function setRows(sets: PrivacySets, objective: ObjectiveConfig, classes: number, which: 'forget' | 'retain', logits: Float64Array): LogitRows {
+export function setRows(
+  sets: PrivacySets,
+  objective: ObjectiveConfig,
+  classes: number,
+  which: 'forget' | 'retain',
+  logits: Float64Array,
+): LogitRows {
   return which === 'forget'
     ? new LogitRows(objective.lossK, logits, null, classes, objective.temperature)
     : new LogitRows('cross-entropy', logits, sets.retain.labels, classes, objective.temperature)
 }
 
 /** Both sets' per-row losses from their raw logits, with a row's weight in F (θ/|D_f|, (1 − θ)/|D_r|). */
-export function objectiveTerms(sets: PrivacySets, objective: ObjectiveConfig, classes: number, logits: { forget: Float64Array; retain: Float64Array }): ObjectiveTerms {
+export function objectiveTerms(
+  sets: PrivacySets,
+  objective: ObjectiveConfig,
+  classes: number,
+  logits: { forget: Float64Array; retain: Float64Array },
+): ObjectiveTerms {
   const { theta } = objective
   return {
     forget: { rows: setRows(sets, objective, classes, 'forget', logits.forget), weight: theta / sets.forget.labels.length },

@@ -34,14 +34,16 @@ function checkSets(model: Classifier, sets: PrivacySets, objective: ObjectiveCon
   const { height, width, channels, classes } = model.shape
   for (const [name, rows] of Object.entries(sets) as [string, LabelledRows][]) {
     if (rows.height !== height || rows.width !== width || rows.channels !== channels) {
-      throw new Error(`the ${name} set's images are ${rows.height}×${rows.width}×${rows.channels}, the ${model.kind} takes ${height}×${width}×${channels}: use the data set the model was trained on`)
+      throw new Error(
+        `the ${name} set's images are ${rows.height}×${rows.width}×${rows.channels}, the ${model.kind} takes ${height}×${width}×${channels}: use the data set the model was trained on`,
+      )
     }
     const n = rows.labels.length
     if (n === 0) throw new Error(`the ${name} set is empty: F is a mean over it, so it needs at least one image`)
-    if (rows.images.length !== n * height * width * channels) throw new Error(`the ${name} set has ${rows.images.length} image bytes for ${n} labels of ${height}×${width}×${channels}`)
+    if (rows.images.length !== n * height * width * channels)
+      throw new Error(`the ${name} set has ${rows.images.length} image bytes for ${n} labels of ${height}×${width}×${channels}`)
     const bad = rows.labels.findIndex((y) => y >= classes)
     if (bad >= 0) throw new Error(`the ${name} set's label ${rows.labels[bad]} (row ${bad}) is not one of the model's ${classes} classes`)
   }
   if (!(objective.temperature > 0)) throw new Error(`temperature must be positive, got ${objective.temperature}`)
 }
-
