@@ -236,7 +236,11 @@ export interface LanczosResult {
  * smallest Ritz value θ is ≥ λ_min (it approaches from above); the residual is computed with one
  * more application of A to the Ritz vector.
  */
-export function lanczosSmallest(apply: Operator, n: number, opts: { steps: number; seed?: number }): LanczosResult {
+export function lanczosSmallest(
+  apply: Operator,
+  n: number,
+  opts: { steps: number; seed?: number; onStep?: (step: number, steps: number) => void },
+): LanczosResult {
   const m = Math.min(n, opts.steps)
   const Q: Float64Array[] = []
   const alpha: number[] = []
@@ -261,6 +265,7 @@ export function lanczosSmallest(apply: Operator, n: number, opts: { steps: numbe
       }
     }
     const b = norm(w)
+    opts.onStep?.(j + 1, m)
     if (j === m - 1) break
     // An invariant subspace: the Ritz values so far are exact eigenvalues.
     if (b <= 1e-12 * Math.max(Math.abs(a), 1e-300)) break

@@ -77,8 +77,10 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
     iterations = 1
     applyPd = (v) => matVec(A, P, v)
   } else {
-    progress('smallest eigenvalue (Lanczos)', 2, 3)
-    const l = lanczosSmallest(H.apply, P, { steps: LANCZOS_STEPS })
+    const l = lanczosSmallest(H.apply, P, {
+      steps: LANCZOS_STEPS,
+      onStep: (step, steps) => progress('smallest eigenvalue (Lanczos)', step, steps),
+    })
     lambdaMin = {
       value: l.value,
       method: `Lanczos, ${l.steps} steps, full reorthogonalisation, residual ${l.residual.toExponential(2)} (a Ritz value: ≥ the true λ_min)`,

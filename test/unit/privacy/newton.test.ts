@@ -117,10 +117,10 @@ describe('newtonStep on an indefinite quadratic (hand-computed)', () => {
   const lambda = 0.1
   // H_pd = Q diag(d + λ + 0.7) Qᵀ, so H_pd⁻¹g = Q diag(1/(d_k + 0.8)) Qᵀ g.
   const g = matVec(A, n, w).map((x, i) => x + b[i]!)
-  const qg = Float64Array.from({ length: n }, (_, k) =>
-    Q.reduce((s, _q, idx) => (idx % n === k ? s + Q[idx]! * g[Math.floor(idx / n)]! : s), 0),
-  )
-  const x = Float64Array.from({ length: n }, (_, i) => d.reduce((s, dk, k) => s + (Q[i * n + k]! * qg[k]!) / (dk + 0.8), 0))
+  const qg = new Float64Array(n) // Qᵀg
+  for (let k = 0; k < n; k++) for (let i = 0; i < n; i++) qg[k]! += Q[i * n + k]! * g[i]!
+  const x = new Float64Array(n) // Q diag(1/(d_k + 0.8)) Qᵀg
+  for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) x[i]! += (Q[i * n + k]! * qg[k]!) / (d[k]! + 0.8)
   const expected = w.map((wi, i) => wi - x[i]!)
 
   it.each([
