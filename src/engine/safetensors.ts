@@ -105,6 +105,14 @@ export class SafetensorsFile {
     }
   }
 
+  /** The tensor as float64: F64 as stored, F32 widened exactly (the privacy path's float64 vectors and references). */
+  readFloat64(name: string): Float64Array {
+    const info = this.info(name)
+    if (info.dtype === 'F64') return new Float64Array(this.readRaw(info))
+    if (info.dtype === 'F32') return Float64Array.from(new Float32Array(this.readRaw(info)))
+    throw this.cannotConvert(info, 'float64', 'F64 or F32')
+  }
+
   /** The tensor as int32: I32 as stored, narrower integers widened, I64/U32 only when every value fits. */
   readInt32(name: string): Int32Array {
     const info = this.info(name)

@@ -60,6 +60,23 @@ describe('SafetensorsFile reads files written by an independent (PyTorch) writer
     half.close()
   })
 
+  it('reads F32 as float64 widened exactly, and F64 as stored (the privacy references)', () => {
+    const st = SafetensorsFile.open(join(FIXTURES, 'f32.safetensors'))
+    expect(st.readFloat64('scalar')).toEqual(new Float64Array([7.25]))
+    for (const name of st.tensors.keys()) expect(Array.from(st.readFloat64(name))).toEqual(Array.from(st.readFloat32(name)))
+    st.close()
+    const f64 = SafetensorsFile.open(join(FIXTURES, '../privacy/logreg-squared-t1.safetensors'))
+    expect(f64.tensors.get('lambda_min')!.dtype).toBe('F64')
+    // λ = 0.01 exactly in float64 differs from its float32 rounding: the value is not narrowed.
+    const lam = f64.readFloat64('lambda_min')[0]!
+    expect(Math.abs(lam - 0.01)).toBeLessThan(1e-12)
+    expect(lam).not.toBe(Math.fround(lam))
+    f64.close()
+    const ints = SafetensorsFile.open(join(FIXTURES, 'ints.safetensors'))
+    expect(() => ints.readFloat64('i32')).toThrow(/cannot be read as float64 exactly \(only F64 or F32\)/)
+    ints.close()
+  })
+
   it('reads integers as int32, refusing values that do not fit', () => {
     const st = SafetensorsFile.open(join(FIXTURES, 'ints.safetensors'))
     expect([...st.readInt32('i32')]).toEqual(expected.ints.i32)

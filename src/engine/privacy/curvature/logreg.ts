@@ -1,0 +1,159 @@
+// The curvature of F for multinomial logistic regression, in closed form and float64 throughout.
+// With x̃ = [x; 1] (D+1 entries, x the pixels) and w laid out as head.weight [D, K] row-major then
+// head.bias [K], parameter (d, k) sits at d·K + k for d ≤ D (d = D the bias), and every example's
+// logits are f = x̃ᵀ W̃: linear in w with Jacobian ∂f_k/∂w_(d,k') = x̃_d δ_kk'. Hence
+//   ∇ℓ_i = x̃_i ⊗ ∂ℓ/∂f,      ∇²ℓ_i = (x̃_i x̃_iᵀ) ⊗ ∂²ℓ/∂f²   (logits.ts has ∂²ℓ/∂f² per loss)
+//   H v = λv + Σ_i ω_i x̃_i ⊗ (∂²ℓ_i/∂f²)(Vᵀ x̃_i),   ‖∇ℓ_i‖ = ‖x̃_i‖·‖∂ℓ_i/∂f‖
+// (ω_i = θ/|D_f| or (1 − θ)/|D_r|): no second-order term from the model, so H is exact.
+// Pixel bytes are scaled on the fly (a Fashion-MNIST set as float64 would be 340 MB); zero
+// pixels, most of a Fashion-MNIST image, are skipped.
+import type { Classifier } from '../../classifiers/classifier.js'
+import { PIXEL_SCALE } from '../../classifiers/folder.js'
+import { layoutSize, paramLayout, slotOf } from '../params.js'
+import type { HessianOperator, LabelledRows, ObjectiveConfig, PrivacySets } from '../types.js'
+import { DENSE_MAX_SIZE, objectiveTerms, objectiveValue, setRows, type Curvature, type ObjectiveTerms } from './objective.js'
+
+export function logregCurvature(model: Classifier, sets: PrivacySets, objective: ObjectiveConfig): Curvature {
+  const layout = paramLayout(model)
+  const K = model.shape.classes
+  const D = model.shape.height * model.shape.width * model.shape.channels
+  const weight = slotOf(layout, 'head.weight', model.kind)
+  const bias = slotOf(layout, 'head.bias', model.kind)
+  // The closed form relies on the bias following the weight: parameter (d, k) at d·K + k, d ≤ D.
+  if (weight.offset !== 0 || bias.offset !== D * K) throw new Error('logreg parameter layout is not head.weight then head.bias')
+  const size = layoutSize(layout)
+  const { lambda } = objective
+
+  /** Raw logits n × K of a set: f_i = x̃_iᵀ W̃. */
+  function logits(w: Float64Array, rows: LabelledRows): Float64Array {
+    const n = rows.labels.length
+    const out = new Float64Array(n * K)
+    for (let i = 0; i < n; i++) project(rows.images, i * D, w, out, i * K)
+    return out
+  }
+
+  /** out[o …] = x̃ᵀ V for the image at byte offset `off` (V laid out like w). */
+  function project(images: Uint8Array, off: number, v: ArrayLike<number>, out: Float64Array, o: number): void {
+    for (let k = 0; k < K; k++) out[o + k] = v[D * K + k]!
+    for (let d = 0; d < D; d++) {
+      const byte = images[off + d]!
+      if (byte === 0) continue
+      const x = byte * PIXEL_SCALE
+      const r = d * K
+      for (let k = 0; k < K; k++) out[o + k]! += x * v[r + k]!
+    }
+  }
+
+  /** acc += x̃ ⊗ r[o …] · scale. */
+  function scatter(images: Uint8Array, off: number, r: Float64Array, o: number, scale: number, acc: Float64Array): void {
+    for (let k = 0; k < K; k++) acc[D * K + k]! += scale * r[o + k]!
+    for (let d = 0; d < D; d++) {
+      const byte = images[off + d]!
+      if (byte === 0) continue
+      const x = byte * PIXEL_SCALE * scale
+      const c = d * K
+      for (let k = 0; k < K; k++) acc[c + k]! += x * r[o + k]!
+    }
+  }
+
+  const termsAt = (w: Float64Array): ObjectiveTerms =>
+    objectiveTerms(sets, objective, K, { forget: logits(w, sets.forget), retain: logits(w, sets.retain) })
+  const both = (terms: ObjectiveTerms) => [
+    { data: sets.forget, ...terms.forget },
+    { data: sets.retain, ...terms.retain },
+  ]
+
+  const checkLength = (w: Float64Array): void => {
+    if (w.length !== size) throw new Error(`parameter vector has ${w.length} values, this logreg has ${size}`)
+  }
+
+  return {
+    kind: model.kind,
+    size,
+    value(w) {
+      checkLength(w)
+      return objectiveValue(termsAt(w), objective, w)
+    },
+    gradient(w) {
+      checkLength(w)
+      const g = new Float64Array(size)
+      for (let j = 0; j < size; j++) g[j] = lambda * w[j]!
+      for (const set of both(termsAt(w))) {
+        for (let i = 0; i < set.rows.rows; i++) scatter(set.data.images, i * D, set.rows.grad, i * K, set.weight, g)
+      }
+      return g
+    },
+    hessian(w) {
+      checkLength(w)
+      const sets2 = both(termsAt(w))
+      const u = new Float64Array(K)
+      const hu = new Float64Array(K)
+      const apply = (v: Float64Array): Float64Array => {
+        if (v.length !== size) throw new Error(`vector has ${v.length} values, H is ${size}×${size}`)
+        const out = new Float64Array(size)
+        for (let j = 0; j < size; j++) out[j] = lambda * v[j]!
+        for (const set of sets2) {
+          for (let i = 0; i < set.rows.rows; i++) {
+            project(set.data.images, i * D, v, u, 0)
+            hu.fill(0)
+            set.rows.applyHessian(i, u, 0, hu, 0, set.weight)
+            scatter(set.data.images, i * D, hu, 0, 1, out)
+          }
+        }
+        return out
+      }
+      const op: HessianOperator = { size, apply, method: 'closed form, float64' }
+      if (size <= DENSE_MAX_SIZE) {
+        op.dense = () => {
+          // H = λI + Σ_i ω_i (x̃_i x̃_iᵀ) ⊗ B_i with B_i = ∂²ℓ_i/∂f² (K × K, built column by column).
+          const H = new Float64Array(size * size)
+          for (let j = 0; j < size; j++) H[j * size + j] = lambda
+          const B = new Float64Array(K * K)
+          const e = new Float64Array(K)
+          const x = new Float64Array(D + 1)
+          const nz: number[] = []
+          for (const set of sets2) {
+            for (let i = 0; i < set.rows.rows; i++) {
+              B.fill(0)
+              for (let k = 0; k < K; k++) {
+                e[k] = 1
+                set.rows.applyHessian(i, e, 0, B, k * K, set.weight) // column k, stored as row k (B is symmetric)
+                e[k] = 0
+              }
+              nz.length = 0
+              for (let d = 0; d < D; d++) {
+                x[d] = set.data.images[i * D + d]! * PIXEL_SCALE
+                if (x[d] !== 0) nz.push(d)
+              }
+              x[D] = 1
+              nz.push(D)
+              for (const a of nz) {
+                for (const b of nz) {
+                  const xx = x[a]! * x[b]!
+                  for (let k = 0; k < K; k++) {
+                    const row = (a * K + k) * size + b * K
+                    for (let l = 0; l < K; l++) H[row + l]! += xx * B[k * K + l]!
+                  }
+                }
+              }
+            }
+          }
+          return H
+        }
+      }
+      return op
+    },
+    perExampleGradientNorms(w, which) {
+      checkLength(w)
+      const data = sets[which]
+      const rows = setRows(sets, objective, K, which, logits(w, data))
+      const out = new Float64Array(rows.rows)
+      for (let i = 0; i < rows.rows; i++) {
+        let xx = 1
+        for (let d = 0; d < D; d++) xx += (data.images[i * D + d]! * PIXEL_SCALE) ** 2
+        out[i] = Math.sqrt(xx) * rows.gradNorm(i)
+      }
+      return out
+    },
+  }
+}
