@@ -20,7 +20,8 @@ import ClassifiersView from './views/ClassifiersView.vue'
 import PrivacyView from './views/PrivacyView.vue'
 
 /** A page's entry in the sidebar: its icon (NavIcon's names), and whether it is still to come. */
-export type NavIconName = 'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'classifiers' | 'privacy'
+export type NavIconName =
+  'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'classifiers' | 'privacy'
 
 export interface NavMeta {
   /** NavIcon draws each of these. */
@@ -48,7 +49,12 @@ const routes: RouteRecordRaw[] = [
   { path: '/features', component: FeaturesView, meta: { title: 'Features', nav: { icon: 'features' } } },
   { path: '/classifiers', component: ClassifiersView, meta: { title: 'Classifiers', nav: { icon: 'classifiers' } } },
   { path: '/features/search', component: FeatureSearchView, meta: { title: 'Search units' } },
-  { path: '/features/:runId(\\d+)', component: FeatureListView, meta: { title: 'Units' }, props: (r) => ({ runId: Number(r.params.runId) }) },
+  {
+    path: '/features/:runId(\\d+)',
+    component: FeatureListView,
+    meta: { title: 'Units' },
+    props: (r) => ({ runId: Number(r.params.runId) }),
+  },
   { path: '/features/probe', component: ProbeView, meta: { title: 'Probing' } },
   {
     path: '/features/:runId(\\d+)/units/:unit(\\d+)',
@@ -56,7 +62,11 @@ const routes: RouteRecordRaw[] = [
     meta: { title: 'Unit' },
     props: (r) => ({ runId: Number(r.params.runId), unit: Number(r.params.unit) }),
   },
-  { path: '/privacy', component: PrivacyView, meta: { title: 'Privacy', nav: { icon: 'privacy', help: 'Make a classifier uncertain on protected images, and certify it.' } } },
+  {
+    path: '/privacy',
+    component: PrivacyView,
+    meta: { title: 'Privacy', nav: { icon: 'privacy', help: 'Make a classifier uncertain on protected images, and certify it.' } },
+  },
   { path: '/:rest(.*)*', redirect: '/' },
 ]
 

@@ -25,7 +25,12 @@ interface FormModule {
   readProtect(d: ProtectDraft, classes: number): { fields: Record<string, Field>; error: string | null; spec: unknown }
   readMethod(d: MethodDraft): { fields: Record<string, Field>; sweep: number[] }
   readAttacks(d: AttackDraft): Record<string, Field>
-  buildPrivacyRequest(trainRunId: number, protect: unknown, d: MethodDraft, a: AttackDraft): { method: string; request: Record<string, unknown> } | null
+  buildPrivacyRequest(
+    trainRunId: number,
+    protect: unknown,
+    d: MethodDraft,
+    a: AttackDraft,
+  ): { method: string; request: Record<string, unknown> } | null
 }
 const FORM: string = '../../../src/renderer/src/lib/privacy-form.ts'
 const F = (await import(FORM)) as FormModule
@@ -63,9 +68,16 @@ describe('privacy form: the protected set', () => {
   it('a random draw needs its count; picked images are sent sorted', () => {
     const r = F.readProtect({ ...F.defaultProtect(), by: 'random' }, 10)
     expect(r.fields.count!.error).toBe('Enter the number of images.')
-    expect(F.readProtect({ ...F.defaultProtect(), by: 'random', count: '1k', seed: '7' }, 10).spec).toEqual({ by: 'random', count: 1000, seed: 7 })
+    expect(F.readProtect({ ...F.defaultProtect(), by: 'random', count: '1k', seed: '7' }, 10).spec).toEqual({
+      by: 'random',
+      count: 1000,
+      seed: 7,
+    })
     expect(F.readProtect({ ...F.defaultProtect(), by: 'indices' }, 10).error).toBe('Click at least one image to protect it.')
-    expect(F.readProtect({ ...F.defaultProtect(), by: 'indices', picked: [9, 2, 5] }, 10).spec).toEqual({ by: 'indices', indices: [2, 5, 9] })
+    expect(F.readProtect({ ...F.defaultProtect(), by: 'indices', picked: [9, 2, 5] }, 10).spec).toEqual({
+      by: 'indices',
+      indices: [2, 5, 9],
+    })
   })
 })
 
@@ -99,14 +111,32 @@ describe('privacy form: requests the API accepts', () => {
   const protect = { by: 'class', class: 1, seed: 0 }
 
   it('builds a fine-tune request that PrivacyFinetuneConfig parses to the values typed', () => {
-    const m = { ...F.defaultMethod(), theta: '0.9', lambda: '1e-2', sweep: '0.9 0.5', epochs: '12', lr: '5e-4', batch: '128', projectNorm: '', retainFloor: '0.95', surgery: true }
+    const m = {
+      ...F.defaultMethod(),
+      theta: '0.9',
+      lambda: '1e-2',
+      sweep: '0.9 0.5',
+      epochs: '12',
+      lr: '5e-4',
+      batch: '128',
+      projectNorm: '',
+      retainFloor: '0.95',
+      surgery: true,
+    }
     const a = { ...F.defaultAttacks(), pgd: true, radius: '0.05', pgdSteps: '20', pgdStepSize: '0.01' }
     const r = F.buildPrivacyRequest(4, protect, m, a)!
     expect(r.method).toBe('finetune')
     const parsed = PrivacyFinetuneConfig.parse(r.request)
     expect(parsed.objective).toEqual({ theta: 0.9, lambda: 0.01, lossK: 'forward-kl', temperature: 1 })
     expect(parsed.sweep).toEqual([0.5, 0.9])
-    expect([parsed.epochs, parsed.lr, parsed.batch, parsed.retainFloor, parsed.surgery, parsed.projectNorm]).toEqual([12, 5e-4, 128, 0.95, true, null])
+    expect([parsed.epochs, parsed.lr, parsed.batch, parsed.retainFloor, parsed.surgery, parsed.projectNorm]).toEqual([
+      12,
+      5e-4,
+      128,
+      0.95,
+      true,
+      null,
+    ])
     expect(parsed.attacks.gaussian).toEqual({ radius: 0.05, seed: 0 })
     expect(parsed.attacks.fgsm).toEqual({ radius: 0.05 })
     expect(parsed.attacks.pgd).toEqual({ radius: 0.05, steps: 20, stepSize: 0.01 })

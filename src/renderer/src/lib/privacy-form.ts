@@ -112,7 +112,14 @@ export const defaultMethod = (): MethodDraft => ({
   seed: '0',
   solver: 'auto',
 })
-export const defaultAttacks = (): AttackDraft => ({ gaussian: true, fgsm: true, pgd: false, radius: '0.1', pgdSteps: '50', pgdStepSize: '0.001' })
+export const defaultAttacks = (): AttackDraft => ({
+  gaussian: true,
+  fgsm: true,
+  pgd: false,
+  radius: '0.1',
+  pgdSteps: '50',
+  pgdStepSize: '0.001',
+})
 
 /** A field's reading; a field the current choices do not use reads as fine and is left out. */
 type Field = Parsed | { ok: true; value: null; error: null }
@@ -127,13 +134,19 @@ export interface ProtectReading {
 
 /** The protected set as typed; `classes` is how many classes the classifier's dataset has. */
 export function readProtect(d: ProtectDraft, classes: number): ProtectReading {
-  const count = d.by === 'class' ? (parseOptional(d.count, PRIVACY_RULES.classCount) ?? UNUSED) : d.by === 'random' ? parseNumber(d.count, PRIVACY_RULES.randomCount) : UNUSED
+  const count =
+    d.by === 'class'
+      ? (parseOptional(d.count, PRIVACY_RULES.classCount) ?? UNUSED)
+      : d.by === 'random'
+        ? parseNumber(d.count, PRIVACY_RULES.randomCount)
+        : UNUSED
   const seed = d.by === 'indices' ? UNUSED : parseNumber(d.seed, PRIVACY_RULES.protectSeed)
   const fields = { count, seed }
   let error: string | null = null
   if (d.by === 'class' && (d.cls === null || d.cls < 0 || d.cls >= classes)) error = 'Pick the class whose images are protected.'
   if (d.by === 'indices' && d.picked.length === 0) error = 'Click at least one image to protect it.'
-  if (d.by === 'indices' && d.picked.length > MAX_PICKED) error = `At most ${MAX_PICKED.toLocaleString('en-US')} images can be picked by hand; protect a class or a random draw instead.`
+  if (d.by === 'indices' && d.picked.length > MAX_PICKED)
+    error = `At most ${MAX_PICKED.toLocaleString('en-US')} images can be picked by hand; protect a class or a random draw instead.`
   if (error || !count.ok || !seed.ok) return { fields, error, spec: null }
   const spec: ProtectSpecT =
     d.by === 'class'
@@ -144,7 +157,8 @@ export function readProtect(d: ProtectDraft, classes: number): ProtectReading {
   return { fields, error, spec }
 }
 
-type MethodKey = 'theta' | 'lambda' | 'sweep' | 'epochs' | 'lr' | 'batch' | 'projectNorm' | 'retainFloor' | 'normBound' | 'epsilon' | 'delta' | 'seed'
+type MethodKey =
+  'theta' | 'lambda' | 'sweep' | 'epochs' | 'lr' | 'batch' | 'projectNorm' | 'retainFloor' | 'normBound' | 'epsilon' | 'delta' | 'seed'
 type AttackKey = 'radius' | 'pgdSteps' | 'pgdStepSize'
 
 export interface MethodReading {
@@ -162,7 +176,8 @@ export function readMethod(d: MethodDraft): MethodReading {
   if (d.sweep.trim()) {
     const l = parseNumberList(d.sweep, R.sweepTheta)
     if (!l.ok) sweepField = { ok: false, value: null, error: l.error }
-    else if (l.value.length > MAX_SWEEP) sweepField = { ok: false, value: null, error: `The sweep can have at most ${MAX_SWEEP} θ values, not ${l.value.length}.` }
+    else if (l.value.length > MAX_SWEEP)
+      sweepField = { ok: false, value: null, error: `The sweep can have at most ${MAX_SWEEP} θ values, not ${l.value.length}.` }
     else sweep = l.value
   }
   return {
@@ -202,7 +217,12 @@ export function fieldErrors(fields: Record<string, Field>): Record<string, strin
 export type PrivacyRequest = { method: 'finetune'; request: PrivacyFinetuneRequest } | { method: 'certify'; request: PrivacyCertifyRequest }
 
 /** The start request of the whole form; null while anything is wrong. */
-export function buildPrivacyRequest(trainRunId: number, protect: ProtectSpecT | null, d: MethodDraft, a: AttackDraft): PrivacyRequest | null {
+export function buildPrivacyRequest(
+  trainRunId: number,
+  protect: ProtectSpecT | null,
+  d: MethodDraft,
+  a: AttackDraft,
+): PrivacyRequest | null {
   if (!protect) return null
   const m = readMethod(d)
   const at = readAttacks(a)

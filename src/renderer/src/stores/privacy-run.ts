@@ -47,7 +47,9 @@ export const usePrivacyRunStore = defineStore('privacy-run', () => {
     if (r) verifyRunId.value = r.runId
   }
 
-  const verifyStatus = computed(() => (verifyRunId.value === null ? null : (backend.runs.find((r) => r.id === verifyRunId.value)?.status ?? 'queued')))
+  const verifyStatus = computed(() =>
+    verifyRunId.value === null ? null : (backend.runs.find((r) => r.id === verifyRunId.value)?.status ?? 'queued'),
+  )
   const verifyProgress = computed(() => (verifyRunId.value === null ? null : (backend.progress[verifyRunId.value] ?? null)))
 
   // The verification finished (or failed): fetch its checks.

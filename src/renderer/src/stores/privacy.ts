@@ -9,7 +9,16 @@ import { IMAGE_GET_LIMIT } from '../../../shared/images'
 import { createWizard, type WizardStep } from '../components/wizard/wizard'
 import { useAction } from '../lib/action'
 import { errorMessage } from '../lib/errors'
-import { buildPrivacyRequest, defaultAttacks, defaultMethod, defaultProtect, fieldErrors, readAttacks, readMethod, readProtect } from '../lib/privacy-form'
+import {
+  buildPrivacyRequest,
+  defaultAttacks,
+  defaultMethod,
+  defaultProtect,
+  fieldErrors,
+  readAttacks,
+  readMethod,
+  readProtect,
+} from '../lib/privacy-form'
 import { useBackendStore } from './backend'
 import { useClassifyStore, type ClassifierRunRow } from './classify'
 import type { SplitImage } from './image-experts'
@@ -41,7 +50,10 @@ export const usePrivacyStore = defineStore('privacy', () => {
   // ---- step 2: the protected set
   const protect = reactive(defaultProtect())
   const protectReading = computed(() => readProtect(protect, classes.value.length))
-  const protectErrors = computed<Record<string, string | null>>(() => ({ ...fieldErrors(protectReading.value.fields), set: protectReading.value.error }))
+  const protectErrors = computed<Record<string, string | null>>(() => ({
+    ...fieldErrors(protectReading.value.fields),
+    set: protectReading.value.error,
+  }))
   const preview = ref<ProtectedSetInfo | null>(null)
   const previewError = ref<string | null>(null)
   const previewing = ref(false)
@@ -140,7 +152,9 @@ export const usePrivacyStore = defineStore('privacy', () => {
   const certifiable = computed(() => CERTIFIABLE_MODELS.has(modelKind.value))
 
   // ---- the wizard
-  const request = computed(() => (trainRunId.value === null ? null : buildPrivacyRequest(trainRunId.value, protectReading.value.spec, method, attacks)))
+  const request = computed(() =>
+    trainRunId.value === null ? null : buildPrivacyRequest(trainRunId.value, protectReading.value.spec, method, attacks),
+  )
   const errorsOf = (e: Record<string, string | null>): string[] => Object.values(e).filter((x): x is string => x !== null)
   const wizard = createWizard((): WizardStep[] => [
     {
@@ -161,7 +175,9 @@ export const usePrivacyStore = defineStore('privacy', () => {
       summary: method.method === 'finetune' ? 'Pareto fine-tuning' : 'Certified',
       errors: [
         ...(method.method === 'certify' && !certifiable.value
-          ? [`The certified method needs a logistic regression or MLP classifier; run ${trainRunId.value ?? '?'} is a ${modelKind.value || 'different'} model. Choose Pareto fine-tuning, or another classifier.`]
+          ? [
+              `The certified method needs a logistic regression or MLP classifier; run ${trainRunId.value ?? '?'} is a ${modelKind.value || 'different'} model. Choose Pareto fine-tuning, or another classifier.`,
+            ]
           : []),
         ...errorsOf(methodErrors.value),
         ...errorsOf(attackErrors.value),
@@ -180,7 +196,9 @@ export const usePrivacyStore = defineStore('privacy', () => {
     }
     const r = request.value
     if (!r) return null
-    const got = await starting.run(() => (r.method === 'finetune' ? backend.call('privacy.finetune', r.request) : backend.call('privacy.certify', r.request)))
+    const got = await starting.run(() =>
+      r.method === 'finetune' ? backend.call('privacy.finetune', r.request) : backend.call('privacy.certify', r.request),
+    )
     return got?.runId ?? null
   }
 
