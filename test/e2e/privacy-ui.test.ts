@@ -3,10 +3,10 @@
 // on a temp store, the built renderer in Debian's Chromium, the planted 8×8 IDX set with two tiny
 // classifiers trained through the API (a logistic regression and a dense mixer). Checks what the
 // page decides itself: the finished classifiers listed with whether they are certifiable, the step
-// messages (no class picked, θ out of range, no norm bound, a mixer under the certified method),
-// the picker grid drawing the training images with their planted pixels and toggling picks, and a
-// preview the back end refuses (more images than the training split has) shown as an error rather
-// than breaking the page. Starting a job and its results need the privacy jobs (not here yet).
+// messages (no class picked, a draw larger than the training split, θ out of range, no norm bound,
+// a mixer under the certified method), the picker grid drawing the training images with their
+// planted pixels and toggling picks, and the preview showing exactly what privacy.preview answers
+// for the same set, or the message it fails with (the placeholder handler fails). Starting a job and its results need the privacy jobs (not here yet).
 // Screenshots land in test-results/screenshots/privacy-*.png.
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -88,18 +88,31 @@ describe('Privacy page in web mode', () => {
     await app.shot('privacy-01-classifier')
   })
 
-  it('asks for a class, and shows a preview the back end refuses as an error on the step', async () => {
+  it('asks for a class, bounds a draw by the training split, and shows privacy.preview’s answer or error as the API gives it', async () => {
     await page.getByTestId('privacy-wizard-next').click()
     await page.getByTestId('privacy-wizard-step-protect').waitFor()
     await page.getByTestId('privacy-wizard-next').click()
     await page.getByTestId('step-error').getByText('Pick the class whose images are protected.').waitFor()
-    // More images than the training split has (4 classes × 12, less the validation part).
+    // The form knows the training split's size (the schema alone would take up to 60,000).
+    const client = await web.client()
+    const train = (await client.call('images.list', {}))[0]!.splitSizes.train
     await page.getByTestId('privacy-by-random').click()
     await page.getByTestId('privacy-count').fill('5000')
-    const err = page.getByTestId('privacy-preview-error')
-    await err.waitFor()
-    expect(await err.textContent()).toMatch(/^Could not preview the protected set: \S/)
-    await app.shot('privacy-02-preview-error')
+    await page
+      .getByText(`The number of images must be at most ${train.toLocaleString('en-US')}.`)
+      .first()
+      .waitFor()
+    // A valid draw: the page shows what privacy.preview answers for it, or the message it fails with.
+    await page.getByTestId('privacy-count').fill('5')
+    const spec = { trainRunId: mixerRun, protect: { by: 'random' as const, count: 5, seed: 0 } }
+    const answer = await client.call('privacy.preview', spec).then(
+      (p) => ({ ok: true as const, text: `${p.forget} protected` }),
+      (e: unknown) => ({ ok: false as const, text: `Could not preview the protected set: ${(e as Error).message}` }),
+    )
+    const preview = page.getByTestId('privacy-preview')
+    await expect.poll(async () => (await preview.textContent())!.replace(/\s+/g, ' ').trim()).toContain(answer.text)
+    expect(await page.getByTestId('privacy-preview-error').count()).toBe(answer.ok ? 0 : 1)
+    await app.shot('privacy-02-preview')
   })
 
   it('draws the training images in the picker with their planted pixels, and toggles picks', async () => {

@@ -22,7 +22,10 @@ interface FormModule {
   defaultProtect(): ProtectDraft
   defaultMethod(): MethodDraft
   defaultAttacks(): AttackDraft
-  readProtect(d: ProtectDraft, classes: number): { fields: Record<string, Field>; error: string | null; spec: unknown }
+  readProtect(
+    d: ProtectDraft,
+    split: { images: number; perClass: number[] },
+  ): { fields: Record<string, Field>; error: string | null; spec: unknown }
   readMethod(d: MethodDraft): { fields: Record<string, Field>; sweep: number[] }
   readAttacks(d: AttackDraft): Record<string, Field>
   buildPrivacyRequest(
@@ -46,12 +49,15 @@ describe('privacy form: bounds from the contract', () => {
   })
 })
 
+/** A training split of 10 classes, 500 images each but class 4 with 30. */
+const SPLIT = { images: 4530, perClass: [500, 500, 500, 500, 30, 500, 500, 500, 500, 500] }
+
 describe('privacy form: the protected set', () => {
   it('asks for a class, then reads the whole class (no count) with the seed', () => {
     const d = F.defaultProtect()
-    expect(F.readProtect(d, 10).error).toBe('Pick the class whose images are protected.')
+    expect(F.readProtect(d, SPLIT).error).toBe('Pick the class whose images are protected.')
     d.cls = 3
-    const r = F.readProtect(d, 10)
+    const r = F.readProtect(d, SPLIT)
     expect(r.error).toBeNull()
     expect(r.spec).toEqual({ by: 'class', class: 3, seed: 0 })
     expect(ProtectSpec.parse(r.spec)).toEqual({ by: 'class', class: 3, seed: 0 })
@@ -59,22 +65,30 @@ describe('privacy form: the protected set', () => {
 
   it('refuses a class the dataset lacks and a count of 0', () => {
     const d = { ...F.defaultProtect(), cls: 10 }
-    expect(F.readProtect(d, 10).spec).toBeNull()
-    const c = F.readProtect({ ...d, cls: 2, count: '0' }, 10)
+    expect(F.readProtect(d, SPLIT).spec).toBeNull()
+    const c = F.readProtect({ ...d, cls: 2, count: '0' }, SPLIT)
     expect(c.fields.count!.error).toBe('The number of images of the class must be at least 1.')
     expect(c.spec).toBeNull()
   })
 
+  it('narrows the counts to what the training split holds', () => {
+    const c = F.readProtect({ ...F.defaultProtect(), cls: 4, count: '31' }, SPLIT)
+    expect(c.fields.count!.error).toBe('The number of images of the class must be at most 30.')
+    expect(F.readProtect({ ...F.defaultProtect(), cls: 4, count: '30' }, SPLIT).spec).toEqual({ by: 'class', class: 4, count: 30, seed: 0 })
+    const r = F.readProtect({ ...F.defaultProtect(), by: 'random', count: '5k' }, SPLIT)
+    expect(r.fields.count!.error).toBe('The number of images must be at most 4,530.')
+  })
+
   it('a random draw needs its count; picked images are sent sorted', () => {
-    const r = F.readProtect({ ...F.defaultProtect(), by: 'random' }, 10)
+    const r = F.readProtect({ ...F.defaultProtect(), by: 'random' }, SPLIT)
     expect(r.fields.count!.error).toBe('Enter the number of images.')
-    expect(F.readProtect({ ...F.defaultProtect(), by: 'random', count: '1k', seed: '7' }, 10).spec).toEqual({
+    expect(F.readProtect({ ...F.defaultProtect(), by: 'random', count: '1k', seed: '7' }, SPLIT).spec).toEqual({
       by: 'random',
       count: 1000,
       seed: 7,
     })
-    expect(F.readProtect({ ...F.defaultProtect(), by: 'indices' }, 10).error).toBe('Click at least one image to protect it.')
-    expect(F.readProtect({ ...F.defaultProtect(), by: 'indices', picked: [9, 2, 5] }, 10).spec).toEqual({
+    expect(F.readProtect({ ...F.defaultProtect(), by: 'indices' }, SPLIT).error).toBe('Click at least one image to protect it.')
+    expect(F.readProtect({ ...F.defaultProtect(), by: 'indices', picked: [9, 2, 5] }, SPLIT).spec).toEqual({
       by: 'indices',
       indices: [2, 5, 9],
     })

@@ -132,13 +132,30 @@ export interface ProtectReading {
   spec: ProtectSpecT | null
 }
 
-/** The protected set as typed; `classes` is how many classes the classifier's dataset has. */
-export function readProtect(d: ProtectDraft, classes: number): ProtectReading {
+/** What the form knows of the classifier's dataset's training split: its size, and per class. */
+export interface TrainSplit {
+  images: number
+  perClass: number[]
+}
+
+/** A count rule whose maximum is at most `most` (what the split holds). */
+function narrow(rule: NumberRule, most: number): NumberRule {
+  return { ...rule, max: Math.min(rule.max ?? Infinity, most) }
+}
+
+/**
+ * The protected set as typed. The counts are narrowed to what the training split holds (the
+ * schema cannot know it; the job checks it again), so a draw larger than its class says so here.
+ */
+export function readProtect(d: ProtectDraft, split: TrainSplit): ProtectReading {
+  const classes = split.perClass.length
+  const inClass = d.cls !== null ? split.perClass[d.cls] : undefined
+  const classRule = inClass !== undefined ? narrow(PRIVACY_RULES.classCount, inClass) : PRIVACY_RULES.classCount
   const count =
     d.by === 'class'
-      ? (parseOptional(d.count, PRIVACY_RULES.classCount) ?? UNUSED)
+      ? (parseOptional(d.count, classRule) ?? UNUSED)
       : d.by === 'random'
-        ? parseNumber(d.count, PRIVACY_RULES.randomCount)
+        ? parseNumber(d.count, narrow(PRIVACY_RULES.randomCount, split.images))
         : UNUSED
   const seed = d.by === 'indices' ? UNUSED : parseNumber(d.seed, PRIVACY_RULES.protectSeed)
   const fields = { count, seed }

@@ -49,7 +49,9 @@ export const usePrivacyStore = defineStore('privacy', () => {
 
   // ---- step 2: the protected set
   const protect = reactive(defaultProtect())
-  const protectReading = computed(() => readProtect(protect, classes.value.length))
+  const protectReading = computed(() =>
+    readProtect(protect, { images: dataset.value?.splitSizes.train ?? 0, perClass: dataset.value?.counts.train ?? [] }),
+  )
   const protectErrors = computed<Record<string, string | null>>(() => ({
     ...fieldErrors(protectReading.value.fields),
     set: protectReading.value.error,
