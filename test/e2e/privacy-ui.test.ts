@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MxdClient } from '../../src/shared/api.js'
+import { Store } from '../../src/store/store.js'
 import { openApp, type AppPage } from '../helpers/app-page.js'
 import { waitFor } from '../helpers/wait.js'
 import type { WebProcess } from '../helpers/web-process.js'
@@ -178,6 +179,29 @@ describe('Privacy page in web mode', () => {
     expect(await review.textContent()).toContain('Certified, θ 0.8, λ 0.001, C 100, ε 1, δ 0.00001')
     expect(await review.textContent()).toContain('PGD (50 steps)')
     await app.shot('privacy-05-review')
+    expect(app.pageErrors.filter((e) => e.startsWith('pageerror'))).toEqual([])
+  })
+  it('shows a privacy run’s result on its run page, or exactly the message privacy.get fails with', async () => {
+    // A certify run recorded as finished (the privacy jobs are not here yet), its config as the wizard sends it.
+    const store = new Store({ dir: web.store })
+    const run = store.createRun(
+      'privacy-certify',
+      { trainRunId: logregRun, protect: { by: 'class', class: 1, seed: 0 }, normBound: 100 },
+      'succeeded',
+    )
+    store.close()
+    const client = await web.client()
+    const answer = await client.call('privacy.get', { runId: run.id }).then(
+      () => null,
+      (e: unknown) => `Could not load the result: ${(e as Error).message}`,
+    )
+    await page.goto(`${web.url}#/runs/${run.id}`)
+    await page.getByRole('heading', { name: /Privacy certificate/ }).waitFor()
+    const section = page.getByTestId('privacy-result')
+    await section.waitFor()
+    if (answer === null) expect(await page.getByTestId('privacy-result-error').count()).toBe(0)
+    else await expect.poll(async () => (await page.getByTestId('privacy-result-error').textContent())?.trim()).toBe(answer)
+    await app.shot('privacy-06-run-page')
     expect(app.pageErrors.filter((e) => e.startsWith('pageerror'))).toEqual([])
   })
 })
