@@ -3,7 +3,6 @@ import HomeView from './views/HomeView.vue'
 import RunsView from './views/RunsView.vue'
 import RunDetailView from './views/RunDetailView.vue'
 import BenchmarkView from './views/BenchmarkView.vue'
-import ComingView from './views/ComingView.vue'
 import ModelsView from './views/ModelsView.vue'
 import ModelDetailView from './views/ModelDetailView.vue'
 import ExpertsView from './views/ExpertsView.vue'
@@ -18,14 +17,18 @@ import FeatureSearchView from './views/FeatureSearchView.vue'
 import FeatureUnitView from './views/FeatureUnitView.vue'
 import ProbeView from './views/ProbeView.vue'
 import ClassifiersView from './views/ClassifiersView.vue'
+import PrivacyView from './views/PrivacyView.vue'
 
 /** A page's entry in the sidebar: its icon (NavIcon's names), and whether it is still to come. */
-export type NavIconName = 'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'classifiers' | 'privacy'
+export type NavIconName =
+  'home' | 'models' | 'playground' | 'pretrain' | 'convert' | 'runs' | 'benchmark' | 'features' | 'classifiers' | 'privacy'
 
 export interface NavMeta {
   /** NavIcon draws each of these. */
   icon: NavIconName
   soon?: boolean
+  /** One line on what the page is for (the link's tooltip). */
+  help?: string
 }
 
 // Adding a page: its view, its store, and one entry here; `meta.nav` puts it in the sidebar, in
@@ -46,7 +49,12 @@ const routes: RouteRecordRaw[] = [
   { path: '/features', component: FeaturesView, meta: { title: 'Features', nav: { icon: 'features' } } },
   { path: '/classifiers', component: ClassifiersView, meta: { title: 'Classifiers', nav: { icon: 'classifiers' } } },
   { path: '/features/search', component: FeatureSearchView, meta: { title: 'Search units' } },
-  { path: '/features/:runId(\\d+)', component: FeatureListView, meta: { title: 'Units' }, props: (r) => ({ runId: Number(r.params.runId) }) },
+  {
+    path: '/features/:runId(\\d+)',
+    component: FeatureListView,
+    meta: { title: 'Units' },
+    props: (r) => ({ runId: Number(r.params.runId) }),
+  },
   { path: '/features/probe', component: ProbeView, meta: { title: 'Probing' } },
   {
     path: '/features/:runId(\\d+)/units/:unit(\\d+)',
@@ -56,17 +64,8 @@ const routes: RouteRecordRaw[] = [
   },
   {
     path: '/privacy',
-    component: ComingView,
-    meta: { title: 'Privacy', nav: { icon: 'privacy', soon: true } },
-    props: {
-      title: 'Privacy',
-      summary: 'Certify that a model knows nothing about protected instances.',
-      points: [
-        'Mark instances (people, records, documents) as protected.',
-        'Edit the experts responsible so the model’s prediction on them is maximally uncertain.',
-        'Issue a certificate with the measured uncertainty and the accuracy kept on everything else.',
-      ],
-    },
+    component: PrivacyView,
+    meta: { title: 'Privacy', nav: { icon: 'privacy', help: 'Make a classifier uncertain on protected images, and certify it.' } },
   },
   { path: '/:rest(.*)*', redirect: '/' },
 ]
@@ -74,7 +73,7 @@ const routes: RouteRecordRaw[] = [
 /** The sidebar's links, from the routes above. */
 export const navItems = routes.flatMap((r) => {
   const nav = r.meta?.nav as NavMeta | undefined
-  return nav ? [{ to: r.path, label: String(r.meta?.title ?? r.path), icon: nav.icon, soon: nav.soon === true }] : []
+  return nav ? [{ to: r.path, label: String(r.meta?.title ?? r.path), icon: nav.icon, soon: nav.soon === true, help: nav.help }] : []
 })
 
 export const router = createRouter({ history: createWebHashHistory(), routes })

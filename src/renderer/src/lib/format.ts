@@ -60,6 +60,10 @@ export const RUN_KIND_LABEL: Record<string, string> = {
   pretrain: 'Pre-training',
   'classify-train': 'Classifier training',
   'classify-eval': 'Classifier evaluation',
+  'privacy-finetune': 'Privacy fine-tuning',
+  'privacy-certify': 'Privacy certificate',
+  'privacy-attack': 'Privacy attacks',
+  'privacy-verify': 'Certificate verification',
   ...CONVERT_RUN_KIND_LABEL,
 }
 
