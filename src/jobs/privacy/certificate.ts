@@ -7,7 +7,7 @@
 //   w-minus.safetensors  w⁻ (after the Newton step, before noise), float64, likewise
 //   released/            w̃ = w⁻ + noise as a saved classifier folder (config.json + model.safetensors)
 //   protected.json       the forget indices (training-split indices, ascending) and their hash
-//   report.html          the human-readable report (report-html.ts)
+//   report.html          the human-readable report (report-html.ts), rendered from certificate.json
 // Every file is written atomically, certificate.json last, so a folder with a certificate.json is
 // whole. Synchronous: it runs in a job's worker (or a CLI process).
 import { mkdirSync, readFileSync } from 'node:fs'
@@ -32,6 +32,7 @@ import {
 } from '../../shared/privacy.js'
 import { sha256File, writeFileAtomic } from '../../store/files.js'
 import { indexHash } from './protected.js'
+import { renderCertificateReport, type CertificateReportExtra } from './report-html.js'
 
 export const CERTIFICATE_FORMAT = 'mxd-privacy-certificate'
 export const SOFTWARE_VERSION: string = pkg.version
@@ -110,7 +111,8 @@ export interface CertificateParts {
   released: { config: SavedClassifierConfig; params: ClassifierParams }
   layout: ParamSlot[]
   protectedIndices: Uint32Array
-  reportHtml: string
+  /** The models' figures, sweep and attacks for report.html (rendered here, once the files' hashes are known). */
+  report: CertificateReportExtra
 }
 
 /** A certificate folder that cannot be used as one: the message names the file and the fix. */
@@ -137,7 +139,6 @@ export function writeCertificateFolder(dir: string, parts: CertificateParts): Ce
   const forget = [...parts.protectedIndices]
   const protectedJson = { forgetHash: indexHash(parts.protectedIndices), forget }
   writeFileAtomic(join(dir, CERTIFICATE_PROTECTED), Buffer.from(JSON.stringify(protectedJson) + '\n'))
-  writeFileAtomic(join(dir, CERTIFICATE_REPORT), Buffer.from(parts.reportHtml))
   const json = CertificateJson.parse({
     format: CERTIFICATE_FORMAT,
     version: 1,
@@ -145,6 +146,7 @@ export function writeCertificateFolder(dir: string, parts: CertificateParts): Ce
     ...parts.json,
     model: { ...parts.json.model, layout: parts.layout, files: { wStar, wMinus, released } },
   })
+  writeFileAtomic(join(dir, CERTIFICATE_REPORT), Buffer.from(renderCertificateReport(json, parts.report)))
   writeFileAtomic(join(dir, CERTIFICATE_FILE), Buffer.from(JSON.stringify(json, null, 2) + '\n'))
   return json
 }

@@ -171,6 +171,7 @@ export function renderCertificateReport(cert: CertificateJson, extra: Certificat
       ['dataset', `#${cert.dataset.id} ${cert.dataset.name}`],
       ['path', cert.dataset.path],
       ['sha256', cert.dataset.sha256],
+      ['classes', cert.dataset.classes.map((c, i) => `${i} ${c}`).join(', ')],
       ['split', `validation ${fmt(cert.dataset.split.validationFraction)}, test ${cert.dataset.split.testFraction === null ? 'official' : fmt(cert.dataset.split.testFraction)}, seed ${cert.dataset.split.seed}`],
       ['protected set', JSON.stringify(prot.spec)],
       ['protected images |D_f|', String(prot.forget)],
