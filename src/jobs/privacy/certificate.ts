@@ -13,7 +13,6 @@
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
-import pkg from '../../../package.json' with { type: 'json' }
 import type { ClassifierParams } from '../../engine/classifiers/classifier.js'
 import { ClassifierFolderError, loadClassifierFolder, saveClassifierFolder, type LoadedClassifier, type SavedClassifierConfig } from '../../engine/classifiers/folder.js'
 import type { ParamSlot } from '../../engine/privacy/types.js'
@@ -26,80 +25,16 @@ import {
   CERTIFICATE_REPORT,
   CERTIFICATE_W_MINUS,
   CERTIFICATE_W_STAR,
-  Constant,
-  ProtectedSetInfo,
-  UncertaintyLossName,
 } from '../../shared/privacy.js'
 import { sha256File, writeFileAtomic } from '../../store/files.js'
+import { CERTIFICATE_FORMAT, CertificateJson, Sha256, SOFTWARE_VERSION } from './certificate-json.js'
 import { indexHash } from './protected.js'
 import { renderCertificateReport, type CertificateReportExtra } from './report-html.js'
 
-export const CERTIFICATE_FORMAT = 'mxd-privacy-certificate'
-export const SOFTWARE_VERSION: string = pkg.version
+export { CERTIFICATE_FORMAT, CertificateJson, SOFTWARE_VERSION }
 
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/)
-const Slot = z.object({ name: z.string(), shape: z.array(z.number().int().min(0)), offset: z.number().int().min(0), size: z.number().int().min(0) })
-
-/** certificate.json. */
-export const CertificateJson = z.object({
-  format: z.literal(CERTIFICATE_FORMAT),
-  version: z.literal(1),
-  software: z.object({ name: z.string(), version: z.string() }),
-  created: z.string(),
-  /** (ε, δ) of the Gaussian mechanism, θ and λ of the objective, L_K and the temperature inside F. */
-  epsilon: z.number(),
-  delta: z.number(),
-  theta: z.number(),
-  lambda: z.number(),
-  lossK: UncertaintyLossName,
-  temperature: z.number(),
-  /** Δ, the bound on ‖w⁻ − w_θ‖, with the form of the bound and its terms. */
-  sensitivity: z.object({ value: z.number(), form: z.enum(['convex', 'nonconvex']), terms: z.record(z.string(), z.number()), formula: z.string() }),
-  /** σ = (Δ/ε)·√(2 ln(1.25/δ)), and the seed of the noise N(0, σ²I) (verification regenerates it). */
-  sigma: z.number(),
-  seed: z.number().int(),
-  constants: z.record(z.string(), Constant),
-  newton: z.object({
-    method: z.string(),
-    iterations: z.number().int(),
-    /** ‖H_pd x − g‖ / ‖g‖ of the solve. */
-    residual: z.number(),
-    /** A bound on ‖x − H_pd⁻¹g‖ (included in Δ). */
-    errorBound: z.number(),
-    lambdaMin: z.number(),
-    lambdaMinMethod: z.string(),
-    shift: z.number(),
-  }),
-  dataset: z.object({
-    id: z.number().int(),
-    name: z.string(),
-    path: z.string(),
-    sha256: z.string(),
-    /** The split as the dataset records it: the protected indices are into its training split. */
-    split: z.object({ validationFraction: z.number(), testFraction: z.number().nullable(), seed: z.number().int() }),
-    classes: z.array(z.string()),
-  }),
-  protected: ProtectedSetInfo,
-  model: z.object({
-    kind: z.string(),
-    config: z.record(z.string(), z.unknown()),
-    shape: z.object({ height: z.number().int(), width: z.number().int(), channels: z.number().int(), classes: z.number().int() }),
-    classes: z.array(z.string()),
-    parameters: z.number().int(),
-    /** Where each named tensor sits in the flat vector w (engine/privacy/types.ts ParamSlot). */
-    layout: z.array(Slot),
-    /** sha256 of w-star.safetensors, w-minus.safetensors and released/model.safetensors. */
-    files: z.object({ wStar: Sha256, wMinus: Sha256, released: Sha256 }),
-  }),
-  trainRunId: z.number().int(),
-  useful: z.boolean(),
-  usefulness: z.string(),
-  caveats: z.array(z.string()),
-})
-export type CertificateJson = z.infer<typeof CertificateJson>
-
-/** certificate.json before the folder is written: the writer fills in the weight files' hashes. */
-export type CertificateDraft = Omit<CertificateJson, 'model' | 'format' | 'version' | 'software'> & { model: Omit<CertificateJson['model'], 'files'> }
+/** certificate.json before the folder is written: the writer adds the layout and the weight files' hashes. */
+export type CertificateDraft = Omit<CertificateJson, 'model' | 'format' | 'version' | 'software'> & { model: Omit<CertificateJson['model'], 'files' | 'layout'> }
 
 /** protected.json. */
 const ProtectedJson = z.object({ forgetHash: Sha256, forget: z.array(z.number().int().min(0)) })

@@ -6,7 +6,7 @@
 // paths come from the user's files.
 import type { z } from 'zod'
 import type { AttackOutcome, ConfidenceSummary, ModelReport, TradeoffPoint } from '../../shared/privacy.js'
-import type { CertificateJson } from './certificate.js'
+import type { CertificateJson } from './certificate-json.js'
 
 export interface CertificateReportExtra {
   before: ModelReport

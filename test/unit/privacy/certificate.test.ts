@@ -45,7 +45,7 @@ function draft(layout: ParamSlot[]): CertificateDraft {
     newton: { method: 'cholesky', iterations: 1, residual: 3e-15, errorBound: 1e-13, lambdaMin: 0.002, lambdaMinMethod: 'exact (dense eigen-decomposition)', shift: 0 },
     dataset: { id: 1, name: 'planted', path: '/data/planted', sha256: 'ab'.repeat(32), split: { validationFraction: 0.1, testFraction: null, seed: 0 }, classes: CLASSES },
     protected: protectedInfo(spec, sel, labels, 3),
-    model: { kind: 'logreg', config: {}, shape, classes: CLASSES, parameters: layout.reduce((n, s) => n + s.size, 0), layout },
+    model: { kind: 'logreg', config: {}, shape, classes: CLASSES, parameters: layout.reduce((n, s) => n + s.size, 0) },
     trainRunId: 7,
     useful: false,
     usefulness: 'σ is 0.59 per weight: the released model is at chance.',
