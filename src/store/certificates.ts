@@ -50,7 +50,11 @@ const toSummary = (r: CertificateRow): CertificateSummary => ({
 })
 
 /** Records an issued certificate (status "issued") and returns it. */
-export function insertCertificate(db: Database.Database, c: NewCertificate, createdAt: string = new Date().toISOString()): CertificateSummary {
+export function insertCertificate(
+  db: Database.Database,
+  c: NewCertificate,
+  createdAt: string = new Date().toISOString(),
+): CertificateSummary {
   const info = db
     .prepare(
       `INSERT INTO certificates (run_id, train_run_id, dir, model, epsilon, delta, sigma, sensitivity, useful, status, created_at)
@@ -61,9 +65,17 @@ export function insertCertificate(db: Database.Database, c: NewCertificate, crea
 }
 
 /** A verification's outcome: "verified" or "failed", when, and by which privacy-verify run. */
-export function updateCertificateStatus(db: Database.Database, id: number, status: 'verified' | 'failed', verifyRunId: number | null, verifiedAt: string = new Date().toISOString()): CertificateSummary {
-  const changed = db.prepare('UPDATE certificates SET status = ?, verified_at = ?, verify_run_id = ? WHERE id = ?').run(status, verifiedAt, verifyRunId, id).changes
-  if (changed === 0) throw new Error(`There is no certificate #${id}: list them with "mxd privacy verify --help" or the Privacy page.`)
+export function updateCertificateStatus(
+  db: Database.Database,
+  id: number,
+  status: 'verified' | 'failed',
+  verifyRunId: number | null,
+  verifiedAt: string = new Date().toISOString(),
+): CertificateSummary {
+  const changed = db
+    .prepare('UPDATE certificates SET status = ?, verified_at = ?, verify_run_id = ? WHERE id = ?')
+    .run(status, verifiedAt, verifyRunId, id).changes
+  if (changed === 0) throw new Error(`There is no certificate #${id}: the Privacy page (API privacy.listCertificates) lists them.`)
   return getCertificate(db, id)!
 }
 

@@ -10,6 +10,7 @@
 // past the split's end is refused here with the same message.
 import { join, resolve } from 'node:path'
 import { loadImageSplitLabels } from '../../data/images/registry.js'
+import type { CertifiableKind } from '../../engine/privacy/types.js'
 import { pathExists } from '../../fs/user-files.js'
 import { ProtectedSetError, protectedInfo, selectProtected, type ParsedProtectSpec } from '../../jobs/privacy/protected.js'
 import { ApiError, type Output, type ParsedInput, type Run } from '../../shared/api.js'
@@ -32,7 +33,7 @@ import type { BackendContext } from '../context.js'
 import { readJson } from './classify.js'
 
 /** The certified (Newton-step) path is exact only for these kinds (engine/privacy/types.ts isCertifiable). */
-const CERTIFIABLE = ['logreg', 'mlp']
+const CERTIFIABLE: readonly CertifiableKind[] = ['logreg', 'mlp']
 
 const PRIVACY_KINDS = ['privacy-finetune', 'privacy-certify', 'privacy-attack', 'privacy-verify'] as const
 type PrivacyKind = (typeof PRIVACY_KINDS)[number]
@@ -41,10 +42,19 @@ type PrivacyKind = (typeof PRIVACY_KINDS)[number]
 function trainedRun(ctx: BackendContext, runId: number): { run: Run; config: ClassifyTrainConfig } {
   const run = ctx.store.getRun(runId)
   if (!run) throw new ApiError('not_found', `There is no run ${runId}: list the classifier runs with "mxd runs".`)
-  if (run.kind !== 'classify-train') throw new ApiError('bad_request', `Run ${runId} is a ${run.kind} run, not a classifier training run: give the id of a "mxd classify train" run.`)
-  if (run.status !== 'succeeded') throw new ApiError('conflict', `Classifier run ${runId} is ${run.status}: its model is saved when training finishes (resume it with "mxd classify train --resume ${runId}").`)
+  if (run.kind !== 'classify-train')
+    throw new ApiError(
+      'bad_request',
+      `Run ${runId} is a ${run.kind} run, not a classifier training run: give the id of a "mxd classify train" run.`,
+    )
+  if (run.status !== 'succeeded')
+    throw new ApiError(
+      'conflict',
+      `Classifier run ${runId} is ${run.status}: its model is saved when training finishes (resume it with "mxd classify train --resume ${runId}").`,
+    )
   const config = ClassifyTrainConfig.safeParse(run.config)
-  if (!config.success) throw new ApiError('bad_request', `Classifier run ${runId} has a config this version cannot read: train the classifier again.`)
+  if (!config.success)
+    throw new ApiError('bad_request', `Classifier run ${runId} has a config this version cannot read: train the classifier again.`)
   return { run, config: config.data }
 }
 
@@ -74,7 +84,11 @@ function queue(ctx: BackendContext, kind: PrivacyKind, config: Record<string, un
 
 function certificate(ctx: BackendContext, id: number): NonNullable<ReturnType<typeof getCertificate>> {
   const found = getCertificate(ctx.store.db, id)
-  if (!found) throw new ApiError('not_found', `There is no certificate #${id}: issue one with "mxd privacy certify", or list them on the Privacy page.`)
+  if (!found)
+    throw new ApiError(
+      'not_found',
+      `There is no certificate #${id}: issue one with "mxd privacy certify", or list them on the Privacy page.`,
+    )
   return found
 }
 
@@ -85,23 +99,35 @@ async function finetune(ctx: BackendContext, input: ParsedInput<'privacy.finetun
 
 async function certify(ctx: BackendContext, input: ParsedInput<'privacy.certify'>): Promise<Output<'privacy.certify'>> {
   const { config } = trainedRun(ctx, input.trainRunId)
-  if (!CERTIFIABLE.includes(config.model)) {
+  if (!(CERTIFIABLE as readonly string[]).includes(config.model)) {
     throw new ApiError(
       'bad_request',
       `Classifier run ${input.trainRunId} is a ${config.model}: the certified Newton step is exact only for logreg and mlp (the Hessian of a ${config.model} is not available in closed form). Pareto fine-tuning (mxd privacy finetune) supports every classifier.`,
     )
   }
   await previewSet(ctx, input.trainRunId, input.protect)
-  return queue(ctx, 'privacy-certify', PrivacyCertifyConfig.parse(input.outDir === undefined ? input : { ...input, outDir: resolve(input.outDir) }))
+  return queue(
+    ctx,
+    'privacy-certify',
+    PrivacyCertifyConfig.parse(input.outDir === undefined ? input : { ...input, outDir: resolve(input.outDir) }),
+  )
 }
 
 async function attack(ctx: BackendContext, input: ParsedInput<'privacy.attack'>): Promise<Output<'privacy.attack'>> {
   if ('runId' in input.target) {
-    if (input.protect === undefined) throw new ApiError('bad_request', 'protect: attacking a classifier run needs the protected set to attack (a certificate brings its own).')
+    if (input.protect === undefined)
+      throw new ApiError(
+        'bad_request',
+        'protect: attacking a classifier run needs the protected set to attack (a certificate brings its own).',
+      )
     await previewSet(ctx, input.target.runId, input.protect)
   } else {
     certificate(ctx, input.target.certificateId)
-    if (input.protect !== undefined) throw new ApiError('bad_request', `protect: certificate #${input.target.certificateId} brings its own protected set; leave protect out.`)
+    if (input.protect !== undefined)
+      throw new ApiError(
+        'bad_request',
+        `protect: certificate #${input.target.certificateId} brings its own protected set; leave protect out.`,
+      )
   }
   return queue(ctx, 'privacy-attack', PrivacyAttackConfig.parse(input))
 }
@@ -110,13 +136,19 @@ async function verify(ctx: BackendContext, input: ParsedInput<'privacy.verify'>)
   if ('id' in input.certificate) {
     const found = certificate(ctx, input.certificate.id)
     if (!(await pathExists(join(found.dir, CERTIFICATE_FILE)))) {
-      throw new ApiError('bad_request', `Certificate #${found.id}'s folder ${found.dir} has no ${CERTIFICATE_FILE}: the folder was moved or deleted; verify the folder where it is now (mxd privacy verify DIR).`)
+      throw new ApiError(
+        'bad_request',
+        `Certificate #${found.id}'s folder ${found.dir} has no ${CERTIFICATE_FILE}: the folder was moved or deleted; verify the folder where it is now (mxd privacy verify DIR).`,
+      )
     }
     return queue(ctx, 'privacy-verify', PrivacyVerifyConfig.parse(input))
   }
   const dir = resolve(input.certificate.dir)
   if (!(await pathExists(join(dir, CERTIFICATE_FILE)))) {
-    throw new ApiError('bad_request', `${dir} has no ${CERTIFICATE_FILE}: choose a certificate folder ("mxd privacy certify --out DIR" writes one; a certify run keeps one in its run folder).`)
+    throw new ApiError(
+      'bad_request',
+      `${dir} has no ${CERTIFICATE_FILE}: choose a certificate folder ("mxd privacy certify --out DIR" writes one; a certify run keeps one in its run folder).`,
+    )
   }
   return queue(ctx, 'privacy-verify', PrivacyVerifyConfig.parse({ certificate: { dir } }))
 }
@@ -130,7 +162,8 @@ async function get(ctx: BackendContext, input: ParsedInput<'privacy.get'>): Prom
   // A failed verification still wrote its checks: the result says which failed.
   const readable = run.status === 'succeeded' || (kind === 'privacy-verify' && run.status === 'failed')
   const file = join(ctx.store.runDir(run.id), PRIVACY_RESULT_FILE)
-  const read = async <T>(k: PrivacyKind, schema: Parameters<typeof readJson<T>>[1]): Promise<T | null> => (readable && kind === k ? readJson(file, schema) : null)
+  const read = async <T>(k: PrivacyKind, schema: Parameters<typeof readJson<T>>[1]): Promise<T | null> =>
+    readable && kind === k ? readJson(file, schema) : null
   return {
     runId: run.id,
     kind,
@@ -145,11 +178,15 @@ async function get(ctx: BackendContext, input: ParsedInput<'privacy.get'>): Prom
 }
 
 export const privacyHandlers = {
-  preview: async (ctx: BackendContext, input: ParsedInput<'privacy.preview'>): Promise<Output<'privacy.preview'>> => previewSet(ctx, input.trainRunId, input.protect),
+  preview: async (ctx: BackendContext, input: ParsedInput<'privacy.preview'>): Promise<Output<'privacy.preview'>> =>
+    previewSet(ctx, input.trainRunId, input.protect),
   finetune,
   certify,
   attack,
   verify,
   get,
-  listCertificates: async (ctx: BackendContext, _input: ParsedInput<'privacy.listCertificates'>): Promise<Output<'privacy.listCertificates'>> => listCertificates(ctx.store.db),
+  listCertificates: async (
+    ctx: BackendContext,
+    _input: ParsedInput<'privacy.listCertificates'>,
+  ): Promise<Output<'privacy.listCertificates'>> => listCertificates(ctx.store.db),
 }

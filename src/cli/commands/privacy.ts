@@ -41,18 +41,24 @@ export async function readIndexFile(path: string): Promise<number[]> {
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    throw new UsageError(`--protect indices:${path}: the file cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give a file of training-split indices`)
+    throw new UsageError(
+      `--protect indices:${path}: the file cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give a file of training-split indices`,
+    )
   }
   const out: number[] = []
   text.split('\n').forEach((line, i) => {
     for (const token of line.split(/[\s,]+/)) {
       if (token === '') continue
-      if (!/^\d+$/.test(token)) throw new UsageError(`${path}, line ${i + 1}: "${token.slice(0, 40)}" is not an index (whole numbers ≥ 0, separated by spaces, commas or newlines)`)
+      if (!/^\d+$/.test(token))
+        throw new UsageError(
+          `${path}, line ${i + 1}: "${token.slice(0, 40)}" is not an index (whole numbers ≥ 0, separated by spaces, commas or newlines)`,
+        )
       out.push(Number(token))
     }
   })
   if (out.length === 0) throw new UsageError(`${path} holds no indices: list the training-split indices to protect`)
-  if (out.length > MAX_PROTECTED_INDICES) throw new UsageError(`${path} holds ${out.length} indices, over the ${MAX_PROTECTED_INDICES} a protected set may list`)
+  if (out.length > MAX_PROTECTED_INDICES)
+    throw new UsageError(`${path} holds ${out.length} indices, over the ${MAX_PROTECTED_INDICES} a protected set may list`)
   return out
 }
 
@@ -66,9 +72,15 @@ export async function parseProtect(text: string | undefined): Promise<ProtectSpe
   }
   const nums = rest.map((t) => whole('protect', t))
   if (by === 'class' && nums.length >= 1 && nums.length <= 3) {
-    return { by: 'class', class: nums[0]!, ...(nums[1] !== undefined ? { count: nums[1] } : {}), ...(nums[2] !== undefined ? { seed: nums[2] } : {}) }
+    return {
+      by: 'class',
+      class: nums[0]!,
+      ...(nums[1] !== undefined ? { count: nums[1] } : {}),
+      ...(nums[2] !== undefined ? { seed: nums[2] } : {}),
+    }
   }
-  if (by === 'random' && nums.length >= 1 && nums.length <= 2) return { by: 'random', count: nums[0]!, ...(nums[1] !== undefined ? { seed: nums[1] } : {}) }
+  if (by === 'random' && nums.length >= 1 && nums.length <= 2)
+    return { by: 'random', count: nums[0]!, ...(nums[1] !== undefined ? { seed: nums[1] } : {}) }
   throw new UsageError(`--protect is ${PROTECT_FORMS}, not "${text}"`)
 }
 
@@ -92,7 +104,10 @@ function attacksFrom(ctx: CommandContext): Record<string, unknown> {
   return out
 }
 
-const sweepFrom = (ctx: CommandContext): number[] | undefined => str(ctx, 'sweep')?.split(',').map((t) => number('sweep', t.trim()))
+const sweepFrom = (ctx: CommandContext): number[] | undefined =>
+  str(ctx, 'sweep')
+    ?.split(',')
+    .map((t) => number('sweep', t.trim()))
 
 function runId(ctx: CommandContext, flag = 'run'): number | undefined {
   const v = str(ctx, flag)
@@ -104,7 +119,11 @@ function runId(ctx: CommandContext, flag = 'run'): number | undefined {
 /** The objective flags (--theta, --lambda, --loss, --temperature). */
 function objectiveFrom(ctx: CommandContext): Record<string, unknown> {
   const o: Record<string, unknown> = {}
-  for (const [flag, key] of [['theta', 'theta'], ['lambda', 'lambda'], ['temperature', 'temperature']] as const) {
+  for (const [flag, key] of [
+    ['theta', 'theta'],
+    ['lambda', 'lambda'],
+    ['temperature', 'temperature'],
+  ] as const) {
     const v = str(ctx, flag)
     if (v !== undefined) o[key] = number(flag, v)
   }
@@ -128,7 +147,12 @@ function stateText(s: PrivacyRunState): string[] {
   const attacks = s.finetune?.attacks ?? s.certify?.attacks ?? s.attack?.attacks ?? []
   if (s.finetune) {
     const r = s.finetune
-    lines.push(`  protected ${r.protected.forget} images, retained ${r.protected.retain}; kept epoch ${r.kept.epoch} (${r.kept.reason})`, modelLine('before', r.before), modelLine('after', r.after), `  model folder ${r.modelDir}`)
+    lines.push(
+      `  protected ${r.protected.forget} images, retained ${r.protected.retain}; kept epoch ${r.kept.epoch} (${r.kept.reason})`,
+      modelLine('before', r.before),
+      modelLine('after', r.after),
+      `  model folder ${r.modelDir}`,
+    )
   }
   if (s.certify) {
     const r = s.certify
@@ -142,13 +166,18 @@ function stateText(s: PrivacyRunState): string[] {
     )
   }
   for (const p of s.finetune?.sweep ?? s.certify?.sweep ?? []) {
-    lines.push(`  θ ${p.theta}: distance ${p.forgetDistance.toFixed(4)}, test ${pct(p.testAccuracy)}, retain-loss change ${p.retainLossChange.toExponential(3)}, bound ${p.bound === null ? '—' : p.bound.toExponential(3)}`)
+    lines.push(
+      `  θ ${p.theta}: distance ${p.forgetDistance.toFixed(4)}, test ${pct(p.testAccuracy)}, retain-loss change ${p.retainLossChange.toExponential(3)}, bound ${p.bound === null ? '—' : p.bound.toExponential(3)}`,
+    )
   }
   for (const a of attacks) {
-    lines.push(`  ${a.kind} r=${a.radius}${a.steps > 1 ? ` ${a.steps} steps` : ''}: distance ${a.distanceBefore.toFixed(4)} → ${a.distanceAfter.toFixed(4)}, confident ${pct(a.confidentFraction)} (p > ${a.confidentAbove})`)
+    lines.push(
+      `  ${a.kind} r=${a.radius}${a.steps > 1 ? ` ${a.steps} steps` : ''}: distance ${a.distanceBefore.toFixed(4)} → ${a.distanceAfter.toFixed(4)}, confident ${pct(a.confidentFraction)} (p > ${a.confidentAbove})`,
+    )
   }
   if (s.verify) {
-    for (const c of s.verify.checks) lines.push(`  ${c.pass ? 'pass' : 'FAIL'}  ${c.name}: stored ${c.stored}, recomputed ${c.recomputed} (${c.tolerance})`)
+    for (const c of s.verify.checks)
+      lines.push(`  ${c.pass ? 'pass' : 'FAIL'}  ${c.name}: stored ${c.stored}, recomputed ${c.recomputed} (${c.tolerance})`)
     lines.push(`  ${s.verify.pass ? 'every check passed' : 'verification FAILED'} for ${s.verify.dir}`)
   }
   return lines
@@ -185,8 +214,20 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       noArgs(args)
       const trainRunId = runId(ctx)
       if (trainRunId === undefined) throw new UsageError('--run ID is required (a finished "mxd classify train" run)')
-      const raw: Record<string, unknown> = { trainRunId, protect: await parseProtect(str(ctx, 'protect')), objective: objectiveFrom(ctx), attacks: attacksFrom(ctx) }
-      for (const [flag, key] of [['epochs', 'epochs'], ['lr', 'lr'], ['batch', 'batch'], ['project-norm', 'projectNorm'], ['retain-floor', 'retainFloor'], ['seed', 'seed']] as const) {
+      const raw: Record<string, unknown> = {
+        trainRunId,
+        protect: await parseProtect(str(ctx, 'protect')),
+        objective: objectiveFrom(ctx),
+        attacks: attacksFrom(ctx),
+      }
+      for (const [flag, key] of [
+        ['epochs', 'epochs'],
+        ['lr', 'lr'],
+        ['batch', 'batch'],
+        ['project-norm', 'projectNorm'],
+        ['retain-floor', 'retainFloor'],
+        ['seed', 'seed'],
+      ] as const) {
         const v = str(ctx, flag)
         if (v !== undefined) raw[key] = number(flag, v)
       }
@@ -239,14 +280,17 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       noArgs(args)
       const trainRunId = runId(ctx)
       const cert = runId(ctx, 'certificate')
-      if ((trainRunId === undefined) === (cert === undefined)) throw new UsageError('give either --run ID --protect ... (a classifier run) or --certificate ID (a certificate\'s released model)')
-      if (cert !== undefined && str(ctx, 'protect') !== undefined) throw new UsageError('--protect goes with --run: a certificate brings its own protected set')
+      if ((trainRunId === undefined) === (cert === undefined))
+        throw new UsageError("give either --run ID --protect ... (a classifier run) or --certificate ID (a certificate's released model)")
+      if (cert !== undefined && str(ctx, 'protect') !== undefined)
+        throw new UsageError('--protect goes with --run: a certificate brings its own protected set')
       const raw: Record<string, unknown> =
         trainRunId !== undefined
           ? { target: { runId: trainRunId }, protect: await parseProtect(str(ctx, 'protect')), attacks: attacksFrom(ctx) }
           : { target: { certificateId: cert }, attacks: attacksFrom(ctx) }
       const attacks = raw.attacks as Record<string, unknown>
-      if (!attacks.gaussian && !attacks.fgsm && !attacks.pgd) throw new UsageError('name at least one attack: --gaussian R, --fgsm R or --pgd R:STEPS:STEP')
+      if (!attacks.gaussian && !attacks.fgsm && !attacks.pgd)
+        throw new UsageError('name at least one attack: --gaussian R, --fgsm R or --pgd R:STEPS:STEP')
       const request = checked(PrivacyAttackConfig, raw)
       const backend = await ctx.backend()
       const { runId: id } = await backend.call('privacy.attack', request)
@@ -270,8 +314,30 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
 }
 
 const STRING_OPTIONS = [
-  'run', 'protect', 'theta', 'lambda', 'loss', 'temperature', 'epochs', 'lr', 'optimizer', 'batch', 'project-norm', 'retain-floor', 'sweep',
-  'gaussian', 'fgsm', 'pgd', 'confident-above', 'seed', 'norm-bound', 'epsilon', 'delta', 'solver', 'out', 'certificate',
+  'run',
+  'protect',
+  'theta',
+  'lambda',
+  'loss',
+  'temperature',
+  'epochs',
+  'lr',
+  'optimizer',
+  'batch',
+  'project-norm',
+  'retain-floor',
+  'sweep',
+  'gaussian',
+  'fgsm',
+  'pgd',
+  'confident-above',
+  'seed',
+  'norm-bound',
+  'epsilon',
+  'delta',
+  'solver',
+  'out',
+  'certificate',
 ]
 
 export const privacy: Command = {
@@ -293,7 +359,10 @@ export const privacy: Command = {
   async run(ctx) {
     const [sub, ...args] = ctx.positionals
     const entry = sub === undefined ? undefined : SUBCOMMANDS[sub]
-    if (!entry) throw new UsageError(`${sub === undefined ? 'a subcommand is needed' : `unknown subcommand "${sub}"`}: ${Object.keys(SUBCOMMANDS).join(', ')}`)
+    if (!entry)
+      throw new UsageError(
+        `${sub === undefined ? 'a subcommand is needed' : `unknown subcommand "${sub}"`}: ${Object.keys(SUBCOMMANDS).join(', ')}`,
+      )
     return entry.run(ctx, args)
   },
 }

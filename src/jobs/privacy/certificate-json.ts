@@ -8,7 +8,12 @@ export const CERTIFICATE_FORMAT = 'mxd-privacy-certificate'
 export const SOFTWARE_VERSION: string = pkg.version
 
 export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/)
-const Slot = z.object({ name: z.string(), shape: z.array(z.number().int().min(0)), offset: z.number().int().min(0), size: z.number().int().min(0) })
+const Slot = z.object({
+  name: z.string(),
+  shape: z.array(z.number().int().min(0)),
+  offset: z.number().int().min(0),
+  size: z.number().int().min(0),
+})
 
 /** certificate.json. */
 export const CertificateJson = z.object({
@@ -24,7 +29,12 @@ export const CertificateJson = z.object({
   lossK: UncertaintyLossName,
   temperature: z.number(),
   /** Δ, the bound on ‖w⁻ − w_θ‖, with the form of the bound and its terms. */
-  sensitivity: z.object({ value: z.number(), form: z.enum(['convex', 'nonconvex']), terms: z.record(z.string(), z.number()), formula: z.string() }),
+  sensitivity: z.object({
+    value: z.number(),
+    form: z.enum(['convex', 'nonconvex']),
+    terms: z.record(z.string(), z.number()),
+    formula: z.string(),
+  }),
   /** σ = (Δ/ε)·√(2 ln(1.25/δ)), and the seed of the noise N(0, σ²I) (verification regenerates it). */
   sigma: z.number(),
   seed: z.number().int(),
@@ -67,4 +77,3 @@ export const CertificateJson = z.object({
   caveats: z.array(z.string()),
 })
 export type CertificateJson = z.infer<typeof CertificateJson>
-

@@ -14,7 +14,13 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
 import type { ClassifierParams } from '../../engine/classifiers/classifier.js'
-import { ClassifierFolderError, loadClassifierFolder, saveClassifierFolder, type LoadedClassifier, type SavedClassifierConfig } from '../../engine/classifiers/folder.js'
+import {
+  ClassifierFolderError,
+  loadClassifierFolder,
+  saveClassifierFolder,
+  type LoadedClassifier,
+  type SavedClassifierConfig,
+} from '../../engine/classifiers/folder.js'
 import type { ParamSlot } from '../../engine/privacy/types.js'
 import { SafetensorsFile, writeSafetensors, type WritableTensor64 } from '../../engine/safetensors.js'
 import { CLASSIFIER_WEIGHTS_FILE } from '../../shared/classify.js'
@@ -34,7 +40,9 @@ import { renderCertificateReport, type CertificateReportExtra } from './report-h
 export { CERTIFICATE_FORMAT, CertificateJson, SOFTWARE_VERSION }
 
 /** certificate.json before the folder is written: the writer adds the layout and the weight files' hashes. */
-export type CertificateDraft = Omit<CertificateJson, 'model' | 'format' | 'version' | 'software'> & { model: Omit<CertificateJson['model'], 'files' | 'layout'> }
+export type CertificateDraft = Omit<CertificateJson, 'model' | 'format' | 'version' | 'software'> & {
+  model: Omit<CertificateJson['model'], 'files' | 'layout'>
+}
 
 /** protected.json. */
 const ProtectedJson = z.object({ forgetHash: Sha256, forget: z.array(z.number().int().min(0)) })
@@ -104,7 +112,9 @@ function readText(path: string, what: string): string {
     return readFileSync(path, 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new CertificateFolderError(code === 'ENOENT' ? `${path} is missing: ${what}` : `${path} cannot be read (${(err as Error).message}): ${what}`)
+    throw new CertificateFolderError(
+      code === 'ENOENT' ? `${path} is missing: ${what}` : `${path} cannot be read (${(err as Error).message}): ${what}`,
+    )
   }
 }
 
@@ -118,13 +128,16 @@ function readVector(path: string, expectedSha: string, layout: readonly ParamSlo
     }
   })()
   if (actual !== expectedSha) {
-    throw new CertificateFolderError(`${path} does not match certificate.json (sha256 ${actual.slice(0, 12)}…, recorded ${expectedSha.slice(0, 12)}…): the weights were changed after issue; ${REWRITE}.`)
+    throw new CertificateFolderError(
+      `${path} does not match certificate.json (sha256 ${actual.slice(0, 12)}…, recorded ${expectedSha.slice(0, 12)}…): the weights were changed after issue; ${REWRITE}.`,
+    )
   }
   const file = SafetensorsFile.open(path)
   try {
     const total = layout.reduce((n, s) => n + s.size, 0)
     const w = new Float64Array(total)
-    if (file.tensors.size !== layout.length) throw new CertificateFolderError(`${path} holds ${file.tensors.size} tensors, the certificate's layout ${layout.length}; ${REWRITE}.`)
+    if (file.tensors.size !== layout.length)
+      throw new CertificateFolderError(`${path} holds ${file.tensors.size} tensors, the certificate's layout ${layout.length}; ${REWRITE}.`)
     for (const s of layout) {
       const info = file.tensors.get(s.name)
       if (!info || info.dtype !== 'F64' || info.shape.join(',') !== s.shape.join(',')) {
@@ -142,19 +155,26 @@ function readVector(path: string, expectedSha: string, layout: readonly ParamSlo
 export function readCertificateFolder(dir: string): CertificateFolder {
   const jsonPath = join(dir, CERTIFICATE_FILE)
   let raw: unknown
-  const text = readText(jsonPath, `${dir} is not a certificate folder; choose the folder "mxd privacy certify --out" wrote (or a certify run's certificate/ folder).`)
+  const text = readText(
+    jsonPath,
+    `${dir} is not a certificate folder; choose the folder "mxd privacy certify --out" wrote (or a certify run's certificate/ folder).`,
+  )
   try {
     raw = JSON.parse(text)
   } catch (err) {
     throw new CertificateFolderError(`${jsonPath} is not valid JSON (${(err as Error).message}); ${REWRITE}.`)
   }
   if ((raw as { format?: unknown } | null)?.format !== CERTIFICATE_FORMAT) {
-    throw new CertificateFolderError(`${jsonPath} is not a privacy certificate (no "format": "${CERTIFICATE_FORMAT}"): choose a folder a privacy-certify run wrote.`)
+    throw new CertificateFolderError(
+      `${jsonPath} is not a privacy certificate (no "format": "${CERTIFICATE_FORMAT}"): choose a folder a privacy-certify run wrote.`,
+    )
   }
   const parsed = CertificateJson.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
-    throw new CertificateFolderError(`${jsonPath}: field "${issue.path.join('.')}" ${issue.message.toLowerCase()}; the file was edited or is from another version — ${REWRITE}.`)
+    throw new CertificateFolderError(
+      `${jsonPath}: field "${issue.path.join('.')}" ${issue.message.toLowerCase()}; the file was edited or is from another version — ${REWRITE}.`,
+    )
   }
   const json = parsed.data
   const layout = json.model.layout
@@ -162,19 +182,24 @@ export function readCertificateFolder(dir: string): CertificateFolder {
   const wMinus = readVector(join(dir, CERTIFICATE_W_MINUS), json.model.files.wMinus, layout)
 
   const protectedPath = join(dir, CERTIFICATE_PROTECTED)
-  const prot = ProtectedJson.safeParse((() => {
-    try {
-      return JSON.parse(readText(protectedPath, `the protected set is gone; ${REWRITE}.`))
-    } catch (err) {
-      if (err instanceof CertificateFolderError) throw err
-      return null
-    }
-  })())
-  if (!prot.success) throw new CertificateFolderError(`${protectedPath} is not a protected-set file ({ forgetHash, forget: [indices] }); ${REWRITE}.`)
+  const prot = ProtectedJson.safeParse(
+    (() => {
+      try {
+        return JSON.parse(readText(protectedPath, `the protected set is gone; ${REWRITE}.`))
+      } catch (err) {
+        if (err instanceof CertificateFolderError) throw err
+        return null
+      }
+    })(),
+  )
+  if (!prot.success)
+    throw new CertificateFolderError(`${protectedPath} is not a protected-set file ({ forgetHash, forget: [indices] }); ${REWRITE}.`)
   const protectedIndices = Uint32Array.from(prot.data.forget)
   const hash = indexHash(protectedIndices)
   if (hash !== prot.data.forgetHash || hash !== json.protected.forgetHash) {
-    throw new CertificateFolderError(`${protectedPath} does not match certificate.json (sha256 of the indices ${hash.slice(0, 12)}…, recorded ${json.protected.forgetHash.slice(0, 12)}…): the protected set was changed; ${REWRITE}.`)
+    throw new CertificateFolderError(
+      `${protectedPath} does not match certificate.json (sha256 of the indices ${hash.slice(0, 12)}…, recorded ${json.protected.forgetHash.slice(0, 12)}…): the protected set was changed; ${REWRITE}.`,
+    )
   }
 
   const releasedDir = join(dir, CERTIFICATE_RELEASED_DIR)
@@ -186,14 +211,18 @@ export function readCertificateFolder(dir: string): CertificateFolder {
     throw new CertificateFolderError(`${releasedWeights} is missing or unreadable: the released model is gone; ${REWRITE}.`)
   }
   if (releasedSha !== json.model.files.released) {
-    throw new CertificateFolderError(`${releasedWeights} does not match certificate.json (sha256 ${releasedSha.slice(0, 12)}…, recorded ${json.model.files.released.slice(0, 12)}…): the released model was changed after issue; ${REWRITE}.`)
+    throw new CertificateFolderError(
+      `${releasedWeights} does not match certificate.json (sha256 ${releasedSha.slice(0, 12)}…, recorded ${json.model.files.released.slice(0, 12)}…): the released model was changed after issue; ${REWRITE}.`,
+    )
   }
   const reportHtml = readText(join(dir, CERTIFICATE_REPORT), `the report is gone; ${REWRITE}.`)
   let released: LoadedClassifier
   try {
     released = loadClassifierFolder(releasedDir)
   } catch (err) {
-    throw err instanceof ClassifierFolderError ? new CertificateFolderError(`${err.message} (the certificate's released model; ${REWRITE})`) : err
+    throw err instanceof ClassifierFolderError
+      ? new CertificateFolderError(`${err.message} (the certificate's released model; ${REWRITE})`)
+      : err
   }
   return { dir, json, wStar, wMinus, released, protectedIndices, reportHtml }
 }

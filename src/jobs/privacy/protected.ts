@@ -35,35 +35,54 @@ function draw(pool: Uint32Array, count: number, seed: number): Uint32Array {
 }
 
 /** The forget indices and the retain indices of a split with these labels. */
-export function selectProtected(labels: Uint8Array, classCount: number, spec: ParsedProtectSpec, classNames?: readonly string[]): ProtectedSelection {
+export function selectProtected(
+  labels: Uint8Array,
+  classCount: number,
+  spec: ParsedProtectSpec,
+  classNames?: readonly string[],
+): ProtectedSelection {
   const n = labels.length
   let forget: Uint32Array
   if (spec.by === 'class') {
     if (spec.class >= classCount) {
       const names = classNames ? ` (${classNames.map((c, i) => `${i} ${c}`).join(', ')})` : ''
-      throw new ProtectedSetError(`The dataset has no class ${spec.class}: its classes are 0–${classCount - 1}${names}; choose one of those.`)
+      throw new ProtectedSetError(
+        `The dataset has no class ${spec.class}: its classes are 0–${classCount - 1}${names}; choose one of those.`,
+      )
     }
     const members: number[] = []
     for (let i = 0; i < n; i++) if (labels[i] === spec.class) members.push(i)
     const name = classNames?.[spec.class] === undefined ? `class ${spec.class}` : `class ${spec.class} (${classNames[spec.class]})`
     if (members.length === 0) throw new ProtectedSetError(`The training split has no images of ${name}: choose another class.`)
     if (spec.count !== undefined && spec.count > members.length) {
-      throw new ProtectedSetError(`${spec.count} images of ${name} were asked for but the training split has ${members.length}: ask for at most ${members.length}.`)
+      throw new ProtectedSetError(
+        `${spec.count} images of ${name} were asked for but the training split has ${members.length}: ask for at most ${members.length}.`,
+      )
     }
     forget = spec.count === undefined ? Uint32Array.from(members) : draw(Uint32Array.from(members), spec.count, spec.seed)
   } else if (spec.by === 'random') {
-    if (spec.count >= n) throw new ProtectedSetError(`${spec.count} random images were asked for but the training split has ${n}: ask for fewer than ${n}, so some remain to retain.`)
+    if (spec.count >= n)
+      throw new ProtectedSetError(
+        `${spec.count} random images were asked for but the training split has ${n}: ask for fewer than ${n}, so some remain to retain.`,
+      )
     const pool = new Uint32Array(n)
     for (let i = 0; i < n; i++) pool[i] = i
     forget = draw(pool, spec.count, spec.seed)
   } else {
     forget = Uint32Array.from(spec.indices).sort()
     for (let i = 0; i < forget.length; i++) {
-      if (forget[i]! >= n) throw new ProtectedSetError(`Index ${forget[i]} is past the end of the training split (${n} images, indices 0–${n - 1}): remove it.`)
-      if (i > 0 && forget[i] === forget[i - 1]) throw new ProtectedSetError(`Index ${forget[i]} is listed more than once: list each protected image once.`)
+      if (forget[i]! >= n)
+        throw new ProtectedSetError(
+          `Index ${forget[i]} is past the end of the training split (${n} images, indices 0–${n - 1}): remove it.`,
+        )
+      if (i > 0 && forget[i] === forget[i - 1])
+        throw new ProtectedSetError(`Index ${forget[i]} is listed more than once: list each protected image once.`)
     }
   }
-  if (forget.length >= n) throw new ProtectedSetError(`The protected set holds the whole training split (${n} images): nothing would remain to retain; protect fewer images.`)
+  if (forget.length >= n)
+    throw new ProtectedSetError(
+      `The protected set holds the whole training split (${n} images): nothing would remain to retain; protect fewer images.`,
+    )
   const retain = new Uint32Array(n - forget.length)
   for (let i = 0, f = 0, r = 0; i < n; i++) {
     if (f < forget.length && forget[f] === i) f++

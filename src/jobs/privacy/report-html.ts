@@ -29,7 +29,8 @@ export function fmt(x: number): string {
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`
 
 const row = (cells: string[], head = false): string => `<tr>${cells.map((c) => (head ? `<th>${c}</th>` : `<td>${c}</td>`)).join('')}</tr>`
-const table = (head: string[], rows: string[][]): string => `<table>${row(head.map(escapeHtml), true)}${rows.map((r) => row(r.map(escapeHtml))).join('')}</table>`
+const table = (head: string[], rows: string[][]): string =>
+  `<table>${row(head.map(escapeHtml), true)}${rows.map((r) => row(r.map(escapeHtml))).join('')}</table>`
 
 /** Overlaid bar histograms of max probability on D_f (before: grey, released: blue). */
 function histogramSvg(before: ConfidenceSummary, after: ConfidenceSummary, label: string): string {
@@ -77,7 +78,10 @@ function tradeoffSvg(points: CertificateReportExtra['sweep']): string {
   const sorted = [...points].sort((a, b) => a.forgetDistance - b.forgetDistance)
   const path = sorted.map((p, i) => `${i === 0 ? 'M' : 'L'}${sx(p.forgetDistance).toFixed(1)},${sy(p.testAccuracy).toFixed(1)}`).join(' ')
   const dots = sorted
-    .map((p) => `<circle cx="${sx(p.forgetDistance).toFixed(1)}" cy="${sy(p.testAccuracy).toFixed(1)}" r="3"/><text x="${(sx(p.forgetDistance) + 5).toFixed(1)}" y="${(sy(p.testAccuracy) - 5).toFixed(1)}">θ=${fmt(p.theta)}</text>`)
+    .map(
+      (p) =>
+        `<circle cx="${sx(p.forgetDistance).toFixed(1)}" cy="${sy(p.testAccuracy).toFixed(1)}" r="3"/><text x="${(sx(p.forgetDistance) + 5).toFixed(1)}" y="${(sy(p.testAccuracy) - 5).toFixed(1)}">θ=${fmt(p.theta)}</text>`,
+    )
     .join('')
   return `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="trade-off curve">
 <line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" class="axis"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" class="axis"/>
@@ -121,71 +125,114 @@ export function renderCertificateReport(cert: CertificateJson, extra: Certificat
 <li>The noise is reproducible from the recorded seed so that the certificate can be verified; whoever has the seed and w⁻ can remove it.</li></ul>`,
     cert.caveats.length ? `<h2>Caveats</h2><ul>${cert.caveats.map((c) => `<li>${e(c)}</li>`).join('')}</ul>` : '',
     `<h2>The numbers</h2>`,
-    table(['quantity', 'value'], [
-      ['ε', fmt(cert.epsilon)],
-      ['δ', fmt(cert.delta)],
-      ['θ', fmt(cert.theta)],
-      ['λ', fmt(cert.lambda)],
-      ['uncertainty loss L_K', cert.lossK],
-      ['temperature', fmt(cert.temperature)],
-      [`sensitivity Δ (${cert.sensitivity.form})`, fmt(cert.sensitivity.value)],
-      ['Δ formula', cert.sensitivity.formula],
-      ...Object.entries(cert.sensitivity.terms).map(([k, v]) => [`  term ${k}`, fmt(v)]),
-      ['σ = (Δ/ε)·√(2 ln(1.25/δ))', fmt(cert.sigma)],
-      ['noise seed', String(cert.seed)],
-      ['useful', cert.useful ? 'yes' : 'no'],
-      ['usefulness', cert.usefulness],
-    ]),
+    table(
+      ['quantity', 'value'],
+      [
+        ['ε', fmt(cert.epsilon)],
+        ['δ', fmt(cert.delta)],
+        ['θ', fmt(cert.theta)],
+        ['λ', fmt(cert.lambda)],
+        ['uncertainty loss L_K', cert.lossK],
+        ['temperature', fmt(cert.temperature)],
+        [`sensitivity Δ (${cert.sensitivity.form})`, fmt(cert.sensitivity.value)],
+        ['Δ formula', cert.sensitivity.formula],
+        ...Object.entries(cert.sensitivity.terms).map(([k, v]) => [`  term ${k}`, fmt(v)]),
+        ['σ = (Δ/ε)·√(2 ln(1.25/δ))', fmt(cert.sigma)],
+        ['noise seed', String(cert.seed)],
+        ['useful', cert.useful ? 'yes' : 'no'],
+        ['usefulness', cert.usefulness],
+      ],
+    ),
     `<h2>Constants and how each was obtained</h2>`,
-    table(['constant', 'value', 'provenance', 'method'], Object.entries(cert.constants).map(([k, c]) => [k, fmt(c.value), c.provenance, c.method])),
+    table(
+      ['constant', 'value', 'provenance', 'method'],
+      Object.entries(cert.constants).map(([k, c]) => [k, fmt(c.value), c.provenance, c.method]),
+    ),
     `<h2>The Newton step</h2>`,
-    table(['quantity', 'value'], [
-      ['solver', cert.newton.method],
-      ['iterations', String(cert.newton.iterations)],
-      ['relative residual ‖H x − g‖/‖g‖', fmt(cert.newton.residual)],
-      ['error bound on H⁻¹g', fmt(cert.newton.errorBound)],
-      ['λ_min of sym(H)', fmt(cert.newton.lambdaMin)],
-      ['λ_min found by', cert.newton.lambdaMinMethod],
-      ['shift added', fmt(cert.newton.shift)],
-    ]),
+    table(
+      ['quantity', 'value'],
+      [
+        ['solver', cert.newton.method],
+        ['iterations', String(cert.newton.iterations)],
+        ['relative residual ‖H x − g‖/‖g‖', fmt(cert.newton.residual)],
+        ['error bound on H⁻¹g', fmt(cert.newton.errorBound)],
+        ['λ_min of sym(H)', fmt(cert.newton.lambdaMin)],
+        ['λ_min found by', cert.newton.lambdaMinMethod],
+        ['shift added', fmt(cert.newton.shift)],
+      ],
+    ),
     `<h2>The models</h2>`,
-    table(['model', 'distance on D_f', 'accuracy on D_f', 'retain accuracy', 'retain loss', 'test accuracy'], [
-      modelRows('w* (trained)', extra.before),
-      modelRows('w⁻ (Newton step)', extra.newtonModel),
-      modelRows('w̃ (released)', extra.released),
-    ]),
+    table(
+      ['model', 'distance on D_f', 'accuracy on D_f', 'retain accuracy', 'retain loss', 'test accuracy'],
+      [
+        modelRows('w* (trained)', extra.before),
+        modelRows('w⁻ (Newton step)', extra.newtonModel),
+        modelRows('w̃ (released)', extra.released),
+      ],
+    ),
     `<p>Confidence distance: the mean over the protected images of max(0, max<sub>c</sub> p<sub>c</sub> − 1/${cert.dataset.classes.length}); 0 is perfectly uniform.</p>`,
     histogramSvg(extra.before.forget, extra.released.forget, 'max-probability histograms on the protected set'),
     `<p><span style="color:#999">■</span> w* (trained) &nbsp; <span style="color:#3b7dd8">■</span> w̃ (released)</p>`,
     `<h2>Trade-off over θ</h2>`,
     tradeoffSvg(extra.sweep),
     extra.sweep.length
-      ? table(['θ', 'distance on D_f', 'test accuracy', 'retain loss', '|Δ retain loss|', 'bound', 'note'], extra.sweep.map((p) => [fmt(p.theta), fmt(p.forgetDistance), pct(p.testAccuracy), fmt(p.retainLoss), fmt(p.retainLossChange), p.bound === null ? '—' : fmt(p.bound), p.boundNote]))
+      ? table(
+          ['θ', 'distance on D_f', 'test accuracy', 'retain loss', '|Δ retain loss|', 'bound', 'note'],
+          extra.sweep.map((p) => [
+            fmt(p.theta),
+            fmt(p.forgetDistance),
+            pct(p.testAccuracy),
+            fmt(p.retainLoss),
+            fmt(p.retainLossChange),
+            p.bound === null ? '—' : fmt(p.bound),
+            p.boundNote,
+          ]),
+        )
       : '',
     `<h2>Attacks on the released model</h2>`,
     extra.attacks.length
-      ? table(['attack', 'radius', 'steps', 'step size', 'distance before', 'distance after', `confident (p > threshold)`], extra.attacks.map((a) => [a.kind, fmt(a.radius), String(a.steps), fmt(a.stepSize), fmt(a.distanceBefore), fmt(a.distanceAfter), `${pct(a.confidentFraction)} (> ${fmt(a.confidentAbove)})`]))
+      ? table(
+          ['attack', 'radius', 'steps', 'step size', 'distance before', 'distance after', `confident (p > threshold)`],
+          extra.attacks.map((a) => [
+            a.kind,
+            fmt(a.radius),
+            String(a.steps),
+            fmt(a.stepSize),
+            fmt(a.distanceBefore),
+            fmt(a.distanceAfter),
+            `${pct(a.confidentFraction)} (> ${fmt(a.confidentAbove)})`,
+          ]),
+        )
       : '<p>No attacks were run.</p>',
     `<h2>Data and protected set</h2>`,
-    table(['field', 'value'], [
-      ['dataset', `#${cert.dataset.id} ${cert.dataset.name}`],
-      ['path', cert.dataset.path],
-      ['sha256', cert.dataset.sha256],
-      ['classes', cert.dataset.classes.map((c, i) => `${i} ${c}`).join(', ')],
-      ['split', `validation ${fmt(cert.dataset.split.validationFraction)}, test ${cert.dataset.split.testFraction === null ? 'official' : fmt(cert.dataset.split.testFraction)}, seed ${cert.dataset.split.seed}`],
-      ['protected set', JSON.stringify(prot.spec)],
-      ['protected images |D_f|', String(prot.forget)],
-      ['retained images |D_r|', String(prot.retain)],
-      ['sha256 of D_f indices', prot.forgetHash],
-      ['sha256 of D_r indices', prot.retainHash],
-    ]),
+    table(
+      ['field', 'value'],
+      [
+        ['dataset', `#${cert.dataset.id} ${cert.dataset.name}`],
+        ['path', cert.dataset.path],
+        ['sha256', cert.dataset.sha256],
+        ['classes', cert.dataset.classes.map((c, i) => `${i} ${c}`).join(', ')],
+        [
+          'split',
+          `validation ${fmt(cert.dataset.split.validationFraction)}, test ${cert.dataset.split.testFraction === null ? 'official' : fmt(cert.dataset.split.testFraction)}, seed ${cert.dataset.split.seed}`,
+        ],
+        ['protected set', JSON.stringify(prot.spec)],
+        ['protected images |D_f|', String(prot.forget)],
+        ['retained images |D_r|', String(prot.retain)],
+        ['sha256 of D_f indices', prot.forgetHash],
+        ['sha256 of D_r indices', prot.retainHash],
+      ],
+    ),
     classRows.length ? table(['class', 'name', 'protected images'], classRows) : '',
     `<h2>Files</h2>`,
-    table(['file', 'sha256'], [
-      ['w-star.safetensors', cert.model.files.wStar],
-      ['w-minus.safetensors', cert.model.files.wMinus],
-      ['released/model.safetensors', cert.model.files.released],
-    ]),
+    table(
+      ['file', 'sha256'],
+      [
+        ['w-star.safetensors', cert.model.files.wStar],
+        ['w-minus.safetensors', cert.model.files.wMinus],
+        ['released/model.safetensors', cert.model.files.released],
+      ],
+    ),
     `<p>Check this certificate with <code>mxd privacy verify FOLDER</code>: it recomputes every number above from the stored inputs.</p>`,
   ]
   return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Privacy certificate — ${e(cert.model.kind)} on ${e(cert.dataset.name)}</title><style>${CSS}</style></head>\n<body>\n${body.filter(Boolean).join('\n')}\n</body></html>\n`

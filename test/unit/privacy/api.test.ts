@@ -83,19 +83,33 @@ describe('privacy.preview', () => {
 
   it('refuses a protected set the data cannot give and a run that is not a finished classifier run', async () => {
     const preview = (trainRunId: number, protect: unknown) => b.call('privacy.preview', { trainRunId, protect } as never)
-    await expect(preview(logreg, { by: 'class', class: 9 })).rejects.toThrow(/protect: The dataset has no class 9: its classes are 0–3 \(0 0, 1 1, 2 2, 3 3\)/)
-    await expect(preview(logreg, { by: 'indices', indices: [1, 144] })).rejects.toThrow(/Index 144 is past the end of the training split \(144 images, indices 0–143\)/)
+    await expect(preview(logreg, { by: 'class', class: 9 })).rejects.toThrow(
+      /protect: The dataset has no class 9: its classes are 0–3 \(0 0, 1 1, 2 2, 3 3\)/,
+    )
+    await expect(preview(logreg, { by: 'indices', indices: [1, 144] })).rejects.toThrow(
+      /Index 144 is past the end of the training split \(144 images, indices 0–143\)/,
+    )
     await expect(preview(logreg, { by: 'indices', indices: [3, 3] })).rejects.toThrow(/Index 3 is listed more than once/)
-    await expect(preview(logreg, { by: 'class', class: 1, count: 37 })).rejects.toThrow(/37 images of class 1 \(1\) were asked for but the training split has 36/)
-    await expect(preview(logreg, { by: 'random', count: 144 })).rejects.toThrow(/144 random images were asked for but the training split has 144/)
+    await expect(preview(logreg, { by: 'class', class: 1, count: 37 })).rejects.toThrow(
+      /37 images of class 1 \(1\) were asked for but the training split has 36/,
+    )
+    await expect(preview(logreg, { by: 'random', count: 144 })).rejects.toThrow(
+      /144 random images were asked for but the training split has 144/,
+    )
     await expect(preview(logreg, { by: 'everything' })).rejects.toThrow(/protect/)
 
     await expect(preview(9999, { by: 'class', class: 0 })).rejects.toThrow(/There is no run 9999/)
     const failed = b.ctx.store.createRun('classify-train', b.ctx.store.getRun(logreg)!.config, 'failed').id
-    await expect(preview(failed, { by: 'class', class: 0 })).rejects.toThrow(new RegExp(`Classifier run ${failed} is failed: its model is saved when training finishes \\(resume it with "mxd classify train --resume ${failed}"\\)`))
+    await expect(preview(failed, { by: 'class', class: 0 })).rejects.toThrow(
+      new RegExp(
+        `Classifier run ${failed} is failed: its model is saved when training finishes \\(resume it with "mxd classify train --resume ${failed}"\\)`,
+      ),
+    )
     const ev = await b.call('classify.evaluate', { trainRunId: logreg })
     await ended(ev.runId)
-    await expect(preview(ev.runId, { by: 'class', class: 0 })).rejects.toThrow(new RegExp(`Run ${ev.runId} is a classify-eval run, not a classifier training run`))
+    await expect(preview(ev.runId, { by: 'class', class: 0 })).rejects.toThrow(
+      new RegExp(`Run ${ev.runId} is a classify-eval run, not a classifier training run`),
+    )
   })
 })
 
@@ -106,23 +120,55 @@ describe('privacy starts', () => {
     await expect(b.call('privacy.certify', { trainRunId: mixer, protect: { by: 'class', class: 0 }, normBound: 10 })).rejects.toThrow(
       /is a mixer: the certified Newton step is exact only for logreg and mlp .*Pareto fine-tuning \(mxd privacy finetune\) supports every classifier/,
     )
-    await expect(b.call('privacy.certify', { trainRunId: logreg, protect: { by: 'indices', indices: [500] }, normBound: 10 })).rejects.toThrow(/Index 500 is past the end/)
-    await expect(b.call('privacy.attack', { target: { runId: logreg }, attacks: { fgsm: {} } })).rejects.toThrow(/attacking a classifier run needs the protected set/)
-    await expect(b.call('privacy.attack', { target: { certificateId: 42 }, attacks: { fgsm: {} } })).rejects.toThrow(/There is no certificate #42/)
+    await expect(
+      b.call('privacy.certify', { trainRunId: logreg, protect: { by: 'indices', indices: [500] }, normBound: 10 }),
+    ).rejects.toThrow(/Index 500 is past the end/)
+    await expect(b.call('privacy.attack', { target: { runId: logreg }, attacks: { fgsm: {} } })).rejects.toThrow(
+      /attacking a classifier run needs the protected set/,
+    )
+    await expect(b.call('privacy.attack', { target: { certificateId: 42 }, attacks: { fgsm: {} } })).rejects.toThrow(
+      /There is no certificate #42/,
+    )
     await expect(b.call('privacy.verify', { certificate: { id: 42 } })).rejects.toThrow(/There is no certificate #42/)
-    await expect(b.call('privacy.verify', { certificate: { dir: join(root, 'no-such-folder') } })).rejects.toThrow(/no-such-folder has no certificate\.json: choose a certificate folder/)
+    await expect(b.call('privacy.verify', { certificate: { dir: join(root, 'no-such-folder') } })).rejects.toThrow(
+      /no-such-folder has no certificate\.json: choose a certificate folder/,
+    )
     expect(runCount()).toBe(before)
 
-    const ft = await b.call('privacy.finetune', { trainRunId: mixer, protect: { by: 'class', class: 1, count: 5 }, objective: { theta: 0.9 }, sweep: [0.5] })
+    const ft = await b.call('privacy.finetune', {
+      trainRunId: mixer,
+      protect: { by: 'class', class: 1, count: 5 },
+      objective: { theta: 0.9 },
+      sweep: [0.5],
+    })
     const ftRun = b.ctx.store.getRun(ft.runId)!
     expect(ftRun.kind).toBe('privacy-finetune')
-    expect(ftRun.config).toMatchObject({ trainRunId: mixer, protect: { by: 'class', class: 1, count: 5, seed: 0 }, objective: { theta: 0.9, lambda: 1e-3, lossK: 'forward-kl' }, sweep: [0.5], epochs: 30 })
-    const cert = await b.call('privacy.certify', { trainRunId: logreg, protect: { by: 'random', count: 10 }, normBound: 10, epsilon: 2, outDir: relative(process.cwd(), join(root, 'out')) })
+    expect(ftRun.config).toMatchObject({
+      trainRunId: mixer,
+      protect: { by: 'class', class: 1, count: 5, seed: 0 },
+      objective: { theta: 0.9, lambda: 1e-3, lossK: 'forward-kl' },
+      sweep: [0.5],
+      epochs: 30,
+    })
+    const cert = await b.call('privacy.certify', {
+      trainRunId: logreg,
+      protect: { by: 'random', count: 10 },
+      normBound: 10,
+      epsilon: 2,
+      outDir: relative(process.cwd(), join(root, 'out')),
+    })
     const certRun = b.ctx.store.getRun(cert.runId)!
     expect(certRun.kind).toBe('privacy-certify')
     expect(certRun.config).toMatchObject({ normBound: 10, epsilon: 2, delta: 1e-5, outDir: join(root, 'out') })
-    const at = await b.call('privacy.attack', { target: { runId: logreg }, protect: { by: 'class', class: 0 }, attacks: { pgd: { radius: 0.05 } } })
-    expect(b.ctx.store.getRun(at.runId)!.config).toMatchObject({ target: { runId: logreg }, attacks: { pgd: { radius: 0.05, steps: 50, stepSize: 1e-3 }, confidentAbove: 0.5 } })
+    const at = await b.call('privacy.attack', {
+      target: { runId: logreg },
+      protect: { by: 'class', class: 0 },
+      attacks: { pgd: { radius: 0.05 } },
+    })
+    expect(b.ctx.store.getRun(at.runId)!.config).toMatchObject({
+      target: { runId: logreg },
+      attacks: { pgd: { radius: 0.05, steps: 50, stepSize: 1e-3 }, confidentAbove: 0.5 },
+    })
 
     // privacy.get reads each back (the jobs are not written yet in this tree: they end failed, with no result).
     for (const id of [ft.runId, cert.runId, at.runId]) await ended(id)
@@ -141,15 +187,45 @@ describe('certificates', () => {
     const dir = join(root, 'cert-a')
     const runA = b.ctx.store.createRun('privacy-certify', { trainRunId: logreg }, 'succeeded').id
     const runB = b.ctx.store.createRun('privacy-certify', { trainRunId: logreg }, 'succeeded').id
-    const a = insertCertificate(b.ctx.store.db, { runId: runA, trainRunId: logreg, dir, model: 'logreg', epsilon: 1, delta: 1e-5, sigma: 0.25, sensitivity: 0.05, useful: true }, '2026-12-06T01:00:00.000Z')
-    const c = insertCertificate(b.ctx.store.db, { runId: runB, trainRunId: logreg, dir: join(root, 'cert-b'), model: 'mlp', epsilon: 0.5, delta: 1e-6, sigma: 3, sensitivity: 0.2, useful: false })
+    const a = insertCertificate(
+      b.ctx.store.db,
+      { runId: runA, trainRunId: logreg, dir, model: 'logreg', epsilon: 1, delta: 1e-5, sigma: 0.25, sensitivity: 0.05, useful: true },
+      '2026-12-06T01:00:00.000Z',
+    )
+    const c = insertCertificate(b.ctx.store.db, {
+      runId: runB,
+      trainRunId: logreg,
+      dir: join(root, 'cert-b'),
+      model: 'mlp',
+      epsilon: 0.5,
+      delta: 1e-6,
+      sigma: 3,
+      sensitivity: 0.2,
+      useful: false,
+    })
     const listed = await mine()
     expect(listed.map((r) => r.id)).toEqual([c.id, a.id])
-    expect(listed[1]).toEqual({ id: a.id, runId: runA, trainRunId: logreg, dir, model: 'logreg', epsilon: 1, delta: 1e-5, sigma: 0.25, sensitivity: 0.05, useful: true, status: 'issued', createdAt: '2026-12-06T01:00:00.000Z', verifiedAt: null })
+    expect(listed[1]).toEqual({
+      id: a.id,
+      runId: runA,
+      trainRunId: logreg,
+      dir,
+      model: 'logreg',
+      epsilon: 1,
+      delta: 1e-5,
+      sigma: 0.25,
+      sensitivity: 0.05,
+      useful: true,
+      status: 'issued',
+      createdAt: '2026-12-06T01:00:00.000Z',
+      verifiedAt: null,
+    })
     expect(listed[0]!.useful).toBe(false)
 
     // Verifying by id needs the folder where the row says it is.
-    await expect(b.call('privacy.verify', { certificate: { id: a.id } })).rejects.toThrow(/folder .*cert-a has no certificate\.json: the folder was moved or deleted/)
+    await expect(b.call('privacy.verify', { certificate: { id: a.id } })).rejects.toThrow(
+      /folder .*cert-a has no certificate\.json: the folder was moved or deleted/,
+    )
     mkdirSync(dir, { recursive: true })
     writeFileSync(join(dir, 'certificate.json'), '{}')
     const v = await b.call('privacy.verify', { certificate: { id: a.id } })
@@ -162,7 +238,9 @@ describe('certificates', () => {
     expect(() => updateCertificateStatus(b.ctx.store.db, 999, 'failed', null)).toThrow(/no certificate #999/)
     const attack = await b.call('privacy.attack', { target: { certificateId: a.id }, attacks: { gaussian: {} } })
     await ended(attack.runId)
-    await expect(b.call('privacy.attack', { target: { certificateId: a.id }, protect: { by: 'class', class: 0 }, attacks: {} })).rejects.toThrow(/brings its own protected set/)
+    await expect(
+      b.call('privacy.attack', { target: { certificateId: a.id }, protect: { by: 'class', class: 0 }, attacks: {} }),
+    ).rejects.toThrow(/brings its own protected set/)
 
     // Deleting the certify run deletes its row (ON DELETE CASCADE); the verify run's deletion leaves it.
     b.ctx.store.deleteRun(v.runId)

@@ -42,8 +42,23 @@ function draft(layout: ParamSlot[]): CertificateDraft {
       L_K: { value: 1.5, provenance: 'bounded', method: 'max ‖x‖·√2 <over> the data' },
       M_A: { value: 0.25, provenance: 'estimated', method: 'power iteration, 20 samples' },
     },
-    newton: { method: 'cholesky', iterations: 1, residual: 3e-15, errorBound: 1e-13, lambdaMin: 0.002, lambdaMinMethod: 'exact (dense eigen-decomposition)', shift: 0 },
-    dataset: { id: 1, name: 'planted', path: '/data/planted', sha256: 'ab'.repeat(32), split: { validationFraction: 0.1, testFraction: null, seed: 0 }, classes: CLASSES },
+    newton: {
+      method: 'cholesky',
+      iterations: 1,
+      residual: 3e-15,
+      errorBound: 1e-13,
+      lambdaMin: 0.002,
+      lambdaMinMethod: 'exact (dense eigen-decomposition)',
+      shift: 0,
+    },
+    dataset: {
+      id: 1,
+      name: 'planted',
+      path: '/data/planted',
+      sha256: 'ab'.repeat(32),
+      split: { validationFraction: 0.1, testFraction: null, seed: 0 },
+      classes: CLASSES,
+    },
     protected: protectedInfo(spec, sel, labels, 3),
     model: { kind: 'logreg', config: {}, shape, classes: CLASSES, parameters: layout.reduce((n, s) => n + s.size, 0) },
     trainRunId: 7,
@@ -54,7 +69,15 @@ function draft(layout: ParamSlot[]): CertificateDraft {
 }
 
 const report = (forgetDistance: number): ModelReport => ({
-  forget: { images: 4, distance: forgetDistance, accuracy: 1, histogram: { edges: Array.from({ length: 21 }, (_, i) => 1 / 3 + (i * 2) / 60), counts: Array.from({ length: 20 }, (_, i) => (i === 19 ? 4 : 0)) } },
+  forget: {
+    images: 4,
+    distance: forgetDistance,
+    accuracy: 1,
+    histogram: {
+      edges: Array.from({ length: 21 }, (_, i) => 1 / 3 + (i * 2) / 60),
+      counts: Array.from({ length: 20 }, (_, i) => (i === 19 ? 4 : 0)),
+    },
+  },
   retainAccuracy: 0.97,
   retainLoss: 0.08,
   testAccuracy: 0.95,
@@ -76,10 +99,29 @@ function writeFolder(dir: string) {
     json: draft(layout),
     wStar,
     wMinus,
-    released: { config: { format: 'mxd-classifier', version: 1, model: 'logreg', modelConfig: {}, shape, classes: CLASSES, pixelScale: 1 / 255 }, params },
+    released: {
+      config: { format: 'mxd-classifier', version: 1, model: 'logreg', modelConfig: {}, shape, classes: CLASSES, pixelScale: 1 / 255 },
+      params,
+    },
     layout,
     protectedIndices: Uint32Array.of(0, 3, 6, 9),
-    report: { before: report(0.6), newtonModel: report(0.1), released: report(0.05), sweep: [{ theta: 0.5, forgetDistance: 0.2, testAccuracy: 0.96, retainLoss: 0.09, retainLossChange: 0.01, bound: null, boundNote: 'λ < L: the bound <does not> apply' }], attacks: [] },
+    report: {
+      before: report(0.6),
+      newtonModel: report(0.1),
+      released: report(0.05),
+      sweep: [
+        {
+          theta: 0.5,
+          forgetDistance: 0.2,
+          testAccuracy: 0.96,
+          retainLoss: 0.09,
+          retainLossChange: 0.01,
+          bound: null,
+          boundNote: 'λ < L: the bound <does not> apply',
+        },
+      ],
+      attacks: [],
+    },
   })
   const html = readFileSync(join(dir, 'report.html'), 'utf8')
   const released = Object.fromEntries(Object.entries(params.weights).map(([n, t]) => [n, Float32Array.from(t.dataSync())]))
@@ -98,7 +140,8 @@ describe('certificate folder', () => {
       expect(Buffer.from(back.wMinus.buffer).equals(Buffer.from(w.wMinus.buffer))).toBe(true)
       expect([...back.protectedIndices]).toEqual([0, 3, 6, 9])
       expect(back.reportHtml).toBe(w.html)
-      for (const [name, data] of Object.entries(w.released)) expect(Float32Array.from(back.released.params.weights[name]!.dataSync())).toEqual(data)
+      for (const [name, data] of Object.entries(w.released))
+        expect(Float32Array.from(back.released.params.weights[name]!.dataSync())).toEqual(data)
       expect(back.released.config.classes).toEqual(CLASSES)
     } finally {
       back.released.dispose()
@@ -113,7 +156,9 @@ describe('certificate folder', () => {
     const bytes = Buffer.from(original)
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1) // the last byte of the last float64
     writeFileSync(wMinus, bytes)
-    expect(() => readCertificateFolder(dir)).toThrow(/w-minus\.safetensors does not match certificate\.json .*changed after issue; issue the certificate again/)
+    expect(() => readCertificateFolder(dir)).toThrow(
+      /w-minus\.safetensors does not match certificate\.json .*changed after issue; issue the certificate again/,
+    )
     writeFileSync(wMinus, original)
 
     const prot = join(dir, 'protected.json')
@@ -142,7 +187,9 @@ describe('F64 safetensors', () => {
     writeSafetensors(path, { v: { dtype: 'F64', shape: [2, 2], data: Float64Array.from(values) } })
     const bytes = readFileSync(path)
     const headerLength = Number(bytes.readBigUInt64LE(0))
-    expect(JSON.parse(bytes.subarray(8, 8 + headerLength).toString())).toEqual({ v: { dtype: 'F64', shape: [2, 2], data_offsets: [0, 32] } })
+    expect(JSON.parse(bytes.subarray(8, 8 + headerLength).toString())).toEqual({
+      v: { dtype: 'F64', shape: [2, 2], data_offsets: [0, 32] },
+    })
     const expected = Buffer.alloc(32)
     values.forEach((x, i) => expected.writeDoubleLE(x, 8 * i))
     expect(bytes.subarray(8 + headerLength).equals(expected)).toBe(true)
@@ -172,7 +219,8 @@ describe('report.html', () => {
     expect(html).toContain('&quot;quoted&quot;')
     expect(html).toContain('&lt;over&gt;')
     expect(html).not.toMatch(/ (src|href)=/)
-    for (const [name, c] of Object.entries(json.constants)) expect(html).toMatch(new RegExp(`<td>${name}</td><td>${c.value}</td><td>${c.provenance}</td>`))
+    for (const [name, c] of Object.entries(json.constants))
+      expect(html).toMatch(new RegExp(`<td>${name}</td><td>${c.value}</td><td>${c.provenance}</td>`))
     expect(html).toContain('0.123457') // Δ
     expect(html).toContain('0.593087') // σ
     expect(html).toContain('&lt;does not&gt;')

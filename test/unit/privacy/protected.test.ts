@@ -32,7 +32,9 @@ describe('selectProtected', () => {
     expect([...a.forget]).toEqual([...a.forget].sort((x, y) => x - y))
     expect(new Set(a.forget).size).toBe(4)
     expect([...selectProtected(labels, 3, parse({ by: 'class', class: 2, count: 4, seed: 7 })).forget]).toEqual([...a.forget])
-    const others = [1, 2, 3, 4, 5].map((seed) => [...selectProtected(labels, 3, parse({ by: 'class', class: 2, count: 4, seed })).forget].join())
+    const others = [1, 2, 3, 4, 5].map((seed) =>
+      [...selectProtected(labels, 3, parse({ by: 'class', class: 2, count: 4, seed })).forget].join(),
+    )
     expect(new Set([...others, [...a.forget].join()]).size).toBeGreaterThan(1)
     expect(a.retain).toHaveLength(26)
   })
@@ -57,7 +59,9 @@ describe('selectProtected', () => {
     expect(sel({ by: 'class', class: 3 }, ['cat', 'dog', 'bird'])).toThrow(/no class 3: its classes are 0–2 \(0 cat, 1 dog, 2 bird\)/)
     expect(sel({ by: 'indices', indices: [3, 30] })).toThrow(/Index 30 is past the end of the training split \(30 images, indices 0–29\)/)
     expect(sel({ by: 'indices', indices: [5, 2, 5] })).toThrow(/Index 5 is listed more than once/)
-    expect(sel({ by: 'class', class: 0, count: 11 }, ['cat', 'dog', 'bird'])).toThrow(/11 images of class 0 \(cat\) were asked for but the training split has 10/)
+    expect(sel({ by: 'class', class: 0, count: 11 }, ['cat', 'dog', 'bird'])).toThrow(
+      /11 images of class 0 \(cat\) were asked for but the training split has 10/,
+    )
     expect(sel({ by: 'random', count: 30 })).toThrow(/30 random images were asked for but the training split has 30/)
     expect(() => selectProtected(Uint8Array.of(0, 0, 2), 3, parse({ by: 'class', class: 1 }))).toThrow(/no images of class 1/)
     expect(() => selectProtected(Uint8Array.of(1, 1), 2, parse({ by: 'class', class: 1 }))).toThrow(/whole training split/)
@@ -78,13 +82,23 @@ describe('protectedInfo', () => {
     expect(info.retainHash).toBe(handHash(Array.from({ length: 400 }, (_, i) => i).filter((i) => ![1, 2, 300].includes(i))))
     expect(info.spec).toEqual({ by: 'indices', indices: [300, 2, 1] })
     // 300 = 0x012c: the hash depends on the byte order (big-endian would differ).
-    expect(info.forgetHash).not.toBe(createHash('sha256').update(Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0x2c)).digest('hex'))
+    expect(info.forgetHash).not.toBe(
+      createHash('sha256')
+        .update(Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0x2c))
+        .digest('hex'),
+    )
   })
 })
 
 describe('subsetRows', () => {
   it('copies the images and labels at the indices, in order', () => {
-    const rows = { images: Uint8Array.from({ length: 5 * 4 }, (_, i) => i), labels: Uint8Array.of(0, 1, 2, 0, 1), height: 2, width: 2, channels: 1 }
+    const rows = {
+      images: Uint8Array.from({ length: 5 * 4 }, (_, i) => i),
+      labels: Uint8Array.of(0, 1, 2, 0, 1),
+      height: 2,
+      width: 2,
+      channels: 1,
+    }
     const sub = subsetRows(rows, [4, 1])
     expect([...sub.images]).toEqual([16, 17, 18, 19, 4, 5, 6, 7])
     expect([...sub.labels]).toEqual([1, 1])
