@@ -9,6 +9,7 @@ import { evalCommand } from './commands/eval.js'
 import { experts } from './commands/experts.js'
 import { exportCommand } from './commands/export.js'
 import { featuresCommand } from './commands/features.js'
+import { privacy } from './commands/privacy.js'
 import { probeCommand } from './commands/probe.js'
 import { forward } from './commands/forward.js'
 import { generate } from './commands/generate.js'
@@ -22,7 +23,7 @@ import { tokenize } from './commands/tokenize.js'
 import { train } from './commands/train.js'
 import { web } from './commands/web.js'
 
-export const commands: Command[] = [doctor, runs, benchBackend, datasets, images, classify, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand, steerScore]
+export const commands: Command[] = [doctor, runs, benchBackend, datasets, images, classify, privacy, web, inspect, tokenize, forward, generate, pretrain, experts, evalCommand, exportCommand, importCommand, train, featuresCommand, probeCommand, steerScore]
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length))

@@ -105,12 +105,15 @@ export class SafetensorsFile {
     }
   }
 
-  /** The tensor as float64: F64 as stored, F32 widened exactly (the privacy path's float64 vectors and references). */
+  /**
+   * The tensor as float64: F64 as stored, the float32-readable dtypes widened exactly. For the
+   * vectors a privacy certificate is computed from (docs/privacy.md), which must not be rounded.
+   */
   readFloat64(name: string): Float64Array {
     const info = this.info(name)
     if (info.dtype === 'F64') return new Float64Array(this.readRaw(info))
-    if (info.dtype === 'F32') return Float64Array.from(new Float32Array(this.readRaw(info)))
-    throw this.cannotConvert(info, 'float64', 'F64 or F32')
+    if (info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16') return Float64Array.from(this.readFloat32(name))
+    throw this.cannotConvert(info, 'float64', 'F64, F32, F16 or BF16')
   }
 
   /** The tensor as int32: I32 as stored, narrower integers widened, I64/U32 only when every value fits. */
@@ -370,12 +373,20 @@ export interface WritableTensor {
   data: Float32Array | Int32Array
 }
 
+/** A float64 tensor, stored as is (the vectors of a privacy certificate, which must not be rounded). */
+export interface WritableTensor64 {
+  dtype: 'F64'
+  shape: number[]
+  data: Float64Array
+}
+
 /**
  * Writes tensors as a safetensors file, atomically, and returns its sha256. Like the reference
  * implementation: `__metadata__` first, tensors sorted by name and packed in that order, compact
- * JSON header padded with spaces to a multiple of 8 bytes. F16/BF16 round to nearest even.
+ * JSON header padded with spaces to a multiple of 8 bytes. F16/BF16 round to nearest even;
+ * F64 (WritableTensor64) is written as is.
  */
-export function writeSafetensors(path: string, tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): string {
+export function writeSafetensors(path: string, tensors: Record<string, WritableTensor | WritableTensor64>, metadata?: Record<string, string>): string {
   const names = Object.keys(tensors).sort()
   const header: Record<string, unknown> = {}
   if (metadata !== undefined && Object.keys(metadata).length > 0) header.__metadata__ = metadata
@@ -396,16 +407,16 @@ export function writeSafetensors(path: string, tensors: Record<string, WritableT
   return writeFileAtomic(path, [length, padded, ...chunks])
 }
 
-function encodeTensor(path: string, name: string, { dtype, shape, data }: WritableTensor): Uint8Array {
+function encodeTensor(path: string, name: string, { dtype, shape, data }: WritableTensor | WritableTensor64): Uint8Array {
   const elements = shape.reduce((a, b) => a * b, 1)
   if (!shape.every(isCount) || elements !== data.length) {
     throw new SafetensorsError(path, `cannot be written: tensor "${name}" has shape [${shape.join(', ')}] but ${data.length} values`)
   }
-  const isInt = data instanceof Int32Array
-  if (isInt !== (dtype === 'I32')) {
+  const expected = dtype === 'I32' ? Int32Array : dtype === 'F64' ? Float64Array : Float32Array
+  if (!(data instanceof expected)) {
     throw new SafetensorsError(path, `cannot be written: tensor "${name}" is ${dtype} but its data is ${data.constructor.name}`)
   }
-  if (dtype === 'F32' || dtype === 'I32') return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
+  if (dtype === 'F64' || dtype === 'F32' || dtype === 'I32') return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
   const bits = new Uint32Array(data.buffer, data.byteOffset, data.length)
   const convert = dtype === 'F16' ? f32BitsToF16Bits : f32BitsToBF16Bits
   const out = new Uint16Array(data.length)

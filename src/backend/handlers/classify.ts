@@ -88,7 +88,7 @@ export async function evaluateClassify(ctx: BackendContext, input: ParsedInput<'
   return { runId: run.id }
 }
 
-async function readJson<T>(path: string, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }): Promise<T | null> {
+export async function readJson<T>(path: string, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }): Promise<T | null> {
   try {
     const parsed = schema.safeParse(JSON.parse(await readFile(path, 'utf8')))
     return parsed.success ? parsed.data : null

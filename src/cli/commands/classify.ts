@@ -16,13 +16,13 @@ interface Subcommand {
   run(ctx: CommandContext, args: string[]): Promise<number>
 }
 
-function number(flag: string, text: string): number {
+export function number(flag: string, text: string): number {
   const n = Number(text.replaceAll('_', ''))
   if (!Number.isFinite(n)) throw new UsageError(`--${flag} takes a number, not "${text}"`)
   return n
 }
 
-const str = (ctx: CommandContext, name: string): string | undefined => {
+export const str = (ctx: CommandContext, name: string): string | undefined => {
   const v = ctx.values[name]
   return typeof v === 'string' ? v : undefined
 }

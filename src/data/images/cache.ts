@@ -43,3 +43,29 @@ export async function readImageCache(path: string, count: number, imageBytes: nu
   const all = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)
   return { pixels: all.subarray(0, count * imageBytes), labels: all.subarray(count * imageBytes) }
 }
+
+/** Only the labels of a cache file (its last `count` bytes): a protected-set preview needs no pixels. */
+export async function readImageCacheLabels(path: string, count: number, imageBytes: number): Promise<Uint8Array> {
+  let handle
+  try {
+    handle = await open(path, 'r')
+  } catch (err) {
+    throw new Error(`The image cache ${path} cannot be read (${(err as Error).message}): add the dataset again to rebuild it.`, { cause: err })
+  }
+  try {
+    const size = (await handle.stat()).size
+    if (size !== count * (imageBytes + 1)) {
+      throw new Error(`The image cache ${path} is ${size} bytes, not the ${count * (imageBytes + 1)} its record says: add the dataset again to rebuild it.`)
+    }
+    const labels = new Uint8Array(count)
+    let done = 0
+    while (done < count) {
+      const { bytesRead } = await handle.read(labels, done, count - done, count * imageBytes + done)
+      if (bytesRead === 0) throw new Error(`The image cache ${path} ended early: add the dataset again to rebuild it.`)
+      done += bytesRead
+    }
+    return labels
+  } finally {
+    await handle.close()
+  }
+}

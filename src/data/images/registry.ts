@@ -7,7 +7,7 @@ import { rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import type { ImageDataset, ImageSplitName } from '../../shared/images.js'
 import type { DatasetFileInfo } from '../scan.js'
-import { IMAGE_CACHE_FOLDER, imageCacheName, readImageCache, writeImageCache } from './cache.js'
+import { IMAGE_CACHE_FOLDER, imageCacheName, readImageCache, readImageCacheLabels, writeImageCache } from './cache.js'
 import { ImageDatasetError } from './errors.js'
 import { scanImageDataset, type ImageScanOptions } from './scan.js'
 import { countBySplit, DEFAULT_IMAGE_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, SPLIT_CODE, splitCodes, type SplitPlan } from './split.js'
@@ -137,6 +137,23 @@ export async function loadImageSplit(store: ImageStore, datasetId: number, split
     outLabels[j++] = labels[i]!
   }
   return { images, shape: [n, height, width, channels], labels: outLabels, classes: info.classes }
+}
+
+/**
+ * The labels of one split, in loadImageSplit's order, read without the pixels (the cache's label
+ * bytes only): what the protected-set preview counts, in the server process.
+ */
+export async function loadImageSplitLabels(store: ImageStore, datasetId: number, split: ImageSplitName): Promise<{ labels: Uint8Array; classes: string[] }> {
+  const row = store.db.prepare("SELECT * FROM datasets WHERE id = ? AND modality = 'images'").get(datasetId) as ImageRow | undefined
+  if (!row) throw new ImageDatasetError('missing', `There is no image dataset #${datasetId}: list them with "mxd images list".`, String(datasetId))
+  const info = JSON.parse(row.info) as StoredImageInfo
+  const { height, width, channels } = info.shape
+  const labels = await readImageCacheLabels(join(store.dir, IMAGE_CACHE_FOLDER, info.cache), info.images, height * width * channels)
+  const codes = splitCodes(labels, info.officialTest, info.split)
+  const want = SPLIT_CODE[split]
+  const out: number[] = []
+  for (let i = 0; i < codes.length; i++) if (codes[i] === want) out.push(labels[i]!)
+  return { labels: Uint8Array.from(out), classes: info.classes }
 }
 
 async function toImageDataset(row: ImageRow): Promise<ImageDataset> {
