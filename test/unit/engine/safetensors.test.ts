@@ -73,7 +73,7 @@ describe('SafetensorsFile reads files written by an independent (PyTorch) writer
     expect(lam).not.toBe(Math.fround(lam))
     f64.close()
     const ints = SafetensorsFile.open(join(FIXTURES, 'ints.safetensors'))
-    expect(() => ints.readFloat64('i32')).toThrow(/cannot be read as float64 exactly \(only F64 or F32\)/)
+    expect(() => ints.readFloat64('i32')).toThrow(/cannot be read as float64 exactly \(only F64, F32, F16 or BF16\)/)
     ints.close()
   })
 
