@@ -160,6 +160,7 @@ export const AttackOutcome = z.object({
   confidentFraction: z.number(),
   confidentAbove: z.number(),
 })
+export type AttackOutcome = z.infer<typeof AttackOutcome>
 
 export const ProtectedSetInfo = z.object({
   spec: z.record(z.string(), z.unknown()),
@@ -199,6 +200,7 @@ export const TradeoffPoint = z.object({
   bound: z.number().nullable(),
   boundNote: z.string(),
 })
+export type TradeoffPoint = z.infer<typeof TradeoffPoint>
 
 /** result.json of a privacy-finetune run. */
 export const PrivacyFinetuneResult = z.object({

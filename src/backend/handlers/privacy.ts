@@ -115,12 +115,20 @@ async function certify(ctx: BackendContext, input: ParsedInput<'privacy.certify'
 
 async function attack(ctx: BackendContext, input: ParsedInput<'privacy.attack'>): Promise<Output<'privacy.attack'>> {
   if ('runId' in input.target) {
-    if (input.protect === undefined)
-      throw new ApiError(
-        'bad_request',
-        'protect: attacking a classifier run needs the protected set to attack (a certificate brings its own).',
-      )
-    await previewSet(ctx, input.target.runId, input.protect)
+    // A privacy-finetune run's kept model is attacked on its own protected set unless one is given.
+    const run = ctx.store.getRun(input.target.runId)
+    if (run?.kind === 'privacy-finetune') {
+      if (run.status !== 'succeeded') throw new ApiError('bad_request', `Privacy fine-tuning run ${run.id} is ${run.status}: attack its model once it has succeeded.`)
+      const tuned = PrivacyFinetuneConfig.parse(run.config)
+      await previewSet(ctx, tuned.trainRunId, input.protect ?? tuned.protect)
+    } else {
+      if (input.protect === undefined)
+        throw new ApiError(
+          'bad_request',
+          'protect: attacking a classifier run needs the protected set to attack (a certificate or a fine-tuning run brings its own).',
+        )
+      await previewSet(ctx, input.target.runId, input.protect)
+    }
   } else {
     certificate(ctx, input.target.certificateId)
     if (input.protect !== undefined)

@@ -50,6 +50,12 @@ export const CertificateJson = z.object({
     lambdaMinMethod: z.string(),
     shift: z.number(),
   }),
+  /** How the Newton step was solved (verification solves it the same way). */
+  solver: z.object({ method: z.enum(['auto', 'cholesky', 'cg']), denseLimit: z.number().int(), tolerance: z.number(), maxIterations: z.number().int() }),
+  /** The MLP's estimated Hessian-Lipschitz constants: random directions, their radius and seed (null for bounded constants). */
+  estimator: z.object({ samples: z.number().int(), radius: z.number(), seed: z.number().int() }).nullable(),
+  /** sha256 of each set's pixel bytes then label bytes, as the job read them: D_f, D_r and the test split. */
+  dataHashes: z.object({ forget: Sha256, retain: Sha256, test: Sha256 }),
   dataset: z.object({
     id: z.number().int(),
     name: z.string(),

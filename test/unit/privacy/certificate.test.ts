@@ -51,6 +51,9 @@ function draft(layout: ParamSlot[]): CertificateDraft {
       lambdaMinMethod: 'exact (dense eigen-decomposition)',
       shift: 0,
     },
+    solver: { method: 'auto', denseLimit: 4000, tolerance: 1e-8, maxIterations: 2000 },
+    estimator: null,
+    dataHashes: { forget: 'cd'.repeat(32), retain: 'ef'.repeat(32), test: '01'.repeat(32) },
     dataset: {
       id: 1,
       name: 'planted',
