@@ -170,10 +170,12 @@ describe('privacy starts', () => {
       attacks: { pgd: { radius: 0.05, steps: 50, stepSize: 1e-3 }, confidentAbove: 0.5 },
     })
 
-    // privacy.get reads each back (the jobs are not written yet in this tree: they end failed, with no result).
+    // privacy.get reads each back once it has ended: the result of its own kind only, and only when it succeeded.
     for (const id of [ft.runId, cert.runId, at.runId]) await ended(id)
     const state = await b.call('privacy.get', { runId: ft.runId })
-    expect(state).toMatchObject({ runId: ft.runId, kind: 'privacy-finetune', finetune: null, certify: null, attack: null, verify: null })
+    expect(state).toMatchObject({ runId: ft.runId, kind: 'privacy-finetune', certify: null, attack: null, verify: null })
+    expect(state.status).toBe(b.ctx.store.getRun(ft.runId)!.status)
+    expect(state.finetune !== null).toBe(state.status === 'succeeded')
     expect(state.config).toEqual(ftRun.config)
     await expect(b.call('privacy.get', { runId: logreg })).rejects.toThrow(new RegExp(`There is no privacy run ${logreg}`))
   })
