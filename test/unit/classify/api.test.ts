@@ -13,7 +13,7 @@ import { loadImageSplit } from '../../../src/data/images/registry.js'
 import { SafetensorsFile } from '../../../src/engine/safetensors.js'
 import type { Run } from '../../../src/shared/api.js'
 import { CLASSIFIER_WEIGHTS_FILE } from '../../../src/shared/classify.js'
-import { waitFor } from '../../helpers/wait.js'
+import { runEnded } from '../../helpers/jobs.js'
 import { CLASSES, SIDE, writePlantedIdx } from './planted.js'
 
 const root = mkdtempSync(join(tmpdir(), 'mxd-classify-api-'))
@@ -30,11 +30,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true })
 })
 
-const ended = (id: number): Promise<Run> =>
-  waitFor(`run ${id} to end`, () => {
-    const run = b.ctx.store.getRun(id)!
-    return ['queued', 'running'].includes(run.status) ? undefined : run
-  })
+const ended = (id: number): Promise<Run> => runEnded(b.ctx.store, id)
 
 /** The MLP's logits in float64 from its saved safetensors (weights [in, out]). */
 function mlpLogits64(file: SafetensorsFile, pixels: Uint8Array): number[] {

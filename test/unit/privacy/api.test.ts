@@ -14,7 +14,7 @@ import { Backend } from '../../../src/backend/backend.js'
 import { loadImageSplit } from '../../../src/data/images/registry.js'
 import type { Run } from '../../../src/shared/api.js'
 import { getCertificate, insertCertificate, updateCertificateStatus } from '../../../src/store/certificates.js'
-import { waitFor } from '../../helpers/wait.js'
+import { runEnded } from '../../helpers/jobs.js'
 import { CLASSES, writePlantedIdx } from '../classify/planted.js'
 
 const root = mkdtempSync(join(tmpdir(), 'mxd-privacy-api-'))
@@ -24,11 +24,7 @@ let logreg: number
 let mixer: number
 let trainLabels: Uint8Array
 
-const ended = (id: number): Promise<Run> =>
-  waitFor(`run ${id} to end`, () => {
-    const run = b.ctx.store.getRun(id)!
-    return ['queued', 'running'].includes(run.status) ? undefined : run
-  })
+const ended = (id: number): Promise<Run> => runEnded(b.ctx.store, id)
 
 async function train(model: 'logreg' | 'mixer', modelConfig: Record<string, unknown>): Promise<number> {
   const { runId } = await b.call('classify.start', { data: datasetId, model, modelConfig, epochs: 1, batch: 32, seed: 1 })

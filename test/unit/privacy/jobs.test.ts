@@ -16,9 +16,12 @@ import { Backend } from '../../../src/backend/backend.js'
 import { loadImageSplit } from '../../../src/data/images/registry.js'
 import { SafetensorsFile, writeSafetensors } from '../../../src/engine/safetensors.js'
 import type { Run } from '../../../src/shared/api.js'
+import type { CertificateJson } from '../../../src/jobs/privacy/certificate-json.js'
 import type { PrivacyRunState } from '../../../src/shared/privacy.js'
+
+type Certificate = CertificateJson & { constants: Record<string, { value: number }> }
 import { sha256File } from '../../../src/store/files.js'
-import { waitFor } from '../../helpers/wait.js'
+import { runEnded } from '../../helpers/jobs.js'
 import { CLASSES, SIDE, writePlantedIdx } from '../classify/planted.js'
 
 const root = mkdtempSync(join(tmpdir(), 'mxd-privacy-jobs-'))
@@ -27,11 +30,7 @@ let datasetId: number
 let logreg: number
 let mlp: number
 
-const ended = (id: number): Promise<Run> =>
-  waitFor(`run ${id} to end`, () => {
-    const run = b.ctx.store.getRun(id)!
-    return ['queued', 'running'].includes(run.status) ? undefined : run
-  })
+const ended = (id: number): Promise<Run> => runEnded(b.ctx.store, id)
 
 async function succeeded(id: number): Promise<PrivacyRunState> {
   const run = await ended(id)
@@ -226,7 +225,7 @@ describe('privacy-certify, logistic regression (strongly convex)', () => {
   })
 
   it('fails verification when any stored number is altered', async () => {
-    const alter = async (name: string, edit: (json: Record<string, any>) => void, failing: RegExp): Promise<void> => {
+    const alter = async (name: string, edit: (json: Certificate) => void, failing: RegExp): Promise<void> => {
       const copy = join(root, `tampered-${name}`)
       cpSync(cert.dir, copy, { recursive: true })
       const path = join(copy, 'certificate.json')
@@ -239,7 +238,7 @@ describe('privacy-certify, logistic regression (strongly convex)', () => {
     }
     await alter('sigma', (j) => (j.sigma *= 1.001), /σ/)
     await alter('sensitivity', (j) => (j.sensitivity.value *= 0.5), /sensitivity Δ/)
-    await alter('constant', (j) => (j.constants.M_A.value *= 0.9), /constant M_A/)
+    await alter('constant', (j) => (j.constants.M_A!.value *= 0.9), /constant M_A/)
     await alter('epsilon', (j) => (j.epsilon = 2), /σ/)
     await alter('lambda', (j) => (j.lambda = 0.07), /w⁻/)
 
