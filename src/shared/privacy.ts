@@ -9,6 +9,14 @@ import { pathString } from './limits.js'
 const RunId = z.number().int().positive()
 const Seed = z.number().int().min(0).max(2 ** 31 - 1)
 
+/**
+ * The classifier kinds the certified path (Algorithm 2) supports: those with an exact curvature
+ * module (src/engine/privacy/curvature/registry.ts; a test keeps the two lists equal). Pareto
+ * fine-tuning supports every classifier.
+ */
+export const CERTIFIABLE_MODEL_KINDS = ['logreg', 'mlp'] as const
+export type CertifiableKind = (typeof CERTIFIABLE_MODEL_KINDS)[number]
+
 /** The most indices a protected set listed by hand may have (the UI picks, a CLI file). */
 export const MAX_PROTECTED_INDICES = 60_000
 

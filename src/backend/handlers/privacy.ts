@@ -10,13 +10,13 @@
 // past the split's end is refused here with the same message.
 import { join, resolve } from 'node:path'
 import { loadImageSplitLabels } from '../../data/images/registry.js'
-import type { CertifiableKind } from '../../engine/privacy/types.js'
 import { pathExists } from '../../fs/user-files.js'
 import { ProtectedSetError, protectedInfo, selectProtected, type ParsedProtectSpec } from '../../jobs/privacy/protected.js'
 import { ApiError, type Output, type ParsedInput, type Run } from '../../shared/api.js'
 import { ClassifyTrainConfig } from '../../shared/classify.js'
 import {
   CERTIFICATE_FILE,
+  CERTIFIABLE_MODEL_KINDS,
   PRIVACY_RESULT_FILE,
   PrivacyAttackConfig,
   PrivacyAttackResult,
@@ -32,8 +32,8 @@ import { getCertificate, listCertificates } from '../../store/certificates.js'
 import type { BackendContext } from '../context.js'
 import { readJson } from './classify.js'
 
-/** The certified (Newton-step) path is exact only for these kinds (engine/privacy/types.ts isCertifiable). */
-const CERTIFIABLE: readonly CertifiableKind[] = ['logreg', 'mlp']
+/** The certified (Newton-step) path is exact only for these kinds. */
+const CERTIFIABLE: readonly string[] = CERTIFIABLE_MODEL_KINDS
 
 const PRIVACY_KINDS = ['privacy-finetune', 'privacy-certify', 'privacy-attack', 'privacy-verify'] as const
 type PrivacyKind = (typeof PRIVACY_KINDS)[number]
@@ -99,7 +99,7 @@ async function finetune(ctx: BackendContext, input: ParsedInput<'privacy.finetun
 
 async function certify(ctx: BackendContext, input: ParsedInput<'privacy.certify'>): Promise<Output<'privacy.certify'>> {
   const { config } = trainedRun(ctx, input.trainRunId)
-  if (!(CERTIFIABLE as readonly string[]).includes(config.model)) {
+  if (!CERTIFIABLE.includes(config.model)) {
     throw new ApiError(
       'bad_request',
       `Classifier run ${input.trainRunId} is a ${config.model}: the certified Newton step is exact only for logreg and mlp (the Hessian of a ${config.model} is not available in closed form). Pareto fine-tuning (mxd privacy finetune) supports every classifier.`,

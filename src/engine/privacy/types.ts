@@ -10,7 +10,6 @@
 // - Float64Array for every vector the certificate is computed from (w*, g, H⁻¹g, w⁻, noise, w̃);
 //   tfjs (float32) only inside forwards and backwards, accumulated into float64.
 // - Images as stored: uint8 bytes, scaled by PIXEL_SCALE (1/255) at use; pixel range [0, 1].
-import type { Classifier } from '../classifiers/classifier.js'
 
 /** Labelled images as bytes, n × height × width × channels, channels last (the datasets' cache form). */
 export interface LabelledRows {
@@ -165,7 +164,3 @@ export interface AttackResult {
   confidentFraction: number
   confidentAbove: number
 }
-
-/** The classifier kinds the certified (Newton) path supports. */
-export type CertifiableKind = 'logreg' | 'mlp'
-export const isCertifiable = (model: Classifier): boolean => model.kind === 'logreg' || model.kind === 'mlp'

@@ -8,7 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
 import { disposeParams } from '../../../src/engine/classifiers/classifier.js'
 import { createClassifier } from '../../../src/engine/classifiers/registry.js'
-import { curvatureFor, type Curvature } from '../../../src/engine/privacy/curvature/registry.js'
+import { CURVATURES, curvatureFor, type Curvature } from '../../../src/engine/privacy/curvature/registry.js'
+import { CERTIFIABLE_MODEL_KINDS } from '../../../src/shared/privacy.js'
 import { flattenParams, paramLayout, paramsFromVector } from '../../../src/engine/privacy/params.js'
 import { uniform } from '../layers/helpers.js'
 import { CASES, loadCase, relError } from './fixtures.js'
@@ -115,6 +116,10 @@ describe('parameter vector', () => {
 })
 
 describe('curvatureFor', () => {
+  it('has a curvature module for exactly the kinds the API offers the certified path for', () => {
+    expect(Object.keys(CURVATURES).sort()).toEqual([...CERTIFIABLE_MODEL_KINDS].sort())
+  })
+
   it('refuses a kind without an exact curvature, naming it and the way out', () => {
     const c = loadCase('logreg-squared-t1')
     const mixer = createClassifier('mixer', { patch: 5 }, c.model.shape)
