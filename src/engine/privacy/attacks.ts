@@ -61,7 +61,7 @@ export function pgd(
 }
 
 /** Gaussian noise: clamp(x + r·N(0, I), 0, 1), the noise drawn with `seed`. */
-export function gaussianNoise(x: tf.Tensor4D, radius: number, seed: number): tf.Tensor4D {
+export function gaussianPerturbation(x: tf.Tensor4D, radius: number, seed: number): tf.Tensor4D {
   return tf.tidy(() => clampPixels(tf.add(x, tf.mul(tf.randomNormal(x.shape, 0, 1, 'float32', seed), radius))))
 }
 
@@ -113,7 +113,7 @@ export function runAttacks(model: Classifier, params: ClassifierParams, forget: 
         radius,
         1,
         0,
-        attackedProbabilities(model, params, forget, (x, chunk) => gaussianNoise(x, radius, mixSeeds(seed, chunk))),
+        attackedProbabilities(model, params, forget, (x, chunk) => gaussianPerturbation(x, radius, mixSeeds(seed, chunk))),
       ),
     )
   }

@@ -9,7 +9,7 @@ import { AttackConfig } from '../../../src/shared/privacy.js'
 import { initBackend, tf } from '../../../src/engine/backend.js'
 import { disposeParams } from '../../../src/engine/classifiers/classifier.js'
 import { batchTensor, rangeIndices } from '../../../src/engine/classifiers/rows.js'
-import { fgsm, gaussianNoise, lsePerImage, pgd, runAttacks } from '../../../src/engine/privacy/attacks.js'
+import { fgsm, gaussianPerturbation, lsePerImage, pgd, runAttacks } from '../../../src/engine/privacy/attacks.js'
 import { confidenceSummary } from '../../../src/engine/privacy/report.js'
 import { forward64, logSoftmax64, pixels64, plantedRows, trainedClassifier, weights64 } from './reference.js'
 
@@ -105,9 +105,9 @@ describe('attacks', () => {
     const n = forget.labels.length
     const { images } = batchTensor(forget, rangeIndices(0, n))
     const r = 0.1
-    const a = gaussianNoise(images, r, 5)
-    const b = gaussianNoise(images, r, 5)
-    const c = gaussianNoise(images, r, 6)
+    const a = gaussianPerturbation(images, r, 5)
+    const b = gaussianPerturbation(images, r, 5)
+    const c = gaussianPerturbation(images, r, 6)
     expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()))
     expect(Array.from(a.dataSync())).not.toEqual(Array.from(c.dataSync()))
     const x = images.dataSync()
