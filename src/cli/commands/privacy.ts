@@ -46,6 +46,8 @@ export async function readIndexFile(path: string): Promise<number[]> {
     )
   }
   const out: number[] = []
+  // The line each index was first seen on, so a repeat is reported where both can be found.
+  const firstLine = new Map<number, number>()
   text.split('\n').forEach((line, i) => {
     for (const token of line.split(/[\s,]+/)) {
       if (token === '') continue
@@ -53,7 +55,12 @@ export async function readIndexFile(path: string): Promise<number[]> {
         throw new UsageError(
           `${path}, line ${i + 1}: "${token.slice(0, 40)}" is not an index (whole numbers ≥ 0, separated by spaces, commas or newlines)`,
         )
-      out.push(Number(token))
+      const index = Number(token)
+      const seen = firstLine.get(index)
+      if (seen !== undefined)
+        throw new UsageError(`${path}, line ${i + 1}: index ${index} is already listed on line ${seen}; list each protected image once`)
+      firstLine.set(index, i + 1)
+      out.push(index)
     }
   })
   if (out.length === 0) throw new UsageError(`${path} holds no indices: list the training-split indices to protect`)
@@ -109,10 +116,10 @@ const sweepFrom = (ctx: CommandContext): number[] | undefined =>
     ?.split(',')
     .map((t) => number('sweep', t.trim()))
 
-function runId(ctx: CommandContext, flag = 'run'): number | undefined {
+function idFlag(ctx: CommandContext, flag: 'run' | 'certificate' = 'run'): number | undefined {
   const v = str(ctx, flag)
   if (v === undefined) return undefined
-  if (!/^\d+$/.test(v) || Number(v) === 0) throw new UsageError(`--${flag} takes a run id (a whole number), not "${v}"`)
+  if (!/^\d+$/.test(v) || Number(v) === 0) throw new UsageError(`--${flag} takes a ${flag} id (a whole number), not "${v}"`)
   return Number(v)
 }
 
@@ -156,13 +163,20 @@ function stateText(s: PrivacyRunState): string[] {
   }
   if (s.certify) {
     const r = s.certify
+    const outDir = s.config.outDir
+    const e = r.usefulness.epsilonForUseful
     lines.push(
-      `  certificate #${r.certificateId} in ${r.dir}`,
+      `  certificate #${r.certificateId} in ${r.dir}${typeof outDir === 'string' ? `, copied to ${outDir}` : ''}`,
       `  ε ${r.epsilon}, δ ${r.delta}, Δ ${r.sensitivity.toExponential(4)}, σ ${r.sigma.toExponential(4)}`,
       modelLine('w*', r.before),
       modelLine('w⁻', r.newtonModel),
       modelLine('released', r.released),
-      `  ${r.useful ? 'useful' : 'NOT useful'}: ${r.usefulness.note}`,
+      // The verdict first, in one line a user cannot miss; the job's note (with the numbers) after it.
+      r.useful
+        ? `  useful at σ ${r.sigma.toExponential(4)} (ε ${r.epsilon})`
+        : `  NOT useful: at σ ${r.sigma.toExponential(4)} (ε ${r.epsilon}) the released model has lost its accuracy; ` +
+          (e === null ? 'no ε ≤ 1000 would make it useful' : `it would take ε ≈ ${e.toPrecision(3)}`),
+      `  ${r.usefulness.note}`,
     )
   }
   for (const p of s.finetune?.sweep ?? s.certify?.sweep ?? []) {
@@ -212,7 +226,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       `[--epochs N] [--lr LR] [--optimizer adam|sgd] [--batch B] [--surgery] [--project-norm C] [--retain-floor A] ${SWEEP_USAGE} ${ATTACK_USAGE} [--seed S] [--json]`,
     async run(ctx, args) {
       noArgs(args)
-      const trainRunId = runId(ctx)
+      const trainRunId = idFlag(ctx)
       if (trainRunId === undefined) throw new UsageError('--run ID is required (a finished "mxd classify train" run)')
       const raw: Record<string, unknown> = {
         trainRunId,
@@ -248,7 +262,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       `[--seed S] [--solver auto|cholesky|cg] ${SWEEP_USAGE} ${ATTACK_USAGE} --out DIR [--json]`,
     async run(ctx, args) {
       noArgs(args)
-      const trainRunId = runId(ctx)
+      const trainRunId = idFlag(ctx)
       if (trainRunId === undefined) throw new UsageError('--run ID is required (a finished "mxd classify train" run of a logreg or mlp)')
       for (const flag of ['theta', 'lambda', 'norm-bound', 'epsilon', 'delta', 'out']) {
         if (str(ctx, flag) === undefined) throw new UsageError(`--${flag} is required: a certificate states every one of its parameters`)
@@ -278,8 +292,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: `mxd privacy attack (--run ID --protect ${PROTECT_FORMS} | --certificate ID) ${ATTACK_USAGE} [--json]`,
     async run(ctx, args) {
       noArgs(args)
-      const trainRunId = runId(ctx)
-      const cert = runId(ctx, 'certificate')
+      const trainRunId = idFlag(ctx)
+      const cert = idFlag(ctx, 'certificate')
       if ((trainRunId === undefined) === (cert === undefined))
         throw new UsageError("give either --run ID --protect ... (a classifier run) or --certificate ID (a certificate's released model)")
       if (cert !== undefined && str(ctx, 'protect') !== undefined)
@@ -301,7 +315,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   verify: {
     usage: 'mxd privacy verify DIR|--certificate ID [--json]   (exit 0: every check passed; 1: a check failed)',
     async run(ctx, args) {
-      const cert = runId(ctx, 'certificate')
+      const cert = idFlag(ctx, 'certificate')
       if (args.length > 1) throw new UsageError(`unexpected argument "${args[1]}"`)
       if ((args.length === 1) === (cert !== undefined)) throw new UsageError('give either a certificate folder (DIR) or --certificate ID')
       const request = checked(PrivacyVerifyConfig, { certificate: cert !== undefined ? { id: cert } : { dir: resolve(args[0]!) } })
