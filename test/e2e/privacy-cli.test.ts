@@ -257,11 +257,13 @@ describe('mxd privacy', () => {
       writeFileSync(path, bytes)
       const r = await run('verify', copy)
       expect(r.code).toBe(1)
-      expect(r.stdout).toMatch(/run \d+ failed: .*tampered-bytes\/w-minus\.safetensors does not match certificate\.json/)
+      expect(r.stdout).toMatch(/FAIL .*tampered-bytes\/w-minus\.safetensors does not match certificate\.json/)
+      expect(r.stdout).toContain(`verification FAILED for ${copy}`)
       const json = await run('verify', copy, '--json')
       expect(json.code).toBe(1)
-      expect(lastJson(json.stdout)).toMatchObject({ status: 'failed', verify: null })
-      expect(lastJson(json.stdout).error).toContain(path)
+      const v = lastJson(json.stdout).verify!
+      expect(v.pass).toBe(false)
+      expect(v.checks.find((c) => !c.pass)!.recomputed).toContain(path)
     }, 120_000)
 
     it('finetune lowers the forget distance at least 3×', async () => {

@@ -55,12 +55,27 @@ async function privacyVerify(ctx: JobContext<PrivacyVerifyConfig>): Promise<void
     dir = row.dir
   } else dir = ref.dir
   const checks: Check[] = []
+  const rowOf = (): ReturnType<typeof getCertificate> => ('id' in ref ? getCertificate(ctx.store.db, ref.id) : certificateByDir(ctx.store.db, dir))
+  const finish = (pass: boolean): void => {
+    const result: PrivacyVerifyResult = { dir, pass, checks, seconds: (performance.now() - started) / 1000 }
+    writeFileAtomic(join(ctx.store.runDir(ctx.runId), PRIVACY_RESULT_FILE), Buffer.from(JSON.stringify(result) + '\n'))
+    const row = rowOf()
+    if (row) updateCertificateStatus(ctx.store.db, row.id, pass ? 'verified' : 'failed', ctx.runId)
+    for (const c of checks.filter((x) => !x.pass)) ctx.log('warn', `FAILED: ${c.name}: stored ${c.stored}, recomputed ${c.recomputed} (${c.tolerance}).`)
+    ctx.progress({ unit: 'steps', done: 3, total: 3, message: pass ? `pass: ${checks.length} checks` : `FAIL: ${checks.filter((x) => !x.pass).length} of ${checks.length} checks` })
+  }
   ctx.progress({ unit: 'steps', done: 0, total: 3, message: `reading ${dir}` })
   let folder: CertificateFolder
   try {
     folder = readCertificateFolder(dir)
   } catch (err) {
-    throw err instanceof CertificateFolderError ? new JobError(err.message) : err
+    if (!(err instanceof CertificateFolderError)) throw err
+    // A folder that is missing or not a certificate cannot be verified at all (the run fails); one
+    // whose files do not match their recorded hashes is a certificate that fails verification.
+    if (!/does not match/.test(err.message)) throw new JobError(err.message)
+    checks.push(exact('weight files and protected.json match their recorded sha256', 'match', err.message))
+    finish(false)
+    return
   }
   const j = folder.json
   try {
@@ -84,13 +99,22 @@ async function privacyVerify(ctx: JobContext<PrivacyVerifyConfig>): Promise<void
     ctx.progress({ unit: 'steps', done: 1, total: 3, message: 'recomputing the Newton step' })
     const C = j.constants.C?.value
     if (C === undefined) throw new JobError(`${join(dir, 'certificate.json')} has no norm bound C among its constants: it is incomplete; issue the certificate again.`)
-    const cert = certify(
-      model,
-      sets,
-      folder.wStar,
-      { objective: { theta: j.theta, lambda: j.lambda, lossK: j.lossK, temperature: j.temperature }, normBound: C, epsilon: j.epsilon, delta: j.delta, seed: j.seed, solver: j.solver },
-      (message, done, total) => ctx.progress({ unit: 'steps', done: 1 + done / Math.max(total, 1), total: 3, message }),
-    )
+    let cert
+    try {
+      cert = certify(
+        model,
+        sets,
+        folder.wStar,
+        { objective: { theta: j.theta, lambda: j.lambda, lossK: j.lossK, temperature: j.temperature }, normBound: C, epsilon: j.epsilon, delta: j.delta, seed: j.seed, solver: j.solver },
+        (message, done, total) => ctx.progress({ unit: 'steps', done: 1 + done / Math.max(total, 1), total: 3, message }),
+      )
+    } catch (err) {
+      // The certificate's own numbers make the computation refuse (‖w*‖ > C, λ + λ_min ≤ 0): it fails.
+      if (!(err instanceof JobError)) throw err
+      checks.push(exact('the certified computation accepts the stored settings', 'accepted', err.message))
+      finish(false)
+      return
+    }
     let diff = 0
     for (let i = 0; i < cert.step.wMinus.length; i++) diff += (cert.step.wMinus[i]! - folder.wMinus[i]!) ** 2
     const wMinusNorm = norm(folder.wMinus)
@@ -118,18 +142,7 @@ async function privacyVerify(ctx: JobContext<PrivacyVerifyConfig>): Promise<void
     for (let i = 0; i < expected.length; i++) if (Math.fround(expected[i]!) !== stored[i]) mismatches++
     checks.push(exact('released weights = float32(w⁻ + σ·N(0, I) from the seed): values that differ', 0, mismatches))
 
-    const pass = checks.every((c) => c.pass)
-    const result: PrivacyVerifyResult = { dir, pass, checks, seconds: (performance.now() - started) / 1000 }
-    writeFileAtomic(join(ctx.store.runDir(ctx.runId), PRIVACY_RESULT_FILE), Buffer.from(JSON.stringify(result) + '\n'))
-    const row = 'id' in ref ? getCertificate(ctx.store.db, ref.id) : certificateByDir(ctx.store.db, dir)
-    if (row) updateCertificateStatus(ctx.store.db, row.id, pass ? 'verified' : 'failed', ctx.runId)
-    for (const c of checks.filter((x) => !x.pass)) ctx.log('warn', `FAILED: ${c.name}: stored ${c.stored}, recomputed ${c.recomputed} (${c.tolerance}).`)
-    ctx.progress({ unit: 'steps', done: 3, total: 3, message: pass ? `pass: ${checks.length} checks` : `FAIL: ${checks.filter((x) => !x.pass).length} of ${checks.length} checks` })
-  } catch (err) {
-    // A certificate whose recomputation refuses (‖w‖ > C, a missing dataset) is not verified: record that.
-    const row = 'id' in ref ? getCertificate(ctx.store.db, ref.id) : certificateByDir(ctx.store.db, dir)
-    if (row) updateCertificateStatus(ctx.store.db, row.id, 'failed', ctx.runId)
-    throw err
+    finish(checks.every((c) => c.pass))
   } finally {
     folder.released.dispose()
   }

@@ -241,6 +241,8 @@ describe('privacy-certify, logistic regression (strongly convex)', () => {
     await alter('constant', (j) => (j.constants.M_A!.value *= 0.9), /constant M_A/)
     await alter('epsilon', (j) => (j.epsilon = 2), /σ/)
     await alter('lambda', (j) => (j.lambda = 0.07), /w⁻/)
+    // A norm bound below ‖w*‖: the computation refuses, and that is a failed check, not a crash.
+    await alter('norm bound', (j) => (j.constants.C!.value = 1e-3), /accepts the stored settings/)
 
     // w⁻ altered with its hash rewritten (so the file check passes): the recomputed step disagrees.
     const copy = join(root, 'tampered-w-minus')
@@ -259,6 +261,23 @@ describe('privacy-certify, logistic regression (strongly convex)', () => {
     const v = await verify(copy)
     expect(v.pass).toBe(false)
     expect(v.checks.filter((c) => !c.pass).map((c) => c.name).join(' | ')).toMatch(/w⁻.*|released weights/)
+
+    // Bytes altered without rewriting the hash: the file check fails, and the certificate's row says so.
+    const { runId } = await b.call('privacy.verify', { certificate: { id: cert.certificateId } })
+    expect((await succeeded(runId)).verify!.pass).toBe(true)
+    const bytes = readFileSync(join(cert.dir, 'w-star.safetensors'))
+    const original = Buffer.from(bytes)
+    bytes[bytes.length - 5]! ^= 0x10
+    writeFileSync(join(cert.dir, 'w-star.safetensors'), bytes)
+    try {
+      const { runId: again } = await b.call('privacy.verify', { certificate: { id: cert.certificateId } })
+      const broken = (await succeeded(again)).verify!
+      expect(broken.pass).toBe(false)
+      expect(String(broken.checks.find((c) => !c.pass)!.recomputed)).toMatch(/w-star\.safetensors does not match certificate\.json/)
+      expect((await b.call('privacy.listCertificates', {})).find((c) => c.id === cert.certificateId)?.status).toBe('failed')
+    } finally {
+      writeFileSync(join(cert.dir, 'w-star.safetensors'), original)
+    }
   }, 300_000)
 
   it('attacks the released model of a certificate', async () => {
