@@ -291,6 +291,16 @@ export type CertificateSummary = z.infer<typeof CertificateSummary>
 export const PrivacyPreviewRequest = z.strictObject({ trainRunId: RunId, protect: ProtectSpec })
 export const PrivacyGetRequest = z.strictObject({ runId: RunId })
 
+/**
+ * The most bytes of report.html privacy.getReport returns. A report is tens of kilobytes (inline
+ * CSS and SVG, no images); the limit keeps a replaced or corrupt file from filling the wire.
+ */
+export const MAX_REPORT_BYTES = 2 * 1024 * 1024
+export const PrivacyReportRequest = z.strictObject({ certificateId: z.number().int().positive() })
+/** privacy.getReport: a certificate folder's report.html as text (the app serves no files). */
+export const PrivacyReport = z.object({ certificateId: z.number().int(), dir: z.string(), html: z.string() })
+export type PrivacyReport = z.infer<typeof PrivacyReport>
+
 /** privacy.get: a privacy run's config, status and (once finished) its result. */
 export const PrivacyRunState = z.object({
   runId: z.number().int(),
