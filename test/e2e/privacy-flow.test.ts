@@ -37,10 +37,7 @@ let logreg = 0
 let certRun = 0
 
 const text = async (p: Page, testid: string): Promise<string> => ((await p.getByTestId(testid).textContent()) ?? '').replace(/\s+/g, ' ').trim()
-/**
- * A screenshot of one part of the page, whole: the app scrolls inside its main pane, so a
- * full-page capture of the window would cut a long result off.
- */
+/** A screenshot of one part of the page (the window is tall enough to paint it whole). */
 const shotOf = (part: Locator, name: string): Promise<Buffer> => part.screenshot({ path: join(SHOTS, `${name}.png`) })
 /** A figure as the page writes it, read back (independent of the page's formatter). */
 const near = (shown: string, value: number): void => {
@@ -89,7 +86,9 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mxd-privacy-flow-'))
   cleanup.push(dir)
   const dataDir = writePlantedIdx(join(dir, 'planted'), { train: 40, test: 10 })
-  app = await openApp({ cleanup })
+  // A window tall enough for a whole result: the app scrolls inside its main pane, where a part
+  // below the window is not painted for a screenshot.
+  app = await openApp({ cleanup, viewport: { width: 1280, height: 4200 } })
   ;({ web, page } = app)
   cleanup.push(web.store)
   client = await web.client()

@@ -7,6 +7,12 @@ export function formatNumber(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? '—' : formatFigure(v)
 }
 
+/** A verification check's stored or recomputed value: a figure, or text cut short (a sha256 is 64 characters; the full text goes in a tooltip). */
+export function formatCheckValue(v: number | string): string {
+  if (typeof v === 'number') return formatNumber(v)
+  return v.length > 20 ? `${v.slice(0, 12)}…` : v
+}
+
 /** What each provenance of a certificate's constant means (the badge's tooltip). */
 export const PROVENANCE_HELP: Record<string, string> = {
   computed: 'Computed exactly from the model and the data.',
