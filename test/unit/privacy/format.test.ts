@@ -2,8 +2,14 @@
 // strings are written out by hand (6 significant digits; exponent form below 1e-3 and from 1e6,
 // trailing zeros dropped), including the huge σ of honest constants.
 import { describe, expect, it } from 'vitest'
-import { formatCheckValue, formatNumber } from '../../../src/renderer/src/lib/privacy-format.js'
 import { formatFigure } from '../../../src/shared/privacy.js'
+// The renderer is its own TypeScript project: import its module at run time, typed here (as image-pixels.test.ts does).
+interface PrivacyFormatModule {
+  formatNumber(v: number | null | undefined): string
+  formatCheckValue(v: number | string): string
+}
+const PRIVACY_FORMAT: string = '../../../src/renderer/src/lib/privacy-format.ts'
+const { formatNumber, formatCheckValue } = (await import(PRIVACY_FORMAT)) as PrivacyFormatModule
 
 describe('formatFigure', () => {
   it('writes plain, huge, tiny and special values as written here', () => {
