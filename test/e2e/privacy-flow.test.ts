@@ -36,7 +36,8 @@ const cleanup: string[] = []
 let logreg = 0
 let certRun = 0
 
-const text = async (p: Page, testid: string): Promise<string> => ((await p.getByTestId(testid).textContent()) ?? '').replace(/\s+/g, ' ').trim()
+const text = async (p: Page, testid: string): Promise<string> =>
+  ((await p.getByTestId(testid).textContent()) ?? '').replace(/\s+/g, ' ').trim()
 /** A screenshot of one part of the page (the window is tall enough to paint it whole). */
 const shotOf = (part: Locator, name: string): Promise<Buffer> => part.screenshot({ path: join(SHOTS, `${name}.png`) })
 /** A figure as the page writes it, read back (independent of the page's formatter). */
@@ -123,19 +124,32 @@ describe('Privacy flow in web mode', () => {
     certRun = await startFromReview()
     expect((await client.call('runs.get', { id: certRun })).run.kind).toBe('privacy-certify')
     // The result shows once the run page sees the run succeed (its status comes with run.changed).
-    await page.getByTestId('privacy-sigma').waitFor({ timeout: 300_000 }).catch(async (err: unknown) => {
-      const run = (await client.call('runs.get', { id: certRun })).run
-      throw new Error(`no σ on the run page (run ${certRun} is ${run.status}: ${run.error ?? ''}): ${String(err)}`)
-    })
+    await page
+      .getByTestId('privacy-sigma')
+      .waitFor({ timeout: 300_000 })
+      .catch(async (err: unknown) => {
+        const run = (await client.call('runs.get', { id: certRun })).run
+        throw new Error(`no σ on the run page (run ${certRun} is ${run.status}: ${run.error ?? ''}): ${String(err)}`)
+      })
     state = await client.call('privacy.get', { runId: certRun })
     const cert = state.certify!
-    expect(state.config).toMatchObject({ objective: { theta: 0.75, lambda: 0.05, lossK: 'reverse-kl' }, normBound: 60, epsilon: 1, delta: 1e-5 })
+    expect(state.config).toMatchObject({
+      objective: { theta: 0.75, lambda: 0.05, lossK: 'reverse-kl' },
+      normBound: 60,
+      epsilon: 1,
+      delta: 1e-5,
+    })
     expect(state.config.protect).toEqual({ by: 'class', class: 1, count: 6, seed: 0 })
 
     near(await text(page, 'privacy-sigma'), cert.sigma)
     const facts = page.locator('.fact-grid .fact')
     const fact = async (label: string): Promise<string> =>
-      ((await facts.filter({ has: page.locator('dt', { hasText: new RegExp(`^${label}$`) }) }).locator('dd').textContent()) ?? '').trim()
+      (
+        (await facts
+          .filter({ has: page.locator('dt', { hasText: new RegExp(`^${label}$`) }) })
+          .locator('dd')
+          .textContent()) ?? ''
+      ).trim()
     near(await fact('ε'), cert.epsilon)
     near(await fact('δ'), cert.delta)
     near(await fact('Δ'), cert.sensitivity)
@@ -196,7 +210,10 @@ describe('Privacy flow in web mode', () => {
   it('opens the report in a sandboxed frame and downloads report.html as privacy.getReport reads it', async () => {
     const cert = state.certify!
     await page.goto(`${web.url}#/runs/${certRun}`)
-    const sigmaShown = await page.getByTestId('privacy-sigma').textContent().then((t) => t!.trim())
+    const sigmaShown = await page
+      .getByTestId('privacy-sigma')
+      .textContent()
+      .then((t) => t!.trim())
     await page.getByTestId('privacy-report-open').click()
     const frame = page.getByTestId('privacy-report-frame')
     await frame.waitFor()
@@ -225,14 +242,20 @@ describe('Privacy flow in web mode', () => {
     await page.getByTestId('privacy-lr').fill('0.05')
     await page.getByTestId('privacy-epochs').fill('40')
     const runId = await startFromReview()
-    await page.getByTestId('privacy-histogram').first().waitFor({ timeout: 300_000 }).catch(async (err: unknown) => {
-      const run = (await client.call('runs.get', { id: runId })).run
-      throw new Error(`no histogram on the run page (run ${runId} is ${run.status}: ${run.error ?? ''}): ${String(err)}`)
-    })
+    await page
+      .getByTestId('privacy-histogram')
+      .first()
+      .waitFor({ timeout: 300_000 })
+      .catch(async (err: unknown) => {
+        const run = (await client.call('runs.get', { id: runId })).run
+        throw new Error(`no histogram on the run page (run ${runId} is ${run.status}: ${run.error ?? ''}): ${String(err)}`)
+      })
     const ft = (await client.call('privacy.get', { runId })).finetune!
     expect(ft.after.forget.distance).toBeLessThan(ft.before.forget.distance)
     const bars = async (i: number): Promise<number[]> =>
-      (await page.getByTestId('privacy-histogram').nth(i).locator('rect title').allTextContents()).map((t) => Number(/: ([\d,]+) images$/.exec(t.trim())![1]!.replace(/,/g, '')))
+      (await page.getByTestId('privacy-histogram').nth(i).locator('rect title').allTextContents()).map((t) =>
+        Number(/: ([\d,]+) images$/.exec(t.trim())![1]!.replace(/,/g, '')),
+      )
     const counts = (s: ConfidenceSummary): number[] => s.histogram.counts
     expect(await bars(0)).toEqual(counts(ft.before.forget))
     expect(await bars(1)).toEqual(counts(ft.after.forget))

@@ -69,7 +69,9 @@ describe('privacy.getReport', () => {
   it('refuses a folder in place of report.html, and a report larger than the limit', async () => {
     const odd = join(root, 'cert-odd')
     mkdirSync(join(odd, CERTIFICATE_REPORT), { recursive: true })
-    await expect(b.call('privacy.getReport', { certificateId: certificateAt(odd) })).rejects.toThrow(/not a regular file|is a folder|directory/i)
+    await expect(b.call('privacy.getReport', { certificateId: certificateAt(odd) })).rejects.toThrow(
+      /not a regular file|is a folder|directory/i,
+    )
 
     const big = join(root, 'cert-big')
     mkdirSync(big)

@@ -81,5 +81,20 @@ export const usePrivacyRunStore = defineStore('privacy-run', () => {
     }
   })
 
-  return { runId, state, error, verifyRunId, verifyState, verifyStatus, verifyProgress, verifying, open, verify, report, reportUrl, reporting, loadReport }
+  return {
+    runId,
+    state,
+    error,
+    verifyRunId,
+    verifyState,
+    verifyStatus,
+    verifyProgress,
+    verifying,
+    open,
+    verify,
+    report,
+    reportUrl,
+    reporting,
+    loadReport,
+  }
 })
