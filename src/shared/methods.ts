@@ -42,6 +42,7 @@ export const methodNames = [
   'privacy.verify',
   'privacy.get',
   'privacy.listCertificates',
+  'privacy.getReport',
   'convert.start',
   'convert.sweep',
   'convert.preview',

@@ -294,10 +294,33 @@ export const CertificateSummary = z.object({
 })
 export type CertificateSummary = z.infer<typeof CertificateSummary>
 
+/**
+ * A privacy figure (σ, Δ, a constant, a distance) as text, the same on the run page and in a
+ * certificate's report.html, so a number read on one can be found on the other: 6 significant
+ * digits, exponent form when tiny or huge (σ with honest constants is often 1e+10 or more), never
+ * rounding a value to 0. Not finite: as JavaScript writes it.
+ */
+export function formatFigure(x: number): string {
+  if (!Number.isFinite(x)) return String(x)
+  if (x === 0) return '0'
+  const a = Math.abs(x)
+  return a >= 1e-3 && a < 1e6 ? String(Number(x.toPrecision(6))) : x.toExponential(5).replace(/\.?0+e/, 'e')
+}
+
 // ------------------------------------------------------------------------------- requests
 
 export const PrivacyPreviewRequest = z.strictObject({ trainRunId: RunId, protect: ProtectSpec })
 export const PrivacyGetRequest = z.strictObject({ runId: RunId })
+
+/**
+ * The most bytes of report.html privacy.getReport returns. A report is tens of kilobytes (inline
+ * CSS and SVG, no images); the limit keeps a replaced or corrupt file from filling the wire.
+ */
+export const MAX_REPORT_BYTES = 2 * 1024 * 1024
+export const PrivacyReportRequest = z.strictObject({ certificateId: z.number().int().positive() })
+/** privacy.getReport: a certificate folder's report.html as text (the app serves no files). */
+export const PrivacyReport = z.object({ certificateId: z.number().int(), dir: z.string(), html: z.string() })
+export type PrivacyReport = z.infer<typeof PrivacyReport>
 
 /** privacy.get: a privacy run's config, status and (once finished) its result. */
 export const PrivacyRunState = z.object({

@@ -6,7 +6,8 @@
 // messages (no class picked, a draw larger than the training split, θ out of range, no norm bound,
 // a mixer under the certified method), the picker grid drawing the training images with their
 // planted pixels and toggling picks, and the preview showing exactly what privacy.preview answers
-// for the same set, or the message it fails with (the placeholder handler fails). Starting a job and its results need the privacy jobs (not here yet).
+// for the same set, or the message it fails with. Starting jobs and their results through the
+// wizard: privacy-flow.test.ts.
 // Screenshots land in test-results/screenshots/privacy-*.png.
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -64,6 +64,7 @@ export const handlers: Handlers = {
   'privacy.verify': privacyHandlers.verify,
   'privacy.get': privacyHandlers.get,
   'privacy.listCertificates': privacyHandlers.listCertificates,
+  'privacy.getReport': privacyHandlers.getReport,
   'convert.start': startConversion,
   'convert.sweep': startSweep,
   'convert.preview': previewConvert,

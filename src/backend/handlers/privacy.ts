@@ -10,13 +10,15 @@
 // past the split's end is refused here with the same message.
 import { join, resolve } from 'node:path'
 import { loadImageSplitLabels } from '../../data/images/registry.js'
-import { pathExists } from '../../fs/user-files.js'
+import { pathExists, readRegularFile } from '../../fs/user-files.js'
 import { ProtectedSetError, protectedInfo, selectProtected, type ParsedProtectSpec } from '../../jobs/privacy/protected.js'
 import { ApiError, type Output, type ParsedInput, type Run } from '../../shared/api.js'
 import { ClassifyTrainConfig } from '../../shared/classify.js'
 import {
   CERTIFICATE_FILE,
   CERTIFIABLE_MODEL_KINDS,
+  CERTIFICATE_REPORT,
+  MAX_REPORT_BYTES,
   PRIVACY_RESULT_FILE,
   PrivacyAttackConfig,
   PrivacyAttackResult,
@@ -185,6 +187,25 @@ async function get(ctx: BackendContext, input: ParsedInput<'privacy.get'>): Prom
   }
 }
 
+/** A certificate's report.html as text: the page shows it in a sandboxed frame and offers it as a download. */
+async function getReport(ctx: BackendContext, input: ParsedInput<'privacy.getReport'>): Promise<Output<'privacy.getReport'>> {
+  const found = certificate(ctx, input.certificateId)
+  const file = join(found.dir, CERTIFICATE_REPORT)
+  if (!(await pathExists(file))) {
+    throw new ApiError(
+      'not_found',
+      `Certificate #${found.id}'s folder ${found.dir} has no ${CERTIFICATE_REPORT}: the folder was moved or the file deleted; "mxd privacy verify DIR" checks the folder where it is now.`,
+    )
+  }
+  let bytes: Buffer
+  try {
+    bytes = await readRegularFile(file, { what: `Certificate #${found.id}'s report`, maxBytes: MAX_REPORT_BYTES })
+  } catch (err) {
+    throw new ApiError('bad_request', (err as Error).message)
+  }
+  return { certificateId: found.id, dir: found.dir, html: bytes.toString('utf8') }
+}
+
 export const privacyHandlers = {
   preview: async (ctx: BackendContext, input: ParsedInput<'privacy.preview'>): Promise<Output<'privacy.preview'>> =>
     previewSet(ctx, input.trainRunId, input.protect),
@@ -197,4 +218,5 @@ export const privacyHandlers = {
     ctx: BackendContext,
     _input: ParsedInput<'privacy.listCertificates'>,
   ): Promise<Output<'privacy.listCertificates'>> => listCertificates(ctx.store.db),
+  getReport,
 }

@@ -5,7 +5,7 @@
 // what the certificate promises and what it does not. All text is HTML-escaped: class names and
 // paths come from the user's files.
 import type { z } from 'zod'
-import type { AttackOutcome, ConfidenceSummary, ModelReport, TradeoffPoint } from '../../shared/privacy.js'
+import { formatFigure, type AttackOutcome, type ConfidenceSummary, type ModelReport, type TradeoffPoint } from '../../shared/privacy.js'
 import type { CertificateJson } from './certificate-json.js'
 
 export interface CertificateReportExtra {
@@ -19,13 +19,8 @@ export interface CertificateReportExtra {
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ESCAPES[c]!)
 
-/** A number as text: short, but never hiding a tiny or huge value behind rounding. */
-export function fmt(x: number): string {
-  if (!Number.isFinite(x)) return String(x)
-  if (x === 0) return '0'
-  const a = Math.abs(x)
-  return a >= 1e-3 && a < 1e6 ? String(Number(x.toPrecision(6))) : x.toExponential(4)
-}
+/** A number as text: the run page's way (formatFigure), so a figure read there is found here. */
+const fmt = formatFigure
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`
 
 const row = (cells: string[], head = false): string => `<tr>${cells.map((c) => (head ? `<th>${c}</th>` : `<td>${c}</td>`)).join('')}</tr>`

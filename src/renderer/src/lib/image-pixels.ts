@@ -3,6 +3,7 @@
 // <img>), and a chosen file into the base64 classify.predict takes. One place for every page that
 // shows dataset images, so they are all drawn the same way. The two pure functions are tested
 // without a browser (test/unit/ui/image-pixels.test.ts).
+import { bytesToBase64 } from './data-url'
 
 /** The bytes of a base64 string (atob exists in the renderer and in Node ≥ 16). */
 export function decodeBase64Pixels(base64: string): Uint8Array {
@@ -41,9 +42,5 @@ export function pixelsToDataUrl(b64: string, width: number, height: number, chan
 
 /** A file's bytes as base64 (for classify.predict's { base64 }). */
 export async function fileToBase64(file: Blob): Promise<string> {
-  const bytes = new Uint8Array(await file.arrayBuffer())
-  let s = ''
-  // In chunks: String.fromCharCode with one argument per byte overflows the stack on large files.
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
-  return btoa(s)
+  return bytesToBase64(new Uint8Array(await file.arrayBuffer()))
 }

@@ -1,11 +1,16 @@
 // How the Privacy pages write the figures of a privacy run and a certificate.
 
-/** A constant or a privacy parameter: 4 significant digits, exponent form when tiny or huge; — for none. */
+import { formatFigure } from '../../../shared/privacy'
+
+/** A constant or a privacy parameter as report.html writes it (formatFigure); — for none. */
 export function formatNumber(v: number | null | undefined): string {
-  if (v === null || v === undefined || !Number.isFinite(v)) return '—'
-  if (v === 0) return '0'
-  const a = Math.abs(v)
-  return a < 1e-3 || a >= 1e6 ? v.toExponential(3).replace(/\.?0+e/, 'e') : String(Number(v.toPrecision(4)))
+  return v === null || v === undefined || !Number.isFinite(v) ? '—' : formatFigure(v)
+}
+
+/** A verification check's stored or recomputed value: a figure, or text cut short (a sha256 is 64 characters; the full text goes in a tooltip). */
+export function formatCheckValue(v: number | string): string {
+  if (typeof v === 'number') return formatNumber(v)
+  return v.length > 20 ? `${v.slice(0, 12)}…` : v
 }
 
 /** What each provenance of a certificate's constant means (the badge's tooltip). */

@@ -1,10 +1,13 @@
 // A privacy run's results for its run page (privacy.get), and a certificate's verification from
 // there: privacy.verify starts a privacy-verify job, whose end is seen in the backend store's live
-// runs list (run.changed events), as the image expert page waits for its analysis.
+// runs list (run.changed events), as the image expert page waits for its analysis. The
+// certificate's report.html comes through privacy.getReport (the app serves no files) and is
+// shown in a sandboxed frame and offered as a data: URL download (the CSP allows no blob:).
 import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
-import type { PrivacyRunState } from '../../../shared/privacy'
+import type { PrivacyReport, PrivacyRunState } from '../../../shared/privacy'
 import { useAction } from '../lib/action'
+import { textDataUrl } from '../lib/data-url'
 import { errorMessage } from '../lib/errors'
 import { useBackendStore } from './backend'
 
@@ -19,6 +22,10 @@ export const usePrivacyRunStore = defineStore('privacy-run', () => {
   const verifyRunId = ref<number | null>(null)
   const verifyState = ref<PrivacyRunState | null>(null)
   const verifying = useAction()
+  /** The certificate's report.html once asked for, and its download link. */
+  const report = ref<PrivacyReport | null>(null)
+  const reportUrl = computed(() => (report.value ? textDataUrl(report.value.html, 'text/html') : null))
+  const reporting = useAction()
 
   async function open(id: number): Promise<void> {
     if (runId.value !== id) {
@@ -27,6 +34,8 @@ export const usePrivacyRunStore = defineStore('privacy-run', () => {
       error.value = null
       verifyRunId.value = null
       verifyState.value = null
+      report.value = null
+      reporting.error.value = null
     }
     try {
       const s = await backend.call('privacy.get', { runId: id })
@@ -47,6 +56,14 @@ export const usePrivacyRunStore = defineStore('privacy-run', () => {
     if (r) verifyRunId.value = r.runId
   }
 
+  /** Fetches the certificate's report.html (shown, and offered for download). */
+  async function loadReport(): Promise<void> {
+    const cert = state.value?.certify
+    if (!cert) return
+    const r = await reporting.run(() => backend.call('privacy.getReport', { certificateId: cert.certificateId }))
+    if (r && state.value?.certify?.certificateId === r.certificateId) report.value = r
+  }
+
   const verifyStatus = computed(() =>
     verifyRunId.value === null ? null : (backend.runs.find((r) => r.id === verifyRunId.value)?.status ?? 'queued'),
   )
@@ -64,5 +81,20 @@ export const usePrivacyRunStore = defineStore('privacy-run', () => {
     }
   })
 
-  return { runId, state, error, verifyRunId, verifyState, verifyStatus, verifyProgress, verifying, open, verify }
+  return {
+    runId,
+    state,
+    error,
+    verifyRunId,
+    verifyState,
+    verifyStatus,
+    verifyProgress,
+    verifying,
+    open,
+    verify,
+    report,
+    reportUrl,
+    reporting,
+    loadReport,
+  }
 })
