@@ -4,7 +4,7 @@
 // lib/privacy-form.ts; the started run is followed on its run page.
 import { defineStore } from 'pinia'
 import { computed, markRaw, reactive, ref, watch } from 'vue'
-import type { CertificateSummary, ProtectedSetInfo } from '../../../shared/privacy'
+import { CERTIFIABLE_MODEL_KINDS, type CertificateSummary, type ProtectedSetInfo } from '../../../shared/privacy'
 import { IMAGE_GET_LIMIT } from '../../../shared/images'
 import { createWizard, type WizardStep } from '../components/wizard/wizard'
 import { useAction } from '../lib/action'
@@ -24,7 +24,7 @@ import { useClassifyStore, type ClassifierRunRow } from './classify'
 import type { SplitImage } from './image-experts'
 
 /** Model kinds whose Hessian the certified Newton step can form (docs/privacy.md). */
-export const CERTIFIABLE_MODELS = new Set(['logreg', 'mlp'])
+export const CERTIFIABLE_MODELS: ReadonlySet<string> = new Set(CERTIFIABLE_MODEL_KINDS)
 /** Training images per page of the picker grid (a multiple of its columns, under IMAGE_GET_LIMIT). */
 export const PICK_PAGE = Math.min(48, IMAGE_GET_LIMIT)
 /** The preview waits this long after the last keystroke. */
