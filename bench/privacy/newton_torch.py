@@ -201,6 +201,7 @@ def main():
     a.add_argument('--dtypes', default='float64,float32')
     a.add_argument('--tolerance', type=float, default=1e-6)
     a.add_argument('--max-iterations', type=int, default=1000)
+    a.add_argument('--hidden', help="ignored: the MLP's width is the weights file's (run.sh passes newton.ts's options to both)")
     a.add_argument('--summary')
     args = a.parse_args()
     if args.summary:
