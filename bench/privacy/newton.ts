@@ -68,7 +68,8 @@ const seconds = <T>(fn: () => T): [T, number] => {
   const r = fn()
   return [r, (performance.now() - t) / 1000]
 }
-const threads = report.native.threads ?? 1
+// Without the native addon there is no thread count of ours to report: name the files by the one asked for.
+const threads = report.native.threads ?? (Number(process.env.MXD_THREADS) || 1)
 const weightsFile = (kind: Kind): string => join(out, `weights-${kind}.safetensors`)
 const shiftFile = (kind: Kind): string => join(out, `shift-${kind}.json`)
 
