@@ -6,14 +6,9 @@
 #   bash bench/classify/run.sh [--batch 128 --steps 10]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-load="$(cut -d" " -f1-3 /proc/loadavg)"
-N="$(nproc)"
-JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-PRELOAD=""
-[ -f "$JEMALLOC" ] && PRELOAD="$JEMALLOC"
+source bench/env.sh
 for T in 1 "$N"; do
   LD_PRELOAD="$PRELOAD" MXD_THREADS="$T" npx tsx bench/classify/trainer.ts "$@" 2>/dev/null
   LD_PRELOAD="$PRELOAD" OPENBLAS_NUM_THREADS="$T" /usr/bin/python3 bench/classify/torch_bench.py --threads "$T" "$@"
 done
-echo "blas: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3); malloc: ${PRELOAD:-glibc}"
-echo "load average at start: $load, at end: $(cut -d" " -f1-3 /proc/loadavg) on $N cores (other processes share them: compare figures from one run only)"
+bench_env_report

@@ -8,18 +8,13 @@
 #   bash bench/pretrain/run.sh [--layers 4 --d-model 256 --heads 4 --ctx 128 --batch 8 --vocab 512 --steps 5]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-load="$(cut -d" " -f1-3 /proc/loadavg)"
-N="$(nproc)"
-JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-PRELOAD=""
-[ -f "$JEMALLOC" ] && PRELOAD="$JEMALLOC"
+source bench/env.sh
 ours1=$(LD_PRELOAD="$PRELOAD" MXD_THREADS=1 npx tsx bench/pretrain/trainer.ts "$@" 2>/dev/null | tail -1)
 # torch.set_num_threads does not reach an OpenBLAS that Debian's torch loads as plain libblas.
 torch1=$(LD_PRELOAD="$PRELOAD" OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/pretrain/torch_bench.py --threads 1 "$@" | tail -1)
 oursN=$(LD_PRELOAD="$PRELOAD" MXD_THREADS="$N" npx tsx bench/pretrain/trainer.ts "$@" 2>/dev/null | tail -1)
 torchN=$(LD_PRELOAD="$PRELOAD" OPENBLAS_NUM_THREADS="$N" /usr/bin/python3 bench/pretrain/torch_bench.py --threads "$N" "$@" | tail -1)
-echo "blas: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; malloc: ${PRELOAD:-glibc}"
-echo "load average at start: $load, at end: $(cut -d" " -f1-3 /proc/loadavg) on $N cores (other processes share them: compare figures from one run only)"
+bench_env_report
 echo "$ours1"
 echo "$torch1"
 echo "$oursN"
