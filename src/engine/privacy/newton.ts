@@ -9,7 +9,9 @@
 // is not the point the sensitivity bound is about. The solve is Cholesky on the dense H (small
 // P, exact to rounding) or conjugate gradient on Hessian-vector products; either way the returned
 // x is checked by its residual ‖H_pd x − g‖, and ‖x − H_pd⁻¹g‖ ≤ residual / λ_min(H_pd), which
-// the certificate adds to the sensitivity. Noise and Δ are not here (the certificate's module).
+// the certificate adds to the sensitivity. CG is preconditioned by diag(H_pd) (Jacobi) where the
+// curvature offers the diagonal: on image data the pixel scales make H's diagonal span decades,
+// which Jacobi takes out of the condition number. Noise and Δ are not here (the certificate's module).
 import type { Curvature } from './curvature/objective.js'
 import {
   asymmetry,
@@ -33,13 +35,23 @@ export interface NewtonOptions {
   maxIterations: number
   /** The λ of F (the shift makes λ_min(H_pd) = λ when H is indefinite). */
   lambda: number
+  /** CG's preconditioner: 'jacobi' (the default) where the curvature offers hessianDiagonal, else none. */
+  preconditioner?: 'jacobi' | 'none'
   onProgress?: (message: string, done: number, total: number) => void
 }
 
 /** Lanczos steps for λ_min of an operator (full reorthogonalisation: P × steps float64 held). */
 export const LANCZOS_STEPS = 60
 
-export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: NewtonOptions): NewtonStep {
+/** NewtonStep, with which CG ran (solver.method is 'cg' for both). */
+export interface NewtonResult extends NewtonStep {
+  solver: NewtonStep['solver'] & {
+    /** "Cholesky", "CG", or "preconditioned CG (Jacobi)". */
+    description: string
+  }
+}
+
+export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: NewtonOptions): NewtonResult {
   const start = performance.now()
   const P = curvature.size
   if (wStar.length !== P) throw new Error(`w* has ${wStar.length} values, the ${curvature.kind} has ${P}`)
@@ -60,6 +72,7 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
   let shift: number
   let x: Float64Array
   let iterations: number
+  let description: string
   let applyPd: (v: Float64Array) => Float64Array
   if (dense) {
     const A = H.dense!()
@@ -75,6 +88,7 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
     progress('Cholesky', 2, 3)
     x = choleskySolve(choleskyFactor(A, P), P, g)
     iterations = 1
+    description = 'Cholesky'
     applyPd = (v) => matVec(A, P, v)
   } else {
     const l = lanczosSmallest(H.apply, P, {
@@ -91,10 +105,19 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
       if (shift !== 0) for (let i = 0; i < P; i++) y[i]! += shift * v[i]!
       return y
     }
+    // Jacobi: M = diag(H_pd) = diag(H) + shift, positive since H_pd is.
+    const jacobi = (opts.preconditioner ?? 'jacobi') === 'jacobi' && curvature.hessianDiagonal !== undefined
+    let preconditioner: Float64Array | undefined
+    if (jacobi) {
+      progress('Hessian diagonal (Jacobi preconditioner)', 2, 3)
+      preconditioner = curvature.hessianDiagonal!(wStar).map((h) => 1 / (h + shift))
+    }
+    description = jacobi ? 'preconditioned CG (Jacobi)' : 'CG'
     const cg = conjugateGradient(applyPd, g, {
       tolerance: opts.tolerance,
       maxIterations: opts.maxIterations,
-      onProgress: (it, rel) => progress(`conjugate gradient, relative residual ${rel.toExponential(2)}`, it, opts.maxIterations),
+      preconditioner,
+      onProgress: (it, rel) => progress(`${description}, relative residual ${rel.toExponential(2)}`, it, opts.maxIterations),
     })
     x = cg.x
     iterations = cg.iterations
@@ -114,6 +137,7 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
     shift,
     solver: {
       method: dense ? 'cholesky' : 'cg',
+      description,
       iterations,
       residualNorm,
       relativeResidual: gNorm === 0 ? 0 : residualNorm / gNorm,

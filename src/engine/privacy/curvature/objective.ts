@@ -14,6 +14,8 @@ export interface Curvature {
   gradient(w: Float64Array): Float64Array
   /** ∇²F(w), the regulariser's λI included. */
   hessian(w: Float64Array): HessianOperator
+  /** The exact diagonal of ∇²F(w), λ included (a Jacobi preconditioner for CG); absent where it is not cheap. */
+  hessianDiagonal?(w: Float64Array): Float64Array
   /** ‖∇_w ℓ(x)‖ of each example's own loss term (ℓ_K on D_f, cross-entropy on D_r; no θ, no λ). */
   perExampleGradientNorms(w: Float64Array, set: 'forget' | 'retain'): Float64Array
 }
