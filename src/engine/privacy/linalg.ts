@@ -102,10 +102,10 @@ export interface CgResult {
 
 /**
  * Conjugate gradient for A x = b, A symmetric positive definite, from x = 0, until
- * ‖r‖ ≤ tolerance·‖b‖ or maxIterations. With `preconditioner` (the diagonal of M⁻¹, M ≈ A
- * symmetric positive definite, e.g. Jacobi: 1/A_ii) it is preconditioned CG: the same Krylov
- * recurrence on M⁻¹A, which converges in fewer steps when M⁻¹A is better conditioned than A. The
- * stopping test is on the true residual ‖r‖ either way, so tolerances mean the same thing.
+ * ‖r‖ ≤ tolerance·‖b‖ or maxIterations. With `preconditioner` (M⁻¹ for some symmetric positive
+ * definite M ≈ A: its diagonal, e.g. Jacobi's 1/A_ii, or r ↦ M⁻¹r) it is preconditioned CG: the
+ * same Krylov recurrence on M⁻¹A, which converges in fewer steps when M⁻¹A is better conditioned
+ * than A. The stopping test is on the true residual ‖r‖ either way, so tolerances mean the same.
  */
 export function conjugateGradient(
   apply: Operator,
@@ -113,20 +113,21 @@ export function conjugateGradient(
   opts: {
     tolerance: number
     maxIterations: number
-    preconditioner?: Float64Array
+    preconditioner?: Float64Array | Operator
     onProgress?: (iteration: number, relativeResidual: number) => void
   },
 ): CgResult {
   const n = b.length
   const m = opts.preconditioner
-  if (m) {
+  if (m instanceof Float64Array) {
     if (m.length !== n) throw new Error(`the preconditioner has ${m.length} entries, the system ${n}`)
     const bad = m.findIndex((x) => !(x > 0 && Number.isFinite(x)))
     if (bad >= 0) throw new Error(`the preconditioner's entry ${bad} is ${m[bad]}: a diagonal M⁻¹ must be positive and finite`)
   }
+  const precondition = (r: Float64Array): Float64Array => (m instanceof Float64Array ? r.map((ri, i) => m[i]! * ri) : m!(r))
   const x = new Float64Array(n)
   const r = Float64Array.from(b)
-  const z = m ? Float64Array.from(r, (ri, i) => m[i]! * ri) : r
+  let z = m ? precondition(r) : r
   const p = Float64Array.from(z)
   const bNorm = norm(b)
   let rz = dot(r, z)
@@ -145,7 +146,7 @@ export function conjugateGradient(
       x[i]! += alpha * p[i]!
       r[i]! -= alpha * Ap[i]!
     }
-    if (m) for (let i = 0; i < n; i++) z[i] = m[i]! * r[i]!
+    if (m) z = precondition(r)
     const rzNew = dot(r, z)
     const beta = rzNew / rz
     rz = rzNew

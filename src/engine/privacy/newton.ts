@@ -10,8 +10,8 @@
 // P, exact to rounding) or conjugate gradient on Hessian-vector products; either way the returned
 // x is checked by its residual ‖H_pd x − g‖, and ‖x − H_pd⁻¹g‖ ≤ residual / λ_min(H_pd), which
 // the certificate adds to the sensitivity. CG is preconditioned by diag(H_pd) (Jacobi) where the
-// curvature offers the diagonal: on image data the pixel scales make H's diagonal span decades,
-// which Jacobi takes out of the condition number. Noise and Δ are not here (the certificate's module).
+// curvature offers the diagonal; see jacobi() for why it must leave the logit-shift directions
+// alone. Noise and Δ are not here (the certificate's module).
 import type { Curvature } from './curvature/objective.js'
 import {
   asymmetry,
@@ -106,13 +106,13 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
       return y
     }
     // Jacobi: M = diag(H_pd) = diag(H) + shift, positive since H_pd is.
-    const jacobi = (opts.preconditioner ?? 'jacobi') === 'jacobi' && curvature.hessianDiagonal !== undefined
-    let preconditioner: Float64Array | undefined
-    if (jacobi) {
+    const useJacobi = (opts.preconditioner ?? 'jacobi') === 'jacobi' && curvature.hessianDiagonal !== undefined
+    let preconditioner: ReturnType<typeof jacobi> | undefined
+    if (useJacobi) {
       progress('Hessian diagonal (Jacobi preconditioner)', 2, 3)
-      preconditioner = curvature.hessianDiagonal!(wStar).map((h) => 1 / (h + shift))
+      preconditioner = jacobi(curvature.hessianDiagonal!(wStar), shift, opts.lambda + shift, curvature.logitShiftBlock)
     }
-    description = jacobi ? 'preconditioned CG (Jacobi)' : 'CG'
+    description = useJacobi ? 'preconditioned CG (Jacobi)' : 'CG'
     const cg = conjugateGradient(applyPd, g, {
       tolerance: opts.tolerance,
       maxIterations: opts.maxIterations,
@@ -144,5 +144,43 @@ export function newtonStep(wStar: Float64Array, curvature: Curvature, opts: Newt
       errorBound: residualNorm / (lambdaMin.value + shift),
     },
     seconds: (performance.now() - start) / 1000,
+  }
+}
+
+/**
+ * M⁻¹ of the Jacobi preconditioner for H_pd = H + shift·I, from H's diagonal. Plain Jacobi is
+ * 1/(H_ii + shift). But for softmax models H_pd is exactly (λ + shift)·I on the logit-shift
+ * directions (a block's all-ones vector, curvature.logitShiftBlock): on logreg that is D + 1
+ * directions (785 of 7,850 on Fashion-MNIST) at one eigenvalue, which plain CG disposes of in one
+ * step, and which plain Jacobi would spread over λ/H_ii, decades apart: on the fixtures it took
+ * more iterations than no preconditioner. So with blocks, M⁻¹ = Π D⁻¹ Π + (I − Π)/(λ + shift),
+ * Π the projector off each block's mean: Jacobi on the complement, exact on the shift directions
+ * (symmetric positive definite, as CG needs).
+ */
+export function jacobi(
+  diagonal: Float64Array,
+  shift: number,
+  shiftEigenvalue: number,
+  block?: number,
+): Float64Array | ((r: Float64Array) => Float64Array) {
+  const inverse = diagonal.map((h) => 1 / (h + shift))
+  if (!block) return inverse
+  const P = diagonal.length
+  if (P % block !== 0) throw new Error(`${P} parameters are not whole logit-shift blocks of ${block}`)
+  return (r) => {
+    const z = new Float64Array(P)
+    for (let b = 0; b < P; b += block) {
+      let mean = 0
+      for (let k = 0; k < block; k++) mean += r[b + k]!
+      mean /= block
+      let tMean = 0
+      for (let k = 0; k < block; k++) {
+        z[b + k] = (r[b + k]! - mean) * inverse[b + k]!
+        tMean += z[b + k]!
+      }
+      tMean /= block
+      for (let k = 0; k < block; k++) z[b + k] = z[b + k]! - tMean + mean / shiftEigenvalue
+    }
+    return z
   }
 }

@@ -109,6 +109,8 @@ export function logregCurvature(
   return {
     kind: model.kind,
     size,
+    // Parameters (d, 0 … K−1) are consecutive, and adding c to all of them adds c·x̃_d to every logit.
+    logitShiftBlock: K,
     value(w) {
       checkLength(w)
       return objectiveValue(termsAt(w), objective, w)
@@ -117,7 +119,12 @@ export function logregCurvature(
       checkLength(w)
       const g = new Float64Array(size)
       for (let j = 0; j < size; j++) g[j] = lambda * w[j]!
-      for (const set of both(termsAt(w))) scatterAll(set.data, set.rows.grad.map((x) => set.weight * x), g)
+      for (const set of both(termsAt(w)))
+        scatterAll(
+          set.data,
+          set.rows.grad.map((x) => set.weight * x),
+          g,
+        )
       return g
     },
     hessian(w) {
