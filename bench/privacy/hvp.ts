@@ -1,12 +1,14 @@
 // Seconds per Hessian-vector product of the privacy objective F on a Fashion-MNIST-sized problem
-// (random bytes, 28×28×1, 10 classes, |D_r| + |D_f| rows), for logistic regression (closed form,
-// float64 JS) and the MLP (R-operator, float32 tfjs products with the inputs). Also the set-up
+// (random bytes, 28×28×1, 10 classes, |D_r| + |D_f| rows), for logistic regression (closed form:
+// float32 tfjs products with the pixels, the default at this size, and the exact float64 JS loops)
+// and the MLP (R-operator, float32 tfjs products with the inputs). Also the set-up
 // (hessian(w): the forward at w) and one gradient, for scale.
 //   npx tsx bench/privacy/hvp.ts [--rows 54000 --forget 100 --hidden 100 --repeat 2]
 import { parseArgs } from 'node:util'
 import { initBackend } from '../../src/engine/backend.js'
 import { disposeParams } from '../../src/engine/classifiers/classifier.js'
 import { createClassifier } from '../../src/engine/classifiers/registry.js'
+import { logregCurvature } from '../../src/engine/privacy/curvature/logreg.js'
 import { curvatureFor } from '../../src/engine/privacy/curvature/registry.js'
 import { flattenParams, paramLayout } from '../../src/engine/privacy/params.js'
 import type { LabelledRows } from '../../src/engine/privacy/types.js'
@@ -42,15 +44,16 @@ const time = (f: () => void): number => {
 console.log(
   `backend ${report.backend}, native kernels: ${report.native.kernels.join(', ') || report.native.reason}, threads ${report.native.threads}; ${values.rows} rows × 784, 10 classes`,
 )
-for (const [kind, config] of [
-  ['logreg', {}],
-  ['mlp', { hidden: Number(values.hidden) }],
+for (const [kind, config, products] of [
+  ['logreg', {}, 'auto'],
+  ['logreg', {}, 'float64'],
+  ['mlp', { hidden: Number(values.hidden) }, 'auto'],
 ] as const) {
   const model = createClassifier(kind, config, shape)
   const params = model.init(1)
   const w = flattenParams(params, paramLayout(model))
   disposeParams(params)
-  const curvature = curvatureFor(model, sets, objective)
+  const curvature = kind === 'logreg' ? logregCurvature(model, sets, objective, { products }) : curvatureFor(model, sets, objective)
   const v = Float64Array.from(w, (_, i) => Math.sin(i))
   let op = curvature.hessian(w)
   const setup = time(() => (op = curvature.hessian(w)))

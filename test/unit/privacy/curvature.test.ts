@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../../src/engine/backend.js'
 import { disposeParams } from '../../../src/engine/classifiers/classifier.js'
 import { createClassifier } from '../../../src/engine/classifiers/registry.js'
+import { FAST_PRODUCTS_MIN, logregCurvature } from '../../../src/engine/privacy/curvature/logreg.js'
 import { CURVATURES, curvatureFor, type Curvature } from '../../../src/engine/privacy/curvature/registry.js'
 import { CERTIFIABLE_MODEL_KINDS } from '../../../src/shared/privacy.js'
 import { flattenParams, paramLayout, paramsFromVector } from '../../../src/engine/privacy/params.js'
@@ -69,6 +70,54 @@ describe.each(CASES)('curvature %s', (name) => {
   it('per-example gradient norms of ℓ_K on D_f and of the cross-entropy on D_r match torch', () => {
     expect(relError(curvature.perExampleGradientNorms(w, 'forget'), c.get('pgn_forget'))).toBeLessThan(tol(name))
     expect(relError(curvature.perExampleGradientNorms(w, 'retain'), c.get('pgn_retain'))).toBeLessThan(tol(name))
+  })
+})
+
+describe.each(CASES.filter((n) => n.startsWith('logreg')))('logreg %s: float32 pixel products and the diagonal', (name) => {
+  const c = loadCase(name)
+  const P = c.get('w').length
+  const w = c.get('w')
+  const H = c.get('hessian')
+
+  it('the fixtures are below FAST_PRODUCTS_MIN, so auto is the exact float64 path', () => {
+    const n = c.sets.forget.labels.length + c.sets.retain.labels.length
+    expect(n * 25).toBeLessThan(FAST_PRODUCTS_MIN)
+    expect(curvatureFor(c.model, c.sets, c.objective).hessian(w).method).toBe('closed form, float64')
+  })
+
+  it('forced float32 products: F, ∇F, H v and every column H e_i match torch to 1e-5', () => {
+    const fast = logregCurvature(c.model, c.sets, c.objective, { products: 'float32' })
+    const v = fast.value(w)
+    expect(relError([v.total, v.lossK, v.lossA, v.regulariser], c.get('value'))).toBeLessThan(1e-6)
+    expect(relError(fast.gradient(w), c.get('gradient'))).toBeLessThan(1e-5)
+    const op = fast.hessian(w)
+    expect(op.method).toMatch(/float32 tfjs products with the pixels/)
+    const e = new Float64Array(P)
+    const cols = new Float64Array(P * P)
+    for (let i = 0; i < P; i++) {
+      e[i] = 1
+      const col = op.apply(e)
+      e[i] = 0
+      for (let r = 0; r < P; r++) cols[r * P + i] = col[r]!
+    }
+    expect(relError(cols, H)).toBeLessThan(1e-5)
+    const rand = uniform(P + 1)
+    const x = Float64Array.from({ length: P }, () => rand())
+    const ref = new Float64Array(P)
+    for (let r = 0; r < P; r++) for (let j = 0; j < P; j++) ref[r]! += H[r * P + j]! * x[j]!
+    const got = op.apply(x)
+    expect(relError(got, ref)).toBeLessThan(1e-5)
+    // And it is float32 rounding, not the float64 path under another name.
+    expect(relError(got, ref)).toBeGreaterThan(1e-12)
+  })
+
+  it('hessianDiagonal is the diagonal of torch Hessian (λ included), on both paths', () => {
+    const diag = Float64Array.from({ length: P }, (_, i) => H[i * P + i]!)
+    for (const products of ['float64', 'float32'] as const) {
+      const got = logregCurvature(c.model, c.sets, c.objective, { products }).hessianDiagonal!(w)
+      expect(relError(got, diag)).toBeLessThan(products === 'float64' ? 1e-12 : 1e-5)
+    }
+    expect(Math.min(...diag)).toBeGreaterThanOrEqual(c.objective.lambda)
   })
 })
 

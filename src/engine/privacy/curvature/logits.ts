@@ -127,6 +127,27 @@ export class LogitRows {
     }
   }
 
+  /**
+   * out[outOff + k]! += scale · (∂²ℓ_i/∂f²)_kk, the diagonal of the matrix applyHessian applies
+   * (for a Jacobi preconditioner). From the decomposition above, with S_kk = p_k(1 − p_k):
+   *   (S S)_kk = Σ_j S_kj² = p_k²((1 − p_k)² + Σ_j p_j² − p_k²),   T(d)_kk = p_k d_k (1 − 2p_k).
+   */
+  hessianDiagonal(i: number, out: Float64Array, outOff: number, scale: number): void {
+    const K = this.classes
+    const o = i * K
+    const p = this.p
+    const s = scale / (this.temperature * this.temperature)
+    let pp = 0
+    for (let k = 0; k < K; k++) pp += p[o + k]! ** 2
+    for (let k = 0; k < K; k++) {
+      const pk = p[o + k]!
+      let h = this.alpha * pk * (1 - pk)
+      if (this.beta !== 0) h += this.beta * pk * pk * ((1 - pk) ** 2 + pp - pk * pk)
+      if (this.d) h += pk * this.d[o + k]! * (1 - 2 * pk)
+      out[outOff + k]! += s * h
+    }
+  }
+
   /** ‖∂ℓ_i/∂f‖. */
   gradNorm(i: number): number {
     let s = 0

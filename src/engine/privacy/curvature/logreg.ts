@@ -7,13 +7,33 @@
 // (ω_i = θ/|D_f| or (1 − θ)/|D_r|): no second-order term from the model, so H is exact.
 // Pixel bytes are scaled on the fly (a Fashion-MNIST set as float64 would be 340 MB); zero
 // pixels, most of a Fashion-MNIST image, are skipped.
+// Two ways to form the products with the pixels, X·V (n × K) and Xᵀ·R (D × K), which are all the
+// work of a pass: float64 JS loops (exact to rounding; 2.5 s per Hessian-vector product on
+// Fashion-MNIST) or float32 tfjs matMuls in row batches (products.ts; native sgemm), with the
+// bias, ∂ℓ/∂f, ∂²ℓ/∂f² and every sum float64. 'auto' takes float32 from FAST_PRODUCTS_MIN pixels
+// on: CG needs thousands of products there, and its residual is recomputed with the same
+// operator, so what the certificate sees is consistent.
 import type { Classifier } from '../../classifiers/classifier.js'
 import { PIXEL_SCALE } from '../../classifiers/folder.js'
 import { layoutSize, paramLayout, slotOf } from '../params.js'
 import type { HessianOperator, LabelledRows, ObjectiveConfig, PrivacySets } from '../types.js'
+import { inputBackward, inputProduct, PRODUCT_BATCH } from './products.js'
 import { DENSE_MAX_SIZE, objectiveTerms, objectiveValue, setRows, type Curvature, type ObjectiveTerms } from './objective.js'
 
-export function logregCurvature(model: Classifier, sets: PrivacySets, objective: ObjectiveConfig): Curvature {
+/** 'auto' forms the pixel products in float32 when the two sets hold at least this many pixels (n·D). */
+export const FAST_PRODUCTS_MIN = 1 << 22
+
+export interface LogregCurvatureOptions {
+  /** The products with the pixels: float64 loops, float32 tfjs matMuls, or by size (FAST_PRODUCTS_MIN). */
+  products?: 'auto' | 'float64' | 'float32'
+}
+
+export function logregCurvature(
+  model: Classifier,
+  sets: PrivacySets,
+  objective: ObjectiveConfig,
+  options: LogregCurvatureOptions = {},
+): Curvature {
   const layout = paramLayout(model)
   const K = model.shape.classes
   const D = model.shape.height * model.shape.width * model.shape.channels
@@ -23,13 +43,32 @@ export function logregCurvature(model: Classifier, sets: PrivacySets, objective:
   if (weight.offset !== 0 || bias.offset !== D * K) throw new Error('logreg parameter layout is not head.weight then head.bias')
   const size = layoutSize(layout)
   const { lambda } = objective
+  const pixelCount = (sets.forget.labels.length + sets.retain.labels.length) * D
+  const products = options.products ?? 'auto'
+  const fast = products === 'float32' || (products === 'auto' && pixelCount >= FAST_PRODUCTS_MIN)
 
-  /** Raw logits n × K of a set: f_i = x̃_iᵀ W̃. */
-  function logits(w: Float64Array, rows: LabelledRows): Float64Array {
+  /** X̃ V, n × K: f_i = x̃_iᵀ W̃ for V = w. */
+  function logits(v: Float64Array, rows: LabelledRows): Float64Array {
     const n = rows.labels.length
-    const out = new Float64Array(n * K)
-    for (let i = 0; i < n; i++) project(rows.images, i * D, w, out, i * K)
+    if (!fast) {
+      const out = new Float64Array(n * K)
+      for (let i = 0; i < n; i++) project(rows.images, i * D, v, out, i * K)
+      return out
+    }
+    const out = inputProduct(rows, D, v, 0, K)
+    for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) out[i * K + k]! += v[D * K + k]!
     return out
+  }
+
+  /** acc += Σ_i x̃_i ⊗ r_i, r n × K. */
+  function scatterAll(rows: LabelledRows, r: Float64Array, acc: Float64Array): void {
+    const n = rows.labels.length
+    if (!fast) {
+      for (let i = 0; i < n; i++) scatter(rows.images, i * D, r, i * K, 1, acc)
+      return
+    }
+    inputBackward(rows, D, r, K, acc, 0)
+    for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) acc[D * K + k]! += r[i * K + k]!
   }
 
   /** out[o …] = x̃ᵀ V for the image at byte offset `off` (V laid out like w). */
@@ -70,6 +109,8 @@ export function logregCurvature(model: Classifier, sets: PrivacySets, objective:
   return {
     kind: model.kind,
     size,
+    // Parameters (d, 0 … K−1) are consecutive, and adding c to all of them adds c·x̃_d to every logit.
+    logitShiftBlock: K,
     value(w) {
       checkLength(w)
       return objectiveValue(termsAt(w), objective, w)
@@ -78,9 +119,12 @@ export function logregCurvature(model: Classifier, sets: PrivacySets, objective:
       checkLength(w)
       const g = new Float64Array(size)
       for (let j = 0; j < size; j++) g[j] = lambda * w[j]!
-      for (const set of both(termsAt(w))) {
-        for (let i = 0; i < set.rows.rows; i++) scatter(set.data.images, i * D, set.rows.grad, i * K, set.weight, g)
-      }
+      for (const set of both(termsAt(w)))
+        scatterAll(
+          set.data,
+          set.rows.grad.map((x) => set.weight * x),
+          g,
+        )
       return g
     },
     hessian(w) {
@@ -93,6 +137,14 @@ export function logregCurvature(model: Classifier, sets: PrivacySets, objective:
         const out = new Float64Array(size)
         for (let j = 0; j < size; j++) out[j] = lambda * v[j]!
         for (const set of sets2) {
+          if (fast) {
+            // U = X̃V for the whole set, then B_i u_i per row in float64, then X̃ᵀ(BU).
+            const U = logits(v, set.data)
+            const BU = new Float64Array(U.length)
+            for (let i = 0; i < set.rows.rows; i++) set.rows.applyHessian(i, U, i * K, BU, i * K, set.weight)
+            scatterAll(set.data, BU, out)
+            continue
+          }
           for (let i = 0; i < set.rows.rows; i++) {
             project(set.data.images, i * D, v, u, 0)
             hu.fill(0)
@@ -102,7 +154,10 @@ export function logregCurvature(model: Classifier, sets: PrivacySets, objective:
         }
         return out
       }
-      const op: HessianOperator = { size, apply, method: 'closed form, float64' }
+      const method = fast
+        ? `closed form: float32 tfjs products with the pixels (X·V, Xᵀ·R, batches of ${PRODUCT_BATCH} rows), float64 for the rest and every sum`
+        : 'closed form, float64'
+      const op: HessianOperator = { size, apply, method }
       if (size <= DENSE_MAX_SIZE) {
         op.dense = () => {
           // H = λI + Σ_i ω_i (x̃_i x̃_iᵀ) ⊗ B_i with B_i = ∂²ℓ_i/∂f² (K × K, built column by column).
@@ -142,6 +197,26 @@ export function logregCurvature(model: Classifier, sets: PrivacySets, objective:
         }
       }
       return op
+    },
+    hessianDiagonal(w) {
+      checkLength(w)
+      // H_(d,k),(d,k) = λ + Σ_i ω_i x̃_id² (B_i)_kk, float64 whatever the products.
+      const diag = new Float64Array(size).fill(lambda)
+      const b = new Float64Array(K)
+      for (const set of both(termsAt(w))) {
+        for (let i = 0; i < set.rows.rows; i++) {
+          b.fill(0)
+          set.rows.hessianDiagonal(i, b, 0, set.weight)
+          for (let k = 0; k < K; k++) diag[D * K + k]! += b[k]!
+          for (let d = 0; d < D; d++) {
+            const byte = set.data.images[i * D + d]!
+            if (byte === 0) continue
+            const xx = (byte * PIXEL_SCALE) ** 2
+            for (let k = 0; k < K; k++) diag[d * K + k]! += xx * b[k]!
+          }
+        }
+      }
+      return diag
     },
     perExampleGradientNorms(w, which) {
       checkLength(w)

@@ -12,17 +12,13 @@
 // The products with the inputs (x W1, x V1, xᵀ R{δa}: N·D·hidden each, all the work on
 // Fashion-MNIST) are tfjs float32 matMuls over batches of rows; everything after the first layer
 // (N·hidden·K) and every sum over batches is float64 in JS.
-import { matMulT } from '../../ops.js'
-import { tf } from '../../backend.js'
 import type { Classifier } from '../../classifiers/classifier.js'
 import { PIXEL_SCALE } from '../../classifiers/folder.js'
 import { layoutSize, paramLayout, slotOf } from '../params.js'
 import type { HessianOperator, LabelledRows, ObjectiveConfig, PrivacySets } from '../types.js'
 import { LogitRows } from './logits.js'
+import { inputBackward as backwardProduct, inputProduct as product, PRODUCT_BATCH } from './products.js'
 import { DENSE_MAX_SIZE, denseByColumns, objectiveTerms, objectiveValue, setRows, type Curvature } from './objective.js'
-
-/** Rows per tfjs product: [1024, 784] float32 is 3 MB. */
-const BATCH = 1024
 
 export function mlpCurvature(model: Classifier, sets: PrivacySets, objective: ObjectiveConfig): Curvature {
   const layout = paramLayout(model)
@@ -36,45 +32,10 @@ export function mlpCurvature(model: Classifier, sets: PrivacySets, objective: Ob
   const size = layoutSize(layout)
   const { lambda } = objective
 
-  /** The pixels of rows [start, end) as a float32 [B, D] tensor. */
-  function pixels(rows: LabelledRows, start: number, end: number): tf.Tensor2D {
-    const x = new Float32Array((end - start) * D)
-    const src = rows.images.subarray(start * D, end * D)
-    for (let j = 0; j < x.length; j++) x[j] = src[j]! * PIXEL_SCALE
-    return tf.tensor2d(x, [end - start, D])
-  }
-
   /** x·M for every row of a set, M the [D, hidden] slice of `v` at W1 (float32 products), n × hidden float64. */
-  function inputProduct(rows: LabelledRows, v: Float64Array): Float64Array {
-    const n = rows.labels.length
-    const out = new Float64Array(n * Hd)
-    const m = tf.tensor2d(Float32Array.from(v.subarray(W1.offset, W1.offset + W1.size)), [D, Hd])
-    try {
-      for (let s = 0; s < n; s += BATCH) {
-        const e = Math.min(n, s + BATCH)
-        const part = tf.tidy(() => tf.matMul(pixels(rows, s, e), m))
-        out.set(part.dataSync() as Float32Array, s * Hd)
-        part.dispose()
-      }
-    } finally {
-      m.dispose()
-    }
-    return out
-  }
-
+  const inputProduct = (rows: LabelledRows, v: Float64Array): Float64Array => product(rows, D, v, W1.offset, Hd)
   /** acc[W1]! += Σ_i x_iᵀ r_i over the set (r n × hidden), float32 products summed in float64. */
-  function inputBackward(rows: LabelledRows, r: Float64Array, acc: Float64Array): void {
-    const n = rows.labels.length
-    for (let s = 0; s < n; s += BATCH) {
-      const e = Math.min(n, s + BATCH)
-      const part = tf.tidy(() =>
-        matMulT(pixels(rows, s, e), tf.tensor2d(Float32Array.from(r.subarray(s * Hd, e * Hd)), [e - s, Hd]), true, false),
-      )
-      const g = part.dataSync() as Float32Array
-      part.dispose()
-      for (let j = 0; j < W1.size; j++) acc[W1.offset + j]! += g[j]!
-    }
-  }
+  const inputBackward = (rows: LabelledRows, r: Float64Array, acc: Float64Array): void => backwardProduct(rows, D, r, Hd, acc, W1.offset)
 
   /** One set's forward at w: pre-activations a (n × hidden) and raw logits f (n × K), float64 after x W1. */
   function forward(w: Float64Array, rows: LabelledRows): { a: Float64Array; f: Float64Array } {
@@ -195,7 +156,7 @@ export function mlpCurvature(model: Classifier, sets: PrivacySets, objective: Ob
       const op: HessianOperator = {
         size,
         apply,
-        method: `Pearlmutter R-operator by hand: float32 tfjs products with the inputs (x·V1, xᵀ·R{δa}, batches of ${BATCH} rows), float64 for the rest and every sum`,
+        method: `Pearlmutter R-operator by hand: float32 tfjs products with the inputs (x·V1, xᵀ·R{δa}, batches of ${PRODUCT_BATCH} rows), float64 for the rest and every sum`,
       }
       if (size <= DENSE_MAX_SIZE) op.dense = () => denseByColumns(apply, size)
       return op

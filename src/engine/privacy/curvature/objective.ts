@@ -14,6 +14,15 @@ export interface Curvature {
   gradient(w: Float64Array): Float64Array
   /** ∇²F(w), the regulariser's λI included. */
   hessian(w: Float64Array): HessianOperator
+  /** The exact diagonal of ∇²F(w), λ included (a Jacobi preconditioner for CG); absent where it is not cheap. */
+  hessianDiagonal?(w: Float64Array): Float64Array
+  /**
+   * Set where w is whole blocks of this many consecutive parameters (one per input feature, one
+   * entry per class) and adding a constant to a block shifts every logit equally: the softmax
+   * losses do not see that, so ∇²F is exactly λI on those directions (the Jacobi preconditioner
+   * keeps them apart, newton.ts).
+   */
+  readonly logitShiftBlock?: number
   /** ‖∇_w ℓ(x)‖ of each example's own loss term (ℓ_K on D_f, cross-entropy on D_r; no θ, no λ). */
   perExampleGradientNorms(w: Float64Array, set: 'forget' | 'retain'): Float64Array
 }
