@@ -19,7 +19,7 @@ import { disposeParams, type Classifier } from '../../src/engine/classifiers/cla
 import { createClassifier } from '../../src/engine/classifiers/registry.js'
 import { paramsToTensors } from '../../src/engine/classifiers/tensors.js'
 import { curvatureFor } from '../../src/engine/privacy/curvature/registry.js'
-import { DENSE_MAX_SIZE } from '../../src/engine/privacy/curvature/objective.js'
+import { DENSE_MAX_SIZE } from '../../src/engine/privacy/curvature/curvature.js'
 import { conjugateGradient, lanczosSmallest } from '../../src/engine/privacy/linalg.js'
 import { LANCZOS_STEPS } from '../../src/engine/privacy/newton.js'
 import { layoutSize, paramLayout } from '../../src/engine/privacy/params.js'

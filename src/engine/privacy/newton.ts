@@ -12,7 +12,7 @@
 // the certificate adds to the sensitivity. CG is preconditioned by diag(H_pd) (Jacobi) where the
 // curvature offers the diagonal; see jacobi() for why it must leave the logit-shift directions
 // alone. Noise and Δ are not here (the certificate's module).
-import type { Curvature } from './curvature/objective.js'
+import type { Curvature } from './curvature/curvature.js'
 import {
   asymmetry,
   choleskyFactor,

@@ -18,7 +18,7 @@ import { PIXEL_SCALE } from '../../classifiers/folder.js'
 import { layoutSize, paramLayout, slotOf } from '../params.js'
 import type { HessianOperator, LabelledRows, ObjectiveConfig, PrivacySets } from '../types.js'
 import { inputBackward, inputProduct, PRODUCT_BATCH } from './products.js'
-import { DENSE_MAX_SIZE, objectiveTerms, objectiveValue, setRows, type Curvature, type ObjectiveTerms } from './objective.js'
+import { DENSE_MAX_SIZE, rowTerms, valueFromRows, setRows, type Curvature, type RowTerms } from './curvature.js'
 
 /** 'auto' forms the pixel products in float32 when the two sets hold at least this many pixels (n·D). */
 export const FAST_PRODUCTS_MIN = 1 << 22
@@ -95,9 +95,9 @@ export function logregCurvature(
     }
   }
 
-  const termsAt = (w: Float64Array): ObjectiveTerms =>
-    objectiveTerms(sets, objective, K, { forget: logits(w, sets.forget), retain: logits(w, sets.retain) })
-  const both = (terms: ObjectiveTerms) => [
+  const termsAt = (w: Float64Array): RowTerms =>
+    rowTerms(sets, objective, K, { forget: logits(w, sets.forget), retain: logits(w, sets.retain) })
+  const both = (terms: RowTerms) => [
     { data: sets.forget, ...terms.forget },
     { data: sets.retain, ...terms.retain },
   ]
@@ -113,7 +113,7 @@ export function logregCurvature(
     logitShiftBlock: K,
     value(w) {
       checkLength(w)
-      return objectiveValue(termsAt(w), objective, w)
+      return valueFromRows(termsAt(w), objective, w)
     },
     gradient(w) {
       checkLength(w)

@@ -18,7 +18,7 @@ import { layoutSize, paramLayout, slotOf } from '../params.js'
 import type { HessianOperator, LabelledRows, ObjectiveConfig, PrivacySets } from '../types.js'
 import { LogitRows } from './logits.js'
 import { inputBackward as backwardProduct, inputProduct as product, PRODUCT_BATCH } from './products.js'
-import { DENSE_MAX_SIZE, denseByColumns, objectiveTerms, objectiveValue, setRows, type Curvature } from './objective.js'
+import { DENSE_MAX_SIZE, denseByColumns, rowTerms, valueFromRows, setRows, type Curvature } from './curvature.js'
 
 export function mlpCurvature(model: Classifier, sets: PrivacySets, objective: ObjectiveConfig): Curvature {
   const layout = paramLayout(model)
@@ -85,7 +85,7 @@ export function mlpCurvature(model: Classifier, sets: PrivacySets, objective: Ob
 
   function state(w: Float64Array) {
     const fwd = { forget: forward(w, sets.forget), retain: forward(w, sets.retain) }
-    const terms = objectiveTerms(sets, objective, K, { forget: fwd.forget.f, retain: fwd.retain.f })
+    const terms = rowTerms(sets, objective, K, { forget: fwd.forget.f, retain: fwd.retain.f })
     return [
       { data: sets.forget, ...fwd.forget, ...terms.forget },
       { data: sets.retain, ...fwd.retain, ...terms.retain },
@@ -98,7 +98,7 @@ export function mlpCurvature(model: Classifier, sets: PrivacySets, objective: Ob
     value(w) {
       checkLength(w)
       const fwd = { forget: forward(w, sets.forget).f, retain: forward(w, sets.retain).f }
-      return objectiveValue(objectiveTerms(sets, objective, K, fwd), objective, w)
+      return valueFromRows(rowTerms(sets, objective, K, fwd), objective, w)
     },
     gradient(w) {
       checkLength(w)

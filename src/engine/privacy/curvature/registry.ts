@@ -6,9 +6,9 @@ import type { Classifier } from '../../classifiers/classifier.js'
 import type { LabelledRows, ObjectiveConfig, PrivacySets } from '../types.js'
 import { logregCurvature } from './logreg.js'
 import { mlpCurvature } from './mlp.js'
-import type { Curvature } from './objective.js'
+import type { Curvature } from './curvature.js'
 
-export type { Curvature } from './objective.js'
+export type { Curvature } from './curvature.js'
 
 export type CurvatureFactory = (model: Classifier, sets: PrivacySets, objective: ObjectiveConfig) => Curvature
 

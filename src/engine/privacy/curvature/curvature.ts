@@ -31,7 +31,7 @@ export interface Curvature {
 export const DENSE_MAX_SIZE = 4096
 
 /** The two terms of F at one w: each set's per-row losses and the weight of a row in F. */
-export interface ObjectiveTerms {
+export interface RowTerms {
   forget: { rows: LogitRows; weight: number }
   retain: { rows: LogitRows; weight: number }
 }
@@ -50,12 +50,12 @@ export function setRows(
 }
 
 /** Both sets' per-row losses from their raw logits, with a row's weight in F (θ/|D_f|, (1 − θ)/|D_r|). */
-export function objectiveTerms(
+export function rowTerms(
   sets: PrivacySets,
   objective: ObjectiveConfig,
   classes: number,
   logits: { forget: Float64Array; retain: Float64Array },
-): ObjectiveTerms {
+): RowTerms {
   const { theta } = objective
   return {
     forget: { rows: setRows(sets, objective, classes, 'forget', logits.forget), weight: theta / sets.forget.labels.length },
@@ -64,7 +64,7 @@ export function objectiveTerms(
 }
 
 /** F's parts from the per-row losses and w. */
-export function objectiveValue(terms: ObjectiveTerms, objective: ObjectiveConfig, w: Float64Array): ObjectiveValue {
+export function valueFromRows(terms: RowTerms, objective: ObjectiveConfig, w: Float64Array): ObjectiveValue {
   const mean = (v: Float64Array): number => v.reduce((a, b) => a + b, 0) / v.length
   const lossK = mean(terms.forget.rows.values)
   const lossA = mean(terms.retain.rows.values)
