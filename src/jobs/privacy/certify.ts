@@ -83,14 +83,16 @@ export function certify(
   if (starNorm > C) {
     throw new JobError(`‖w*‖ = ${fmt(starNorm)} exceeds the norm bound C = ${fmt(C)}: the sensitivity bound assumes ‖w‖ ≤ C, so set C to at least ${fmt(starNorm)} (Δ grows with C²), or train the classifier with more weight decay.`)
   }
-  const step = newtonStep(wStar, curvature, { ...c.solver, lambda: objective.lambda, onProgress: progress })
+  const convex = model.kind === 'logreg' && logregConvex(objective.lossK)
+  // Convex losses of a linear model: ∇²F ⪰ λI is proven, so the CG path needs no Lanczos estimate.
+  const lambdaMinBound = convex ? { value: objective.lambda, method: `bounded: λ = ${objective.lambda} (CE and ${objective.lossK} are convex in w, so ∇²F ⪰ λI)` } : undefined
+  const step = newtonStep(wStar, curvature, { ...c.solver, lambda: objective.lambda, onProgress: progress, ...(lambdaMinBound ? { lambdaMinBound } : {}) })
   const minusNorm = norm(step.wMinus)
   if (minusNorm > C) {
     throw new JobError(`‖w⁻‖ = ${fmt(minusNorm)} after the Newton step exceeds the norm bound C = ${fmt(C)}: the bound assumes both w* and the θ-Pareto model lie in ‖w‖ ≤ C; set C to at least ${fmt(minusNorm)}.`)
   }
   const n = { classes: model.shape.classes, lambda: objective.lambda, normBound: C, nForget: sets.forget.labels.length, nRetain: sets.retain.labels.length, parameters: wStar.length }
   const inputNorm = inputNormBound([sets.forget, sets.retain], PIXEL_SCALE)
-  const convex = model.kind === 'logreg' && logregConvex(objective.lossK)
   let constants: CertificateConstants
   let estimator: Certification['estimator'] = null
   if (model.kind === 'logreg') {

@@ -25,6 +25,22 @@ beforeAll(async () => {
 
 const OPTS: NewtonOptions = { method: 'auto', denseLimit: 4096, tolerance: 1e-12, maxIterations: 2000, lambda: 0.01 }
 
+describe('newtonStep with a proven λ_min bound (convex logistic regression)', () => {
+  it('skips Lanczos, records the bound, and solves the same step as torch', () => {
+    const c = loadCase('logreg-reverse-kl-t1')
+    const curvature = curvatureFor(c.model, c.sets, c.objective)
+    const messages: string[] = []
+    const bound = { value: c.objective.lambda, method: 'bounded: λ (convex)' }
+    const step = newtonStep(c.get('w'), curvature, { ...OPTS, lambda: c.objective.lambda, method: 'cg', lambdaMinBound: bound, onProgress: (m) => messages.push(m) })
+    expect(messages.some((m) => /Lanczos/.test(m))).toBe(false)
+    expect(step.lambdaMin).toEqual(bound)
+    expect(c.get('lambda_min')[0]!).toBeGreaterThanOrEqual(bound.value - 1e-12) // the bound holds
+    expect(step.shift).toBe(0)
+    expect(relError(step.wMinus, c.get('newton'))).toBeLessThan(1e-7)
+    expect(() => newtonStep(c.get('w'), curvature, { ...OPTS, method: 'cg', lambdaMinBound: { value: 0, method: 'x' } })).toThrow(/must be positive/)
+  })
+})
+
 describe.each(CASES)('newtonStep %s', (name) => {
   const c = loadCase(name)
   const logreg = name.startsWith('logreg')
