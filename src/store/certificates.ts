@@ -55,13 +55,17 @@ export function insertCertificate(
   c: NewCertificate,
   createdAt: string = new Date().toISOString(),
 ): CertificateSummary {
-  const info = db
-    .prepare(
+  db.prepare(
+      // A resumed certify run that had already listed its certificate re-issues it: the same row,
+      // renewed (one row per run), never a second one.
       `INSERT INTO certificates (run_id, train_run_id, dir, model, epsilon, delta, sigma, sensitivity, useful, status, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?)
+       ON CONFLICT (run_id) DO UPDATE SET train_run_id = excluded.train_run_id, dir = excluded.dir, model = excluded.model,
+         epsilon = excluded.epsilon, delta = excluded.delta, sigma = excluded.sigma, sensitivity = excluded.sensitivity,
+         useful = excluded.useful, status = 'issued', created_at = excluded.created_at, verified_at = NULL, verify_run_id = NULL`,
     )
     .run(c.runId, c.trainRunId, c.dir, c.model, c.epsilon, c.delta, c.sigma, c.sensitivity, c.useful ? 1 : 0, createdAt)
-  return getCertificate(db, Number(info.lastInsertRowid))!
+  return certificateByRun(db, c.runId)!
 }
 
 /** A verification's outcome: "verified" or "failed", when, and by which privacy-verify run. */
@@ -81,6 +85,12 @@ export function updateCertificateStatus(
 
 export function getCertificate(db: Database.Database, id: number): CertificateSummary | undefined {
   const row = db.prepare('SELECT * FROM certificates WHERE id = ?').get(id) as CertificateRow | undefined
+  return row ? toSummary(row) : undefined
+}
+
+/** The certificate privacy-certify run `runId` issued. */
+export function certificateByRun(db: Database.Database, runId: number): CertificateSummary | undefined {
+  const row = db.prepare('SELECT * FROM certificates WHERE run_id = ?').get(runId) as CertificateRow | undefined
   return row ? toSummary(row) : undefined
 }
 

@@ -220,6 +220,12 @@ describe('certificates', () => {
     })
     expect(listed[0]!.useful).toBe(false)
 
+    // A resumed certify run re-issues its certificate: the same row, renewed, not a second one.
+    updateCertificateStatus(b.ctx.store.db, c.id, 'verified', null)
+    const again = insertCertificate(b.ctx.store.db, { runId: runB, trainRunId: logreg, dir: join(root, 'cert-b'), model: 'mlp', epsilon: 0.5, delta: 1e-6, sigma: 4, sensitivity: 0.3, useful: false })
+    expect(again).toMatchObject({ id: c.id, sigma: 4, sensitivity: 0.3, status: 'issued', verifiedAt: null })
+    expect((await mine()).map((r) => r.id)).toEqual([c.id, a.id])
+
     // Verifying by id needs the folder where the row says it is.
     await expect(b.call('privacy.verify', { certificate: { id: a.id } })).rejects.toThrow(
       /folder .*cert-a has no certificate\.json: the folder was moved or deleted/,
