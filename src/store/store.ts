@@ -101,6 +101,30 @@ export function migrate(db: Database.Database, upTo: number = SCHEMA_VERSION): n
   return version
 }
 
+/** How long opening a store waits out other processes that hold it while they open it too. */
+const OPEN_BUSY_MS = 60_000
+
+/**
+ * Several processes may open one new store at the same moment (the app, a CLI command, job
+ * workers). Switching it to WAL and migrating it each need the write lock; the busy timeout
+ * waits for it, but a process starved of CPU on a loaded machine can hold it past that timeout,
+ * and a journal-mode switch can report SQLITE_BUSY without waiting at all. So opening retries on
+ * SQLITE_BUSY with a growing pause, up to OPEN_BUSY_MS, before giving up with SQLite's message.
+ */
+function whileBusy<T>(step: () => T): T {
+  const deadline = Date.now() + OPEN_BUSY_MS
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (let delay = 5; ; delay = Math.min(2 * delay, 250)) {
+    try {
+      return step()
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() > deadline) throw err
+      Atomics.wait(pause, 0, 0, delay)
+    }
+  }
+}
+
 /**
  * A SQLite failure of a write, in words: a full disk (SQLITE_FULL) or an I/O error (SQLITE_IOERR*,
  * "disk I/O error", which is also what a full disk gives in WAL mode) names the store's file and
@@ -149,9 +173,9 @@ export class Store {
     this.db.pragma('foreign_keys = ON')
     if (!opts.readonly) {
       try {
-        this.db.pragma('journal_mode = WAL')
+        whileBusy(() => this.db.pragma('journal_mode = WAL'))
         this.db.pragma('synchronous = NORMAL')
-        migrate(this.db)
+        whileBusy(() => migrate(this.db))
       } catch (err) {
         // Opening writes (the WAL file, a migration): a full disk must be named as one here too.
         this.db.close()
