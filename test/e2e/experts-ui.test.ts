@@ -215,13 +215,13 @@ describe('μMoE Experts page in web mode', () => {
   })
 
   it('the layer selector switches to the other layer’s experts', async () => {
-    const tabs = page.getByRole('tablist', { name: 'Layer' }).getByRole('tab')
-    await expect.poll(() => tabs.count()).toBe(TINY.layers)
-    await expect.poll(() => tabs.nth(0).getAttribute('aria-selected')).toBe('true')
+    const radios = page.getByRole('radiogroup', { name: 'Layer' }).getByRole('radio')
+    await expect.poll(() => radios.count()).toBe(TINY.layers)
+    await expect.poll(() => radios.nth(0).getAttribute('aria-checked')).toBe('true')
     const layer1 = analysis.layers[1]!
-    await tabs.nth(1).click()
-    await expect.poll(() => tabs.nth(1).getAttribute('aria-selected')).toBe('true')
-    await expect.poll(() => tabs.nth(0).getAttribute('aria-selected')).toBe('false')
+    await radios.nth(1).click()
+    await expect.poll(() => radios.nth(1).getAttribute('aria-checked')).toBe('true')
+    await expect.poll(() => radios.nth(0).getAttribute('aria-checked')).toBe('false')
     // The open row closes, and the rows are layer 1's.
     await expect.poll(() => page.getByTestId('expert-contexts').count()).toBe(0)
     await expect.poll(() => expertRows().count()).toBe(TINY.experts)
@@ -230,8 +230,14 @@ describe('μMoE Experts page in web mode', () => {
     expect(shown).toEqual(layer1.experts[0]!.topTokens.slice(0, 8).map((t) => visible(t.text)))
     const lineText = await page.getByTestId('layer-summary').textContent()
     expect(lineText?.replace(/\s+/g, ' ')).toContain(`${layer1.summary.active}/${layer1.summary.experts} active`)
-    await tabs.nth(0).click()
-    await expect.poll(() => tabs.nth(0).getAttribute('aria-selected')).toBe('true')
+    await radios.nth(0).click()
+    await expect.poll(() => radios.nth(0).getAttribute('aria-checked')).toBe('true')
+    // The keyboard, as with native radio buttons: an arrow key moves the choice and the focus.
+    await page.keyboard.press('ArrowRight')
+    await expect.poll(() => radios.nth(1).getAttribute('aria-checked')).toBe('true')
+    await expect.poll(() => radios.nth(1).evaluate((el) => el === document.activeElement)).toBe(true)
+    await page.keyboard.press('ArrowLeft')
+    await expect.poll(() => radios.nth(0).getAttribute('aria-checked')).toBe('true')
   })
 
   it('works in the dark theme', async () => {

@@ -116,7 +116,7 @@ describe('image expert page in web mode', () => {
     const { page } = app
     const client = await app.web.client()
     for (const b of analysis.blocks) {
-      await page.getByRole('tab', { name: `Block ${b.block}` }).click()
+      await page.getByRole('radio', { name: `Block ${b.block}` }).click()
       const sum = page.locator(`[data-testid="image-experts-summary"][data-block="${b.block}"]`)
       await expect.poll(() => sum.getByTestId('fact-active').textContent()).toBe(`${b.summary.active} of ${b.summary.experts}`)
       const cards = page.getByTestId('image-expert')

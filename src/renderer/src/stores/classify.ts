@@ -16,6 +16,7 @@ import {
 } from '../../../shared/classify'
 import type { ImageDataset, ImageLocation } from '../../../shared/images'
 import { useAction } from '../lib/action'
+import { debouncedRequest } from '../lib/debounced-request'
 import { errorMessage } from '../lib/errors'
 import { parseNumber, parseOptional, ruleOf, type NumberRule } from '../lib/numbers'
 import { useBackendStore } from './backend'
@@ -189,28 +190,22 @@ export const useClassifyStore = defineStore('classify', () => {
   /** The preview of the model as typed now; null while it is being asked for or a field is wrong. */
   const previewShown = computed(() => (previewInput.value && previewKey.value === JSON.stringify(previewInput.value) ? preview.value : null))
 
-  let previewSeq = 0
-  let previewTimer: ReturnType<typeof setTimeout> | undefined
-  async function refreshPreview(): Promise<void> {
-    const input = previewInput.value
-    if (!input) return
-    const seq = ++previewSeq
-    try {
-      const p = await backend.call('classify.preview', input)
-      if (seq !== previewSeq) return
+  const previewRequest = debouncedRequest({
+    delayMs: 150,
+    input: () => previewInput.value,
+    request: (input) => backend.call('classify.preview', input),
+    onAnswer: (p, input) => {
       preview.value = p
       previewKey.value = JSON.stringify(input)
       previewError.value = null
-    } catch (err) {
-      if (seq === previewSeq) previewError.value = errorMessage(err)
-    }
-  }
+    },
+    onError: (err) => (previewError.value = errorMessage(err)),
+  })
   watch(
     () => JSON.stringify(previewInput.value),
     () => {
       previewError.value = null
-      clearTimeout(previewTimer)
-      previewTimer = setTimeout(() => void refreshPreview(), 150)
+      previewRequest.schedule()
     },
     { immediate: true },
   )

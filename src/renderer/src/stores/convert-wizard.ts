@@ -6,6 +6,7 @@ import { defineStore } from 'pinia'
 import { computed, markRaw, ref, watch } from 'vue'
 import { createWizard, type WizardStep } from '../components/wizard/wizard'
 import { bundledCorpusPath, compact, KIND_LABEL, kindUsesHidden, kindWidthField, LAYER_KINDS, type LayerKind } from '../lib/convert-format'
+import { debouncedRequest } from '../lib/debounced-request'
 import { errorMessage } from '../lib/errors'
 import {
   BUDGET_FIELDS,
@@ -157,51 +158,31 @@ export const useConvertWizardStore = defineStore('convert-wizard', () => {
   const previewError = ref<string | null>(null)
   const previewing = ref(false)
   const preview = computed(() => previews.value[0] ?? null)
-  let previewTimer: ReturnType<typeof setTimeout> | undefined
-  let previewSeq = 0
-  let inflight: Promise<void> = Promise.resolve()
-  async function runPreview(): Promise<void> {
-    const configs = previewConfigs.value
-    const seq = ++previewSeq
-    if (configs.length === 0) {
-      previews.value = []
-      previewError.value = null
-      return
-    }
-    previewing.value = true
-    try {
-      const out = await Promise.all(configs.map((c) => api.preview(c)))
-      if (seq !== previewSeq) return
+  const previewRequest = debouncedRequest({
+    delayMs: 200,
+    input: () => (previewConfigs.value.length > 0 ? previewConfigs.value : null),
+    request: (configs) => Promise.all(configs.map((c) => api.preview(c))),
+    onAnswer: (out) => {
       previews.value = out
       previewError.value = null
-    } catch (err) {
-      if (seq !== previewSeq) return
+    },
+    onError: (err) => {
       previews.value = []
       previewError.value = errorMessage(err)
-    } finally {
-      if (seq === previewSeq) previewing.value = false
-    }
-  }
+    },
+    onEmpty: () => {
+      previews.value = []
+      previewError.value = null
+    },
+    onBusy: (busy) => (previewing.value = busy),
+  })
   watch(
     () => JSON.stringify(previewConfigs.value),
-    () => {
-      clearTimeout(previewTimer)
-      previewTimer = setTimeout(() => {
-        previewTimer = undefined
-        inflight = runPreview()
-      }, 200)
-    },
+    () => previewRequest.schedule(),
     { immediate: true },
   )
   /** Validation waits for the preview of the values as typed, so a stale warning never blocks. */
-  async function settlePreview(): Promise<void> {
-    if (previewTimer !== undefined) {
-      clearTimeout(previewTimer)
-      previewTimer = undefined
-      inflight = runPreview()
-    }
-    await inflight
-  }
+  const settlePreview = (): Promise<void> => previewRequest.flush()
 
   /** The preview's warnings, put on the field they are about. */
   const previewWarnings = computed(() => {

@@ -7,6 +7,7 @@ import type { Dataset, Input, Output } from '../../../shared/api'
 import { PretrainConfig } from '../../../shared/api'
 import { OUT_NAME_PATTERN } from '../../../shared/pretrain'
 import { createWizard } from '../components/wizard/wizard'
+import { debouncedRequest } from '../lib/debounced-request'
 import { errorMessage } from '../lib/errors'
 import { parseNumber, parseOptional, ruleOf, type NumberRule } from '../lib/numbers'
 import { useBackendStore } from './backend'
@@ -143,7 +144,7 @@ export const usePretrainStore = defineStore('pretrain', () => {
   const stepErrors = (id: StepId): string[] => STEP_FIELDS[id].flatMap((k) => errors.value[k] ?? [])
   const wizard = createWizard(
     () => STEPS.map((s) => ({ ...s, errors: stepErrors(s.id) })),
-    () => refreshPreview(),
+    () => previewRequest.now(),
   )
   function stepValid(id: StepId): boolean {
     return stepErrors(id).length === 0
@@ -200,28 +201,22 @@ export const usePretrainStore = defineStore('pretrain', () => {
   const previewShown = computed(() => (previewStale.value ? null : preview.value))
   const mlpLabel = computed(() => MLP_KINDS.find((k) => k.id === mlp.value)!.label)
 
-  let previewSeq = 0
-  let previewTimer: ReturnType<typeof setTimeout> | undefined
-  async function refreshPreview(): Promise<void> {
-    const input = previewInput.value
-    if (!input) return
-    const seq = ++previewSeq
-    try {
-      const p = await backend.call('pretrain.preview', input)
-      if (seq !== previewSeq) return
+  const previewRequest = debouncedRequest({
+    delayMs: 150,
+    input: () => previewInput.value,
+    request: (input) => backend.call('pretrain.preview', input),
+    onAnswer: (p) => {
       preview.value = p
       previewError.value = null
-    } catch (err) {
-      if (seq === previewSeq) previewError.value = errorMessage(err)
-    }
-  }
+    },
+    onError: (err) => (previewError.value = errorMessage(err)),
+  })
   watch(
     () => JSON.stringify(previewInput.value),
-    () => {
-      clearTimeout(previewTimer)
-      previewTimer = setTimeout(() => void refreshPreview(), 150)
-    },
+    () => previewRequest.schedule(),
   )
+  /** Asks at once (the page opening, a step moving on), not after the pause. */
+  const refreshPreview = (): Promise<void> => previewRequest.now()
 
   async function loadDatasets(): Promise<void> {
     try {

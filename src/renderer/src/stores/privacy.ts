@@ -8,6 +8,7 @@ import { CERTIFIABLE_MODEL_KINDS, type CertificateSummary, type ProtectedSetInfo
 import { IMAGE_GET_LIMIT } from '../../../shared/images'
 import { createWizard, type WizardStep } from '../components/wizard/wizard'
 import { useAction } from '../lib/action'
+import { debouncedRequest } from '../lib/debounced-request'
 import { errorMessage } from '../lib/errors'
 import {
   buildPrivacyRequest,
@@ -59,35 +60,28 @@ export const usePrivacyStore = defineStore('privacy', () => {
   const preview = ref<ProtectedSetInfo | null>(null)
   const previewError = ref<string | null>(null)
   const previewing = ref(false)
-  /** The spec the preview above answers (as JSON), to tell a stale answer. */
-  let previewFor = ''
-  let previewTimer: ReturnType<typeof setTimeout> | undefined
-
-  async function runPreview(): Promise<void> {
-    const spec = protectReading.value.spec
-    const id = trainRunId.value
-    const key = JSON.stringify([id, spec])
-    if (key === previewFor) return
-    previewFor = key
+  const clearPreview = (): void => {
     preview.value = null
     previewError.value = null
-    if (!spec || id === null) return
-    previewing.value = true
-    try {
-      const p = await backend.call('privacy.preview', { trainRunId: id, protect: spec })
-      if (key === previewFor) preview.value = p
-    } catch (err) {
-      if (key === previewFor) previewError.value = errorMessage(err)
-    } finally {
-      if (key === previewFor) previewing.value = false
-    }
   }
+  const previewRequest = debouncedRequest({
+    delayMs: PREVIEW_DEBOUNCE_MS,
+    input: () => {
+      const spec = protectReading.value.spec
+      return spec && trainRunId.value !== null ? { trainRunId: trainRunId.value, protect: spec } : null
+    },
+    // The set as the job will see it: an edit undone within the pause asks nothing again.
+    key: (input) => JSON.stringify(input),
+    request: (input) => backend.call('privacy.preview', input),
+    onStart: clearPreview,
+    onAnswer: (p) => (preview.value = p),
+    onError: (err) => (previewError.value = errorMessage(err)),
+    onEmpty: clearPreview,
+    onBusy: (busy) => (previewing.value = busy),
+  })
   watch(
     () => JSON.stringify([trainRunId.value, protectReading.value.spec]),
-    () => {
-      clearTimeout(previewTimer)
-      previewTimer = setTimeout(() => void runPreview(), PREVIEW_DEBOUNCE_MS)
-    },
+    () => previewRequest.schedule(),
   )
 
   // The picker grid: one page of the training split at a time, cached by index.
