@@ -55,6 +55,12 @@ export const ClassifyTrainConfig = z.strictObject({
   epochs: z.number().int().min(1).max(1000).default(5),
   batch: z.number().int().min(1).max(4096).default(64),
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  /**
+   * Train on only the first N images of the train split (absent: all of it), for a quick try. The
+   * validation and test splits are unchanged. More than the split holds is refused (classify.start
+   * names the split's size), never silently clamped: the stored config says what was trained on.
+   */
+  trainImages: z.number().int().min(1).max(100_000_000).optional(),
   /** A checkpoint at the end of every epoch, and also whenever this many seconds have passed. */
   checkpointSeconds: z.number().int().min(1).max(86_400).default(300),
   /** Test images kept per class in the result's misclassified examples. */

@@ -52,6 +52,9 @@ export async function startClassify(ctx: BackendContext, input: ParsedInput<'cla
   const dataset = await imageDataset(ctx, data)
   checkedClassifier(dataset, input.model, input.modelConfig)
   if (dataset.splitSizes.train === 0) throw new ApiError('bad_request', `Image dataset #${dataset.id} has no training images.`)
+  if (input.trainImages !== undefined && input.trainImages > dataset.splitSizes.train) {
+    throw new ApiError('bad_request', `trainImages ${input.trainImages} is more than the ${dataset.splitSizes.train} training images of image dataset #${dataset.id} (${dataset.name}): give at most ${dataset.splitSizes.train}, or leave it out to use all of them.`)
+  }
   const run = ctx.store.createRun('classify-train', ClassifyTrainConfig.parse({ ...rest, dataset: dataset.id }))
   ctx.queue.enqueue(run.id)
   return { runId: run.id, datasetId: dataset.id }

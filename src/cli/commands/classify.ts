@@ -60,7 +60,7 @@ function trainRequest(ctx: CommandContext): ClassifyStartRequest {
     schedule,
     augment: { flip: ctx.values.flip === true, cropPadding: str(ctx, 'crop') === undefined ? 0 : number('crop', str(ctx, 'crop')!) },
   }
-  for (const [flag, key] of [['epochs', 'epochs'], ['batch', 'batch'], ['seed', 'seed'], ['checkpoint-seconds', 'checkpointSeconds']] as const) {
+  for (const [flag, key] of [['epochs', 'epochs'], ['batch', 'batch'], ['seed', 'seed'], ['checkpoint-seconds', 'checkpointSeconds'], ['train-images', 'trainImages']] as const) {
     const v = str(ctx, flag)
     if (v !== undefined) raw[key] = number(flag, v)
   }
@@ -100,7 +100,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   train: {
     usage:
       'mxd classify train --data ID|PATH --model logreg|mlp|mixer [--hidden N] [--mlp dense|cpmoe|trmoe --experts E --rank R] [--patch P] [--depth D] ' +
-      '[--epochs N] [--batch B] [--optimizer adamw|sgd] [--lr LR] [--weight-decay W] [--momentum M] [--schedule constant|cosine --warmup STEPS] ' +
+      '[--epochs N] [--batch B] [--train-images N] [--optimizer adamw|sgd] [--lr LR] [--weight-decay W] [--momentum M] [--schedule constant|cosine --warmup STEPS] ' +
       '[--flip] [--crop PAD] [--seed S] [--checkpoint-seconds S] [--json]\n       mxd classify train --resume RUN [--json]',
     async run(ctx, args) {
       if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}"`)
@@ -146,7 +146,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
 }
 
-const STRING_OPTIONS = ['data', 'model', 'optimizer', 'lr', 'weight-decay', 'momentum', 'schedule', 'warmup', 'crop', 'epochs', 'batch', 'seed', 'checkpoint-seconds', 'resume', 'run', 'split', 'dir', 'max-images', ...Object.keys(MODEL_FLAGS)]
+const STRING_OPTIONS = ['data', 'model', 'optimizer', 'lr', 'weight-decay', 'momentum', 'schedule', 'warmup', 'crop', 'epochs', 'batch', 'seed', 'checkpoint-seconds', 'train-images', 'resume', 'run', 'split', 'dir', 'max-images', ...Object.keys(MODEL_FLAGS)]
 
 export const classify: Command = {
   name: 'classify',

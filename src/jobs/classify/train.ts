@@ -122,9 +122,25 @@ async function loadRows(ctx: JobContext<ClassifyTrainConfig>, split: 'train' | '
   return { images: s.images, labels: s.labels, height: s.shape[1], width: s.shape[2], channels: s.shape[3], classes: s.classes }
 }
 
+/**
+ * The first `limit` rows (views, no copy), or all of them when no limit is set. A limit larger than
+ * the split is refused, not clamped (the stored config must say what was trained on); classify.start
+ * refuses it before queueing, this catches a dataset whose split changed since.
+ */
+export function firstRows<T extends ImageRows>(rows: T, limit: number | undefined, dataset: number): T {
+  const n = rowCount(rows)
+  if (limit === undefined) return rows
+  if (limit > n) throw new JobError(`trainImages ${limit} is more than the ${n} training images of image dataset #${dataset}: give at most ${n}, or leave it out to use all of them.`)
+  const size = rows.height * rows.width * rows.channels
+  return { ...rows, images: rows.images.subarray(0, limit * size), labels: rows.labels.subarray(0, limit) }
+}
+
 export async function classifyTrain(ctx: JobContext<ClassifyTrainConfig>): Promise<void> {
   const c = ctx.config
-  const train = await loadRows(ctx, 'train')
+  // Only the first trainImages of the train split (before the per-epoch shuffle, so the subset is
+  // the same for every seed); everything below, from the step count to samples/s, counts those.
+  const whole = await loadRows(ctx, 'train')
+  const train = firstRows(whole, c.trainImages, c.dataset)
   const validation = await loadRows(ctx, 'validation')
   const test = await loadRows(ctx, 'test')
   const n = rowCount(train)
@@ -150,7 +166,7 @@ export async function classifyTrain(ctx: JobContext<ClassifyTrainConfig>): Promi
       pos = restore(ctx.resumeFrom.path, params, optimizer, model)
       ctx.log('info', `Resuming from the checkpoint of step ${pos.step} (epoch ${pos.epoch + 1}, step ${pos.stepInEpoch} of ${stepsPerEpoch}).`)
     } else {
-      ctx.log('info', `${model.paramCount().toLocaleString('en')} parameters; ${c.epochs} epochs of ${stepsPerEpoch} steps of ${c.batch} on ${n} training, ${rowCount(validation)} validation and ${rowCount(test)} test images.`)
+      ctx.log('info', `${model.paramCount().toLocaleString('en')} parameters; ${c.epochs} epochs of ${stepsPerEpoch} steps of ${c.batch} on ${c.trainImages !== undefined ? `the first ${n} of ${rowCount(whole)}` : n} training, ${rowCount(validation)} validation and ${rowCount(test)} test images.`)
     }
     const totalSamples = c.epochs * n
     let lastCheckpointStep = pos.step

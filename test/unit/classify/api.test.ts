@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Backend } from '../../../src/backend/backend.js'
 import { loadImageSplit } from '../../../src/data/images/registry.js'
 import { SafetensorsFile } from '../../../src/engine/safetensors.js'
-import type { Run } from '../../../src/shared/api.js'
+import type { JobProgress, Run } from '../../../src/shared/api.js'
 import { CLASSIFIER_WEIGHTS_FILE } from '../../../src/shared/classify.js'
 import { runEnded } from '../../helpers/jobs.js'
 import { CLASSES, SIDE, writePlantedIdx } from './planted.js'
@@ -152,6 +152,34 @@ describe('classify API', () => {
     expect(analysis.blocks[0]!.experts).toHaveLength(4)
   })
 
+  it('trains on only the first trainImages images of the train split: steps, progress totals and samples/s count those', async () => {
+    // 144 training images (160 less the 10% validation split); the first 50 of them, batches of 16:
+    // ceil(50/16) = 4 steps an epoch, the last of 2 images, so 8 steps and 100 images over 2 epochs.
+    const progress: JobProgress[] = []
+    const off = b.subscribe((e) => {
+      if (e.event === 'job.progress') progress.push(e.data)
+    })
+    const { runId } = await b.call('classify.start', { data: datasetId, model: 'logreg', optimizer: { lr: 0.01 }, epochs: 2, batch: 16, seed: 3, trainImages: 50 })
+    const run = await ended(runId)
+    off()
+    expect(run.status, run.error ?? '').toBe('succeeded')
+    const state = await b.call('classify.get', { runId })
+    expect(state.config.trainImages).toBe(50)
+    const r = state.train!
+    expect(r.steps).toBe(2 * Math.ceil(50 / 16))
+    expect(r.epochs.map((e) => e.step)).toEqual([4, 8])
+    // samplesPerSecond is the images trained on (2 × 50) over the training time.
+    expect(r.samplesPerSecond * r.trainSeconds).toBeCloseTo(100, 6)
+    // Every step's update carries metrics, so none is throttled away: each step's images done, of 100.
+    const mine = progress.filter((p) => p.runId === runId)
+    expect(mine.map((p) => p.total)).toEqual(new Array<number>(8).fill(100))
+    expect(mine.map((p) => p.done)).toEqual([16, 32, 48, 50, 66, 82, 98, 100])
+    expect(mine.at(-1)!.fraction).toBe(1)
+    // Validation and test splits are whole: 16 validation images, 80 test images.
+    expect(r.test.images).toBe(CLASSES * 20)
+    expect(b.ctx.store.getLog(runId).map((l) => l.message).join('\n')).toMatch(/2 epochs of 4 steps of 16 on the first 50 of 144 training, 16 validation and 80 test images/)
+  })
+
   it('refuses an unknown dataset, a text dataset, a bad model config and a bad image, saying what to do', async () => {
     const runs = b.ctx.store.listRuns({ limit: 1000 }).length
     await expect(b.call('classify.start', { data: 999, model: 'mlp' })).rejects.toThrow(/no image dataset #999.*mxd images list/)
@@ -162,6 +190,9 @@ describe('classify API', () => {
     await expect(b.call('classify.start', { data: datasetId, model: 'mlp', modelConfig: { hidden: 0 } })).rejects.toThrow(/invalid mlp config: hidden/)
     await expect(b.call('classify.start', { data: datasetId, model: 'logreg', modelConfig: { hidden: 8 } })).rejects.toThrow(/invalid logreg config/)
     await expect(b.call('classify.start', { data: join(root, 'missing'), model: 'mlp' })).rejects.toThrow(/missing/)
+    // More training images than the split holds is refused (not clamped), naming the split's size.
+    await expect(b.call('classify.start', { data: datasetId, model: 'mlp', trainImages: 145 })).rejects.toThrow(/trainImages 145 is more than the 144 training images of image dataset #\d+ .*give at most 144/)
+    await expect(b.call('classify.start', { data: datasetId, model: 'mlp', trainImages: 0 })).rejects.toThrow(/trainImages/)
     expect(b.ctx.store.listRuns({ limit: 1000 })).toHaveLength(runs)
     const done = b.ctx.store.listRuns({ kind: 'classify-train' }).find((r) => r.status === 'succeeded')!
     await expect(b.call('classify.predict', { runId: done.id, image: { base64: Buffer.from('not an image').toString('base64') } })).rejects.toThrow(/neither a PNG nor a JPEG/)

@@ -18,7 +18,7 @@ import type { ImageDataset, ImageLocation } from '../../../shared/images'
 import { useAction } from '../lib/action'
 import { debouncedRequest } from '../lib/debounced-request'
 import { errorMessage } from '../lib/errors'
-import { parseNumber, parseOptional, ruleOf, type NumberRule } from '../lib/numbers'
+import { formatWhole, parseNumber, parseOptional, ruleOf, type NumberRule } from '../lib/numbers'
 import { useBackendStore } from './backend'
 
 export type ModelKind = 'logreg' | 'mlp' | 'mixer'
@@ -32,6 +32,7 @@ export const RULES = {
   batch: ruleOf(S.batch, 'the batch size'),
   lr: ruleOf(ClassifyOptimizer.shape.lr, 'the learning rate'),
   seed: ruleOf(S.seed, 'the seed'),
+  trainImages: ruleOf(S.trainImages, 'the number of training images'),
   weightDecay: ruleOf(ClassifyOptimizer.shape.weightDecay, 'the weight decay'),
   momentum: ruleOf(ClassifyOptimizer.shape.momentum, 'the momentum'),
   warmup: ruleOf(ClassifySchedule.shape.warmup, 'the warm-up steps'),
@@ -50,10 +51,11 @@ export const MODEL_KINDS: { value: ModelKind; label: string }[] = [
   { value: 'mlp', label: 'MLP (one hidden layer)' },
   { value: 'mixer', label: 'MLP-Mixer' },
 ]
+// Short: the field is labelled "Channel mixing", and a longer option was cut off in its select.
 export const MIXER_KINDS: { value: MixerKind; label: string }[] = [
-  { value: 'dense', label: 'Dense channel mixing' },
-  { value: 'cpmoe', label: 'CPμMoE channel mixing' },
-  { value: 'trmoe', label: 'TRμMoE channel mixing' },
+  { value: 'dense', label: 'Dense' },
+  { value: 'cpmoe', label: 'CPμMoE' },
+  { value: 'trmoe', label: 'TRμMoE' },
 ]
 
 /** A classifier run as the list shows it; `testAccuracy` once it finished. */
@@ -85,6 +87,8 @@ export const useClassifyStore = defineStore('classify', () => {
   const optimizer = ref<'adamw' | 'sgd'>('adamw')
   const lr = ref('0.001')
   const seed = ref('0')
+  /** Blank: the whole train split; else its first N images (no more than the split holds). */
+  const trainImages = ref('')
   /** Blank: the optimizer's default (AdamW 0.01, SGD none). */
   const weightDecay = ref('')
   const momentum = ref('0.9')
@@ -103,11 +107,13 @@ export const useClassifyStore = defineStore('classify', () => {
 
   const runs = ref<ClassifierRunRow[]>([])
 
+  const dataset = computed(() => datasets.value.find((d) => d.id === datasetId.value) ?? null)
   const f = computed(() => ({
     epochs: parseNumber(epochs.value, RULES.epochs),
     batch: parseNumber(batch.value, RULES.batch),
     lr: parseNumber(lr.value, RULES.lr),
     seed: parseNumber(seed.value, RULES.seed),
+    trainImages: parseOptional(trainImages.value, RULES.trainImages) ?? BLANK,
     experts: parseNumber(experts.value, RULES.experts),
     hidden: parseOptional(hidden.value, RULES.hidden) ?? BLANK,
     patch: parseOptional(patch.value, RULES.patch) ?? BLANK,
@@ -128,10 +134,15 @@ export const useClassifyStore = defineStore('classify', () => {
     if (model.value !== 'mixer') e.patch = e.depth = null
     if (model.value === 'logreg') e.hidden = null
     e.dataset = datasetId.value === null ? 'Pick an image dataset, or add one above.' : null
+    // The one bound the schema cannot know: the selected dataset's train split (start refuses more).
+    const limit = f.value.trainImages.value
+    const split = dataset.value?.splitSizes.train
+    if (e.trainImages === null && limit !== null && split !== undefined && limit > split) {
+      e.trainImages = `The number of training images must be at most ${formatWhole(split)}, the train split of ${dataset.value!.name}.`
+    }
     return e
   })
   const valid = computed(() => Object.values(errors.value).every((e) => e === null))
-  const dataset = computed(() => datasets.value.find((d) => d.id === datasetId.value) ?? null)
 
   async function load(): Promise<void> {
     try {
@@ -224,6 +235,7 @@ export const useClassifyStore = defineStore('classify', () => {
       epochs: v.epochs.value!,
       batch: v.batch.value!,
       seed: v.seed.value!,
+      ...(v.trainImages.value !== null ? { trainImages: v.trainImages.value } : {}),
     }
   })
 
@@ -236,7 +248,7 @@ export const useClassifyStore = defineStore('classify', () => {
   }
 
   return {
-    datasets, locations, loadError, addPath, adding, datasetId, dataset, model, mixer, experts, hidden, patch, depth, rank, epochs, batch, optimizer, lr, seed,
+    datasets, locations, loadError, addPath, adding, datasetId, dataset, model, mixer, experts, hidden, patch, depth, rank, epochs, batch, trainImages, optimizer, lr, seed,
     weightDecay, momentum, schedule, warmup, minLrRatio, flip, cropPadding, starting, runs, f, errors, valid, previewInput, previewShown, previewError, request, load, add, loadRuns, start,
   }
 })
