@@ -162,10 +162,17 @@ static void *run_chunk(void *arg) {
   return NULL;
 }
 
-void parallel_for(RangeFn fn, void *ctx, int64_t n, int64_t min_chunk, int64_t align) {
+// A thread is started per call and joined after it (no pool), which costs tens of microseconds
+// on an idle machine and, on a busy one, as long as the scheduler takes to give the new thread a
+// core: measured on the shared 2-core machine (load 3), splitting the GPT-2 bench's 0.25M-float
+// kernels over 2 threads made a training step 1.6× slower than running them on one. So a thread
+// must get at least PAR_MIN_FLOATS floats of work (about a millisecond).
+#define PAR_MIN_FLOATS ((int64_t)1 << 18)
+
+void parallel_for(RangeFn fn, void *ctx, int64_t n, int64_t item_floats, int64_t align) {
   int64_t threads = openblas_get_num_threads();
   if (threads > MAX_THREADS) threads = MAX_THREADS;
-  if (min_chunk < 1) min_chunk = 1;
+  const int64_t min_chunk = item_floats >= PAR_MIN_FLOATS ? 1 : PAR_MIN_FLOATS / (item_floats < 1 ? 1 : item_floats);
   if (threads > n / min_chunk) threads = n / min_chunk;
   if (threads <= 1) {
     if (n > 0) fn(ctx, 0, n);

@@ -46,13 +46,14 @@ const int32_t *get_index(Args *a, size_t i, int64_t len, int64_t *max, const cha
 float *region(Args *a, Heap h, int64_t off, int64_t count, const char *name);
 napi_value undefined(napi_env env);
 
-// fn(ctx, lo, hi) over [0, n), split into chunks of whole multiples of `align` over as many threads
-// as OpenBLAS is set to use (MXD_THREADS, via setThreads), at least `min_chunk` items a thread so a
-// small job is not worth a thread. The calling thread takes the first chunk; a thread that cannot
-// be started has its chunk run here instead. Callers must make the result independent of the
-// split (elementwise work, or rows each written by one chunk).
+// fn(ctx, lo, hi) over [0, n), split into chunks of whole multiples of `align` items over as many
+// threads as OpenBLAS is set to use (MXD_THREADS, via setThreads), each thread at least
+// PAR_MIN_FLOATS floats of work (mxd_common.c says why) given `item_floats` floats per item. The
+// calling thread takes the first chunk; a thread that cannot be started has its chunk run here
+// instead. Callers must make the result independent of the split (elementwise work, or rows each
+// written by one chunk).
 typedef void (*RangeFn)(void *ctx, int64_t lo, int64_t hi);
-void parallel_for(RangeFn fn, void *ctx, int64_t n, int64_t min_chunk, int64_t align);
+void parallel_for(RangeFn fn, void *ctx, int64_t n, int64_t item_floats, int64_t align);
 
 // An export: name and function, for napi_define_properties.
 #define MXD_EXPORT(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}

@@ -64,7 +64,7 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
   j.rows = rows;
   j.d = d;
   j.eps = eps;
-  parallel_for(layer_norm_rows, &j, rows, 1 + 32768 / d, 1);
+  parallel_for(layer_norm_rows, &j, rows, d, 1);
   return undefined(env);
 }
 
@@ -134,7 +134,7 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   }
   j.rows = rows;
   j.d = d;
-  parallel_for(layer_norm_grad_blocks, &j, blocks, 1 + 32768 / (NORM_BLOCK * d), 1);
+  parallel_for(layer_norm_grad_blocks, &j, blocks, NORM_BLOCK * d, 1);
   for (int64_t c = 0; c < d; c++) {
     double sw = 0, sb = 0;
     for (int64_t blk = 0; blk < blocks; blk++) {
@@ -230,7 +230,7 @@ static napi_value GeluNew(napi_env env, napi_callback_info info) {
   j.Y = region(&a, h, yOff, n, "y");
   j.SOut = region(&a, h, sOff, n, "s");
   if (a.failed) return NULL;
-  parallel_for(gelu_new_range, &j, n, 32768, 16);
+  parallel_for(gelu_new_range, &j, n, 1, 16);
   return undefined(env);
 }
 
@@ -252,7 +252,7 @@ static napi_value GeluNewGrad(napi_env env, napi_callback_info info) {
   j.S = region(&a, h, off[2], n, "s");
   j.DX = region(&a, h, off[3], n, "dx");
   if (a.failed) return NULL;
-  parallel_for(gelu_new_grad_range, &j, n, 32768, 16);
+  parallel_for(gelu_new_grad_range, &j, n, 1, 16);
   return undefined(env);
 }
 
@@ -293,7 +293,7 @@ static napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
   j.DS = region(&a, h, dsOff, rows * n, "ds");
   if (a.failed) return NULL;
   j.n = n;
-  parallel_for(softmax_grad_rows, &j, rows, 1 + 32768 / n, 1);
+  parallel_for(softmax_grad_rows, &j, rows, n, 1);
   return undefined(env);
 }
 
@@ -333,7 +333,7 @@ static napi_value Copy2d(napi_env env, napi_callback_info info) {
   j.sStride = ss;
   j.dStride = ds;
   j.cols = cols;
-  parallel_for(copy_rows, &j, rows, 1 + 65536 / cols, 1);
+  parallel_for(copy_rows, &j, rows, cols, 1);
   return undefined(env);
 }
 
@@ -382,7 +382,7 @@ static napi_value Gather(napi_env env, napi_callback_info info) {
   j.n = n;
   j.count = count;
   j.inner = inner;
-  parallel_for(gather_rows, &j, outer * count, 1 + 65536 / inner, 1);
+  parallel_for(gather_rows, &j, outer * count, inner, 1);
   return undefined(env);
 }
 
@@ -455,7 +455,7 @@ static napi_value Transpose(napi_env env, napi_callback_info info) {
   j.Y = region(&a, h, yOff, size, "y");
   if (a.failed) return NULL;
   const int64_t n = j.outShape[rank - 1];
-  parallel_for(transpose_rows, &j, size / n, 1 + 65536 / n, 1);
+  parallel_for(transpose_rows, &j, size / n, n, 1);
   return undefined(env);
 }
 
@@ -529,7 +529,7 @@ static napi_value CrossEntropy(napi_env env, napi_callback_info info) {
   j.POut = region(&a, h, pOff, rows * v, "p");
   if (a.failed || !check_targets(&a, j.T, rows, v)) return NULL;
   j.v = v;
-  parallel_for(xent_rows, &j, rows, 1 + 32768 / v, 1);
+  parallel_for(xent_rows, &j, rows, v, 1);
   return undefined(env);
 }
 
@@ -553,7 +553,7 @@ static napi_value CrossEntropyGrad(napi_env env, napi_callback_info info) {
   if (a.failed || !check_targets(&a, j.T, rows, v)) return NULL;
   j.v = v;
   j.g = j.DY[0] / (float)rows;
-  parallel_for(xent_grad_rows, &j, rows, 1 + 65536 / v, 1);
+  parallel_for(xent_grad_rows, &j, rows, v, 1);
   return undefined(env);
 }
 

@@ -291,9 +291,9 @@ static void adamw_range(void *ctx, int64_t lo, int64_t hi) {
 
 // adamw(heap, n, pOff, mOff, vOff, gOff, pOutOff, mOutOff, vOutOff, decay, b1, b2, sqrtBias2, eps,
 // stepSize): one AdamW step over n float32 parameters in one pass (split over threads by
-// parallel_for, at least 2^16 elements a thread, whole cache lines a chunk; elementwise, so the
-// split changes no result), writing p', m', v' to the out regions (src/engine/optim/adamw.ts has the formula). Every scalar is rounded to float32 and
-// every operation is one float32 operation in the order the tf-ops path runs them (p·decay;
+// parallel_for, whole cache lines a chunk; elementwise, so the split changes no result), writing
+// p', m', v' to the out regions (src/engine/optim/adamw.ts has the formula). Every scalar is
+// rounded to float32 and every operation is one float32 operation in the order the tf-ops path runs them (p·decay;
 // m·b1 + g·(1−b1); v·b2 + (g·g)·(1−b2); √v / sqrtBias2 + eps; p − (m/denom)·stepSize), so the
 // result equals that path's bit for bit: each tfjs op rounds to float32 once, as these do.
 // binding.gyp builds with -ffp-contract=off so no two of them fuse into one FMA. decay = 1 when
@@ -318,7 +318,7 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   const float decay = (float)decayD, b1 = (float)b1D, c1 = (float)(1.0 - b1D), b2 = (float)b2D,
               c2 = (float)(1.0 - b2D), sqrtBias2 = (float)sqrtBias2D, eps = (float)epsD, stepSize = (float)stepSizeD;
   AdamWJob job = {r[0], r[1], r[2], r[3], r[4], r[5], r[6], decay, b1, c1, b2, c2, sqrtBias2, eps, stepSize};
-  parallel_for(adamw_range, &job, n, 65536, 16);
+  parallel_for(adamw_range, &job, n, 1, 16);
   return undefined(env);
 }
 

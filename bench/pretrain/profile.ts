@@ -69,6 +69,6 @@ console.log('| kernel | ms | % | calls |')
 console.log('|---|---:|---:|---:|')
 for (const [name, { ms, count }] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
   const tag = native.includes(name) ? ' (native)' : ''
-  console.log(`| ${name}${tag} | ${ms.toFixed(1)} | ${((100 * ms) / total).toFixed(1)} | ${count} |`)
+  console.log(`| ${name}${tag} | ${ms.toFixed(1)} | ${((100 * ms) / total).toFixed(1)} | ${Math.round(count)} |`)
 }
 model.dispose()

@@ -198,7 +198,9 @@ describe(`layerNorm (${mode})`, () => {
 
   it.skipIf(!active)('gives the same bits at 1 and 2 threads', () => {
     const next = createRng(13)
-    const [rows, d] = [2051, 64] // enough rows for two threads, not a multiple of the row block
+    // Enough rows for two threads (each needs 2^18 floats, native/mxd_common.c), not a multiple of
+    // the backward's row block.
+    const [rows, d] = [8195, 64]
     const [x, w, b, dy] = [randomArray(rows * d, next, 2), randomArray(d, next), randomArray(d, next), randomArray(rows * d, next)]
     const run = (threads: number): Float32Array[] => {
       nativeAddon()!.setThreads(threads)
