@@ -138,7 +138,8 @@ export function standardize(x: tf.Tensor, eps: number): { xhat: tf.Tensor; rstd:
  * maths with the statistics in double); otherwise the tf ops below.
  */
 export function layerNorm(x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor {
-  if (x.dtype === 'float32' && nativeKernelOn(LAYER_NORM_KERNEL)) return nativeLayerNorm(x, w, b, eps)
+  // (Empty rows keep the tf-ops path, which gives NaN statistics as torch does.)
+  if (x.dtype === 'float32' && x.shape[x.rank - 1]! > 0 && nativeKernelOn(LAYER_NORM_KERNEL)) return nativeLayerNorm(x, w, b, eps)
   const op = tf.customGrad((...args: Args) => {
     const [xi, wi, bi, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc]
     const { xhat, rstd } = standardize(xi, eps)
@@ -593,7 +594,7 @@ function softmaxGrad(p: tf.Tensor, dp: tf.Tensor): tf.Tensor {
  * With the native kernels in, one kernel per direction (native/cross-entropy.ts).
  */
 export function crossEntropy(logits: tf.Tensor2D, targets: Int32Array): tf.Scalar {
-  if (logits.dtype === 'float32' && nativeKernelOn(CROSS_ENTROPY_KERNEL)) return nativeCrossEntropy(logits, targets)
+  if (logits.dtype === 'float32' && logits.shape[1] > 0 && nativeKernelOn(CROSS_ENTROPY_KERNEL)) return nativeCrossEntropy(logits, targets)
   const [rows, vocab] = logits.shape
   const op = tf.customGrad((...args: Args) => {
     const [l, save] = args as [tf.Tensor2D, tf.GradSaveFunc]

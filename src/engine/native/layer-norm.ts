@@ -13,8 +13,8 @@ export const LAYER_NORM_GRAD_KERNEL = 'MxdLayerNormGrad'
 
 function rowsOf(kernel: string, x: TensorInfo, w: TensorInfo): { rows: number; d: number } {
   const d = x.shape[x.shape.length - 1]
-  if (d === undefined || w.shape.length !== 1 || w.shape[0] !== d)
-    throw new Error(`${kernel}: x [${x.shape}] and weights [${w.shape}] do not match.`)
+  if (d === undefined || d === 0 || w.shape.length !== 1 || w.shape[0] !== d)
+    throw new Error(`${kernel}: x [${x.shape}] and weights [${w.shape}] do not match, or the last axis is empty.`)
   return { rows: d === 0 ? 0 : tf.util.sizeFromShape(x.shape) / d, d }
 }
 
