@@ -4,14 +4,16 @@
 # user's choice of OpenBLAS variant (pthread/openmp, update-alternatives) and its environment
 # variables in force. Where the library is missing the addon fails to load and the app computes
 # on plain wasm. -ffp-contract=off: no a·b + c may become one FMA, so the AdamW kernel rounds
-# after every operation as tfjs's separate ops do and matches them bit for bit.
+# after every operation as tfjs's separate ops do and matches them bit for bit. -fno-trapping-math
+# (no change to any result, only no promise about floating-point exception flags) lets the
+# compiler turn the clamps of mxd_layers.c's exp into vector min/max and vectorize the GELU.
 {
   "targets": [
     {
       "target_name": "mxd_native",
-      "sources": ["mxd_native.c"],
+      "sources": ["mxd_native.c", "mxd_common.c", "mxd_layers.c"],
       "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
-      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off"],
+      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off", "-fno-trapping-math"],
       "libraries": ["-lopenblas", "-lpthread"],
       "defines": ["NAPI_VERSION=8"]
     }

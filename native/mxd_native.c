@@ -9,184 +9,13 @@
 // Plain C against N-API (node_api.h) only: the ABI is stable across Node and Electron versions,
 // so one build serves the CLI, the tests, Electron's main process and its workers. NAPI_MODULE_INIT
 // makes the addon context-aware, so each worker thread that loads it gets its own exports.
-#include <math.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+//
+// This file: the GEMMs, the fused matMul's bias and activation, TopK, AdamW, the thread setting and
+// the module's exports. mxd_common.c: the argument checks and parallel_for every kernel file
+// shares; mxd_layers.c: the transformer step's other kernels (layer norm, GELU, softmax backward,
+// cross-entropy, copies, gather, transpose).
 #include <cblas.h>
-#include <node_api.h>
-
-#define MAX_ARGS 16
-
-// OpenBLAS's own calls (not in every cblas.h, so declared here; the addon links OpenBLAS only).
-extern void openblas_set_num_threads(int num_threads);
-extern int openblas_get_num_threads(void);
-extern char *openblas_get_config(void);
-extern char *openblas_get_corename(void);
-extern int openblas_get_parallel(void);
-
-typedef struct {
-  napi_env env;
-  napi_value argv[MAX_ARGS];
-  size_t argc;
-  int failed; // set once an error is pending; later getters return 0 and do nothing
-} Args;
-
-static void fail(Args *a, const char *code, const char *msg, int range) {
-  if (a->failed) return;
-  a->failed = 1;
-  if (range) napi_throw_range_error(a->env, code, msg);
-  else napi_throw_type_error(a->env, code, msg);
-}
-
-static int get_args(napi_env env, napi_callback_info info, Args *a, size_t want) {
-  a->env = env;
-  a->argc = MAX_ARGS;
-  a->failed = 0;
-  if (napi_get_cb_info(env, info, &a->argc, a->argv, NULL, NULL) != napi_ok) {
-    fail(a, "MXD_ARGS", "could not read the arguments", 0);
-    return 0;
-  }
-  if (a->argc < want) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "expected %zu arguments, got %zu", want, a->argc);
-    fail(a, "MXD_ARGS", msg, 0);
-    return 0;
-  }
-  return 1;
-}
-
-// A whole number within [lo, hi]. Doubles carry integers exactly up to 2^53, far above any
-// wasm heap offset (wasm32 memories are at most 4 GiB).
-static int64_t get_int(Args *a, size_t i, int64_t lo, int64_t hi, const char *name) {
-  double v = 0;
-  if (a->failed) return 0;
-  if (napi_get_value_double(a->env, a->argv[i], &v) != napi_ok || v != floor(v)) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be an integer", name);
-    fail(a, "MXD_ARGS", msg, 0);
-    return 0;
-  }
-  if (v < (double)lo || v > (double)hi) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s = %.0f is outside [%lld, %lld]", name, v, (long long)lo, (long long)hi);
-    fail(a, "MXD_RANGE", msg, 1);
-    return 0;
-  }
-  return (int64_t)v;
-}
-
-static double get_double(Args *a, size_t i, const char *name) {
-  double v = 0;
-  if (a->failed) return 0;
-  if (napi_get_value_double(a->env, a->argv[i], &v) != napi_ok) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be a number", name);
-    fail(a, "MXD_ARGS", msg, 0);
-  }
-  return v;
-}
-
-static int get_bool(Args *a, size_t i, const char *name) {
-  bool v = false;
-  if (a->failed) return 0;
-  if (napi_get_value_bool(a->env, a->argv[i], &v) != napi_ok) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be a boolean", name);
-    fail(a, "MXD_ARGS", msg, 0);
-  }
-  return v ? 1 : 0;
-}
-
-typedef struct {
-  uint8_t *data;
-  size_t bytes;
-} Heap;
-
-static Heap get_heap(Args *a, size_t i) {
-  Heap h = {NULL, 0};
-  bool is_ab = false;
-  if (a->failed) return h;
-  if (napi_is_arraybuffer(a->env, a->argv[i], &is_ab) != napi_ok || !is_ab) {
-    fail(a, "MXD_ARGS", "heap must be an ArrayBuffer (a SharedArrayBuffer is not supported)", 0);
-    return h;
-  }
-  void *p = NULL;
-  if (napi_get_arraybuffer_info(a->env, a->argv[i], &p, &h.bytes) != napi_ok) {
-    fail(a, "MXD_ARGS", "could not read the heap's address", 0);
-    return h;
-  }
-  h.data = (uint8_t *)p;
-  return h;
-}
-
-// An optional Int32Array of `len` matrix indices, each in [0, 2^31). Returns NULL for null or
-// undefined (meaning "matrix i for batch entry i") and writes the largest index to *max.
-static const int32_t *get_index(Args *a, size_t i, int64_t len, int64_t *max, const char *name) {
-  napi_valuetype t;
-  *max = len - 1;
-  if (a->failed) return NULL;
-  if (napi_typeof(a->env, a->argv[i], &t) != napi_ok) return NULL;
-  if (t == napi_null || t == napi_undefined) return NULL;
-  bool is_ta = false;
-  napi_is_typedarray(a->env, a->argv[i], &is_ta);
-  napi_typedarray_type type;
-  size_t length = 0;
-  void *data = NULL;
-  char msg[128];
-  if (!is_ta || napi_get_typedarray_info(a->env, a->argv[i], &type, &length, &data, NULL, NULL) != napi_ok ||
-      type != napi_int32_array) {
-    snprintf(msg, sizeof msg, "%s must be an Int32Array or null", name);
-    fail(a, "MXD_ARGS", msg, 0);
-    return NULL;
-  }
-  if ((int64_t)length != len) {
-    snprintf(msg, sizeof msg, "%s has %zu entries, expected %lld", name, length, (long long)len);
-    fail(a, "MXD_RANGE", msg, 1);
-    return NULL;
-  }
-  const int32_t *idx = (const int32_t *)data;
-  int64_t m = -1;
-  for (int64_t k = 0; k < len; k++) {
-    if (idx[k] < 0) {
-      snprintf(msg, sizeof msg, "%s[%lld] is negative", name, (long long)k);
-      fail(a, "MXD_RANGE", msg, 1);
-      return NULL;
-    }
-    if (idx[k] > m) m = idx[k];
-  }
-  *max = m;
-  return idx;
-}
-
-// The float at byte offset `off` after checking that `count` floats from there lie in the heap.
-static float *region(Args *a, Heap h, int64_t off, int64_t count, const char *name) {
-  char msg[160];
-  if (a->failed) return NULL;
-  if (off % 4 != 0) {
-    snprintf(msg, sizeof msg, "%s offset %lld is not 4-byte aligned", name, (long long)off);
-    fail(a, "MXD_RANGE", msg, 1);
-    return NULL;
-  }
-  if (count < 0 || off < 0 || (uint64_t)off + (uint64_t)count * 4u > (uint64_t)h.bytes) {
-    snprintf(msg, sizeof msg, "%s: %lld floats at byte %lld run past the heap's %zu bytes", name, (long long)count,
-             (long long)off, h.bytes);
-    fail(a, "MXD_RANGE", msg, 1);
-    return NULL;
-  }
-  return (float *)(h.data + off);
-}
-
-static const int64_t DIM_MAX = INT32_MAX; // cblas takes int dimensions
-static const int64_t OFF_MAX = (int64_t)1 << 52;
-
-static napi_value undefined(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
-}
+#include "mxd_common.h"
 
 // C := alpha·op(A)·op(B) + beta·C, one or many times. When K is 0, C is only scaled by beta (BLAS
 // leaves degenerate calls to the caller; tfjs expects zeros from an empty inner product).
@@ -438,17 +267,17 @@ static napi_value TopK(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// One AdamW chunk [lo, hi): the loop the kernel below describes.
+// The AdamW step's scalars and regions; adamw_range runs the loop the kernel below describes on
+// elements [lo, hi).
 typedef struct {
   const float *P, *M, *V, *G;
   float *PO, *MO, *VO;
-  int64_t lo, hi;
   float decay, b1, c1, b2, c2, sqrtBias2, eps, stepSize;
 } AdamWJob;
 
-static void *adamw_range(void *arg) {
-  const AdamWJob *j = (const AdamWJob *)arg;
-  for (int64_t i = j->lo; i < j->hi; i++) {
+static void adamw_range(void *ctx, int64_t lo, int64_t hi) {
+  const AdamWJob *j = (const AdamWJob *)ctx;
+  for (int64_t i = lo; i < hi; i++) {
     const float g = j->G[i];
     const float p = j->P[i] * j->decay;
     const float m = j->M[i] * j->b1 + g * j->c1;
@@ -458,45 +287,13 @@ static void *adamw_range(void *arg) {
     j->MO[i] = m;
     j->VO[i] = v;
   }
-  return NULL;
-}
-
-// Splits the elements over as many threads as OpenBLAS is set to use (MXD_THREADS, via
-// setThreads), at least 2^16 elements a thread so that a small parameter is not worth a thread.
-// Elementwise, so the split changes no result. The calling thread takes the first chunk; a
-// thread that cannot be started has its chunk run here instead.
-#define ADAMW_MAX_THREADS 64
-static void adamw_parallel(const AdamWJob *all) {
-  int64_t n = all->hi - all->lo;
-  int64_t threads = openblas_get_num_threads();
-  if (threads > ADAMW_MAX_THREADS) threads = ADAMW_MAX_THREADS;
-  if (threads > n / 65536) threads = n / 65536;
-  if (threads <= 1) {
-    adamw_range((void *)all);
-    return;
-  }
-  AdamWJob jobs[ADAMW_MAX_THREADS];
-  pthread_t tid[ADAMW_MAX_THREADS];
-  int started[ADAMW_MAX_THREADS] = {0};
-  int64_t chunk = (n + threads - 1) / threads;
-  chunk = (chunk + 15) / 16 * 16; // whole cache lines (64 bytes) per chunk
-  for (int64_t t = 0; t < threads; t++) {
-    jobs[t] = *all;
-    jobs[t].lo = all->lo + t * chunk < all->hi ? all->lo + t * chunk : all->hi;
-    jobs[t].hi = jobs[t].lo + chunk < all->hi ? jobs[t].lo + chunk : all->hi;
-  }
-  for (int64_t t = 1; t < threads; t++) started[t] = pthread_create(&tid[t], NULL, adamw_range, &jobs[t]) == 0;
-  adamw_range(&jobs[0]);
-  for (int64_t t = 1; t < threads; t++) {
-    if (started[t]) pthread_join(tid[t], NULL);
-    else adamw_range(&jobs[t]);
-  }
 }
 
 // adamw(heap, n, pOff, mOff, vOff, gOff, pOutOff, mOutOff, vOutOff, decay, b1, b2, sqrtBias2, eps,
 // stepSize): one AdamW step over n float32 parameters in one pass (split over threads by
-// adamw_parallel above), writing p', m', v' to the out regions (src/engine/optim/adamw.ts has the formula). Every scalar is rounded to float32 and
-// every operation is one float32 operation in the order the tf-ops path runs them (p·decay;
+// parallel_for, whole cache lines a chunk; elementwise, so the split changes no result), writing
+// p', m', v' to the out regions (src/engine/optim/adamw.ts has the formula). Every scalar is
+// rounded to float32 and every operation is one float32 operation in the order the tf-ops path runs them (p·decay;
 // m·b1 + g·(1−b1); v·b2 + (g·g)·(1−b2); √v / sqrtBias2 + eps; p − (m/denom)·stepSize), so the
 // result equals that path's bit for bit: each tfjs op rounds to float32 once, as these do.
 // binding.gyp builds with -ffp-contract=off so no two of them fuse into one FMA. decay = 1 when
@@ -520,8 +317,8 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   // The JavaScript side computes 1 − β in double and tfjs rounds it to float32; so does this.
   const float decay = (float)decayD, b1 = (float)b1D, c1 = (float)(1.0 - b1D), b2 = (float)b2D,
               c2 = (float)(1.0 - b2D), sqrtBias2 = (float)sqrtBias2D, eps = (float)epsD, stepSize = (float)stepSizeD;
-  AdamWJob job = {r[0], r[1], r[2], r[3], r[4], r[5], r[6], 0, n, decay, b1, c1, b2, c2, sqrtBias2, eps, stepSize};
-  adamw_parallel(&job);
+  AdamWJob job = {r[0], r[1], r[2], r[3], r[4], r[5], r[6], decay, b1, c1, b2, c2, sqrtBias2, eps, stepSize};
+  parallel_for(adamw_range, &job, n, 1, 16);
   return undefined(env);
 }
 
@@ -559,15 +356,17 @@ static napi_value Info(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
-      {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"sgemmBatched", NULL, SgemmBatched, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"fillBroadcast", NULL, FillBroadcast, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"activate", NULL, Activate, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"topk", NULL, TopK, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"info", NULL, Info, NULL, NULL, NULL, napi_enumerable, NULL},
+      MXD_EXPORT("sgemm", Sgemm),
+      MXD_EXPORT("sgemmBatched", SgemmBatched),
+      MXD_EXPORT("fillBroadcast", FillBroadcast),
+      MXD_EXPORT("activate", Activate),
+      MXD_EXPORT("topk", TopK),
+      MXD_EXPORT("adamw", AdamW),
+      MXD_EXPORT("setThreads", SetThreads),
+      MXD_EXPORT("info", Info),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  // The kernel files' exports (layer norm, GELU, copies: mxd_layers.c).
+  mxd_register_layers(env, exports);
   return exports;
 }

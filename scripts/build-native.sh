@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the native kernel addon (native/mxd_native.c) into native/build/Release/mxd_native.node
+# Builds the native kernel addon (native/*.c, listed in native/binding.gyp) into native/build/Release/mxd_native.node
 # with node-gyp, against the running Node's own headers when it ships them (no download), and
 # links the system OpenBLAS (Debian: libopenblas-dev). N-API: the same file loads in Electron.
 # Exits non-zero with one line on stderr when it cannot build; callers treat that as "no native

@@ -19,7 +19,11 @@
 // than a plain one.
 import { tf } from './backend.js'
 import type { KVCache } from './models/kv-cache.js'
-import { nativeGemmActive } from './native.js'
+import { nativeGemmActive, nativeKernelOn } from './native.js'
+import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL } from './native/cross-entropy.js'
+import { GELU_NEW_GRAD_KERNEL, GELU_NEW_KERNEL } from './native/gelu-new.js'
+import { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './native/layer-norm.js'
+import { SOFTMAX_GRAD_KERNEL } from './native/softmax-grad.js'
 
 type Args = (tf.Tensor | tf.GradSaveFunc)[]
 
@@ -130,8 +134,12 @@ export function standardize(x: tf.Tensor, eps: number): { xhat: tf.Tensor; rstd:
  * LayerNorm over the last axis of x (any rank): y = x̂ w + b with x̂ = standardize(x). Backward
  * (per row, with g = dy·w):
  *   dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)),  dw = Σ_rows dy·x̂,  db = Σ_rows dy.
+ * With the native kernels in, both directions are one kernel each (native/layer-norm.ts, the same
+ * maths with the statistics in double); otherwise the tf ops below.
  */
 export function layerNorm(x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor {
+  // (Empty rows keep the tf-ops path, which gives NaN statistics as torch does.)
+  if (x.dtype === 'float32' && x.shape[x.rank - 1]! > 0 && nativeKernelOn(LAYER_NORM_KERNEL)) return nativeLayerNorm(x, w, b, eps)
   const op = tf.customGrad((...args: Args) => {
     const [xi, wi, bi, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc]
     const { xhat, rstd } = standardize(xi, eps)
@@ -145,6 +153,23 @@ export function layerNorm(x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D, eps: num
         const d = sw.shape[0]
         const dyRows = tf.reshape(dy, [-1, d])
         return [tf.mul(inner, srstd), sumRows(tf.mul(dyRows, tf.reshape(sxhat, [-1, d])) as tf.Tensor2D), sumRows(dyRows as tf.Tensor2D)]
+      },
+    }
+  }) as (x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor
+  return op(x, w, b)
+}
+
+/** layerNorm on the native kernels: the forward keeps each row's mean and rstd for the backward. */
+function nativeLayerNorm(x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor {
+  const op = tf.customGrad((...args: Args) => {
+    const [xi, wi, bi, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc]
+    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM_KERNEL, { x: xi, w: wi, b: bi }, { eps }) as tf.Tensor[]
+    save([xi, wi, mean!, rstd!])
+    return {
+      value: y!,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw, smean, srstd] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor, tf.Tensor]
+        return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: sx, w: sw, mean: smean, rstd: srstd }) as tf.Tensor[]
       },
     }
   }) as (x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor
@@ -165,9 +190,13 @@ const GELU_C3 = GELU_C1 * 0.044715
 
 /**
  * GPT-2's "gelu_new", the tanh approximation its weights were trained with, as x·σ(x (c1 + c3 x²)).
- * Backward: d/dx [x σ(u)] = σ + x σ (1 − σ) (c1 + 3 c3 x²).
+ * Backward: d/dx [x σ(u)] = σ + x σ (1 − σ) (c1 + 3 c3 x²). With the native kernels in, each
+ * direction is one kernel (native/gelu-new.ts, the same formula in float32).
  */
-export const geluNew = tf.customGrad((...args: Args) => {
+export const geluNew = (<T extends tf.Tensor>(x: T): T =>
+  (x.dtype === 'float32' && nativeKernelOn(GELU_NEW_KERNEL) ? nativeGeluNew(x) : tfGeluNew(x)) as T) as <T extends tf.Tensor>(x: T) => T
+
+const tfGeluNew = tf.customGrad((...args: Args) => {
   const [x, save] = args as [tf.Tensor, tf.GradSaveFunc]
   const s = tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_C3), GELU_C1)))
   save([x, s])
@@ -180,7 +209,21 @@ export const geluNew = tf.customGrad((...args: Args) => {
       return [tf.mul(dy, slope)]
     },
   }
-}) as <T extends tf.Tensor>(x: T) => T
+}) as (x: tf.Tensor) => tf.Tensor
+
+const nativeGeluNew = tf.customGrad((...args: Args) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc]
+  const attrs = { c1: GELU_C1, c3: GELU_C3 }
+  const [y, s] = tf.engine().runKernel(GELU_NEW_KERNEL, { x }, attrs) as tf.Tensor[]
+  save([x, s!])
+  return {
+    value: y!,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, ss] = saved as [tf.Tensor, tf.Tensor]
+      return [tf.engine().runKernel(GELU_NEW_GRAD_KERNEL, { dy, x: sx, s: ss }, attrs) as tf.Tensor]
+    },
+  }
+}) as (x: tf.Tensor) => tf.Tensor
 
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI)
 
@@ -521,11 +564,11 @@ export function causalSelfAttention(qkv: tf.Tensor3D, nHeads: number, bias: tf.T
       gradFunc: (dOut: tf.Tensor, saved: tf.Tensor[]) => {
         const [sq, sk, sv, sp] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D]
         const dz = splitHeads(dOut, nHeads, headDim)
-        const dp = mm(dz, transposeLast(sv))
-        const dv = mm(transposeLast(sp), dz)
-        const ds = tf.mul(sp, tf.sub(dp, tf.sum(tf.mul(dp, sp), -1, true)))
+        const dp = matMulT(dz, sv, false, true)
+        const dv = matMulT(sp, dz, true, false)
+        const ds = softmaxGrad(sp, dp)
         const dq = tf.mul(mm(ds, sk), scale)
-        const dk = mm(transposeLast(ds), sq)
+        const dk = matMulT(ds, sq, true, false)
         return [tf.concat([mergeHeads(dq), mergeHeads(dk), mergeHeads(dv)], 2)]
       },
     }
@@ -533,13 +576,25 @@ export function causalSelfAttention(qkv: tf.Tensor3D, nHeads: number, bias: tf.T
   return op(qkv)
 }
 
+/**
+ * The softmax's backward over the last axis: dS = P ∗ (dP − Σ_k dP∗P) for P = softmax(S). One
+ * kernel with the native kernels in (native/softmax-grad.ts), else the tf ops.
+ */
+function softmaxGrad(p: tf.Tensor, dp: tf.Tensor): tf.Tensor {
+  if (p.dtype === 'float32' && nativeKernelOn(SOFTMAX_GRAD_KERNEL))
+    return tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { p, dp }) as tf.Tensor
+  return tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true)))
+}
+
 // ------------------------------------------------------------------------------ cross-entropy
 
 /**
  * Mean next-token cross-entropy of logits [rows, vocab] against targets (one per row):
  * loss = mean(logsumexp(l) − l[target]); dl = (softmax(l) − onehot(target)) / rows.
+ * With the native kernels in, one kernel per direction (native/cross-entropy.ts).
  */
 export function crossEntropy(logits: tf.Tensor2D, targets: Int32Array): tf.Scalar {
+  if (logits.dtype === 'float32' && logits.shape[1] > 0 && nativeKernelOn(CROSS_ENTROPY_KERNEL)) return nativeCrossEntropy(logits, targets)
   const [rows, vocab] = logits.shape
   const op = tf.customGrad((...args: Args) => {
     const [l, save] = args as [tf.Tensor2D, tf.GradSaveFunc]
@@ -555,6 +610,24 @@ export function crossEntropy(logits: tf.Tensor2D, targets: Int32Array): tf.Scala
         // oneHot as int32 then cast: a float32 oneHot returns zeros on wasm.
         const hot = tf.cast(tf.oneHot(tf.tensor1d(targets, 'int32'), vocab), 'float32')
         return [tf.mul(tf.sub(tf.softmax(saved[0] as tf.Tensor2D), hot), tf.div(dy, rows))]
+      },
+    }
+  }) as (l: tf.Tensor2D) => tf.Scalar
+  return op(logits)
+}
+
+/** crossEntropy on the native kernels: one per direction; the forward's softmax serves the backward. */
+function nativeCrossEntropy(logits: tf.Tensor2D, targets: Int32Array): tf.Scalar {
+  const op = tf.customGrad((...args: Args) => {
+    const [l, save] = args as [tf.Tensor2D, tf.GradSaveFunc]
+    const t = tf.tensor1d(targets, 'int32')
+    const [rowLoss, p] = tf.engine().runKernel(CROSS_ENTROPY_KERNEL, { logits: l, targets: t }) as tf.Tensor[]
+    save([p!, t])
+    return {
+      value: tf.mean(rowLoss!) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sp, st] = saved as [tf.Tensor, tf.Tensor]
+        return [tf.engine().runKernel(CROSS_ENTROPY_GRAD_KERNEL, { p: sp, targets: st, dy }) as tf.Tensor]
       },
     }
   }) as (l: tf.Tensor2D) => tf.Scalar

@@ -119,7 +119,9 @@ export class AdamW {
  * pre-clipping norm.
  */
 export function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; totalNorm: number } {
-  const norm = tf.tidy(() => tf.norm(tf.stack(Object.values(grads).map((g) => tf.norm(g)))))
+  // Σ g² per tensor rather than tf.norm, which squares through pow(|g|, 2): wasm's Pow calls libm's
+  // pow per element and was 12% of a GPT-2 pre-training step (bench/README.md, 2026-12-06).
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))))
   const totalNorm = norm.dataSync()[0]!
   norm.dispose()
   const coef = Math.min(1, maxNorm / (totalNorm + 1e-6))

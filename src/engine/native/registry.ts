@@ -1,0 +1,37 @@
+// Every native kernel, one file each: adding one is a new file and a line here. (identity.ts is
+// plain TypeScript, no C: it goes with the native set because it is a replacement of a stock
+// wasm kernel for speed, on and off with the rest.) ../native.ts
+// registers them on the wasm backend when the addon loads (and MXD_NATIVE is not 0).
+import type { NativeKernel } from './addon.js'
+import { ADAMW } from './adamw.js'
+import { BATCH_MAT_MUL } from './batch-mat-mul.js'
+import { CONCAT } from './concat.js'
+import { CROSS_ENTROPY, CROSS_ENTROPY_GRAD } from './cross-entropy.js'
+import { FUSED_MAT_MUL } from './fused-mat-mul.js'
+import { GATHER } from './gather.js'
+import { GELU_NEW, GELU_NEW_GRAD } from './gelu-new.js'
+import { IDENTITY } from './identity.js'
+import { LAYER_NORM, LAYER_NORM_GRAD } from './layer-norm.js'
+import { SOFTMAX_GRAD } from './softmax-grad.js'
+import { SPLIT_V } from './split-v.js'
+import { TOPK } from './topk.js'
+import { TRANSPOSE } from './transpose.js'
+
+export const NATIVE_KERNELS: readonly NativeKernel[] = [
+  BATCH_MAT_MUL,
+  FUSED_MAT_MUL,
+  TOPK,
+  SPLIT_V,
+  CONCAT,
+  GATHER,
+  TRANSPOSE,
+  IDENTITY,
+  ADAMW,
+  LAYER_NORM,
+  LAYER_NORM_GRAD,
+  GELU_NEW,
+  GELU_NEW_GRAD,
+  SOFTMAX_GRAD,
+  CROSS_ENTROPY,
+  CROSS_ENTROPY_GRAD,
+]
