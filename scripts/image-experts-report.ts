@@ -12,6 +12,10 @@
 //   npx tsx scripts/image-experts-report.ts [--data /usr/share/datasets/fashion-mnist] [--experts 16,64]
 //       [--train 10000] [--test 2000] [--seconds 150] [--out docs/images] [--models /tmp/image-experts-models]
 //   npx tsx scripts/image-experts-report.ts --figures-only     (redraws the SVGs from the JSON)
+//   npx tsx scripts/image-experts-report.ts --analyses A.json,B.json [--name full]
+//       (no training: the figures and a summary JSON from the app's own analyses, the
+//        image-experts.json that `mxd classify experts --run ID` writes into its run folder, for
+//        mixers the app trained with `mxd classify train`; files image-experts-<name>-*.svg/json)
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -25,7 +29,7 @@ import { initBackend, tf } from '../src/engine/backend.js'
 import { disposeParams } from '../src/engine/classifiers/classifier.js'
 import { createMixer, matchedMixerRank, mixerSchema } from '../src/engine/classifiers/mixer.js'
 import { classifierPredict, classifierStep, makeOptimizer } from '../src/engine/classifiers/train.js'
-import type { ImageExpertsSummary } from '../src/shared/image-experts.js'
+import { ImageExpertAnalysis, type ImageExpertsSummary } from '../src/shared/image-experts.js'
 import { Store } from '../src/store/store.js'
 
 const { values: o } = parseArgs({
@@ -39,6 +43,9 @@ const { values: o } = parseArgs({
     models: { type: 'string', default: join(tmpdir(), 'image-experts-models') },
     /** Redraw the SVGs from an existing report JSON and the dataset, without training. */
     'figures-only': { type: 'boolean', default: false },
+    /** Comma-separated image-experts.json files written by the app's analysis job. */
+    analyses: { type: 'string' },
+    name: { type: 'string', default: 'full' },
   },
 })
 const EXPERTS = o.experts.split(',').map(Number)
@@ -148,7 +155,7 @@ function gridSvg(nExperts: number, block: number, experts: GridExpert[], classes
   )
 }
 
-function shareSvg(points: { experts: number; blocks: number[]; all: number; untrained: number }[]): string {
+function shareSvg(points: { experts: number; blocks: number[]; all: number; untrained?: number }[]): string {
   const W = 460
   const H = 300
   const L = 60
@@ -161,7 +168,8 @@ function shareSvg(points: { experts: number; blocks: number[]; all: number; untr
   const series: { name: string; color: string; dash?: string; values: number[] }[] = [
     { name: 'all blocks', color: '#111', values: points.map((p) => p.all) },
     ...points[0]!.blocks.map((_, b) => ({ name: `block ${b}`, color: ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'][b % 4]!, dash: '5,3', values: points.map((p) => p.blocks[b]!) })),
-    { name: 'untrained (gate 0)', color: '#999', dash: '2,3', values: points.map((p) => p.untrained) },
+    // Only where measured: the analyses of app-trained runs have no untrained counterpart.
+    ...(points.every((p) => p.untrained !== undefined) ? [{ name: 'untrained (gate 0)', color: '#999', dash: '2,3', values: points.map((p) => p.untrained!) }] : []),
   ]
   const axes =
     `<line x1="${L}" y1="${B}" x2="${R}" y2="${B}" stroke="#000"/><line x1="${L}" y1="${T}" x2="${L}" y2="${B}" stroke="#000"/>` +
@@ -301,4 +309,41 @@ async function figuresOnly(): Promise<void> {
   store.close()
 }
 
-await (o['figures-only'] ? figuresOnly() : main())
+/**
+ * The figures from analyses the app made (`mxd classify experts --run ID`), read from the analysis
+ * runs' image-experts.json; the images are the analysed split of the same dataset, found by path.
+ */
+async function fromAnalyses(files: string[]): Promise<void> {
+  const analyses = files.map((f) => ImageExpertAnalysis.parse(JSON.parse(readFileSync(f, 'utf8'))))
+  const store = new Store({ dir: mkdtempSync(join(tmpdir(), 'mxd-image-experts-report-')) })
+  const ds = await registerImageDataset(store, o.data)
+  const split = analyses[0]!.data.split
+  if (analyses.some((a) => a.data.split !== split || a.data.images !== analyses[0]!.data.images))
+    throw new Error('the analyses must cover the same split and the same number of images')
+  const images = subset(await loadImageSplit(store, ds.id, split), analyses[0]!.data.images)
+  mkdirSync(OUT, { recursive: true })
+  const name = o.name
+  const summary = analyses.map((a) => ({
+    model: a.model,
+    experts: a.nExperts,
+    blocks: a.nBlocks,
+    images: a.data.images,
+    all: summaryRow(a.summary),
+    perBlock: a.blocks.map((b) => ({ ...summaryRow(b.summary), classCounts: b.summary.classCounts })),
+  }))
+  writeFileSync(join(OUT, `image-experts-${name}.json`), JSON.stringify({ command: `npx tsx scripts/image-experts-report.ts --analyses ${files.join(',')} --name ${name}`, results: summary }, null, 1) + '\n')
+  for (const a of analyses) {
+    const last = a.blocks[a.blocks.length - 1]!
+    const rows = last.experts.map((x) => ({ ...x, topImages: x.topImages.map((t) => t.index) }))
+    writeFileSync(join(OUT, `image-experts-${name}-${a.nExperts}.svg`), gridSvg(a.nExperts, last.block, rows, a.classes, images))
+  }
+  writeFileSync(
+    join(OUT, `image-experts-${name}-share.svg`),
+    shareSvg(analyses.map((a) => ({ experts: a.nExperts, all: a.summary.dominated, blocks: a.blocks.map((b) => b.summary.dominated) }))),
+  )
+  for (const r of summary)
+    console.log(`${r.experts} experts (${r.model}): dominated ${(100 * r.all.dominated).toFixed(0)}% of ${r.all.active} active; per block ${r.perBlock.map((b) => (100 * b.dominated).toFixed(0) + '%').join(', ')}`)
+  store.close()
+}
+
+await (o.analyses ? fromAnalyses(o.analyses.split(',')) : o['figures-only'] ? figuresOnly() : main())

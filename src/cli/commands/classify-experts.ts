@@ -25,7 +25,7 @@ function expertLine(x: ImageExpertReport, classes: readonly string[]): string {
 
 export function imageExpertsReport(a: ImageExpertAnalysis): string {
   const lines = [
-    `${a.model}: ${a.mlp} mixer, ${a.nExperts} experts × ${a.nBlocks} blocks; ${a.data.images} images of the ${a.data.split} split of dataset #${a.data.datasetId}`,
+    `${a.model}: ${a.mlp} mixer, ${a.nExperts} experts × ${a.nBlocks} block${a.nBlocks === 1 ? '' : 's'}; ${a.data.images} images of the ${a.data.split} split of dataset #${a.data.datasetId}`,
     `image weight = the gate weight averaged over the ${a.patches} patch tokens; dominated = one class ≥ ${pct(a.thresholds.classShare)} of the expert's mass, raw and balanced for class frequencies`,
     `all blocks: ${summaryLine(a.summary)}`,
   ]
