@@ -7,6 +7,7 @@
 #
 #   scripts/frontier-sweep.sh [--store DIR] [--tokens N] [--layer L] [--eval-tokens N] [--batch B]
 #                             [--ks "4 8 16 32"] [--seed S] [--model DIR] [--suffix -layerL] [--fresh]
+#                             [--lr LR] [--buffer-rows R]
 #
 # Matched parameters: MxD's N is the app's default, parameter-matched to a TopK transcoder with
 # 32·d latents; the transcoder has 32·d latents; the skip transcoder's W_skip (d², no bias) is paid
@@ -38,6 +39,8 @@ while [[ $# -gt 0 ]]; do
     --eval-tokens) EVAL_TOKENS=$2; shift 2 ;;
     --batch) BATCH=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
+    --lr) LR=$2; shift 2 ;;
+    --buffer-rows) BUFFER_ROWS=$2; shift 2 ;;
     --ks) KS=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
     --suffix) SUFFIX=$2; shift 2 ;;
@@ -46,6 +49,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+# The activation buffer must hold several batches, or its shuffle mixes little (the official code
+# keeps 128 batches' worth of sequences); with a large batch, pass --buffer-rows too.
+if (( BUFFER_ROWS < 4 * BATCH )); then echo "--buffer-rows $BUFFER_ROWS is under 4 batches of $BATCH: give at least $((4 * BATCH))" >&2; exit 2; fi
 if [[ $FRESH == 1 ]]; then rm -rf "$STORE"; fi
 mkdir -p "$STORE/results"
 mxd() { node bin/mxd.mjs "$@" --store "$STORE"; }
