@@ -5,6 +5,7 @@
 //   gateGrad:          dPre = dv·[v > 0]; dW[:, n] = Σ_{idx_bk = n} dPre_bk x_b, db[n] = Σ dPre_bk
 //   rowProject:        g_n − ⟨g_n, m_n⟩ m_n                             (gradient onto the sphere)
 //   unitRows:          m_n / ‖m_n‖ (a zero row stays zero)
+//   denseCodes:        the dense [B, N] code from the K selections per row
 // Without them a step gathered the K rows into a [B, K, O] tensor, multiplied and summed it
 // (three passes over 25M floats), and scattered into [N, d] only to transpose it.
 // The scatter-adds sort the B·K selections by index first (a stable counting sort), so every
@@ -256,6 +257,41 @@ static napi_value GateGrad(napi_env env, napi_callback_info info) {
   return a.failed ? NULL : undefined(env);
 }
 
+// ---- denseCodes ----
+
+static void dense_codes_range(void *ctx, int64_t lo, int64_t hi) {
+  const SparseJob *j = (const SparseJob *)ctx;
+  const int64_t K = j->K, N = j->N;
+  for (int64_t b = lo; b < hi; b++) {
+    float *restrict row = j->Y + b * N;
+    memset(row, 0, (size_t)N * sizeof(float));
+    // Summed, as scatterND sums repeated indices (a TopK's are distinct within a row).
+    for (int64_t k = 0; k < K; k++) row[j->I[b * K + k]] += j->V[b * K + k];
+  }
+}
+
+// denseCodes(heap, valuesOff, indicesOff, yOff, B, K, N): the dense code y [B, N], values at
+// their indices and 0 elsewhere.
+static napi_value DenseCodes(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, &a, 7)) return NULL;
+  Heap h = get_heap(&a, 0);
+  int64_t off[3];
+  static const char *names[3] = {"values", "indices", "y"};
+  for (int i = 0; i < 3; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  SparseJob j = {0};
+  j.B = get_int(&a, 4, 0, DIM_MAX, "B");
+  j.K = get_int(&a, 5, 0, DIM_MAX, "K");
+  j.N = get_int(&a, 6, 0, DIM_MAX, "N");
+  if (a.failed) return NULL;
+  j.V = region(&a, h, off[0], j.B * j.K, "values");
+  j.I = (const int32_t *)region(&a, h, off[1], j.B * j.K, "indices");
+  j.Y = region(&a, h, off[2], j.B * j.N, "y");
+  if (a.failed || !check_indices(&a, j.I, j.B * j.K, j.N)) return NULL;
+  parallel_for(dense_codes_range, &j, j.B, j.N, 1);
+  return undefined(env);
+}
+
 // ---- rowProject and unitRows ----
 
 typedef struct {
@@ -322,6 +358,7 @@ void mxd_register_sparse(napi_env env, napi_value exports) {
       MXD_EXPORT("gateGrad", GateGrad),
       MXD_EXPORT("rowProject", RowProject),
       MXD_EXPORT("unitRows", UnitRows),
+      MXD_EXPORT("denseCodes", DenseCodes),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -11,7 +11,14 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../src/engine/backend.js'
 import { createRng } from '../../src/engine/generate.js'
 import { MxDLayer } from '../../src/engine/layers/mxd.js'
-import { removeParallelComponent, selectedRowSum, selectedRowSumGrad, topkReluGrad, unitRows } from '../../src/engine/layers/sparse.js'
+import {
+  denseCodes,
+  removeParallelComponent,
+  selectedRowSum,
+  selectedRowSumGrad,
+  topkReluGrad,
+  unitRows,
+} from '../../src/engine/layers/sparse.js'
 import { nativeAddon, nativeKernelsReport, setNativeKernels } from '../../src/engine/native.js'
 import { gelu, geluBackward } from '../../src/engine/ops.js'
 
@@ -376,6 +383,29 @@ describe(`topkReluGrad (${mode})`, () => {
     expect(Buffer.from(two.gate.db.buffer).equals(Buffer.from(one.gate.db.buffer))).toBe(true)
     for (const k of ['y', 'dv', 'dM'] as const)
       expect(Buffer.from(two.rows[k].buffer).equals(Buffer.from(one.rows[k].buffer)), k).toBe(true)
+  })
+})
+
+// ------------------------------------------------------------------------------ dense codes
+
+describe(`denseCodes (${mode})`, () => {
+  it('puts each value at its index and 0 elsewhere, NaN included, on odd shapes', () => {
+    const next = createRng(81)
+    for (const [B, K, N] of [
+      [1, 1, 1],
+      [5, 3, 7],
+      [33, 8, 61],
+    ] as const) {
+      const v = randomArray(B * K, next)
+      if (B * K > 3) v[1] = NaN
+      const idx = selections(B, K, N, next)
+      const want = new Float64Array(B * N)
+      for (let b = 0; b < B; b++) for (let k = 0; k < K; k++) want[b * N + idx[b * K + k]!] = v[b * K + k]!
+      const run = (): Float32Array => tf.tidy(() => floats(denseCodes(t32(v, [B, K]) as tf.Tensor2D, tf.tensor2d(idx, [B, K], 'int32'), N)))
+      const got = run()
+      expect(Array.from(got)).toEqual(Array.from(Float32Array.from(want)))
+      if (active) expect(Array.from(got)).toEqual(Array.from(withStock(run)))
+    }
   })
 })
 

@@ -5,10 +5,12 @@
 // measured on wasm, tf.gather is ~13× slower than tf.gatherND for the same rows, and tfjs has no
 // gradient for TopK/GatherNd/ScatterNd at all, so every backward here is written by hand.
 // With the native kernels on (src/engine/native/), the gathers, scatter-adds and row norms below
-// run as one kernel each instead (selected-rows.ts, gate-grad.ts, row-project.ts, unit-rows.ts);
+// run as one kernel each instead (selected-rows.ts, gate-grad.ts, row-project.ts, unit-rows.ts,
+// dense-codes.ts);
 // the tf-ops code stays the path for MXD_NATIVE=0 and for other backends.
 import { tf } from '../backend.js'
 import { nativeGemmActive, nativeKernelOn } from '../native.js'
+import { DENSE_CODES_KERNEL } from '../native/dense-codes.js'
 import { GATE_GRAD_KERNEL } from '../native/gate-grad.js'
 import { ROW_PROJECT_KERNEL } from '../native/row-project.js'
 import { SELECTED_ROWS_GRAD_KERNEL, SELECTED_ROWS_KERNEL } from '../native/selected-rows.js'
@@ -122,6 +124,8 @@ export function codePositions(indices: tf.Tensor2D): tf.Tensor2D {
 
 /** The dense code a ∈ R^{B×N}: values at their indices, 0 elsewhere (for analysis and hooks). */
 export function denseCodes(values: tf.Tensor2D, indices: tf.Tensor2D, n: number): tf.Tensor2D {
+  if (values.dtype === 'float32' && nativeKernelOn(DENSE_CODES_KERNEL))
+    return tf.engine().runKernel(DENSE_CODES_KERNEL, { values, indices }, { n }) as tf.Tensor2D
   return tf.tidy(() => tf.scatterND(codePositions(indices), tf.reshape(values, [values.size]), [values.shape[0], n]) as tf.Tensor2D)
 }
 

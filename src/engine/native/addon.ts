@@ -165,6 +165,7 @@ export interface NativeAddon {
   ): void
   rowProject(heap: ArrayBuffer, gOff: number, mOff: number, outOff: number, rows: number, cols: number): void
   unitRows(heap: ArrayBuffer, mOff: number, outOff: number, rows: number, cols: number): void
+  denseCodes(heap: ArrayBuffer, valuesOff: number, indicesOff: number, yOff: number, B: number, K: number, N: number): void
   copy2d(heap: ArrayBuffer, srcOff: number, srcStride: number, dstOff: number, dstStride: number, rows: number, cols: number): void
   setThreads(n: number): void
   info(): { config: string; corename: string; threads: number; parallel: number }

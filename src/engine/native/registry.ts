@@ -7,6 +7,7 @@ import { ADAMW } from './adamw.js'
 import { BATCH_MAT_MUL } from './batch-mat-mul.js'
 import { CONCAT } from './concat.js'
 import { CROSS_ENTROPY, CROSS_ENTROPY_GRAD } from './cross-entropy.js'
+import { DENSE_CODES } from './dense-codes.js'
 import { FUSED_MAT_MUL } from './fused-mat-mul.js'
 import { GATE_GRAD } from './gate-grad.js'
 import { GATHER } from './gather.js'
@@ -46,4 +47,5 @@ export const NATIVE_KERNELS: readonly NativeKernel[] = [
   GATE_GRAD,
   ROW_PROJECT,
   UNIT_ROWS,
+  DENSE_CODES,
 ]
