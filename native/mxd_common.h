@@ -58,4 +58,5 @@ void parallel_for(RangeFn fn, void *ctx, int64_t n, int64_t item_floats, int64_t
 // An export: name and function, for napi_define_properties.
 #define MXD_EXPORT(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
 void mxd_register_layers(napi_env env, napi_value exports);
+void mxd_register_sparse(napi_env env, napi_value exports);
 #endif

@@ -1,10 +1,11 @@
 // Kernels for the non-GEMM parts of a transformer step, on the wasm heap in place like the GEMMs
-// (mxd_native.c): layer norm forward and backward, GPT-2's tanh GELU forward and backward, the
-// softmax backward, the next-token cross-entropy forward and backward, a strided 2-D copy
-// (tfjs's SplitV and Concat), a row gather (GatherV2) and Transpose. src/engine/native/ has the
-// TypeScript side of each and src/engine/ops.ts the maths they implement. Rows are split over
-// threads with parallel_for; every output element is written by exactly one thread and every
-// reduction runs in a fixed order, so results do not depend on the thread count.
+// (mxd_native.c): layer norm forward and backward, GPT-2's tanh GELU and the exact (erf) GELU
+// forward and backward, the softmax backward, the next-token cross-entropy forward and backward,
+// a strided 2-D copy (tfjs's SplitV and Concat), a row gather (GatherV2) and Transpose.
+// src/engine/native/ has the TypeScript side of each and src/engine/ops.ts the maths they
+// implement. Rows are split over threads with parallel_for; every output element is written by
+// exactly one thread and every reduction runs in a fixed order, so results do not depend on the
+// thread count.
 #include "mxd_common.h"
 
 // ---- layer norm ----
@@ -253,6 +254,97 @@ static napi_value GeluNewGrad(napi_env env, napi_callback_info info) {
   j.DX = region(&a, h, off[3], n, "dx");
   if (a.failed) return NULL;
   parallel_for(gelu_new_grad_range, &j, n, 1, 16);
+  return undefined(env);
+}
+
+// ---- exact GELU ----
+
+// erf(x) for float32 in a form the compiler vectorizes (libm's erff is a call per element): the
+// rational approximation x·P(x²)/Q(x²) on x clamped to [−4, 4] (beyond, erf is ±1 in float32)
+// that Eigen and XLA use; maximum error 4.2e-7 against the exact erf over [−6, 6] (measured in
+// float32 against Python's math.erf), a few float32 ulps.
+static inline float erf_vec(float x) {
+  x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+  const float x2 = x * x;
+  float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+  p = x2 * p + -2.10102402082508e-06f;
+  p = x2 * p + -5.69250639462346e-05f;
+  p = x2 * p + -7.34990630326855e-04f;
+  p = x2 * p + -2.95459980854025e-03f;
+  p = x2 * p + -1.60960333262415e-02f;
+  float q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
+  q = x2 * q + -1.68282697438203e-03f;
+  q = x2 * q + -7.37332916720468e-03f;
+  q = x2 * q + -1.42647390514189e-02f;
+  return (x * p) / q;
+}
+
+#define GELU_SQRT1_2 0.70710678118654752f
+#define GELU_INV_SQRT_2PI 0.39894228040143268f
+
+// gelu(x) = ½x(1 + erf(x/√2)), in ops.ts's order of operations: (x·½)·(erf(x·√½) + 1).
+static void gelu_range(void *ctx, int64_t lo, int64_t hi) {
+  const GeluJob *j = (const GeluJob *)ctx;
+  const float *restrict X = j->X;
+  float *restrict Y = j->Y;
+  for (int64_t i = lo; i < hi; i++) {
+    const float x = X[i];
+    Y[i] = (x * 0.5f) * (erf_vec(x * GELU_SQRT1_2) + 1.0f);
+  }
+}
+
+// dx = dy·(Φ(x) + x·φ(x)), Φ = ½(1 + erf(x/√2)), φ = e^(−x²/2)/√(2π). Two passes per block of
+// 2048 (φ into dx first), as gelu_new's: one loop with both polynomials runs out of registers.
+static void gelu_grad_range(void *ctx, int64_t lo, int64_t hi) {
+  const GeluJob *j = (const GeluJob *)ctx;
+  const float *restrict X = j->X, *restrict DY = j->DY;
+  float *restrict DX = j->DX;
+  for (int64_t b0 = lo; b0 < hi; b0 += 2048) {
+    const int64_t b1 = b0 + 2048 < hi ? b0 + 2048 : hi;
+    for (int64_t i = b0; i < b1; i++) {
+      const float x = X[i];
+      DX[i] = exp_vec((x * x) * -0.5f) * GELU_INV_SQRT_2PI;
+    }
+    for (int64_t i = b0; i < b1; i++) {
+      const float x = X[i];
+      const float cdf = (erf_vec(x * GELU_SQRT1_2) + 1.0f) * 0.5f;
+      DX[i] = DY[i] * (cdf + x * DX[i]);
+    }
+  }
+}
+
+// gelu(heap, xOff, yOff, n): y = gelu(x), n floats.
+static napi_value Gelu(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, &a, 4)) return NULL;
+  Heap h = get_heap(&a, 0);
+  int64_t xOff = get_int(&a, 1, 0, OFF_MAX, "x"), yOff = get_int(&a, 2, 0, OFF_MAX, "y");
+  int64_t n = get_int(&a, 3, 0, DIM_MAX, "n");
+  if (a.failed) return NULL;
+  GeluJob j = {0};
+  j.X = region(&a, h, xOff, n, "x");
+  j.Y = region(&a, h, yOff, n, "y");
+  if (a.failed) return NULL;
+  parallel_for(gelu_range, &j, n, 1, 16);
+  return undefined(env);
+}
+
+// geluGrad(heap, dyOff, xOff, dxOff, n): dx = dy·gelu'(x), n floats.
+static napi_value GeluGrad(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, &a, 5)) return NULL;
+  Heap h = get_heap(&a, 0);
+  int64_t off[3];
+  static const char *names[3] = {"dy", "x", "dx"};
+  for (int i = 0; i < 3; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  int64_t n = get_int(&a, 4, 0, DIM_MAX, "n");
+  if (a.failed) return NULL;
+  GeluJob j = {0};
+  j.DY = region(&a, h, off[0], n, "dy");
+  j.X = region(&a, h, off[1], n, "x");
+  j.DX = region(&a, h, off[2], n, "dx");
+  if (a.failed) return NULL;
+  parallel_for(gelu_grad_range, &j, n, 1, 16);
   return undefined(env);
 }
 
@@ -565,6 +657,8 @@ void mxd_register_layers(napi_env env, napi_value exports) {
       MXD_EXPORT("layerNormGrad", LayerNormGrad),
       MXD_EXPORT("geluNew", GeluNew),
       MXD_EXPORT("geluNewGrad", GeluNewGrad),
+      MXD_EXPORT("gelu", Gelu),
+      MXD_EXPORT("geluGrad", GeluGrad),
       MXD_EXPORT("softmaxGrad", SoftmaxGrad),
       MXD_EXPORT("copy2d", Copy2d),
       MXD_EXPORT("gather", Gather),

@@ -1,7 +1,7 @@
 // Where one MxD training step (trainStep, the convert job's code, at GPT-2-small shape) spends
 // its time, by tfjs kernel: one warm-up step, then one step under tf.profile. With the native
-// kernels in, BatchMatMul/_FusedMatMul are OpenBLAS and everything else is single-threaded wasm,
-// so this says which kernels to make native next.
+// kernels in, BatchMatMul/_FusedMatMul are OpenBLAS, the kernels marked (native) are C
+// (src/engine/native/) and the rest is single-threaded wasm, so this says what to make native next.
 //   MXD_THREADS=1 node --import tsx bench/mxd-train/profile.ts [--batch 1024] [--top 12]
 import { trainStep } from '../../src/jobs/convert/step.js'
 import { initBackend, tf } from '../../src/engine/backend.js'

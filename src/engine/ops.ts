@@ -21,6 +21,7 @@ import { tf } from './backend.js'
 import type { KVCache } from './models/kv-cache.js'
 import { nativeGemmActive, nativeKernelOn } from './native.js'
 import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL } from './native/cross-entropy.js'
+import { GELU_GRAD_KERNEL, GELU_KERNEL } from './native/gelu.js'
 import { GELU_NEW_GRAD_KERNEL, GELU_NEW_KERNEL } from './native/gelu-new.js'
 import { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './native/layer-norm.js'
 import { SOFTMAX_GRAD_KERNEL } from './native/softmax-grad.js'
@@ -230,15 +231,35 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI)
 /**
  * Exact GELU, x · Φ(x) = ½x(1 + erf(x/√2)), as torch.nn.functional.gelu's default (GPT-NeoX's
  * "gelu", the MxD and transcoder hidden layers). Backward: Φ(x) + x·φ(x), φ the normal density.
+ * With the native kernels in, each direction is one kernel (native/gelu.ts).
  */
-export const gelu = tf.customGrad((...args: Args) => {
+export const gelu = (<T extends tf.Tensor>(x: T): T =>
+  (x.dtype === 'float32' && nativeKernelOn(GELU_KERNEL) ? nativeGelu(x) : tfGelu(x)) as T) as <T extends tf.Tensor>(x: T) => T
+
+const nativeGelu = tf.customGrad((...args: Args) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc]
+  save([x])
+  return {
+    value: tf.engine().runKernel(GELU_KERNEL, { x }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [geluBackward(dy, saved[0] as tf.Tensor)],
+  }
+}) as (x: tf.Tensor) => tf.Tensor
+
+/** dy·gelu'(x): gelu's backward, and the MxD layer's hand-written one (layers/mxd.ts). */
+export function geluBackward(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  if (x.dtype === 'float32' && dy.dtype === 'float32' && nativeKernelOn(GELU_GRAD_KERNEL))
+    return tf.engine().runKernel(GELU_GRAD_KERNEL, { dy, x }) as tf.Tensor
+  return tf.tidy(() => tf.mul(dy, geluGrad(x)))
+}
+
+const tfGelu = tf.customGrad((...args: Args) => {
   const [x, save] = args as [tf.Tensor, tf.GradSaveFunc]
   save([x])
   return {
     value: tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, geluGrad(saved[0] as tf.Tensor))],
   }
-}) as <T extends tf.Tensor>(x: T) => T
+}) as (x: tf.Tensor) => tf.Tensor
 
 /**
  * d/dx of exact GELU, Φ(x) + x·φ(x): gelu's gradient, and the MxD layer's hand-written backward

@@ -6,18 +6,17 @@
 // b_E [H], G [d,N], b_G [N], C [N,O] (row n = c_n, unit norm), D [H,O], b_out [O].
 import { matchedExperts, mxdKind, mxdParams } from '../../shared/layer-kinds/mxd.js'
 import { tf } from '../backend.js'
-import { gelu, geluGrad, matMulT, sumRows } from '../ops.js'
+import { gelu, geluBackward, matMulT, sumRows } from '../ops.js'
 import {
   codePositions,
   customParamOp,
   denseCodes,
-  gatherRows,
   linearInit,
+  selectedRowSum,
+  selectedRowSumGrad,
   topkRelu,
   topkReluGrad,
   unitRows,
-  weightedRowSum,
-  weightedRowSumGrad,
   type TopK,
 } from './sparse.js'
 import {
@@ -172,14 +171,15 @@ export class MxDLayer extends SparseLayerBase {
         // Dᵀz: the dense MLP's second matrix, shared by all experts.
         const Dz = tf.matMul(z, p.D as tf.Tensor2D)
         // Cᵀa: only K rows of C per token (sparse) or the dense product (official code).
-        const rows = sparse ? gatherRows(p.C as tf.Tensor2D, gate.indices) : undefined
-        const Ca = rows ? weightedRowSum(gate.values, rows) : tf.matMul(codes, p.C as tf.Tensor2D)
+        const selected = sparse ? selectedRowSum(gate.values, gate.indices, p.C as tf.Tensor2D) : undefined
+        const Ca = selected ? selected.value : tf.matMul(codes, p.C as tf.Tensor2D)
+        const rows = selected?.rows
         // ŷ = (Cᵀa) ∗ (Dᵀz) + b_out: each expert rescales the columns of D by its c_n.
         const value = tf.add(tf.mul(Ca, Dz), p.b_out!) as tf.Tensor2D
         const saved: Record<string, tf.Tensor> = { x, values: gate.values, indices: gate.indices, pre, h, z, Dz, Ca }
         if (u) saved.u = u
         if (rows) saved.rows = rows
-        else saved.codes = codes
+        if (!sparse) saved.codes = codes
         return { value, saved }
       },
       (dy, s, p) => tf.tidy(() => this.backward(dy, s, p)),
@@ -202,7 +202,7 @@ export class MxDLayer extends SparseLayerBase {
     // z = φ(pre) (∗ u)
     const grads: Record<string, tf.Tensor> = { D: dD, b_out: db_out }
     const dh = s.u ? tf.mul(dz, s.u) : dz
-    const dPre = tf.mul(dh, geluGrad(s.pre!)) as tf.Tensor2D
+    const dPre = geluBackward(dh, s.pre!) as tf.Tensor2D
     grads.E = matMulT(x, dPre, true, false)
     grads.b_E = sumRows(dPre)
     if (s.u) {
@@ -212,8 +212,8 @@ export class MxDLayer extends SparseLayerBase {
     }
     // Ca = Cᵀa: gradients for C and for the K selected coefficients.
     let dValues: tf.Tensor2D
-    if (s.rows) {
-      const r = weightedRowSumGrad(gate.values, gate.indices, s.rows as tf.Tensor3D, dCa, this.width)
+    if (this.expertProduct === 'sparse') {
+      const r = selectedRowSumGrad(gate.values, gate.indices, p.C as tf.Tensor2D, s.rows as tf.Tensor3D | undefined, dCa)
       grads.C = r.dM
       dValues = r.dValues
     } else {

@@ -4,7 +4,17 @@
 // plain (untransposed) matMuls, gatherND/scatterND over whole rows, and element-wise ops:
 // measured on wasm, tf.gather is ~13× slower than tf.gatherND for the same rows, and tfjs has no
 // gradient for TopK/GatherNd/ScatterNd at all, so every backward here is written by hand.
+// With the native kernels on (src/engine/native/), the gathers, scatter-adds and row norms below
+// run as one kernel each instead (selected-rows.ts, gate-grad.ts, row-project.ts, unit-rows.ts,
+// dense-codes.ts);
+// the tf-ops code stays the path for MXD_NATIVE=0 and for other backends.
 import { tf } from '../backend.js'
+import { nativeGemmActive, nativeKernelOn } from '../native.js'
+import { DENSE_CODES_KERNEL } from '../native/dense-codes.js'
+import { GATE_GRAD_KERNEL } from '../native/gate-grad.js'
+import { ROW_PROJECT_KERNEL } from '../native/row-project.js'
+import { SELECTED_ROWS_GRAD_KERNEL, SELECTED_ROWS_KERNEL } from '../native/selected-rows.js'
+import { UNIT_ROWS_KERNEL } from '../native/unit-rows.js'
 
 export interface TopK {
   /** The K largest values of ReLU(x·W + b) per row, [B, K] (zeros where fewer than K are > 0). */
@@ -19,7 +29,16 @@ export interface TopK {
  */
 export function topkRelu(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D, k: number): TopK {
   return tf.tidy(() => {
-    const g = tf.relu(tf.add(tf.matMul(x, W), b))
+    // On the native GEMM, bias and ReLU go into the product's own output pass (_FusedMatMul):
+    // two fewer passes over the [B, N] pre-activations (22M floats for MxD at GPT-2 scale). The
+    // kernel directly: tf.fused.matMul unfuses a ReLU while a gradient is being recorded (it
+    // is, around a training step's forward), though no gradient ever flows through the
+    // selection.
+    const g = nativeGemmActive()
+      ? (tf
+          .engine()
+          .runKernel('_FusedMatMul', { a: x, b: W, bias: b }, { transposeA: false, transposeB: false, activation: 'relu' }) as tf.Tensor2D)
+      : tf.relu(tf.add(tf.matMul(x, W), b))
     const { values, indices } = tf.topk(g, k)
     return { values: values as tf.Tensor2D, indices: indices as tf.Tensor2D }
   })
@@ -65,6 +84,35 @@ export function weightedRowSumGrad(
   })
 }
 
+/**
+ * y_b = Σ_k v_bk M[idx_bk] [B, O], the product (Mᵀa) of a K-sparse code a with M. On the native
+ * kernel it reads the K rows straight from M; otherwise it gathers them ([B, K, O], gatherRows)
+ * and returns them too, for selectedRowSumGrad.
+ */
+export function selectedRowSum(values: tf.Tensor2D, indices: tf.Tensor2D, M: tf.Tensor2D): { value: tf.Tensor2D; rows?: tf.Tensor3D } {
+  if (M.dtype === 'float32' && values.dtype === 'float32' && nativeKernelOn(SELECTED_ROWS_KERNEL))
+    return { value: tf.engine().runKernel(SELECTED_ROWS_KERNEL, { values, indices, m: M }) as tf.Tensor2D }
+  return tf.tidy(() => {
+    const rows = gatherRows(M, indices)
+    return { value: weightedRowSum(values, rows), rows }
+  })
+}
+
+/** Backward of selectedRowSum (weightedRowSumGrad's maths); `rows` as it returned them, if it did. */
+export function selectedRowSumGrad(
+  values: tf.Tensor2D,
+  indices: tf.Tensor2D,
+  M: tf.Tensor2D,
+  rows: tf.Tensor3D | undefined,
+  dy: tf.Tensor2D,
+): { dValues: tf.Tensor2D; dM: tf.Tensor2D } {
+  if (!rows && M.dtype === 'float32' && values.dtype === 'float32' && nativeKernelOn(SELECTED_ROWS_GRAD_KERNEL)) {
+    const [dValues, dM] = tf.engine().runKernel(SELECTED_ROWS_GRAD_KERNEL, { values, indices, m: M, dy }) as tf.Tensor2D[]
+    return { dValues: dValues!, dM: dM! }
+  }
+  return tf.tidy(() => weightedRowSumGrad(values, indices, rows ?? gatherRows(M, indices), dy, M.shape[0]))
+}
+
 /** (b, idx_bk) pairs, [B·K, 2]: where each selected value sits in the dense [B, N] code. */
 export function codePositions(indices: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
@@ -76,6 +124,8 @@ export function codePositions(indices: tf.Tensor2D): tf.Tensor2D {
 
 /** The dense code a ∈ R^{B×N}: values at their indices, 0 elsewhere (for analysis and hooks). */
 export function denseCodes(values: tf.Tensor2D, indices: tf.Tensor2D, n: number): tf.Tensor2D {
+  if (values.dtype === 'float32' && nativeKernelOn(DENSE_CODES_KERNEL))
+    return tf.engine().runKernel(DENSE_CODES_KERNEL, { values, indices }, { n }) as tf.Tensor2D
   return tf.tidy(() => tf.scatterND(codePositions(indices), tf.reshape(values, [values.size]), [values.shape[0], n]) as tf.Tensor2D)
 }
 
@@ -91,6 +141,10 @@ export function topkReluGrad(
   dValues: tf.Tensor2D,
   n: number,
 ): { dW: tf.Tensor2D; db: tf.Tensor1D } {
+  if (x.dtype === 'float32' && values.dtype === 'float32' && nativeKernelOn(GATE_GRAD_KERNEL)) {
+    const [dW, db] = tf.engine().runKernel(GATE_GRAD_KERNEL, { x, values, indices, dValues }, { n }) as tf.Tensor[]
+    return { dW: dW as tf.Tensor2D, db: db as tf.Tensor1D }
+  }
   return tf.tidy(() => {
     const [B, K] = values.shape
     const d = x.shape[1]
@@ -106,6 +160,7 @@ export function topkReluGrad(
 
 /** Each row of M scaled to unit L2 norm; an all-zero row stays zero (no NaN from 0/0). */
 export function unitRows(M: tf.Tensor2D): tf.Tensor2D {
+  if (M.dtype === 'float32' && nativeKernelOn(UNIT_ROWS_KERNEL)) return tf.engine().runKernel(UNIT_ROWS_KERNEL, { m: M }) as tf.Tensor2D
   return tf.tidy(() => {
     const norm = tf.sqrt(tf.sum(tf.square(M), 1, true))
     return tf.div(M, tf.where(tf.greater(norm, 0), norm, tf.onesLike(norm)))
@@ -122,6 +177,8 @@ export function renormalizeRows(M: tf.Variable): void {
  * code does before each step: g_n ← g_n − ⟨g_n, m_n⟩ m_n, so the step moves along the sphere.
  */
 export function removeParallelComponent(grad: tf.Tensor2D, M: tf.Tensor2D): tf.Tensor2D {
+  if (grad.dtype === 'float32' && M.dtype === 'float32' && nativeKernelOn(ROW_PROJECT_KERNEL))
+    return tf.engine().runKernel(ROW_PROJECT_KERNEL, { g: grad, m: M }) as tf.Tensor2D
   return tf.tidy(() => tf.sub(grad, tf.mul(tf.sum(tf.mul(grad, M), 1, true), M)))
 }
 

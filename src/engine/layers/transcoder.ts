@@ -10,13 +10,12 @@ import { matMulT, sumRows } from '../ops.js'
 import {
   customParamOp,
   denseCodes,
-  gatherRows,
   linearInit,
+  selectedRowSum,
+  selectedRowSumGrad,
   topkRelu,
   topkReluGrad,
   unitRows,
-  weightedRowSum,
-  weightedRowSumGrad,
   type TopK,
 } from './sparse.js'
 import {
@@ -131,15 +130,23 @@ export class TranscoderLayer extends SparseLayerBase {
       this.params as Record<string, tf.Tensor>,
       (p) => {
         // ŷ = Σ_k a_k W_dec[idx_k] + b_dec (+ W_skip x): only the K selected decoder rows are read.
-        const rows = gatherRows(p.W_dec as tf.Tensor2D, latents.indices)
-        const value = tf.add(weightedRowSum(latents.values, rows), this.skipAndBias(x, p)) as tf.Tensor2D
-        return { value, saved: { x, values: latents.values, indices: latents.indices, rows } }
+        const { value: decoded, rows } = selectedRowSum(latents.values, latents.indices, p.W_dec as tf.Tensor2D)
+        const value = tf.add(decoded, this.skipAndBias(x, p)) as tf.Tensor2D
+        const saved: Record<string, tf.Tensor> = { x, values: latents.values, indices: latents.indices }
+        if (rows) saved.rows = rows
+        return { value, saved }
       },
-      (dy, s) =>
+      (dy, s, p) =>
         tf.tidy(() => {
           const x = s.x as tf.Tensor2D
           const latents = { values: s.values as tf.Tensor2D, indices: s.indices as tf.Tensor2D }
-          const { dValues, dM } = weightedRowSumGrad(latents.values, latents.indices, s.rows as tf.Tensor3D, dy, this.width)
+          const { dValues, dM } = selectedRowSumGrad(
+            latents.values,
+            latents.indices,
+            p.W_dec as tf.Tensor2D,
+            s.rows as tf.Tensor3D | undefined,
+            dy,
+          )
           const { dW, db } = topkReluGrad(x, latents, dValues, this.width)
           const grads: Record<string, tf.Tensor> = { W_enc: dW, b_enc: db, W_dec: dM, b_dec: sumRows(dy) }
           // W_skip x: dW_skip = dyᵀ·x ([O,B]·[B,d]).

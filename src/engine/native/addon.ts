@@ -119,11 +119,53 @@ export interface NativeAddon {
   ): void
   geluNew(heap: ArrayBuffer, xOff: number, yOff: number, sOff: number, n: number, c1: number, c3: number): void
   geluNewGrad(heap: ArrayBuffer, dyOff: number, xOff: number, sOff: number, dxOff: number, n: number, c1: number, c3: number): void
+  gelu(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void
+  geluGrad(heap: ArrayBuffer, dyOff: number, xOff: number, dxOff: number, n: number): void
   softmaxGrad(heap: ArrayBuffer, pOff: number, dpOff: number, dsOff: number, rows: number, n: number): void
   gather(heap: ArrayBuffer, xOff: number, indicesOff: number, yOff: number, outer: number, n: number, count: number, inner: number): void
   transpose(heap: ArrayBuffer, xOff: number, yOff: number, rank: number, dims: Int32Array): void
   crossEntropy(heap: ArrayBuffer, logitsOff: number, targetsOff: number, lossOff: number, pOff: number, rows: number, vocab: number): void
   crossEntropyGrad(heap: ArrayBuffer, pOff: number, targetsOff: number, dyOff: number, dlOff: number, rows: number, vocab: number): void
+  selectedRows(
+    heap: ArrayBuffer,
+    valuesOff: number,
+    indicesOff: number,
+    mOff: number,
+    yOff: number,
+    B: number,
+    K: number,
+    N: number,
+    O: number,
+  ): void
+  selectedRowsGrad(
+    heap: ArrayBuffer,
+    valuesOff: number,
+    indicesOff: number,
+    mOff: number,
+    dyOff: number,
+    dValuesOff: number,
+    dmOff: number,
+    B: number,
+    K: number,
+    N: number,
+    O: number,
+  ): void
+  gateGrad(
+    heap: ArrayBuffer,
+    xOff: number,
+    valuesOff: number,
+    indicesOff: number,
+    dValuesOff: number,
+    dwOff: number,
+    dbOff: number,
+    B: number,
+    K: number,
+    N: number,
+    d: number,
+  ): void
+  rowProject(heap: ArrayBuffer, gOff: number, mOff: number, outOff: number, rows: number, cols: number): void
+  unitRows(heap: ArrayBuffer, mOff: number, outOff: number, rows: number, cols: number): void
+  denseCodes(heap: ArrayBuffer, valuesOff: number, indicesOff: number, yOff: number, B: number, K: number, N: number): void
   copy2d(heap: ArrayBuffer, srcOff: number, srcStride: number, dstOff: number, dstStride: number, rows: number, cols: number): void
   setThreads(n: number): void
   info(): { config: string; corename: string; threads: number; parallel: number }
