@@ -46,6 +46,10 @@ describe('app shell in web mode', () => {
     await status.getByText(/Backend: (wasm|cpu|tensorflow)/).waitFor()
     await expect.poll(() => page.getByTestId('status-transport').textContent()).toBe('Web')
     await status.getByText(web.store).waitFor()
+    // "+ native CPU kernels" exactly when the back end reports native kernels loaded (the README's
+    // set-up builds them; a machine without OpenBLAS runs on plain wasm and shows nothing).
+    const native = (await (await web.client()).call('app.diagnose', {})).nativeKernels.kernels.length > 0
+    await expect.poll(() => page.getByTestId('status-native').count()).toBe(native ? 1 : 0)
     await page.getByText('No runs yet.').waitFor()
     await shot('01-runs-empty')
   })
