@@ -21,9 +21,10 @@ export interface NiceTicks {
  * "Nice" linear ticks (1, 2, 2.5 or 5 × 10^k apart, about `count` of them) covering [lo, hi],
  * with the domain widened to whole steps. A range narrower than `minSpan` is widened to it around
  * its middle first, so a 0.0005 difference is not blown up to fill the chart; an empty range gets
- * ±10% (±1 around 0).
+ * ±10% (±1 around 0). `minStep` bounds the spacing from below: 1 for counts such as steps, where
+ * a tick at 1.25 would name a step that does not exist.
  */
-export function niceTicks(lo: number, hi: number, count = 5, minSpan = 0): NiceTicks {
+export function niceTicks(lo: number, hi: number, count = 5, minSpan = 0, minStep = 0): NiceTicks {
   if (hi < lo) [lo, hi] = [hi, lo]
   if (hi - lo < minSpan) {
     const mid = (lo + hi) / 2
@@ -35,7 +36,7 @@ export function niceTicks(lo: number, hi: number, count = 5, minSpan = 0): NiceT
     lo -= pad
     hi += pad
   }
-  const step = niceStep(hi - lo, count)
+  const step = Math.max(niceStep(hi - lo, count), minStep)
   const first = Math.floor(lo / step + 1e-9)
   const last = Math.ceil(hi / step - 1e-9)
   const ticks: number[] = []

@@ -23,6 +23,17 @@ describe('niceTicks', () => {
     expect(new Set(labels).size).toBe(labels.length)
   })
 
+  it('minStep 1 (counts such as steps): whole-number ticks only', () => {
+    // One point at step 1: ±10% → 0.9..1.1, span 0.2 / 5 = 0.04 → 0.05 without the bound; with it
+    // step 1, floor(0.9) = 0, ceil(1.1) = 2
+    expect(niceTicks(0.9, 1.1, 5).ticks[1]).toBe(0.95)
+    expect(niceTicks(1, 1, 5, 0, 1)).toEqual({ lo: 0, hi: 2, step: 1, ticks: [0, 1, 2] })
+    // span 3 / 5 = 0.6 → 1 anyway (the bound changes nothing once the nice step is ≥ 1)
+    expect(niceTicks(1, 4, 5, 0, 1)).toEqual(niceTicks(1, 4, 5))
+    // 1..3 over 8 ticks: 2 / 8 = 0.25 → 1
+    expect(niceTicks(1, 3, 8, 0, 1).ticks).toEqual([1, 2, 3])
+  })
+
   it('widens a range narrower than minSpan around its middle', () => {
     // mid 4.146, ±0.005 → 4.141..4.151; step 0.01 / 5 = 0.002; 4.140..4.152
     const t = niceTicks(4.1455, 4.1465, 5, 0.01)

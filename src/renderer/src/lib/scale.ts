@@ -14,7 +14,7 @@ export interface Scale {
   step?: number
 }
 
-export function linearScale(values: number[], count = 5, explicit?: number[], minSpan = 0): Scale {
+export function linearScale(values: number[], count = 5, explicit?: number[], minSpan = 0, minStep = 0): Scale {
   const finite = values.filter(Number.isFinite)
   let lo = finite.length ? Math.min(...finite) : 0
   let hi = finite.length ? Math.max(...finite) : 1
@@ -30,7 +30,7 @@ export function linearScale(values: number[], count = 5, explicit?: number[], mi
     hi = Math.max(hi, ...explicit)
     ticks = [...explicit].sort((a, b) => a - b)
   } else {
-    const nice = niceTicks(lo, hi, count, minSpan)
+    const nice = niceTicks(lo, hi, count, minSpan, minStep)
     ;({ lo, hi, step, ticks } = nice)
   }
   const span = hi - lo || 1
@@ -74,4 +74,3 @@ export function logScale(values: number[], explicit?: number[]): Scale {
     invert: (t) => 10 ** (l0 + t * span),
   }
 }
-
