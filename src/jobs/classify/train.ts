@@ -209,7 +209,9 @@ export async function classifyTrain(ctx: JobContext<ClassifyTrainConfig>): Promi
         pos.lossCount += indices.length
         rateSamples += indices.length
         const now = performance.now()
-        if (now - rateStart > 1000) {
+        // A rate over the last second or more; the first step sets one at once, so a run shorter
+        // than a second (a small set on a fast machine) still reports its samples/s.
+        if (now - rateStart > 1000 || (perSecond === 0 && now > rateStart)) {
           perSecond = (rateSamples * 1000) / (now - rateStart)
           rateSamples = 0
           rateStart = now

@@ -175,6 +175,12 @@ describe('classify API', () => {
     expect(mine.map((p) => p.total)).toEqual(new Array<number>(8).fill(100))
     expect(mine.map((p) => p.done)).toEqual([16, 32, 48, 50, 66, 82, 98, 100])
     expect(mine.at(-1)!.fraction).toBe(1)
+    // A run this short (well under a second of steps) still records samples/s, from its first step
+    // on: the rate is measured at once and refreshed each second after.
+    const rates = b.ctx.store.getMetrics(runId).filter((m) => m.name === 'samples_per_s')
+    expect(rates[0]?.step).toBe(1)
+    expect(rates.every((m) => Number.isFinite(m.value) && m.value > 0)).toBe(true)
+    expect(mine[0]!.perSecond).toBeGreaterThan(0)
     // Validation and test splits are whole: 16 validation images, 80 test images.
     expect(r.test.images).toBe(CLASSES * 20)
     expect(b.ctx.store.getLog(runId).map((l) => l.message).join('\n')).toMatch(/2 epochs of 4 steps of 16 on the first 50 of 144 training, 16 validation and 80 test images/)
