@@ -551,6 +551,90 @@ static napi_value Transpose(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// ---- tile ----
+
+// tfjs broadcasts by tiling (tf.where, broadcastTo): a scalar or a [B, 1, q, k] mask copied to the
+// scores' full shape, on every attention call. tfjs-wasm's Tile walks each element's index
+// separately (~70 ms for a scalar to 1.5M floats); here each output row (the last axis) is the
+// input row its index maps to, copied reps times. Elements are 1 byte (bool) or 4 (float32, int32).
+
+typedef struct {
+  const char *X;
+  char *Y;
+  int64_t rank, elem, inShape[TRANSPOSE_MAX_RANK], outShape[TRANSPOSE_MAX_RANK], inStride[TRANSPOSE_MAX_RANK];
+} TileJob;
+
+static void tile_rows(void *ctx, int64_t lo, int64_t hi) {
+  const TileJob *j = (const TileJob *)ctx;
+  const int64_t r = j->rank, e = j->elem, nIn = j->inShape[r - 1], nOut = j->outShape[r - 1];
+  for (int64_t row = lo; row < hi; row++) {
+    int64_t rest = row, off = 0;
+    for (int64_t ax = r - 2; ax >= 0; ax--) {
+      off += ((rest % j->outShape[ax]) % j->inShape[ax]) * j->inStride[ax];
+      rest /= j->outShape[ax];
+    }
+    const char *x = j->X + off * e;
+    char *y = j->Y + row * nOut * e;
+    if (nIn == 1 && e == 4) {
+      const float v = *(const float *)x; // the bits of any 4-byte element, copied as they are
+      float *yf = (float *)y;
+      for (int64_t c = 0; c < nOut; c++) yf[c] = v;
+    } else if (nIn == 1) {
+      memset(y, x[0], (size_t)nOut);
+    } else {
+      for (int64_t c = 0; c < nOut; c += nIn) memcpy(y + c * e, x, (size_t)(nIn * e));
+    }
+  }
+}
+
+// tile(heap, xOff, yOff, rank, dims, elemBytes): y = x repeated reps[a] times along each axis a, as
+// tfjs's Tile; dims is an Int32Array [shape of x (rank entries), reps (rank entries)], rank 1 to 8;
+// elemBytes 1 (bool) or 4.
+static napi_value Tile(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, &a, 6)) return NULL;
+  Heap h = get_heap(&a, 0);
+  int64_t xOff = get_int(&a, 1, 0, OFF_MAX, "x"), yOff = get_int(&a, 2, 0, OFF_MAX, "y");
+  int64_t rank = get_int(&a, 3, 1, TRANSPOSE_MAX_RANK, "rank");
+  int64_t max = 0;
+  const int32_t *dims = get_index(&a, 4, 2 * rank, &max, "dims");
+  int64_t elem = get_int(&a, 5, 1, 4, "elemBytes");
+  if (a.failed) return NULL;
+  if (!dims || (elem != 1 && elem != 4)) {
+    fail(&a, "MXD_ARGS", "dims must be an Int32Array and elemBytes 1 or 4", 0);
+    return NULL;
+  }
+  TileJob j = {0};
+  j.rank = rank;
+  j.elem = elem;
+  int64_t inSize = 1, outSize = 1;
+  for (int64_t ax = rank - 1; ax >= 0; ax--) {
+    j.inShape[ax] = dims[ax];
+    j.outShape[ax] = (int64_t)dims[ax] * dims[rank + ax];
+    j.inStride[ax] = inSize;
+    inSize *= j.inShape[ax];
+    outSize *= j.outShape[ax];
+  }
+  if (outSize == 0) return undefined(env);
+  if (inSize == 0 || outSize > ((int64_t)1 << 40)) {
+    fail(&a, "MXD_RANGE", "tile: an empty input cannot fill a non-empty output", 1);
+    return NULL;
+  }
+  char msg[160];
+  if (xOff % elem != 0 || yOff % elem != 0 || (uint64_t)xOff + (uint64_t)(inSize * elem) > (uint64_t)h.bytes ||
+      (uint64_t)yOff + (uint64_t)(outSize * elem) > (uint64_t)h.bytes) {
+    snprintf(msg, sizeof msg, "tile: x (%lld bytes) or y (%lld bytes) runs past the heap or is misaligned", (long long)(inSize * elem),
+             (long long)(outSize * elem));
+    fail(&a, "MXD_RANGE", msg, 1);
+    return NULL;
+  }
+  j.X = (const char *)h.data + xOff;
+  j.Y = (char *)h.data + yOff;
+  const int64_t n = j.outShape[rank - 1];
+  parallel_for(tile_rows, &j, outSize / n, n * elem / 4 + 1, 1);
+  return undefined(env);
+}
+
 // ---- cross-entropy ----
 
 typedef struct {
@@ -663,6 +747,7 @@ void mxd_register_layers(napi_env env, napi_value exports) {
       MXD_EXPORT("copy2d", Copy2d),
       MXD_EXPORT("gather", Gather),
       MXD_EXPORT("transpose", Transpose),
+      MXD_EXPORT("tile", Tile),
       MXD_EXPORT("crossEntropy", CrossEntropy),
       MXD_EXPORT("crossEntropyGrad", CrossEntropyGrad),
   };

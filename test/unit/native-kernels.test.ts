@@ -426,6 +426,7 @@ describe.skipIf(!active)('the addon itself', () => {
       'Concat',
       'GatherV2',
       'Transpose',
+      'Tile',
       'Identity',
       'MxdAdamW',
       'MxdLayerNorm',

@@ -433,6 +433,102 @@ describe(`Transpose (${mode})`, () => {
   })
 })
 
+describe(`Tile and the broadcasts tf.where makes of it (${mode})`, () => {
+  /** Index-by-index reference: output element o takes input element (o's index mod the input's shape). */
+  function tileRef<T extends ArrayLike<number>>(x: T, shape: number[], reps: number[]): number[] {
+    const outShape = shape.map((d, a) => d * reps[a]!)
+    const size = outShape.reduce((p, s) => p * s, 1)
+    const inStride = shape.map((_, a) => shape.slice(a + 1).reduce((p, s) => p * s, 1))
+    return Array.from({ length: size }, (_, o) => {
+      let rest = o
+      let src = 0
+      for (let a = outShape.length - 1; a >= 0; a--) {
+        src += ((rest % outShape[a]!) % shape[a]!) * inStride[a]!
+        rest = Math.floor(rest / outShape[a]!)
+      }
+      return x[src]!
+    })
+  }
+
+  it('float32, int32 and bool over odd shapes and reps, ranks 1 to 5, scalars to full shape', () => {
+    const next = createRng(57)
+    const cases: [number[], number[]][] = [
+      [[1], [7]],
+      [[3], [1]],
+      [[5], [3]],
+      [
+        [1, 1],
+        [3, 5],
+      ],
+      [
+        [2, 3],
+        [3, 1],
+      ],
+      [
+        [2, 1, 3],
+        [1, 5, 2],
+      ],
+      [
+        [1, 1, 1, 1],
+        [2, 3, 5, 7],
+      ],
+      [
+        [2, 1, 3, 3],
+        [1, 3, 1, 1],
+      ],
+      [
+        [2, 3, 4, 1],
+        [1, 1, 1, 6],
+      ],
+      [
+        [1, 2, 1, 3, 1],
+        [3, 1, 2, 1, 5],
+      ],
+    ]
+    for (const [shape, reps] of cases) {
+      const size = shape.reduce((p, v) => p * v, 1)
+      const x = Float32Array.from(randomArray(size, next))
+      const ints = Int32Array.from({ length: size }, (_, i) => i * 7 - 3)
+      const bools = Uint8Array.from({ length: size }, (_, i) => (i % 3 === 1 ? 1 : 0))
+      const [got, gotInt, gotBool] = tf.tidy(() =>
+        [
+          tf.tile(tf.tensor(x, shape), reps),
+          tf.tile(tf.tensor(ints, shape, 'int32'), reps),
+          tf.tile(tf.tensor(bools, shape, 'bool'), reps),
+        ].map((t) => Array.from(t.dataSync())),
+      )
+      expect(got, `float32 [${shape}] × [${reps}]`).toEqual(tileRef(x, shape, reps))
+      expect(gotInt, `int32 [${shape}] × [${reps}]`).toEqual(tileRef(ints, shape, reps))
+      expect(gotBool, `bool [${shape}] × [${reps}]`).toEqual(tileRef(bools, shape, reps))
+    }
+  })
+
+  it('tf.where with a broadcast mask and scalar fills (attention at inference) equals the stock kernels and a hand selection', () => {
+    const next = createRng(58)
+    const [b, h, q, k] = [2, 3, 5, 7]
+    const scores = randomArray(b * h * q * k, next)
+    const visible = Uint8Array.from({ length: b * q * k }, (_, i) => (i % k <= Math.floor(i / k) % q ? 1 : 0))
+    const run = (): number[] =>
+      tf.tidy(() => Array.from(tf.where(tf.tensor(visible, [b, 1, q, k], 'bool'), t32(scores, [b, h, q, k]), -1e9).dataSync()))
+    const want = Array.from({ length: b * h * q * k }, (_, i) => {
+      const [bi, qi, ki] = [Math.floor(i / (h * q * k)), Math.floor(i / k) % q, i % k]
+      return visible[(bi * q + qi) * k + ki] ? Math.fround(scores[i]!) : Math.fround(-1e9)
+    })
+    expect(run()).toEqual(want)
+    if (active) expect(run()).toEqual(withStock(run))
+  })
+
+  it.skipIf(!active)('rows split over threads give the same bits as one thread', () => {
+    const x = tf.tensor(Float32Array.from(randomArray(3 * 1 * 64, createRng(59))), [3, 1, 64])
+    const once = (): number[] => tf.tidy(() => Array.from(tf.tile(x, [1, 4096, 2]).dataSync()))
+    nativeAddon()!.setThreads(1)
+    const one = once()
+    nativeAddon()!.setThreads(2)
+    expect(once()).toEqual(one)
+    x.dispose()
+  })
+})
+
 // ----------------------------------------------------------------------------- cross-entropy
 
 /** float64 mean next-token cross-entropy: mean over rows of logsumexp(l) − l[target]. */

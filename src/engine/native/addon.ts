@@ -124,6 +124,8 @@ export interface NativeAddon {
   softmaxGrad(heap: ArrayBuffer, pOff: number, dpOff: number, dsOff: number, rows: number, n: number): void
   gather(heap: ArrayBuffer, xOff: number, indicesOff: number, yOff: number, outer: number, n: number, count: number, inner: number): void
   transpose(heap: ArrayBuffer, xOff: number, yOff: number, rank: number, dims: Int32Array): void
+  /** y = x repeated along each axis (dims: x's shape, then reps); elemBytes 1 (bool) or 4. */
+  tile(heap: ArrayBuffer, xOff: number, yOff: number, rank: number, dims: Int32Array, elemBytes: number): void
   crossEntropy(heap: ArrayBuffer, logitsOff: number, targetsOff: number, lossOff: number, pOff: number, rows: number, vocab: number): void
   crossEntropyGrad(heap: ArrayBuffer, pOff: number, targetsOff: number, dyOff: number, dlOff: number, rows: number, vocab: number): void
   selectedRows(

@@ -20,6 +20,7 @@ import { SELECTED_ROWS, SELECTED_ROWS_GRAD } from './selected-rows.js'
 import { SOFTMAX_GRAD } from './softmax-grad.js'
 import { SPLIT_V } from './split-v.js'
 import { TOPK } from './topk.js'
+import { TILE } from './tile.js'
 import { TRANSPOSE } from './transpose.js'
 import { UNIT_ROWS } from './unit-rows.js'
 
@@ -31,6 +32,7 @@ export const NATIVE_KERNELS: readonly NativeKernel[] = [
   CONCAT,
   GATHER,
   TRANSPOSE,
+  TILE,
   IDENTITY,
   ADAMW,
   LAYER_NORM,
