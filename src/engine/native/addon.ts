@@ -177,7 +177,7 @@ export interface NativeAddon {
 export interface WasmBackendLike {
   wasm: { HEAPU8: Uint8Array }
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined }
-  makeOutput(shape: number[], dtype: 'float32' | 'int32'): TensorInfo
+  makeOutput(shape: number[], dtype: 'float32' | 'int32' | 'bool'): TensorInfo
 }
 
 /** What tfjs hands a kernel function, with the wasm backend. */
