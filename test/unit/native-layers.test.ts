@@ -12,71 +12,14 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../src/engine/backend.js'
 import { createRng } from '../../src/engine/generate.js'
-import { nativeAddon, nativeKernelsReport, setNativeKernels } from '../../src/engine/native.js'
+import { nativeAddon } from '../../src/engine/native.js'
+import { expectClose, nativeMode, numericGrad, randomArray, restoreNative, t32, withStock } from '../helpers/native-check.js'
 import { causalBias, causalSelfAttention, crossEntropy, geluNew, layerNorm } from '../../src/engine/ops.js'
 
 await initBackend()
-const active = (nativeKernelsReport()?.kernels.length ?? 0) > 0
-const mode = active ? 'native kernels' : `tf-ops path (${nativeKernelsReport()?.reason ?? 'no report'})`
+const { active, mode } = nativeMode()
 
-afterAll(() => {
-  if (active) {
-    setNativeKernels(true)
-    nativeAddon()!.setThreads(nativeKernelsReport()!.threads ?? 1)
-  }
-})
-
-/** Seeded float32 values in [-scale, scale), held in float64. */
-function randomArray(n: number, next: () => number, scale = 1): Float64Array {
-  const f = new Float32Array(n)
-  for (let i = 0; i < n; i++) f[i] = (next() * 2 - 1) * scale
-  return Float64Array.from(f)
-}
-
-const t32 = (data: Float64Array, shape: number[]): tf.Tensor => tf.tensor(Float32Array.from(data), shape, 'float32')
-
-/** max |got − want| ≤ tol · (1 + max |want|), element by element reported on failure. */
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
-  expect(got.length, what).toBe(want.length)
-  let scale = 0
-  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!))
-  let worst = -1
-  let err = 0
-  for (let i = 0; i < want.length; i++) {
-    const e = Math.abs(got[i]! - want[i]!)
-    if (!(e <= err)) {
-      err = e
-      worst = i
-    }
-  }
-  expect(err, `${what}: element ${worst} got ${got[worst]}, want ${want[worst]} (max |want| ${scale})`).toBeLessThanOrEqual(
-    tol * (1 + scale),
-  )
-}
-
-function withStock<T>(f: () => T): T {
-  setNativeKernels(false)
-  try {
-    return f()
-  } finally {
-    setNativeKernels(true)
-  }
-}
-
-/** Central differences of a float64 function of one array, at every element. */
-function numericGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
-  const g = new Float64Array(x.length)
-  for (let i = 0; i < x.length; i++) {
-    const keep = x[i]!
-    x[i] = keep + h
-    const up = f(x)
-    x[i] = keep - h
-    const down = f(x)
-    x[i] = keep
-    g[i] = (up - down) / (2 * h)
-  }
-  return g
-}
+afterAll(restoreNative)
 
 // ------------------------------------------------------------------------------ layer norm
 
