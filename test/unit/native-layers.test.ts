@@ -23,16 +23,21 @@ afterAll(restoreNative)
 
 // ------------------------------------------------------------------------------ layer norm
 
+/** Row r's mean and 1/√(var + eps) over its d entries, biased variance, in float64. */
+function rowStats(x: Float64Array, r: number, d: number, eps: number): { mean: number; rstd: number } {
+  let mean = 0
+  for (let c = 0; c < d; c++) mean += x[r * d + c]!
+  mean /= d
+  let v = 0
+  for (let c = 0; c < d; c++) v += (x[r * d + c]! - mean) ** 2
+  return { mean, rstd: 1 / Math.sqrt(v / d + eps) }
+}
+
 /** float64 LayerNorm over the last axis: y = (x − mean)/√(var + eps)·w + b, biased variance. */
 function layerNormRef(x: Float64Array, w: Float64Array, b: Float64Array, d: number, eps: number): Float64Array {
   const y = new Float64Array(x.length)
   for (let r = 0; r < x.length / d; r++) {
-    let mean = 0
-    for (let c = 0; c < d; c++) mean += x[r * d + c]!
-    mean /= d
-    let v = 0
-    for (let c = 0; c < d; c++) v += (x[r * d + c]! - mean) ** 2
-    const rstd = 1 / Math.sqrt(v / d + eps)
+    const { mean, rstd } = rowStats(x, r, d, eps)
     for (let c = 0; c < d; c++) y[r * d + c] = (x[r * d + c]! - mean) * rstd * w[c]! + b[c]!
   }
   return y
@@ -44,12 +49,7 @@ function layerNormGradRef(x: Float64Array, w: Float64Array, dy: Float64Array, d:
   const dw = new Float64Array(d)
   const db = new Float64Array(d)
   for (let r = 0; r < x.length / d; r++) {
-    let mean = 0
-    for (let c = 0; c < d; c++) mean += x[r * d + c]!
-    mean /= d
-    let v = 0
-    for (let c = 0; c < d; c++) v += (x[r * d + c]! - mean) ** 2
-    const rstd = 1 / Math.sqrt(v / d + eps)
+    const { mean, rstd } = rowStats(x, r, d, eps)
     const xh = (c: number): number => (x[r * d + c]! - mean) * rstd
     let mg = 0
     let mgx = 0
