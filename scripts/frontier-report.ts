@@ -7,9 +7,13 @@
 //   docs/img/frontier-nmse.svg     K vs held-out NMSE (log–log), one line per layer kind
 //   docs/img/frontier-ce.svg       K vs CE_spliced (log x), CE_clean and CE_zero dashed
 //   docs/img/frontier-training.svg training NMSE against tokens seen, one panel per K
-// The charts are plain SVG written here (no chart library).
+//   docs/data/frontier-seeds.md    with --seed-store: per kind and K that more than one store has,
+//                                  each seed's NMSE and spliced-CE gap, their mean and spread
+// The charts are plain SVG written here (no chart library). With --seed-store the NMSE and CE
+// charts draw, at every K the extra stores cover, a bar over the seeds' range (min to max).
 //
 //   npx tsx scripts/frontier-report.ts --store DIR --model DIR --layer L [--out docs] [--command TEXT]
+//                                      [--seed-store DIR ...]  (the same sweep at other seeds)
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -154,6 +158,8 @@ interface Series {
   points: [number, number][]
   dashed?: boolean
   markers?: boolean
+  /** Vertical bars (x, low, high): the range over seeds. */
+  bars?: [number, number, number][]
 }
 
 interface ChartSpec {
@@ -214,7 +220,10 @@ function lineChart(spec: ChartSpec): string {
   const plotW = W - m.left - m.right
   const plotH = H - m.top - m.bottom
   const xs = spec.series.flatMap((s) => s.points.map((p) => p[0]))
-  const ys = [...spec.series.flatMap((s) => s.points.map((p) => p[1])), ...(spec.refs ?? []).map((r) => r.y)].filter(
+  const ys = [
+    ...spec.series.flatMap((s) => [...s.points.map((p) => p[1]), ...(s.bars ?? []).flatMap((b) => [b[1], b[2]])]),
+    ...(spec.refs ?? []).map((r) => r.y),
+  ].filter(
     (y) => Number.isFinite(y) && (!spec.yLog || y > 0),
   )
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)]
@@ -263,6 +272,10 @@ function lineChart(spec: ChartSpec): string {
     const d = pts.map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')
     out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/>`)
     if (s.markers !== false) for (const [x, y] of pts) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3.5" fill="${s.color}"/>`)
+    for (const [x, lo, hi] of s.bars ?? []) {
+      const [cx, y0b, y1b] = [sx(x).toFixed(1), sy(lo).toFixed(1), sy(hi).toFixed(1)]
+      out.push(`<path d="M${cx},${y0b} L${cx},${y1b} M${Number(cx) - 5},${y0b} L${Number(cx) + 5},${y0b} M${Number(cx) - 5},${y1b} L${Number(cx) + 5},${y1b}" stroke="${s.color}" stroke-width="1.5"/>`)
+    }
   }
   // Legend, right of the plot.
   const lx = m.left + plotW + 10
@@ -294,6 +307,88 @@ function panels(charts: string[], perRow: number, w: number, h: number): string 
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${perRow * w}" height="${rows * h}" viewBox="0 0 ${perRow * w} ${rows * h}">\n${body.join('')}</svg>\n`
 }
 
+// ------------------------------------------------------------------------------ reading a store
+
+/** The newest evaluated run per kind and K of one store's frontier (a re-run replaces an older one). */
+async function readRows(storeDir: string, modelPath: string, layer: number): Promise<Row[] & { modelHash: string | null }> {
+  const backend = await Backend.create({ storeDir: resolve(storeDir), backend: 'cpu' })
+  try {
+    const frontier = await backend.call('convert.getFrontier', { modelPath, layer })
+    const rows: Row[] = []
+    for (const s of frontier.series) {
+      const newest = new Map<number, FrontierPoint>()
+      for (const p of s.points) if (p.nmse !== null && (newest.get(p.k)?.runId ?? 0) < p.runId) newest.set(p.k, p)
+      for (const p of [...newest.values()].sort((a, b) => a.k - b.k)) rows.push(rowOf(s.kind, p, await backend.call('runs.get', { id: p.runId })))
+    }
+    if (rows.length === 0) throw new Error(`no evaluated runs of layer ${layer} of ${modelPath} in ${storeDir}`)
+    return Object.assign(rows, { modelHash: frontier.modelHash })
+  } finally {
+    await backend.close()
+  }
+}
+
+// ------------------------------------------------------------------------------ seeds
+
+interface Spread {
+  values: number[]
+  mean: number
+  /** Sample standard deviation (n − 1); 0 for one value. */
+  sd: number
+  min: number
+  max: number
+}
+
+interface SeedRow {
+  kind: Kind
+  k: number
+  seeds: (number | null)[]
+  nmse: Spread
+  /** CE_spliced − CE_clean, nats/token. */
+  ceGap: Spread
+}
+
+function spread(values: number[]): Spread {
+  const n = values.length
+  const mean = values.reduce((a, b) => a + b, 0) / n
+  const sd = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : 0
+  return { values, mean, sd, min: Math.min(...values), max: Math.max(...values) }
+}
+
+/** Per kind and K that more than one store evaluated: the spread of NMSE and of the spliced-CE gap. */
+function seedSummary(stores: Row[][]): SeedRow[] {
+  const out: SeedRow[] = []
+  for (const r of stores[0] ?? []) {
+    const same = stores.map((rows) => rows.find((o) => o.kind === r.kind && o.k === r.k)).filter((o): o is Row => o !== undefined)
+    const full = same.filter((o) => o.nmse !== null && o.ceSpliced !== null && o.ceClean !== null)
+    if (full.length < 2) continue
+    out.push({
+      kind: r.kind,
+      k: r.k,
+      seeds: full.map((o) => (typeof o.config.seed === 'number' ? o.config.seed : null)),
+      nmse: spread(full.map((o) => o.nmse!)),
+      ceGap: spread(full.map((o) => o.ceSpliced! - o.ceClean!)),
+    })
+  }
+  return out
+}
+
+/** A spread of CE gaps as spliced CE on the chart's scale (every store evaluated the same held-out tokens). */
+function shift(s: Spread, by: number): Spread {
+  return { values: s.values.map((v) => v + by), mean: s.mean + by, sd: s.sd, min: s.min + by, max: s.max + by }
+}
+
+function seedTable(seeds: SeedRow[]): string {
+  const pm = (s: Spread, digits: number): string => `${s.mean.toFixed(digits)} ± ${s.sd.toFixed(digits)}`
+  const each = (s: Spread, digits: number): string => s.values.map((v) => v.toFixed(digits)).join(', ')
+  return (
+    '| kind | K | seeds | NMSE, each seed | NMSE, mean ± sd | CE_spliced − CE_clean, each seed | mean ± sd |\n|---|---:|---|---|---:|---|---:|\n' +
+    seeds
+      .map((s) => `| ${kindLabel(s.kind)} | ${s.k} | ${s.seeds.map((x) => x ?? '?').join(', ')} | ${each(s.nmse, 4)} | ${pm(s.nmse, 4)} | ${each(s.ceGap, 4)} | ${pm(s.ceGap, 4)} |`)
+      .join('\n') +
+    '\n'
+  )
+}
+
 // ------------------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
@@ -306,29 +401,19 @@ async function main(): Promise<void> {
       command: { type: 'string' },
       /** Appended to every file name (e.g. "-layer1"), so a second layer's sweep does not overwrite the first's. */
       suffix: { type: 'string', default: '' },
+      /** Stores of the same sweep at other seeds (repeatable): their K are summarised across seeds. */
+      'seed-store': { type: 'string', multiple: true },
     },
   })
   if (!values.store) throw new Error('--store DIR is required')
   const layer = Number(values.layer)
   const suffix = values.suffix
   const modelPath = resolve(values.model)
-  const backend = await Backend.create({ storeDir: resolve(values.store), backend: 'cpu' })
-  let rows: Row[]
-  let modelHash: string | null
-  try {
-    const frontier = await backend.call('convert.getFrontier', { modelPath, layer })
-    modelHash = frontier.modelHash
-    rows = []
-    for (const s of frontier.series) {
-      // The newest run per K (a re-run replaces an older one).
-      const newest = new Map<number, FrontierPoint>()
-      for (const p of s.points) if (p.nmse !== null && (newest.get(p.k)?.runId ?? 0) < p.runId) newest.set(p.k, p)
-      for (const p of [...newest.values()].sort((a, b) => a.k - b.k)) rows.push(rowOf(s.kind, p, await backend.call('runs.get', { id: p.runId })))
-    }
-  } finally {
-    await backend.close()
-  }
-  if (rows.length === 0) throw new Error(`no evaluated runs of layer ${layer} of ${modelPath} in ${values.store}`)
+  const rows = await readRows(values.store, modelPath, layer)
+  const modelHash = rows.modelHash
+  const seedStores = values['seed-store'] ?? []
+  const seedRows = [rows, ...(await Promise.all(seedStores.map((dir) => readRows(dir, modelPath, layer))))]
+  const seeds = seedSummary(seedRows)
 
   const dataDir = join(values.out, 'data')
   const imgDir = join(values.out, 'img')
@@ -370,6 +455,8 @@ async function main(): Promise<void> {
     ceZero,
     rows: rows.map(({ curve: _curve, ...r }) => r),
     mxdVsBestTranscoder: versus,
+    seedStores,
+    seeds,
     curves: rows.map((r) => ({ kind: r.kind, k: r.k, runId: r.runId, curve: r.curve })),
   }
   writeFileSync(join(dataDir, `frontier-results${suffix}.json`), JSON.stringify(json, null, 2) + '\n')
@@ -378,14 +465,18 @@ async function main(): Promise<void> {
     versus.map((v) => `| ${v.k} | ${v.best ? kindLabel(v.best) : '–'} | ${fmt(v.nmseRatio, 3)} | ${fmt(v.mxdGap, 4)} | ${fmt(v.transcoderGap, 4)} |`).join('\n') +
     '\n'
   writeFileSync(join(dataDir, `frontier-table${suffix}.md`), `${table}\n${versusMd}`)
+  const seedsMd = seeds.length ? seedTable(seeds) : ''
+  if (seedsMd) writeFileSync(join(dataDir, `frontier-seeds${suffix}.md`), seedsMd)
 
-  const kSeries = (value: (r: Row) => number | null): Series[] =>
+  // At a K the seed stores cover, a bar over the seeds' range of the same quantity.
+  const kSeries = (value: (r: Row) => number | null, bar: (s: SeedRow) => Spread): Series[] =>
     kinds.map((kind) => ({
       name: kindLabel(kind),
       color: kindColor(kind),
       points: byKind(kind)
         .filter((r) => value(r) !== null)
         .map((r) => [r.k, value(r)!] as [number, number]),
+      bars: seeds.filter((s) => s.kind === kind).map((s) => [s.k, bar(s).min, bar(s).max] as [number, number, number]),
     }))
   writeFileSync(
     join(imgDir, `frontier-nmse${suffix}.svg`),
@@ -396,7 +487,7 @@ async function main(): Promise<void> {
       xLog: true,
       yLog: true,
       xTicks: ks,
-      series: kSeries((r) => r.nmse),
+      series: kSeries((r) => r.nmse, (s) => s.nmse),
     }),
   )
   writeFileSync(
@@ -408,7 +499,7 @@ async function main(): Promise<void> {
       xLog: true,
       yLog: false,
       xTicks: ks,
-      series: kSeries((r) => r.ceSpliced),
+      series: kSeries((r) => r.ceSpliced, (s) => shift(s.ceGap, ceClean ?? 0)),
       refs: [
         ...(ceZero !== null ? [{ y: ceZero, label: `CE_zero ${ceZero.toFixed(3)}`, color: '#555', dash: '8 4' }] : []),
         ...(ceClean !== null ? [{ y: ceClean, label: `CE_clean ${ceClean.toFixed(3)}`, color: '#000', dash: '2 3' }] : []),
@@ -437,7 +528,7 @@ async function main(): Promise<void> {
   )
   writeFileSync(join(imgDir, `frontier-training${suffix}.svg`), panels(curveCharts, 2, panelW, panelH))
 
-  process.stdout.write(`${table}\n${versusMd}`)
+  process.stdout.write(`${table}\n${versusMd}${seedsMd ? `\n${seedsMd}` : ''}`)
   process.stdout.write(`wrote ${join(dataDir, `frontier-table${suffix}.md`)}, ${join(dataDir, `frontier-results${suffix}.json`)}, ${imgDir}/frontier-{nmse,ce,training}${suffix}.svg\n`)
 }
 
