@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../src/engine/backend.js'
 import { chooseThreads, loadAddon, nativeAddon, nativeKernelsReport, planMatMul, setNativeKernels } from '../../src/engine/native.js'
 import { createRng as rng } from '../../src/engine/generate.js'
+import { atThreads } from '../helpers/native-check.js'
 
 await initBackend()
 const report = nativeKernelsReport()
@@ -502,6 +503,31 @@ describe.skipIf(!active)('native TopK', () => {
         tf.dispose([t, ours.values, ours.indices])
       }
     }
+  })
+
+  it('splits rows over threads (each thread its own heap) and selects the same at 1 and 2 threads', () => {
+    const next = rng(33)
+    // 48 rows of 12,000: enough floats for two threads; ties, zeros of both signs and NaNs.
+    const [rows, n, k] = [48, 12000, 32]
+    const x = new Float32Array(rows * n)
+    for (let i = 0; i < x.length; i++) {
+      const u = next()
+      x[i] = u < 0.01 ? NaN : u < 0.2 ? (u < 0.1 ? 0 : -0) : Math.round((next() * 2 - 1) * 64) / 8
+    }
+    const want: number[] = []
+    for (let r = 0; r < rows; r++) want.push(...topkReference(x.subarray(r * n, (r + 1) * n), k))
+    const at = (threads: number): { values: Float32Array; indices: Int32Array } =>
+      atThreads(threads, () =>
+        tf.tidy(() => {
+          const { values, indices } = tf.topk(tf.tensor(x, [rows, n]), k)
+          return { values: values.dataSync() as Float32Array, indices: indices.dataSync() as Int32Array }
+        }),
+      )
+    const one = at(1)
+    const two = at(2)
+    expect(Array.from(two.indices)).toEqual(want)
+    expect(Array.from(one.indices)).toEqual(want)
+    expect(Buffer.from(two.values.buffer).equals(Buffer.from(one.values.buffer))).toBe(true)
   })
 })
 
