@@ -402,6 +402,14 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, obj, "threads", v);
   napi_create_int32(env, openblas_get_parallel(), &v);
   napi_set_named_property(env, obj, "parallel", v);
+  // What OpenBLAS read for its threads' spin time when it loaded (the process environment, which a
+  // worker thread's process.env does not reach): null when unset.
+  const char *timeout = getenv("OPENBLAS_THREAD_TIMEOUT");
+  if (timeout) set_string(env, obj, "threadTimeout", timeout);
+  else {
+    napi_get_null(env, &v);
+    napi_set_named_property(env, obj, "threadTimeout", v);
+  }
   return obj;
 }
 

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../src/engine/backend.js'
 import { chooseThreads, loadAddon, nativeAddon, nativeKernelsReport, planMatMul, setNativeKernels } from '../../src/engine/native.js'
 import { createRng as rng } from '../../src/engine/generate.js'
+import { openblasEnvDefaults } from '../../src/engine/native/addon.js'
 import { atThreads } from '../helpers/native-check.js'
 
 await initBackend()
@@ -532,6 +533,14 @@ describe.skipIf(!active)('native TopK', () => {
 })
 
 // Pure logic: runs with or without the addon.
+describe('OpenBLAS spin time', () => {
+  it('defaults OPENBLAS_THREAD_TIMEOUT to 4 and leaves a value the user set alone', () => {
+    expect(openblasEnvDefaults({})).toEqual({ OPENBLAS_THREAD_TIMEOUT: '4' })
+    expect(openblasEnvDefaults({ OPENBLAS_THREAD_TIMEOUT: '' })).toEqual({ OPENBLAS_THREAD_TIMEOUT: '4' })
+    expect(openblasEnvDefaults({ OPENBLAS_THREAD_TIMEOUT: '12' })).toEqual({})
+  })
+})
+
 describe('OpenBLAS thread count', () => {
   it('takes MXD_THREADS first, leaves a user OPENBLAS_NUM_THREADS alone, else uses every core', () => {
     expect(chooseThreads({ MXD_THREADS: '3', OPENBLAS_NUM_THREADS: '1' }, 8)).toEqual({ threads: 3, from: 'MXD_THREADS' })
