@@ -212,36 +212,23 @@ static void sift_down(Pick *h, int64_t k, int64_t at) {
   }
 }
 
-// topk(heap, xOff, rows, n, k, valuesOff, indicesOff, scratch): the k largest of each row of
-// x [rows, n], sorted, as float32 values and int32 indices [rows, k]. One pass per row with a
-// k-element heap: a later element only enters by being strictly better than the worst kept,
-// which is what gives equal values to the lower index. `scratch` is an ArrayBuffer of at least
-// 8·k bytes for the heap (allocated by the caller, so this C code never allocates).
-static napi_value TopK(napi_env env, napi_callback_info info) {
-  Args a;
-  if (!get_args(env, info, &a, 8)) return NULL;
-  Heap h = get_heap(&a, 0);
-  int64_t xOff = get_int(&a, 1, 0, OFF_MAX, "xOff");
-  int64_t rows = get_int(&a, 2, 0, DIM_MAX, "rows"), n = get_int(&a, 3, 0, DIM_MAX, "n"), k = get_int(&a, 4, 0, DIM_MAX, "k");
-  int64_t vOff = get_int(&a, 5, 0, OFF_MAX, "valuesOff"), iOff = get_int(&a, 6, 0, OFF_MAX, "indicesOff");
-  Heap scratch = get_heap(&a, 7);
-  if (a.failed) return NULL;
-  if (k > n) {
-    fail(&a, "MXD_RANGE", "k is larger than the row", 1);
-    return NULL;
-  }
-  if (rows == 0 || k == 0) return undefined(env);
-  if ((uint64_t)k * sizeof(Pick) > scratch.bytes) {
-    fail(&a, "MXD_RANGE", "the scratch buffer is smaller than k picks", 1);
-    return NULL;
-  }
-  const float *X = region(&a, h, xOff, rows * n, "x");
-  float *V = region(&a, h, vOff, rows * k, "values");
-  int32_t *Idx = (int32_t *)region(&a, h, iOff, rows * k, "indices");
-  if (a.failed) return NULL;
-  Pick *p = (Pick *)scratch.data;
-  for (int64_t r = 0; r < rows; r++) {
-    const float *x = X + r * n;
+typedef struct {
+  const float *X;
+  float *V;
+  int32_t *Idx;
+  int64_t n, k;
+  Pick *scratch; // the caller's k picks, for the chunk that starts at row 0
+} TopKJob;
+
+// Rows [lo, hi): one pass per row with a k-element heap, then the heap sorted into the output.
+static void topk_rows(void *ctx, int64_t lo, int64_t hi) {
+  const TopKJob *t = (const TopKJob *)ctx;
+  const int64_t n = t->n, k = t->k;
+  // Every other chunk has a heap of its own (k picks: a few hundred bytes at MxD's K).
+  Pick *p = lo == 0 ? t->scratch : (Pick *)malloc((size_t)k * sizeof(Pick));
+  if (!p) abort();
+  for (int64_t r = lo; r < hi; r++) {
+    const float *x = t->X + r * n;
     for (int64_t j = 0; j < k; j++) {
       p[j].v = x[j];
       p[j].i = (int32_t)j;
@@ -260,10 +247,47 @@ static napi_value TopK(napi_env env, napi_callback_info info) {
     }
     qsort(p, (size_t)k, sizeof(Pick), by_rank);
     for (int64_t j = 0; j < k; j++) {
-      V[r * k + j] = p[j].v;
-      Idx[r * k + j] = p[j].i;
+      t->V[r * k + j] = p[j].v;
+      t->Idx[r * k + j] = p[j].i;
     }
   }
+  if (lo != 0) free(p);
+}
+
+// topk(heap, xOff, rows, n, k, valuesOff, indicesOff, scratch): the k largest of each row of
+// x [rows, n], sorted, as float32 values and int32 indices [rows, k]. One pass per row with a
+// k-element heap: a later element only enters by being strictly better than the worst kept,
+// which is what gives equal values to the lower index. `scratch` is an ArrayBuffer of at least
+// 8·k bytes for the heap of the rows the calling thread takes; rows are split over threads (an
+// MxD gate's [1024, 21490] scores are 22M floats, 6% of a training step on one thread), each row
+// computed whole by one thread, so the result does not depend on the thread count.
+static napi_value TopK(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, &a, 8)) return NULL;
+  Heap h = get_heap(&a, 0);
+  int64_t xOff = get_int(&a, 1, 0, OFF_MAX, "xOff");
+  int64_t rows = get_int(&a, 2, 0, DIM_MAX, "rows"), n = get_int(&a, 3, 0, DIM_MAX, "n"), k = get_int(&a, 4, 0, DIM_MAX, "k");
+  int64_t vOff = get_int(&a, 5, 0, OFF_MAX, "valuesOff"), iOff = get_int(&a, 6, 0, OFF_MAX, "indicesOff");
+  Heap scratch = get_heap(&a, 7);
+  if (a.failed) return NULL;
+  if (k > n) {
+    fail(&a, "MXD_RANGE", "k is larger than the row", 1);
+    return NULL;
+  }
+  if (rows == 0 || k == 0) return undefined(env);
+  if ((uint64_t)k * sizeof(Pick) > scratch.bytes) {
+    fail(&a, "MXD_RANGE", "the scratch buffer is smaller than k picks", 1);
+    return NULL;
+  }
+  TopKJob t = {0};
+  t.X = region(&a, h, xOff, rows * n, "x");
+  t.V = region(&a, h, vOff, rows * k, "values");
+  t.Idx = (int32_t *)region(&a, h, iOff, rows * k, "indices");
+  if (a.failed) return NULL;
+  t.n = n;
+  t.k = k;
+  t.scratch = (Pick *)scratch.data;
+  parallel_for(topk_rows, &t, rows, n, 1);
   return undefined(env);
 }
 
@@ -378,6 +402,14 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, obj, "threads", v);
   napi_create_int32(env, openblas_get_parallel(), &v);
   napi_set_named_property(env, obj, "parallel", v);
+  // What OpenBLAS read for its threads' spin time when it loaded (the process environment, which a
+  // worker thread's process.env does not reach): null when unset.
+  const char *timeout = getenv("OPENBLAS_THREAD_TIMEOUT");
+  if (timeout) set_string(env, obj, "threadTimeout", timeout);
+  else {
+    napi_get_null(env, &v);
+    napi_set_named_property(env, obj, "threadTimeout", v);
+  }
   return obj;
 }
 

@@ -16,6 +16,8 @@ S=${2:-3}
 T=${3:-1}
 PY=/usr/bin/python3 # the system Python with torch (not a venv's python3)
 JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+# OpenBLAS's idle-thread spin time: the app's default unless set, the same for both sides.
+export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 PRELOAD=""
 [ -f "$JEMALLOC" ] && PRELOAD="$JEMALLOC"
 {
@@ -25,7 +27,7 @@ PRELOAD=""
   LD_PRELOAD="$PRELOAD" OPENBLAS_NUM_THREADS="$T" $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product sparse --threads "$T"
   LD_PRELOAD="$PRELOAD" OPENBLAS_NUM_THREADS="$T" $PY bench/mxd-train/torch_mxd.py --batch "$B" --steps "$S" --expert-product dense --threads "$T"
 } > /tmp/mxd-train-bench.jsonl
-echo "blas: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+echo "blas: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; OPENBLAS_THREAD_TIMEOUT=$OPENBLAS_THREAD_TIMEOUT"
 echo "malloc: ${PRELOAD:-glibc}; threads: $T"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 $PY - <<'PY'

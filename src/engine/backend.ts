@@ -78,6 +78,7 @@ export async function initBackend(forced?: BackendName): Promise<BackendReport> 
                 corename: null,
                 threads: null,
                 threadsFrom: null,
+                threadTimeout: null,
               }
         if (native.reason && name === 'wasm') notes.push(`native CPU kernels: ${native.reason}`)
         chosen = { backend: name, notes, tfjsVersion: tf.version_core, native }

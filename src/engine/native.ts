@@ -32,6 +32,8 @@ export interface NativeKernelsReport {
   /** OpenBLAS threads (and the native kernels' own), and where that number came from. */
   threads: number | null
   threadsFrom: string | null
+  /** OPENBLAS_THREAD_TIMEOUT as OpenBLAS read it (the app's default 4 unless the user set one). */
+  threadTimeout: string | null
 }
 
 let report: NativeKernelsReport | null = null
@@ -77,6 +79,7 @@ export function installNativeKernels(env: NodeJS.ProcessEnv = process.env): Nati
     corename: null,
     threads: null,
     threadsFrom: null,
+    threadTimeout: null,
   })
   const loaded = loadAddon(env)
   if ('reason' in loaded) {
@@ -101,6 +104,7 @@ export function installNativeKernels(env: NodeJS.ProcessEnv = process.env): Nati
       corename: info.corename,
       threads: threads.threads,
       threadsFrom: threads.from,
+      threadTimeout: info.threadTimeout,
     }
   } catch (err) {
     // Whatever went wrong, the stock kernels stay (or go back) in place: plain wasm, as before.

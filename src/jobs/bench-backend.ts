@@ -81,7 +81,8 @@ async function benchBackend(ctx: JobContext<BenchBackendConfig>): Promise<void> 
 export function matMulKernel(): string {
   const native = nativeKernelsReport()
   if (tf.getBackend() === 'wasm' && native && native.kernels.includes('BatchMatMul')) {
-    return `native OpenBLAS sgemm (${native.corename}, ${native.threads} threads from ${native.threadsFrom})`
+    const spin = native.threadTimeout === null ? 'default spin' : `OPENBLAS_THREAD_TIMEOUT=${native.threadTimeout}`
+    return `native OpenBLAS sgemm (${native.corename}, ${native.threads} threads from ${native.threadsFrom}, ${spin})`
   }
   return `${tf.getBackend()} backend's own${native?.reason ? ` (no native kernels: ${native.reason})` : ''}`
 }

@@ -123,6 +123,8 @@ export const NativeKernels = z.object({
   corename: z.string().nullable(),
   threads: z.number().int().nullable(),
   threadsFrom: z.string().nullable(),
+  /** OPENBLAS_THREAD_TIMEOUT as OpenBLAS read it (its idle threads spin 2^n cycles); null when unset. */
+  threadTimeout: z.string().nullable(),
 })
 export type NativeKernels = z.infer<typeof NativeKernels>
 

@@ -27,6 +27,14 @@ describe('mxd', () => {
     expect(JSON.parse(off.stdout).nativeKernels).toMatchObject({ kernels: [], reason: 'turned off by MXD_NATIVE=0' })
     const one = JSON.parse((await mxd(['doctor', '--json', '--threads', '1'], { env: { MXD_HOME: store } })).stdout)
     if (one.nativeKernels.kernels.length > 0) expect(one.nativeKernels).toMatchObject({ threads: 1, threadsFrom: 'MXD_THREADS' })
+    // OpenBLAS's spin time: the app's 4 where the user set none, the user's value where they did,
+    // as the loaded library read it from the process environment.
+    const spin = async (value: string): Promise<unknown> =>
+      JSON.parse((await mxd(['doctor', '--json'], { env: { MXD_HOME: store, OPENBLAS_THREAD_TIMEOUT: value } })).stdout).nativeKernels.threadTimeout
+    if (one.nativeKernels.kernels.length > 0) {
+      expect(await spin('')).toBe('4')
+      expect(await spin('7')).toBe('7')
+    }
     expect((await mxd(['doctor', '--threads', 'many'], { env: { MXD_HOME: store } })).stderr).toMatch(/--threads must be a whole number/)
   })
 
@@ -40,7 +48,8 @@ describe('mxd', () => {
 
   it('bench-backend --json streams progress lines and ends with the run and GFLOP/s per size', async () => {
     const store = tempStore()
-    const r = await mxd(['bench-backend', '--sizes', '32,64', '--repeats', '2', '--json', '--store', store])
+    // With no spin time set by the user (the job's worker must still get the app's default).
+    const r = await mxd(['bench-backend', '--sizes', '32,64', '--repeats', '2', '--json', '--store', store], { env: { OPENBLAS_THREAD_TIMEOUT: '' } })
     expect(r.code).toBe(0)
     const lines = r.stdout
       .trim()
@@ -52,6 +61,11 @@ describe('mxd', () => {
     expect(Object.keys(last.gflops)).toEqual(['32', '64'])
     const runs = await mxd(['runs', '--json', '--store', store])
     expect(JSON.parse(runs.stdout)).toMatchObject([{ id: last.run.id, kind: 'bench-backend', status: 'succeeded' }])
+    // The job ran in a worker thread; the OpenBLAS it used read the app's spin default all the same.
+    const detail = JSON.parse((await mxd(['runs', '--id', String(last.run.id), '--json', '--store', store])).stdout)
+    const kernelLine = (detail.log as { message: string }[]).map((l) => l.message).find((m) => m.startsWith('matMul kernel:'))
+    expect(kernelLine).toEqual(expect.any(String))
+    if (kernelLine!.includes('native OpenBLAS')) expect(kernelLine).toMatch(/OPENBLAS_THREAD_TIMEOUT=4\)/)
   })
 
   it('bad usage exits 2 with the usage line, and nothing is stored', async () => {

@@ -13,6 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { initBackend, tf } from '../../src/engine/backend.js'
 import { chooseThreads, loadAddon, nativeAddon, nativeKernelsReport, planMatMul, setNativeKernels } from '../../src/engine/native.js'
 import { createRng as rng } from '../../src/engine/generate.js'
+import { openblasEnvDefaults } from '../../src/engine/native/addon.js'
+import { atThreads } from '../helpers/native-check.js'
 
 await initBackend()
 const report = nativeKernelsReport()
@@ -503,9 +505,42 @@ describe.skipIf(!active)('native TopK', () => {
       }
     }
   })
+
+  it('splits rows over threads (each thread its own heap) and selects the same at 1 and 2 threads', () => {
+    const next = rng(33)
+    // 48 rows of 12,000: enough floats for two threads; ties, zeros of both signs and NaNs.
+    const [rows, n, k] = [48, 12000, 32]
+    const x = new Float32Array(rows * n)
+    for (let i = 0; i < x.length; i++) {
+      const u = next()
+      x[i] = u < 0.01 ? NaN : u < 0.2 ? (u < 0.1 ? 0 : -0) : Math.round((next() * 2 - 1) * 64) / 8
+    }
+    const want: number[] = []
+    for (let r = 0; r < rows; r++) want.push(...topkReference(x.subarray(r * n, (r + 1) * n), k))
+    const at = (threads: number): { values: Float32Array; indices: Int32Array } =>
+      atThreads(threads, () =>
+        tf.tidy(() => {
+          const { values, indices } = tf.topk(tf.tensor(x, [rows, n]), k)
+          return { values: values.dataSync() as Float32Array, indices: indices.dataSync() as Int32Array }
+        }),
+      )
+    const one = at(1)
+    const two = at(2)
+    expect(Array.from(two.indices)).toEqual(want)
+    expect(Array.from(one.indices)).toEqual(want)
+    expect(Buffer.from(two.values.buffer).equals(Buffer.from(one.values.buffer))).toBe(true)
+  })
 })
 
 // Pure logic: runs with or without the addon.
+describe('OpenBLAS spin time', () => {
+  it('defaults OPENBLAS_THREAD_TIMEOUT to 4 and leaves a value the user set alone', () => {
+    expect(openblasEnvDefaults({})).toEqual({ OPENBLAS_THREAD_TIMEOUT: '4' })
+    expect(openblasEnvDefaults({ OPENBLAS_THREAD_TIMEOUT: '' })).toEqual({ OPENBLAS_THREAD_TIMEOUT: '4' })
+    expect(openblasEnvDefaults({ OPENBLAS_THREAD_TIMEOUT: '12' })).toEqual({})
+  })
+})
+
 describe('OpenBLAS thread count', () => {
   it('takes MXD_THREADS first, leaves a user OPENBLAS_NUM_THREADS alone, else uses every core', () => {
     expect(chooseThreads({ MXD_THREADS: '3', OPENBLAS_NUM_THREADS: '1' }, 8)).toEqual({ threads: 3, from: 'MXD_THREADS' })

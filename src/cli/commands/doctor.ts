@@ -3,7 +3,8 @@ import type { Command } from '../command.js'
 
 function nativeLine(n: NativeKernels): string {
   if (n.kernels.length === 0) return `native kernels: none (${n.reason ?? 'unknown'})`
-  return `native kernels: ${n.kernels.join(', ')} — ${n.blas} on ${n.corename}, ${n.threads} thread${n.threads === 1 ? '' : 's'} (${n.threadsFrom})`
+  const spin = n.threadTimeout === null ? 'OpenBLAS default spin' : `OPENBLAS_THREAD_TIMEOUT=${n.threadTimeout}`
+  return `native kernels: ${n.kernels.join(', ')} — ${n.blas} on ${n.corename}, ${n.threads} thread${n.threads === 1 ? '' : 's'} (${n.threadsFrom}; ${spin})`
 }
 
 export const doctor: Command = {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isMainThread } from 'node:worker_threads'
 
 /** The addon's exports (native/*.c has the contract of each; offsets are bytes into `heap`). */
 export interface NativeAddon {
@@ -170,7 +171,7 @@ export interface NativeAddon {
   denseCodes(heap: ArrayBuffer, valuesOff: number, indicesOff: number, yOff: number, B: number, K: number, N: number): void
   copy2d(heap: ArrayBuffer, srcOff: number, srcStride: number, dstOff: number, dstStride: number, rows: number, cols: number): void
   setThreads(n: number): void
-  info(): { config: string; corename: string; threads: number; parallel: number }
+  info(): { config: string; corename: string; threads: number; parallel: number; threadTimeout: string | null }
 }
 
 /** The subset of tfjs-backend-wasm's BackendWasm the kernels touch. */
@@ -221,11 +222,37 @@ function findAddon(): string | null {
 }
 
 /** Loads the addon, or says why it cannot. Never throws. */
+/**
+ * OpenBLAS's idle threads spin for 2^OPENBLAS_THREAD_TIMEOUT cycles (default 2^28, about a tenth of
+ * a second) waiting for the next GEMM before they sleep. With as many threads as cores, that
+ * spinning takes the cores our own kernels' threads need between GEMMs: at 2 threads the MxD
+ * step's scatter-adds and gathers ran 2× slower than with 2^4, and the step 10% slower (bench/README,
+ * "issue 12's speed goals on an idle machine"). So the app's default is 4; a value the user set is
+ * left alone.
+ */
+export const OPENBLAS_SPIN_DEFAULT = '4'
+
+/** The OpenBLAS variables to add to `env` (none when the user set them). */
+export function openblasEnvDefaults(env: NodeJS.ProcessEnv): Record<string, string> {
+  return env.OPENBLAS_THREAD_TIMEOUT ? {} : { OPENBLAS_THREAD_TIMEOUT: OPENBLAS_SPIN_DEFAULT }
+}
+
+/**
+ * Puts openblasEnvDefaults into the process environment. OpenBLAS reads it once, when the addon
+ * first loads it, and only the main thread's process.env is the process's (a worker's is a copy C
+ * does not see), so this runs on the main thread before the addon loads and before any worker
+ * starts (src/jobs/spawn.ts); on a worker it does nothing.
+ */
+export function applyOpenblasEnvDefaults(): void {
+  if (isMainThread) Object.assign(process.env, openblasEnvDefaults(process.env))
+}
+
 export function loadAddon(env: NodeJS.ProcessEnv = process.env): { addon: NativeAddon } | { reason: string } {
   if (env.MXD_NATIVE === '0') return { reason: 'turned off by MXD_NATIVE=0' }
   if (addon) return { addon }
   const path = findAddon()
   if (!path) return { reason: 'the addon is not built (run `npm run build:native`; it needs libopenblas-dev)' }
+  applyOpenblasEnvDefaults()
   try {
     addon = createRequire(import.meta.url)(path) as NativeAddon
     return { addon }

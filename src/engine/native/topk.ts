@@ -1,17 +1,17 @@
 // TopK along the last axis: one pass per row with a k-element heap (wasm's sorts each row; 3×
-// faster on the MxD gate).
+// faster on the MxD gate), rows over threads.
 import * as tf from '@tensorflow/tfjs-core'
 import type { TensorInfo } from '@tensorflow/tfjs-core'
 import { heapOf, offsetOf, stockKernel, theAddon, type KernelArgs, type NativeKernel } from './addon.js'
 
-// The k-element heap's scratch space (8 bytes a pick), kept between calls and grown on demand, so
-// the C code never allocates.
+// The k-element heap's scratch space (8 bytes a pick) for the rows the calling thread takes, kept
+// between calls and grown on demand; rows split to other threads get a heap of their own in C.
 let topkScratch = new ArrayBuffer(8 * 64)
 
 /**
  * TopK along the last axis, in the order of tfjs-wasm's own kernel (larger first, NaN above every
- * number, ties to the lower index), so that switching kernels changes no selection. Single
- * threaded: one pass per row with a k-element heap (wasm's sorts each row).
+ * number, ties to the lower index), so that switching kernels changes no selection. One pass
+ * per row with a k-element heap (wasm's sorts each row); rows split over the native threads.
  */
 function topK(args: KernelArgs<{ x: TensorInfo }>): TensorInfo[] {
   const { inputs, backend, attrs } = args
