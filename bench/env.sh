@@ -15,7 +15,7 @@ N="$(nproc)"
 LOAD0="$(cut -d" " -f1-3 /proc/loadavg)"
 # OpenBLAS's idle-thread spin time: the app's default (src/engine/native/addon.ts) unless set, and
 # exported so that the peer's OpenBLAS runs with the same setting.
-export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
+export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-22}"
 bench_env_report() {
   echo "blas: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; OPENBLAS_THREAD_TIMEOUT=$OPENBLAS_THREAD_TIMEOUT; malloc: ${PRELOAD:-glibc}"
   echo "machine: $N cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -17,7 +17,7 @@ T=${3:-1}
 PY=/usr/bin/python3 # the system Python with torch (not a venv's python3)
 JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 # OpenBLAS's idle-thread spin time: the app's default unless set, the same for both sides.
-export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
+export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-22}"
 PRELOAD=""
 [ -f "$JEMALLOC" ] && PRELOAD="$JEMALLOC"
 {

@@ -32,7 +32,7 @@ export interface NativeKernelsReport {
   /** OpenBLAS threads (and the native kernels' own), and where that number came from. */
   threads: number | null
   threadsFrom: string | null
-  /** OPENBLAS_THREAD_TIMEOUT as OpenBLAS read it (the app's default 4 unless the user set one). */
+  /** OPENBLAS_THREAD_TIMEOUT as OpenBLAS read it (the app's default 22 unless the user set one). */
   threadTimeout: string | null
 }
 

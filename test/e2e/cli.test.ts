@@ -27,12 +27,12 @@ describe('mxd', () => {
     expect(JSON.parse(off.stdout).nativeKernels).toMatchObject({ kernels: [], reason: 'turned off by MXD_NATIVE=0' })
     const one = JSON.parse((await mxd(['doctor', '--json', '--threads', '1'], { env: { MXD_HOME: store } })).stdout)
     if (one.nativeKernels.kernels.length > 0) expect(one.nativeKernels).toMatchObject({ threads: 1, threadsFrom: 'MXD_THREADS' })
-    // OpenBLAS's spin time: the app's 4 where the user set none, the user's value where they did,
+    // OpenBLAS's spin time: the app's 22 where the user set none, the user's value where they did,
     // as the loaded library read it from the process environment.
     const spin = async (value: string): Promise<unknown> =>
       JSON.parse((await mxd(['doctor', '--json'], { env: { MXD_HOME: store, OPENBLAS_THREAD_TIMEOUT: value } })).stdout).nativeKernels.threadTimeout
     if (one.nativeKernels.kernels.length > 0) {
-      expect(await spin('')).toBe('4')
+      expect(await spin('')).toBe('22')
       expect(await spin('7')).toBe('7')
     }
     expect((await mxd(['doctor', '--threads', 'many'], { env: { MXD_HOME: store } })).stderr).toMatch(/--threads must be a whole number/)
@@ -65,7 +65,7 @@ describe('mxd', () => {
     const detail = JSON.parse((await mxd(['runs', '--id', String(last.run.id), '--json', '--store', store])).stdout)
     const kernelLine = (detail.log as { message: string }[]).map((l) => l.message).find((m) => m.startsWith('matMul kernel:'))
     expect(kernelLine).toEqual(expect.any(String))
-    if (kernelLine!.includes('native OpenBLAS')) expect(kernelLine).toMatch(/OPENBLAS_THREAD_TIMEOUT=4\)/)
+    if (kernelLine!.includes('native OpenBLAS')) expect(kernelLine).toMatch(/OPENBLAS_THREAD_TIMEOUT=22\)/)
   })
 
   it('bad usage exits 2 with the usage line, and nothing is stored', async () => {

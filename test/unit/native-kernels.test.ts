@@ -534,9 +534,9 @@ describe.skipIf(!active)('native TopK', () => {
 
 // Pure logic: runs with or without the addon.
 describe('OpenBLAS spin time', () => {
-  it('defaults OPENBLAS_THREAD_TIMEOUT to 4 and leaves a value the user set alone', () => {
-    expect(openblasEnvDefaults({})).toEqual({ OPENBLAS_THREAD_TIMEOUT: '4' })
-    expect(openblasEnvDefaults({ OPENBLAS_THREAD_TIMEOUT: '' })).toEqual({ OPENBLAS_THREAD_TIMEOUT: '4' })
+  it('defaults OPENBLAS_THREAD_TIMEOUT to 22 and leaves a value the user set alone', () => {
+    expect(openblasEnvDefaults({})).toEqual({ OPENBLAS_THREAD_TIMEOUT: '22' })
+    expect(openblasEnvDefaults({ OPENBLAS_THREAD_TIMEOUT: '' })).toEqual({ OPENBLAS_THREAD_TIMEOUT: '22' })
     expect(openblasEnvDefaults({ OPENBLAS_THREAD_TIMEOUT: '12' })).toEqual({})
   })
 })

@@ -226,11 +226,13 @@ function findAddon(): string | null {
  * OpenBLAS's idle threads spin for 2^OPENBLAS_THREAD_TIMEOUT cycles (default 2^28, about a tenth of
  * a second) waiting for the next GEMM before they sleep. With as many threads as cores, that
  * spinning takes the cores our own kernels' threads need between GEMMs: at 2 threads the MxD
- * step's scatter-adds and gathers ran 2× slower than with 2^4, and the step 10% slower (bench/README,
- * "issue 12's speed goals on an idle machine"). So the app's default is 4; a value the user set is
- * left alone.
+ * step's scatter-adds and gathers ran 2× slower than with a short spin, and the step 10–20%
+ * slower. Too short a spin costs the other way, a wake-up per GEMM where small GEMMs come back to
+ * back (pre-training a small model). Measured at 2^4…2^28 (bench/README, "issue 12's speed goals
+ * on an idle machine"): 2^22 (about 1.5 ms) kept all of pre-training's speed and most of the MxD
+ * step's gain. A value the user set is left alone.
  */
-export const OPENBLAS_SPIN_DEFAULT = '4'
+export const OPENBLAS_SPIN_DEFAULT = '22'
 
 /** The OpenBLAS variables to add to `env` (none when the user set them). */
 export function openblasEnvDefaults(env: NodeJS.ProcessEnv): Record<string, string> {
