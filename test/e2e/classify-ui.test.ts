@@ -98,11 +98,15 @@ describe('Classifiers page in web mode', () => {
     await page.getByTestId('cls-experts').fill('4')
     await page.getByTestId('cls-hidden').fill('16')
     await page.getByTestId('cls-depth').fill('1')
+    await page.getByTestId('cls-token-mixing').fill('0')
+    await page.getByText('The token-mixing width must be at least 1.').first().waitFor()
+    await page.getByTestId('cls-token-mixing').fill('8')
+    await page.getByTestId('cls-channel-mixing').fill('32')
     await page.getByTestId('cls-epochs').fill('8')
     await page.getByTestId('cls-batch').fill('16')
     await page.getByTestId('cls-lr').fill('0.01')
     // The rank field: blank trains at the matched rank, which is the engine's for this config.
-    const engine = matchedMixerRank(mixerSchema.parse({ mlp: 'cpmoe', experts: 4, hidden: 16, depth: 1 }), { height: SIDE, width: SIDE, channels: 1, classes: CLASSES })
+    const engine = matchedMixerRank(mixerSchema.parse({ mlp: 'cpmoe', experts: 4, hidden: 16, depth: 1, tokenMixing: 8, channelMixing: 32 }), { height: SIDE, width: SIDE, channels: 1, classes: CLASSES })
     await expect.poll(() => page.getByTestId('cls-rank-sizes').getAttribute('data-matched')).toBe(String(engine.rank))
     expect(await page.getByTestId('cls-rank').getAttribute('placeholder')).toBe(String(engine.rank))
     expect(await page.getByTestId('cls-matched-rank').textContent()).toBe(`R = ${engine.rank}`)
@@ -121,7 +125,7 @@ describe('Classifiers page in web mode', () => {
     const config = (await (await web.client()).call('classify.get', { runId })).config
     expect(config.schedule).toEqual({ kind: 'cosine', warmup: 3, minLrRatio: 0.1 })
     expect(config.augment).toEqual({ flip: true, cropPadding: 0 })
-    expect(config.modelConfig).toEqual({ mlp: 'cpmoe', experts: 4, hidden: 16, depth: 1 })
+    expect(config.modelConfig).toEqual({ mlp: 'cpmoe', experts: 4, hidden: 16, depth: 1, tokenMixing: 8, channelMixing: 32 })
     await expect.poll(() => page.getByTestId('run-status').getAttribute('data-status'), { timeout: 120_000 }).toBe('succeeded')
     await page.getByTestId('cls-test-accuracy').waitFor()
     // The epoch metrics came in as charts on the shared run page.

@@ -43,6 +43,8 @@ export const RULES = {
   hidden: { label: 'the hidden width', integer: true, min: 1, max: 8192 },
   patch: { label: 'the patch side', integer: true, min: 1, max: 64 },
   depth: { label: 'the depth', integer: true, min: 1, max: 32 },
+  tokenMixing: { label: 'the token-mixing width', integer: true, min: 1, max: 4096 },
+  channelMixing: { label: 'the channel-mixing width', integer: true, min: 1, max: 8192 },
   rank: { label: 'the rank', integer: true, min: 1, max: 8192 },
 } satisfies Record<string, NumberRule>
 
@@ -82,6 +84,8 @@ export const useClassifyStore = defineStore('classify', () => {
   const hidden = ref('')
   const patch = ref('')
   const depth = ref('')
+  const tokenMixing = ref('')
+  const channelMixing = ref('')
   const epochs = ref('5')
   const batch = ref('64')
   const optimizer = ref<'adamw' | 'sgd'>('adamw')
@@ -118,6 +122,8 @@ export const useClassifyStore = defineStore('classify', () => {
     hidden: parseOptional(hidden.value, RULES.hidden) ?? BLANK,
     patch: parseOptional(patch.value, RULES.patch) ?? BLANK,
     depth: parseOptional(depth.value, RULES.depth) ?? BLANK,
+    tokenMixing: parseOptional(tokenMixing.value, RULES.tokenMixing) ?? BLANK,
+    channelMixing: parseOptional(channelMixing.value, RULES.channelMixing) ?? BLANK,
     rank: parseOptional(rank.value, RULES.rank) ?? BLANK,
     weightDecay: parseOptional(weightDecay.value, RULES.weightDecay) ?? BLANK,
     momentum: parseNumber(momentum.value, RULES.momentum),
@@ -131,7 +137,7 @@ export const useClassifyStore = defineStore('classify', () => {
     if (!(model.value === 'mixer' && mixer.value !== 'dense')) e.experts = e.rank = null
     if (optimizer.value !== 'sgd') e.momentum = null
     if (schedule.value !== 'cosine') e.warmup = e.minLrRatio = null
-    if (model.value !== 'mixer') e.patch = e.depth = null
+    if (model.value !== 'mixer') e.patch = e.depth = e.tokenMixing = e.channelMixing = null
     if (model.value === 'logreg') e.hidden = null
     e.dataset = datasetId.value === null ? 'Pick an image dataset, or add one above.' : null
     // The one bound the schema cannot know: the selected dataset's train split (start refuses more).
@@ -185,7 +191,7 @@ export const useClassifyStore = defineStore('classify', () => {
   /** The model part of the form (dataset, model, its config); null while one of its fields is wrong. */
   const previewInput = computed<ClassifyPreviewRequest | null>(() => {
     const e = errors.value
-    if (['dataset', 'experts', 'hidden', 'patch', 'depth', 'rank'].some((k) => e[k] !== null)) return null
+    if (['dataset', 'experts', 'hidden', 'patch', 'depth', 'tokenMixing', 'channelMixing', 'rank'].some((k) => e[k] !== null)) return null
     const v = f.value
     const modelConfig: Record<string, string | number> = {}
     if (model.value !== 'logreg' && v.hidden.value !== null) modelConfig.hidden = v.hidden.value
@@ -195,6 +201,8 @@ export const useClassifyStore = defineStore('classify', () => {
       if (mixer.value !== 'dense' && v.rank.value !== null) modelConfig.rank = v.rank.value
       if (v.patch.value !== null) modelConfig.patch = v.patch.value
       if (v.depth.value !== null) modelConfig.depth = v.depth.value
+      if (v.tokenMixing.value !== null) modelConfig.tokenMixing = v.tokenMixing.value
+      if (v.channelMixing.value !== null) modelConfig.channelMixing = v.channelMixing.value
     }
     return { data: datasetId.value!, model: model.value, modelConfig }
   })
@@ -248,7 +256,7 @@ export const useClassifyStore = defineStore('classify', () => {
   }
 
   return {
-    datasets, locations, loadError, addPath, adding, datasetId, dataset, model, mixer, experts, hidden, patch, depth, rank, epochs, batch, trainImages, optimizer, lr, seed,
+    datasets, locations, loadError, addPath, adding, datasetId, dataset, model, mixer, experts, hidden, patch, depth, tokenMixing, channelMixing, rank, epochs, batch, trainImages, optimizer, lr, seed,
     weightDecay, momentum, schedule, warmup, minLrRatio, flip, cropPadding, starting, runs, f, errors, valid, previewInput, previewShown, previewError, request, load, add, loadRuns, start,
   }
 })
