@@ -45,6 +45,10 @@ int64_t get_int(Args *a, size_t i, int64_t lo, int64_t hi, const char *name) {
   return (int64_t)v;
 }
 
+void get_offsets(Args *a, size_t first, size_t n, const char *const *names, int64_t *off) {
+  for (size_t i = 0; i < n; i++) off[i] = get_int(a, first + i, 0, OFF_MAX, names[i]);
+}
+
 double get_double(Args *a, size_t i, const char *name) {
   double v = 0;
   if (a->failed) return 0;

@@ -39,6 +39,8 @@ typedef struct {
 void fail(Args *a, const char *code, const char *msg, int range);
 int get_args(napi_env env, napi_callback_info info, Args *a, size_t want);
 int64_t get_int(Args *a, size_t i, int64_t lo, int64_t hi, const char *name);
+// Byte offsets of n regions in the heap, arguments first … first + n − 1, named for the errors.
+void get_offsets(Args *a, size_t first, size_t n, const char *const *names, int64_t *off);
 double get_double(Args *a, size_t i, const char *name);
 int get_bool(Args *a, size_t i, const char *name);
 Heap get_heap(Args *a, size_t i);

@@ -48,8 +48,8 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 10)) return NULL;
   Heap h = get_heap(&a, 0);
   int64_t off[6];
-  static const char *names[6] = {"x", "w", "b", "y", "mean", "rstd"};
-  for (int i = 0; i < 6; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  static const char *const names[6] = {"x", "w", "b", "y", "mean", "rstd"};
+  get_offsets(&a, 1, 6, names, off);
   int64_t rows = get_int(&a, 7, 0, DIM_MAX, "rows"), d = get_int(&a, 8, 0, DIM_MAX, "d");
   float eps = (float)get_double(&a, 9, "eps");
   if (a.failed) return NULL;
@@ -112,8 +112,8 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 11)) return NULL;
   Heap h = get_heap(&a, 0);
   int64_t off[8];
-  static const char *names[8] = {"dy", "x", "w", "mean", "rstd", "dx", "dw", "db"};
-  for (int i = 0; i < 8; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  static const char *const names[8] = {"dy", "x", "w", "mean", "rstd", "dx", "dw", "db"};
+  get_offsets(&a, 1, 8, names, off);
   int64_t rows = get_int(&a, 9, 0, DIM_MAX, "rows"), d = get_int(&a, 10, 0, DIM_MAX, "d");
   if (a.failed) return NULL;
   if (d == 0) return undefined(env);
@@ -241,8 +241,8 @@ static napi_value GeluNewGrad(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 8)) return NULL;
   Heap h = get_heap(&a, 0);
   int64_t off[4];
-  static const char *names[4] = {"dy", "x", "s", "dx"};
-  for (int i = 0; i < 4; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  static const char *const names[4] = {"dy", "x", "s", "dx"};
+  get_offsets(&a, 1, 4, names, off);
   int64_t n = get_int(&a, 5, 0, DIM_MAX, "n");
   GeluJob j = {0};
   j.c1 = (float)get_double(&a, 6, "c1");
@@ -335,8 +335,8 @@ static napi_value GeluGrad(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 5)) return NULL;
   Heap h = get_heap(&a, 0);
   int64_t off[3];
-  static const char *names[3] = {"dy", "x", "dx"};
-  for (int i = 0; i < 3; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  static const char *const names[3] = {"dy", "x", "dx"};
+  get_offsets(&a, 1, 3, names, off);
   int64_t n = get_int(&a, 4, 0, DIM_MAX, "n");
   if (a.failed) return NULL;
   GeluJob j = {0};

@@ -356,8 +356,8 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   Heap h = get_heap(&a, 0);
   int64_t n = get_int(&a, 1, 0, DIM_MAX, "n");
   int64_t offs[7];
-  static const char *names[7] = {"p", "m", "v", "g", "pOut", "mOut", "vOut"};
-  for (int i = 0; i < 7; i++) offs[i] = get_int(&a, 2 + (size_t)i, 0, OFF_MAX, names[i]);
+  static const char *const names[7] = {"p", "m", "v", "g", "pOut", "mOut", "vOut"};
+  get_offsets(&a, 2, 7, names, offs);
   double decayD = get_double(&a, 9, "decay"), b1D = get_double(&a, 10, "b1"), b2D = get_double(&a, 11, "b2");
   double sqrtBias2D = get_double(&a, 12, "sqrtBias2"), epsD = get_double(&a, 13, "eps");
   double stepSizeD = get_double(&a, 14, "stepSize");

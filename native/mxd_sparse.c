@@ -68,6 +68,14 @@ typedef struct {
   int64_t B, K, N, O;
 } SparseJob;
 
+// B, K, N from arguments first … first + 2, and O (named o_name) from first + 3 unless o_name is NULL.
+static void get_sparse_dims(Args *a, size_t first, SparseJob *j, const char *o_name) {
+  j->B = get_int(a, first, 0, DIM_MAX, "B");
+  j->K = get_int(a, first + 1, 0, DIM_MAX, "K");
+  j->N = get_int(a, first + 2, 0, DIM_MAX, "N");
+  if (o_name) j->O = get_int(a, first + 3, 0, DIM_MAX, o_name);
+}
+
 // ---- selectedRows ----
 
 static void selected_rows_range(void *ctx, int64_t lo, int64_t hi) {
@@ -110,13 +118,10 @@ static napi_value SelectedRows(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 9)) return NULL;
   Heap h = get_heap(&a, 0);
   int64_t off[4];
-  static const char *names[4] = {"values", "indices", "m", "y"};
-  for (int i = 0; i < 4; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  static const char *const names[4] = {"values", "indices", "m", "y"};
+  get_offsets(&a, 1, 4, names, off);
   SparseJob j = {0};
-  j.B = get_int(&a, 5, 0, DIM_MAX, "B");
-  j.K = get_int(&a, 6, 0, DIM_MAX, "K");
-  j.N = get_int(&a, 7, 0, DIM_MAX, "N");
-  j.O = get_int(&a, 8, 0, DIM_MAX, "O");
+  get_sparse_dims(&a, 5, &j, "O");
   if (a.failed || !sparse_inputs(&a, h, &j, off[0], off[1], off[2])) return NULL;
   j.Y = region(&a, h, off[3], j.B * j.O, "y");
   if (a.failed || !check_indices(&a, j.I, j.B * j.K, j.N)) return NULL;
@@ -156,13 +161,10 @@ static napi_value SelectedRowsGrad(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 11)) return NULL;
   Heap h = get_heap(&a, 0);
   int64_t off[6];
-  static const char *names[6] = {"values", "indices", "m", "dy", "dValues", "dm"};
-  for (int i = 0; i < 6; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  static const char *const names[6] = {"values", "indices", "m", "dy", "dValues", "dm"};
+  get_offsets(&a, 1, 6, names, off);
   SparseJob j = {0};
-  j.B = get_int(&a, 7, 0, DIM_MAX, "B");
-  j.K = get_int(&a, 8, 0, DIM_MAX, "K");
-  j.N = get_int(&a, 9, 0, DIM_MAX, "N");
-  j.O = get_int(&a, 10, 0, DIM_MAX, "O");
+  get_sparse_dims(&a, 7, &j, "O");
   if (a.failed || !sparse_inputs(&a, h, &j, off[0], off[1], off[2])) return NULL;
   j.DY = region(&a, h, off[3], j.B * j.O, "dy");
   j.DVOut = region(&a, h, off[4], j.B * j.K, "dValues");
@@ -228,13 +230,10 @@ static napi_value GateGrad(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 11)) return NULL;
   Heap h = get_heap(&a, 0);
   int64_t off[6];
-  static const char *names[6] = {"x", "values", "indices", "dValues", "dw", "db"};
-  for (int i = 0; i < 6; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  static const char *const names[6] = {"x", "values", "indices", "dValues", "dw", "db"};
+  get_offsets(&a, 1, 6, names, off);
   SparseJob j = {0};
-  j.B = get_int(&a, 7, 0, DIM_MAX, "B");
-  j.K = get_int(&a, 8, 0, DIM_MAX, "K");
-  j.N = get_int(&a, 9, 0, DIM_MAX, "N");
-  j.O = get_int(&a, 10, 0, DIM_MAX, "d"); // the input width, in O's place
+  get_sparse_dims(&a, 7, &j, "d"); // the input width, in O's place
   if (a.failed) return NULL;
   j.X = region(&a, h, off[0], j.B * j.O, "x");
   j.V = region(&a, h, off[1], j.B * j.K, "values");
@@ -277,12 +276,10 @@ static napi_value DenseCodes(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 7)) return NULL;
   Heap h = get_heap(&a, 0);
   int64_t off[3];
-  static const char *names[3] = {"values", "indices", "y"};
-  for (int i = 0; i < 3; i++) off[i] = get_int(&a, 1 + (size_t)i, 0, OFF_MAX, names[i]);
+  static const char *const names[3] = {"values", "indices", "y"};
+  get_offsets(&a, 1, 3, names, off);
   SparseJob j = {0};
-  j.B = get_int(&a, 4, 0, DIM_MAX, "B");
-  j.K = get_int(&a, 5, 0, DIM_MAX, "K");
-  j.N = get_int(&a, 6, 0, DIM_MAX, "N");
+  get_sparse_dims(&a, 4, &j, NULL);
   if (a.failed) return NULL;
   j.V = region(&a, h, off[0], j.B * j.K, "values");
   j.I = (const int32_t *)region(&a, h, off[1], j.B * j.K, "indices");
