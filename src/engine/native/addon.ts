@@ -221,7 +221,6 @@ function findAddon(): string | null {
   return null
 }
 
-/** Loads the addon, or says why it cannot. Never throws. */
 /**
  * OpenBLAS's idle threads spin for 2^OPENBLAS_THREAD_TIMEOUT cycles (default 2^28, about a tenth of
  * a second) waiting for the next GEMM before they sleep. With as many threads as cores, that
@@ -249,6 +248,7 @@ export function applyOpenblasEnvDefaults(): void {
   if (isMainThread) Object.assign(process.env, openblasEnvDefaults(process.env))
 }
 
+/** Loads the addon, or says why it cannot. Never throws. */
 export function loadAddon(env: NodeJS.ProcessEnv = process.env): { addon: NativeAddon } | { reason: string } {
   if (env.MXD_NATIVE === '0') return { reason: 'turned off by MXD_NATIVE=0' }
   if (addon) return { addon }
