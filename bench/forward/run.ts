@@ -38,10 +38,11 @@ const torchModes = (args.torch ?? '').split(',').filter(Boolean)
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
 const threadCount = Number(args['torch-threads'] ?? '0')
 /** The environment every implementation runs in: same allocator, same OpenBLAS settings. */
-// OpenBLAS's idle-thread spin time: the app's default unless set, the same for every side.
+// OpenBLAS's idle-thread spin time: the app's default (OPENBLAS_SPIN_DEFAULT in
+// src/engine/native/addon.ts) unless set, the same for every side.
+const SPIN = process.env.OPENBLAS_THREAD_TIMEOUT || '22'
 function envFor(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const spin = { OPENBLAS_THREAD_TIMEOUT: process.env.OPENBLAS_THREAD_TIMEOUT || '22' }
-  return { ...process.env, ...spin, ...(existsSync(JEMALLOC) ? { LD_PRELOAD: JEMALLOC } : {}), ...extra }
+  return { ...process.env, OPENBLAS_THREAD_TIMEOUT: SPIN, ...(existsSync(JEMALLOC) ? { LD_PRELOAD: JEMALLOC } : {}), ...extra }
 }
 const engineEnv = envFor(threadCount > 0 ? { MXD_THREADS: String(threadCount) } : {})
 
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
     `machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; median of ${reps} after 1 warm-up`,
   )
   console.log(
-    `malloc: ${existsSync(JEMALLOC) ? 'jemalloc (LD_PRELOAD, every process)' : 'glibc'}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}; OPENBLAS_THREAD_TIMEOUT=${process.env.OPENBLAS_THREAD_TIMEOUT || '22'}; load ${loadavg()
+    `malloc: ${existsSync(JEMALLOC) ? 'jemalloc (LD_PRELOAD, every process)' : 'glibc'}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}; OPENBLAS_THREAD_TIMEOUT=${SPIN}; load ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   )
